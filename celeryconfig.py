@@ -1,0 +1,107 @@
+"""Celery settings, each with the reason it is set.
+
+The database is the record and the broker is only a transport: a message lost
+or delivered twice must never lose or double an effect. Tasks claim their work
+in the database, so redelivery is safe; these settings make redelivery happen
+rather than silent loss.
+"""
+
+from kombu import Exchange, Queue
+
+from crm_core.config import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.resolved_broker_url()
+
+# --- Delivery: at least once, never silently dropped -------------------------
+# Acknowledge after the task ran, so a worker that dies mid-task leaves the
+# message on the broker to be delivered again.
+task_acks_late = True
+# ...and also when the worker process is killed (OOM, kill -9), not only on a
+# clean exception: the message goes back to the queue instead of being acked.
+task_reject_on_worker_lost = True
+# Take one message at a time: a prefetched message sits unacknowledged behind a
+# long task, and a crash then delays it until the visibility timeout.
+worker_prefetch_multiplier = 1
+# A lost broker connection means unacked messages will be redelivered; stop the
+# tasks still running instead of letting them finish alongside their redelivery.
+worker_cancel_long_running_tasks_on_connection_loss = True
+
+# --- Time limits and retries ---------------------------------------------------
+# No task should run longer than this; a stuck one is killed and redelivered.
+task_soft_time_limit = 240
+task_time_limit = 300
+# The longest backoff any task retries with (seconds). Retries are short ETAs;
+# long waits live in the database (due times) and beat picks them up.
+crm_retry_backoff_max = 600
+# Attempts before an event is given up as dead.
+crm_max_attempts = 8
+
+# Redis redelivers an unacked message after the visibility timeout. It must be
+# longer than any task can run plus the longest retry countdown, or a task in
+# progress (or an ETA retry waiting in a worker) would be delivered twice.
+_visibility_timeout = 2 * (task_time_limit + crm_retry_backoff_max)
+
+if _settings.broker_is_embedded:
+    # kombu's SQLAlchemy transport hands these options to create_engine(); it
+    # has no visibility timeout (unacked messages are restored on shutdown).
+    broker_transport_options: dict[str, object] = {}
+else:
+    broker_transport_options = {
+        "visibility_timeout": _visibility_timeout,
+        # Fail fast when Redis is down or paused, so a webhook request never hangs
+        # on the broker; the event is already committed and the sweeper republishes it.
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
+
+# Publishing retries are bounded: a few quick tries, then give up and let the
+# sweeper publish later (the event row is the record, not the message).
+task_publish_retry = True
+task_publish_retry_policy = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+# Retry the initial broker connection at start-up (workers may start before Redis).
+broker_connection_retry_on_startup = True
+broker_connection_max_retries = 100
+
+# --- Serialization and results -------------------------------------------------
+# JSON only: task arguments are ids, and pickle from a broker is code execution.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+# No task result is read by anyone: state lives in the database.
+task_ignore_result = True
+result_backend = None
+
+# --- Queues ----------------------------------------------------------------------
+# Scale each kind of work separately: ingestion must never wait behind a
+# 100,000-recipient campaign.
+# Each queue has its own direct exchange and routing key, so a message for one
+# queue can never be copied into another.
+task_default_queue = "ingest"
+task_default_exchange = "ingest"
+task_default_routing_key = "ingest"
+task_queues = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("ingest", "campaigns", "followups", "maintenance")
+)
+task_routes = {
+    "crm.maintenance.*": {"queue": "maintenance", "routing_key": "maintenance"},
+}
+
+# --- Time ---------------------------------------------------------------------------
+enable_utc = True
+timezone = "UTC"
+
+# --- Periodic work (beat) -------------------------------------------------------------
+beat_schedule = {
+    "heartbeat": {
+        "task": "crm.maintenance.heartbeat",
+        "schedule": _settings.heartbeat_seconds,
+    },
+}

@@ -1,0 +1,90 @@
+"""``crm dev``: the web app, a worker and beat in one command, for one machine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import click
+
+from crm_core.config import get_settings
+
+
+def _worker_command(schedule_file: str, loglevel: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "workers.app",
+        "worker",
+        "--beat",
+        "--schedule",
+        schedule_file,
+        "--concurrency",
+        "2",
+        "--loglevel",
+        loglevel,
+    ]
+
+
+def _stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """Warm shutdown (finish the running tasks), then kill after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _watch(process: subprocess.Popen[bytes], stopping: threading.Event) -> None:
+    """If the worker dies on its own, stop the whole thing rather than run half a system."""
+    code = process.wait()
+    if not stopping.is_set():
+        click.echo(f"crm dev: the worker exited with status {code}; stopping", err=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--no-migrate", is_flag=True, help="Do not apply migrations first.")
+def dev(host: str, port: int, no_migrate: bool) -> None:
+    """Run the web app, a Celery worker and beat together (migrating first).
+
+    With no configuration this needs no services: SQLite and an embedded
+    SQLite-backed broker under ./var/. Tasks run in the worker process, never
+    inside the request.
+    """
+    from crm_core import schema
+    from webhooks.app import create_app
+
+    settings = get_settings()
+    settings.ensure_var_dir()
+    if not no_migrate:
+        schema.upgrade(settings.resolved_database_url())
+    app = create_app(settings)
+
+    schedule = str((settings.var_dir / "celerybeat-schedule").resolve())
+    worker = subprocess.Popen(_worker_command(schedule, settings.log_level))
+    stopping = threading.Event()
+    threading.Thread(target=_watch, args=(worker, stopping), daemon=True).start()
+
+    def _terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    click.echo(f"crm dev: web on http://{host}:{port}  database {settings.resolved_database_url()}")
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stopping.set()
+        _stop(worker)

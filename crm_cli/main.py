@@ -1,0 +1,81 @@
+"""``crm``: the command-line entry point."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from crm_cli.dev import dev
+from crm_core.config import get_settings
+
+
+class CrmGroup(click.Group):
+    """Turns expected failures into one-line messages instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            first = str(exc.orig or exc).splitlines()[0]
+            raise click.ClickException(f"database error: {first}") from None
+
+
+@click.group(cls=CrmGroup)
+@click.version_option(package_name="crm-platform")
+def cli() -> None:
+    """CRM integration platform: webhooks in, clean CRM data and timelines out."""
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations to CRM_DATABASE_URL (default: the SQLite file under ./var/)."""
+    from crm_core import schema
+
+    settings = get_settings()
+    if not settings.database_url:
+        settings.ensure_var_dir()
+    schema.upgrade(settings.resolved_database_url(), revision=revision)
+    click.echo(f"database at {revision}")
+
+
+@cli.command()
+def erd() -> None:
+    """Print the Mermaid ER diagram of the data model."""
+    from crm_core.erd import render_mermaid
+    from crm_core.models import metadata
+
+    sys.stdout.write(render_mermaid(metadata))
+
+
+@cli.command()
+def status() -> None:
+    """Show the workers seen recently and whether the database answers."""
+    import datetime as dt
+
+    from crm_core.db import make_engine, make_session_factory
+    from crm_core.ops.services import database_ready, live_workers
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url())
+    reason = database_ready(engine)
+    if reason:
+        raise click.ClickException(reason)
+    window = dt.timedelta(seconds=3 * settings.heartbeat_seconds)
+    with make_session_factory(engine)() as session:
+        workers = live_workers(session, within=window)
+    if not workers:
+        click.echo(f"no worker seen in the last {window.total_seconds():.0f}s")
+    for worker in workers:
+        click.echo(f"{worker.hostname}\tpid {worker.pid}\tlast seen {worker.last_seen_at:%c}")
+
+
+cli.add_command(dev)

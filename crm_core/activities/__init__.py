@@ -1,0 +1,1 @@
+"""The timeline: every interaction with a customer."""

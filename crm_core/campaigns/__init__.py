@@ -1,0 +1,1 @@
+"""Marketing campaigns, their targets and sends, and the suppression list."""

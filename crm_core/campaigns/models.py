@@ -1,0 +1,134 @@
+"""MarketingCampaign M:N Customer (members), per-recipient sends, and suppressions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_core.db import Base, BigId, Timestamped, check_one_of, intpk, str40, str80, str255, utcnow
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+class MemberStatus(enum.StrEnum):
+    TARGETED = "targeted"
+    RESPONDED = "responded"
+    CONVERTED = "converted"
+
+
+class SendStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    # Found ``sending`` after a crash: it may or may not have gone out. Never re-sent blindly.
+    UNKNOWN = "unknown"
+
+
+class SuppressionReason(enum.StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    MANUAL = "manual"
+
+
+class MarketingCampaign(Timestamped, Base):
+    """A promotion: whom it targets, what it sends, when, and what it achieved."""
+
+    __tablename__ = "marketing_campaigns"
+    __table_args__ = (
+        check_one_of("status", CampaignStatus),
+        # The dispatcher's query: scheduled campaigns that are due.
+        Index("ix_marketing_campaigns_status_send_at", "status", "send_at"),
+    )
+
+    id: Mapped[intpk]
+    # The UTM campaign code leads are attributed by.
+    code: Mapped[str80] = mapped_column(unique=True)
+    name: Mapped[str255]
+    status: Mapped[str40] = mapped_column(default=CampaignStatus.DRAFT)
+    subject: Mapped[str | None] = mapped_column(Text)
+    text_template: Mapped[str | None] = mapped_column(Text)
+    html_template: Mapped[str | None] = mapped_column(Text)
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    send_at: Mapped[dt.datetime | None]
+    schedule_cron: Mapped[str80 | None]
+    started_at: Mapped[dt.datetime | None]
+    completed_at: Mapped[dt.datetime | None]
+
+
+class CampaignMember(Base):
+    """Campaign M:N Customer: a targeted customer or prospect, and how it responded."""
+
+    __tablename__ = "campaign_members"
+    __table_args__ = (check_one_of("status", MemberStatus),)
+
+    campaign_id: Mapped[int] = mapped_column(
+        BigId,
+        ForeignKey("marketing_campaigns.id", ondelete="CASCADE"),
+        primary_key=True,
+        info={"erd_label": "targets"},
+    )
+    customer_id: Mapped[int] = mapped_column(
+        BigId,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+        info={"erd_label": "targeted_by"},
+    )
+    status: Mapped[str40] = mapped_column(default=MemberStatus.TARGETED)
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    responded_at: Mapped[dt.datetime | None]
+
+
+class CampaignSend(Base):
+    """One message of a campaign to one contact; sent at most once."""
+
+    __tablename__ = "campaign_sends"
+    __table_args__ = (
+        check_one_of("status", SendStatus),
+        UniqueConstraint("campaign_id", "contact_id"),
+        Index("ix_campaign_sends_campaign_id_status", "campaign_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("marketing_campaigns.id", ondelete="CASCADE"), info={"erd_label": "sends"}
+    )
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True, info={"erd_label": "receives"}
+    )
+    email: Mapped[str255]
+    status: Mapped[str40] = mapped_column(default=SendStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider_message_id: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sending_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+
+
+class Suppression(Timestamped, Base):
+    """An address we must not mail: unsubscribed, bounced, complained or blocked by hand."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (check_one_of("reason", SuppressionReason),)
+
+    id: Mapped[intpk]
+    email_normalized: Mapped[str255] = mapped_column(unique=True)
+    reason: Mapped[str40]
+    detail: Mapped[str | None] = mapped_column(Text)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("marketing_campaigns.id", ondelete="SET NULL")
+    )

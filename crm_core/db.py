@@ -1,0 +1,168 @@
+"""Database plumbing: the declarative base, shared column types, engines and sessions.
+
+Services receive a ``Session`` and never commit: the web request or the task
+that calls them owns the transaction (``with session_factory.begin() as s``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Engine,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+    func,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import Session as Session
+
+# Stable constraint names, so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    PostgreSQL keeps ``timestamptz``; SQLite stores text without a zone, so
+    values are converted to UTC on the way in and tagged UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# BIGINT on PostgreSQL; INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+intpk = Annotated[int, mapped_column(BigId, primary_key=True)]
+str40 = Annotated[str, 40]
+str80 = Annotated[str, 80]
+str255 = Annotated[str, 255]
+money = Annotated[Decimal, mapped_column(Numeric(14, 2))]
+json_doc = Annotated[dict[str, Any], mapped_column(JSON)]
+
+
+def utcnow() -> dt.datetime:
+    """The current time, aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every CRM table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dt.datetime: UTCDateTime(),
+        str40: String(40),
+        str80: String(80),
+        str255: String(255),
+        str: String(255),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class Timestamped:
+    """``created_at`` and ``updated_at``, set by the database and by the ORM."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, server_default=func.current_timestamp()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.current_timestamp()
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Make SQLite behave: WAL, foreign keys, a busy timeout, real transactions.
+
+    pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT, so
+    it is switched off and every transaction starts with ``BEGIN IMMEDIATE``,
+    which takes the write lock up front: two writers then wait for each other
+    (``busy_timeout``) instead of failing on a read-to-write lock upgrade.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, pool_size: int = 5, pool_timeout: float = 10.0, **kw: Any) -> Engine:
+    """Create an engine for ``url`` with the settings each backend needs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, **kw)
+        _configure_sqlite(engine)
+        return engine
+    kw.setdefault("pool_pre_ping", True)
+    return create_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, **kw)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory whose objects stay usable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def check_one_of(column: str, values: Any, *, name: str | None = None) -> CheckConstraint:
+    """A CHECK constraint keeping ``column`` within ``values`` (an Enum or strings)."""
+    allowed = ", ".join(f"'{getattr(v, 'value', v)}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name or f"{column}_allowed")
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """An INSERT with ``on_conflict_do_*`` for the session's backend (PostgreSQL or SQLite)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"upserts are implemented for PostgreSQL and SQLite, not {name}")

@@ -1,0 +1,1 @@
+"""Sending systems, their secrets, the durable event inbox and external references."""

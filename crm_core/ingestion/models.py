@@ -1,0 +1,181 @@
+"""The inbox: every accepted request is stored verbatim before it is acknowledged."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm_core.db import Base, BigId, Timestamped, check_one_of, intpk, str40, str80, str255, utcnow
+
+
+class EventKind(enum.StrEnum):
+    LEADS = "leads"
+    EMAILS = "emails"
+    TICKETS = "tickets"
+    ORDERS = "orders"
+    DEALS = "deals"
+
+
+class EventStatus(enum.StrEnum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    INVALID = "invalid"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+class EntityType(enum.StrEnum):
+    CUSTOMER = "customer"
+    CONTACT = "contact"
+    OPPORTUNITY = "opportunity"
+    AGREEMENT = "agreement"
+    ORDER = "order"
+    PRODUCT = "product"
+    ACTIVITY = "activity"
+    SUPPORT_CASE = "support_case"
+    CAMPAIGN = "campaign"
+
+
+class Source(Timestamped, Base):
+    """A sending system (a web form, a shop, a help desk, a mailbox)."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[intpk]
+    name: Mapped[str80] = mapped_column(unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Requests per minute this source may make; NULL uses the configured default.
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+
+    secrets: Mapped[list[SourceSecret]] = relationship(
+        back_populates="source",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="SourceSecret.id.desc()",
+    )
+
+
+class SourceSecret(Base):
+    """A signing secret of a source; after rotation the old one verifies until it expires."""
+
+    __tablename__ = "source_secrets"
+
+    id: Mapped[intpk]
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), index=True, info={"erd_label": "signs_with"}
+    )
+    # ``whsec_`` + base64; HMAC needs the secret itself, so it cannot be hashed.
+    secret: Mapped[str255]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None]
+
+    source: Mapped[Source] = relationship(back_populates="secrets")
+
+
+class ApiKey(Base):
+    """A bearer key for the read API, stored as a SHA-256 digest."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[intpk]
+    name: Mapped[str80] = mapped_column(unique=True)
+    # The first characters of the key, shown in listings to tell keys apart.
+    prefix: Mapped[str40]
+    key_hash: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class InboxEvent(Base):
+    """One accepted request, stored verbatim, and how far its processing got."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (
+        check_one_of("kind", EventKind),
+        check_one_of("status", EventStatus),
+        # A redelivery of the same webhook is the same event.
+        UniqueConstraint("source_id", "webhook_id"),
+        # The sweeper's and the operator's queries: events by status and age.
+        Index("ix_inbox_events_status_received_at", "status", "received_at"),
+        Index("ix_inbox_events_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[intpk]
+    # An event is evidence of what a sender said: its source cannot be deleted.
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="RESTRICT"), info={"erd_label": "sends"}
+    )
+    kind: Mapped[str40]
+    webhook_id: Mapped[str255]
+    content_type: Mapped[str255]
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str40] = mapped_column(default=EventStatus.RECEIVED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Field-level validation errors of an ``invalid`` event.
+    errors: Mapped[list[Any] | None] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[dt.datetime | None]
+    next_attempt_at: Mapped[dt.datetime | None]
+    processed_at: Mapped[dt.datetime | None]
+
+    entities: Mapped[list[EventEntity]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="EventEntity.entity_type"
+    )
+
+
+class EventEntity(Base):
+    """What an event created or touched: the link from a request to its CRM effects."""
+
+    __tablename__ = "event_entities"
+    __table_args__ = (
+        check_one_of("entity_type", EntityType),
+        Index("ix_event_entities_entity_type_entity_id", "entity_type", "entity_id"),
+    )
+
+    event_id: Mapped[int] = mapped_column(
+        BigId,
+        ForeignKey("inbox_events.id", ondelete="CASCADE"),
+        primary_key=True,
+        info={"erd_label": "touched"},
+    )
+    entity_type: Mapped[str40] = mapped_column(primary_key=True)
+    entity_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+
+
+class ExternalRef(Base):
+    """A sender's id for one of our entities: (source, type, external id) → entity."""
+
+    __tablename__ = "external_refs"
+    __table_args__ = (
+        check_one_of("entity_type", EntityType),
+        UniqueConstraint("source_id", "entity_type", "external_id"),
+        Index("ix_external_refs_entity_type_entity_id", "entity_type", "entity_id"),
+    )
+
+    id: Mapped[intpk]
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), info={"erd_label": "names"}
+    )
+    entity_type: Mapped[str40]
+    external_id: Mapped[str255]
+    entity_id: Mapped[int] = mapped_column(BigId)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

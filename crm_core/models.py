@@ -1,0 +1,93 @@
+"""Every mapped class, imported in one place so the metadata is complete.
+
+Alembic, the ERD generator and the tests import this module.
+"""
+
+from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.campaigns.models import (
+    CampaignMember,
+    CampaignSend,
+    CampaignStatus,
+    MarketingCampaign,
+    MemberStatus,
+    SendStatus,
+    Suppression,
+    SuppressionReason,
+)
+from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
+from crm_core.db import Base
+from crm_core.followups.models import FollowUpStatus, FollowUpTask, SubjectType
+from crm_core.ingestion.models import (
+    ApiKey,
+    EntityType,
+    EventEntity,
+    EventKind,
+    EventStatus,
+    ExternalRef,
+    InboxEvent,
+    Source,
+    SourceSecret,
+)
+from crm_core.ops.models import WorkerHeartbeat
+from crm_core.sales.models import (
+    Agreement,
+    AgreementStatus,
+    Opportunity,
+    OpportunityStage,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    ProductKind,
+    agreement_opportunities,
+)
+from crm_core.support.models import CaseChannel, CasePriority, CaseStatus, SupportCase
+
+metadata = Base.metadata
+
+__all__ = [
+    "Activity",
+    "ActivityType",
+    "Agreement",
+    "AgreementStatus",
+    "ApiKey",
+    "Base",
+    "CampaignMember",
+    "CampaignSend",
+    "CampaignStatus",
+    "CaseChannel",
+    "CasePriority",
+    "CaseStatus",
+    "Contact",
+    "Customer",
+    "CustomerKind",
+    "Direction",
+    "EntityType",
+    "EventEntity",
+    "EventKind",
+    "EventStatus",
+    "ExternalRef",
+    "FollowUpStatus",
+    "FollowUpTask",
+    "InboxEvent",
+    "LifecycleStage",
+    "MarketingCampaign",
+    "MemberStatus",
+    "Opportunity",
+    "OpportunityStage",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Product",
+    "ProductKind",
+    "SendStatus",
+    "Source",
+    "SourceSecret",
+    "SubjectType",
+    "SupportCase",
+    "Suppression",
+    "SuppressionReason",
+    "WorkerHeartbeat",
+    "agreement_opportunities",
+    "metadata",
+]

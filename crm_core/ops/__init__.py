@@ -1,0 +1,1 @@
+"""Operational records: which workers are alive."""

@@ -1,0 +1,50 @@
+"""Health of the record and of the worker fleet."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
+
+from crm_core.db import dialect_insert, utcnow
+from crm_core.ops.models import WorkerHeartbeat
+
+
+def database_ready(engine: Engine) -> str | None:
+    """``None`` when the database answers a query, else a one-line reason."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means "not ready"
+        return f"database unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return None
+
+
+def record_heartbeat(session: Session, *, hostname: str, pid: int) -> WorkerHeartbeat:
+    """Note that worker ``hostname`` is alive now."""
+    now = utcnow()
+    # One statement, so two processes of the same worker cannot race on the insert.
+    insert = dialect_insert(session, WorkerHeartbeat).values(
+        hostname=hostname, pid=pid, last_seen_at=now, beats=1
+    )
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[WorkerHeartbeat.hostname],
+            set_={"pid": pid, "last_seen_at": now, "beats": WorkerHeartbeat.beats + 1},
+        )
+    )
+    beat = session.get(WorkerHeartbeat, hostname, populate_existing=True)
+    assert beat is not None
+    return beat
+
+
+def live_workers(session: Session, *, within: dt.timedelta) -> list[WorkerHeartbeat]:
+    """Workers seen within ``within`` of now, most recent first."""
+    since = utcnow() - within
+    query = (
+        select(WorkerHeartbeat)
+        .where(WorkerHeartbeat.last_seen_at >= since)
+        .order_by(WorkerHeartbeat.last_seen_at.desc())
+    )
+    return list(session.scalars(query))

@@ -1,0 +1,1 @@
+"""Products, opportunities, agreements and orders."""

@@ -1,0 +1,68 @@
+"""SupportCase: a problem a customer reported, tracked to resolution with SLA due times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_core.db import Base, Timestamped, check_one_of, intpk, str40, str255
+
+
+class CaseStatus(enum.StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class CasePriority(enum.StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class CaseChannel(enum.StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+    API = "api"
+
+
+class SupportCase(Timestamped, Base):
+    """A support request, from first report to resolution."""
+
+    __tablename__ = "support_cases"
+    __table_args__ = (
+        check_one_of("status", CaseStatus),
+        check_one_of("priority", CasePriority),
+        check_one_of("channel", CaseChannel),
+        UniqueConstraint("source_id", "external_id"),
+        # The SLA sweep: open cases whose first response is due.
+        Index("ix_support_cases_status_first_response_due_at", "status", "first_response_due_at"),
+    )
+
+    id: Mapped[intpk]
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True, info={"erd_label": "reports"}
+    )
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True, info={"erd_label": "requests"}
+    )
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    external_id: Mapped[str255 | None]
+    subject: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str40] = mapped_column(default=CaseStatus.NEW)
+    priority: Mapped[str40] = mapped_column(default=CasePriority.NORMAL)
+    channel: Mapped[str40] = mapped_column(default=CaseChannel.WEBHOOK)
+    # The Message-ID that opened the case: replies thread onto it.
+    root_message_id: Mapped[str | None] = mapped_column(Text, index=True)
+    first_response_due_at: Mapped[dt.datetime | None]
+    first_responded_at: Mapped[dt.datetime | None]
+    resolution_due_at: Mapped[dt.datetime | None]
+    resolved_at: Mapped[dt.datetime | None]
+    assignee: Mapped[str255 | None]

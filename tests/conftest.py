@@ -1,0 +1,89 @@
+"""Shared fixtures: a migrated database per backend, sessions rolled back per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+# Tests publish to an in-memory broker unless a test asks for a real one; set
+# before anything imports celeryconfig, which reads the environment once.
+os.environ.setdefault("CRM_BROKER_URL", "memory://")
+
+from crm_core import schema
+from crm_core.db import make_engine
+from crm_core.models import metadata
+from tests.services import postgres_reason, scratch_postgres_database, unavailable
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> None:
+    reason = postgres_reason()
+    if reason:
+        unavailable("PostgreSQL", reason)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database migrated to head, once per backend for the whole run."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "crm.sqlite3"
+        url = f"sqlite:///{path}"
+        schema.upgrade(url)
+        yield url
+        return
+    request.getfixturevalue("postgres_available")
+    with scratch_postgres_database() as url:
+        schema.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def db_engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(db_engine: Engine) -> Iterator[Session]:
+    """A session whose work, commits included, is rolled back after the test."""
+    with db_engine.connect() as conn:
+        trans = conn.begin()
+        with Session(bind=conn, join_transaction_mode="create_savepoint") as s:
+            yield s
+        trans.rollback()
+
+
+@pytest.fixture
+def committed_db(db_engine: Engine) -> Iterator[Engine]:
+    """For tests whose code under test commits (web requests, worker processes):
+    every table is emptied afterwards."""
+    yield db_engine
+    with db_engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(autouse=True)
+def _bind_factories(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Factories write into the test's ``session`` when the test has one."""
+    if "session" not in request.fixturenames:
+        yield
+        return
+    from tests.factories import ALL_FACTORIES
+
+    bound = request.getfixturevalue("session")
+    for factory_cls in ALL_FACTORIES:
+        factory_cls._meta.sqlalchemy_session = bound
+    yield
+    for factory_cls in ALL_FACTORIES:
+        factory_cls._meta.sqlalchemy_session = None

@@ -1,0 +1,98 @@
+"""factory_boy factories, one per entity; bound to the test's session by ``tests.conftest``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from crm_core import models as m
+from crm_core.customers.services import name_key
+
+
+class _Base(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_persistence = "flush"
+
+
+class CustomerFactory(_Base):
+    class Meta:
+        model = m.Customer
+
+    name = factory.Sequence(lambda n: f"Customer {n}")
+    name_key = factory.LazyAttribute(lambda o: name_key(o.name))
+    kind = m.CustomerKind.COMPANY
+
+
+class ContactFactory(_Base):
+    class Meta:
+        model = m.Contact
+
+    customer = factory.SubFactory(CustomerFactory)
+    first_name = factory.Sequence(lambda n: f"First{n}")
+    last_name = "Example"
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    email_normalized = factory.LazyAttribute(lambda o: o.email.lower())
+    is_primary = False
+
+
+class SourceFactory(_Base):
+    class Meta:
+        model = m.Source
+
+    name = factory.Sequence(lambda n: f"source-{n}")
+
+
+class ProductFactory(_Base):
+    class Meta:
+        model = m.Product
+
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    unit_price = Decimal("10.00")
+    currency = "EUR"
+
+
+class OpportunityFactory(_Base):
+    class Meta:
+        model = m.Opportunity
+
+    customer = factory.SubFactory(CustomerFactory)
+    name = factory.Sequence(lambda n: f"Deal {n}")
+    amount = Decimal("1000.00")
+    currency = "EUR"
+
+
+class AgreementFactory(_Base):
+    class Meta:
+        model = m.Agreement
+
+    customer_id = factory.LazyFunction(lambda: CustomerFactory().id)
+    number = factory.Sequence(lambda n: f"AG-{n:06d}")
+    title = "Master services agreement"
+    effective_on = dt.date(2026, 1, 1)
+
+
+class OrderFactory(_Base):
+    class Meta:
+        model = m.Order
+
+    customer_id = factory.LazyFunction(lambda: CustomerFactory().id)
+    order_number = factory.Sequence(lambda n: f"ORD-{n:06d}")
+    currency = "EUR"
+    total = Decimal("0.00")
+    ordered_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
+
+
+ALL_FACTORIES = (
+    CustomerFactory,
+    ContactFactory,
+    SourceFactory,
+    ProductFactory,
+    OpportunityFactory,
+    AgreementFactory,
+    OrderFactory,
+)

@@ -1,0 +1,1 @@
+"""The HTTP layer: a small Flask app that verifies, stores and acknowledges."""

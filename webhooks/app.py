@@ -1,0 +1,42 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_core.config import Settings, get_settings
+from crm_core.db import make_engine, make_session_factory
+from webhooks import health
+from webhooks.problems import register_error_handlers
+
+
+@dataclass(frozen=True)
+class CrmState:
+    """What the app shares between requests: settings and the database."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level)
+    app = Flask(__name__)
+    engine = make_engine(
+        settings.resolved_database_url(),
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+    )
+    app.extensions["crm"] = CrmState(
+        settings=settings, engine=engine, sessions=make_session_factory(engine)
+    )
+    register_error_handlers(app)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,1 @@
+"""Celery workers: thin tasks that open a session, call a crm_core service and commit."""

@@ -1,0 +1,20 @@
+"""What the web layer may ask of the workers: publish a message, check the broker."""
+
+from __future__ import annotations
+
+from workers.app import celery_app
+
+
+def broker_ready(url: str | None = None, *, timeout: float = 2.0) -> str | None:
+    """``None`` when the broker (default: the configured one) answers within ``timeout``."""
+    try:
+        with celery_app.connection_for_write(url) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+            # Redis connects lazily: a round trip proves it really answers.
+            client = getattr(conn.default_channel, "client", None)
+            if client is not None and hasattr(client, "ping"):
+                client.ping()
+    except Exception as exc:  # any transport error means "not ready"
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        return f"broker unreachable: {type(exc).__name__}: {first_line}"
+    return None
