@@ -1,0 +1,173 @@
+"""Payload schemas of the webhook kinds, validated with pydantic.
+
+Fields a sender adds beyond these are ignored, so senders can evolve freely;
+the stored raw body keeps them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Text255 = Annotated[str, Field(max_length=255)]
+LongText = Annotated[str, Field(max_length=100_000)]
+Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
+# Money: a decimal (string or number) with at most 2 places and 12 integer digits.
+Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2, allow_inf_nan=False)]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+
+
+class LeadDeal(Payload):
+    name: Text255 | None = None
+    amount: Amount | None = None
+    currency: Currency | None = None
+    close_date: dt.date | None = None
+
+
+class LeadPayload(Payload):
+    """A lead from a web form, a landing page, an ad platform…"""
+
+    email: Text255 | None = None
+    phone: Annotated[str, Field(max_length=80)] | None = None
+    first_name: Annotated[str, Field(max_length=80)] | None = None
+    last_name: Annotated[str, Field(max_length=80)] | None = None
+    full_name: Text255 | None = None
+    company: Text255 | None = None
+    job_title: Text255 | None = None
+    country: Annotated[str, Field(max_length=80)] | None = None
+    external_id: Text255 | None = None
+    message: LongText | None = None
+    utm_source: Text255 | None = None
+    utm_medium: Text255 | None = None
+    utm_campaign: Annotated[str, Field(max_length=80)] | None = None
+    deal: LeadDeal | None = None
+
+    @model_validator(mode="after")
+    def _email_or_phone(self) -> LeadPayload:
+        if not self.email and not self.phone:
+            raise ValueError("a lead needs at least one of email or phone")
+        return self
+
+
+class TicketStatus(enum.StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    ON_HOLD = "on_hold"
+    SOLVED = "solved"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class TicketPriority(enum.StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    MEDIUM = "medium"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Requester(Payload):
+    email: Text255
+    name: Text255 | None = None
+
+
+class TicketComment(Payload):
+    author_email: Text255 | None = None
+    body: LongText
+    created_at: dt.datetime | None = None
+    external_id: Text255 | None = None
+
+
+class TicketPayload(Payload):
+    """A support ticket from a help desk."""
+
+    external_id: Text255
+    subject: Annotated[str, Field(min_length=1, max_length=998)]
+    description: LongText | None = None
+    status: TicketStatus = TicketStatus.NEW
+    priority: TicketPriority = TicketPriority.NORMAL
+    requester: Requester
+    comments: Annotated[list[TicketComment], Field(max_length=500)] = []
+
+
+class OrderLinePayload(Payload):
+    sku: Annotated[str, Field(min_length=1, max_length=80)]
+    name: Text255 | None = None
+    quantity: Annotated[int, Field(gt=0, le=1_000_000)]
+    unit_price: Amount
+
+
+class OrderPayload(Payload):
+    """A completed purchase from a shop."""
+
+    order_number: Annotated[str, Field(min_length=1, max_length=80)]
+    email: Text255
+    currency: Currency
+    lines: Annotated[list[OrderLinePayload], Field(min_length=1, max_length=1000)]
+    # Checked against the lines when the order is processed.
+    total: Amount | None = None
+    ordered_at: dt.datetime | None = None
+
+
+class DealStage(enum.StrEnum):
+    NEW = "new"
+    QUALIFIED = "qualified"
+    PROPOSAL = "proposal"
+    WON = "won"
+    LOST = "lost"
+
+
+class DealPayload(Payload):
+    """A deal (opportunity) update from a sales tool."""
+
+    external_id: Text255
+    email: Text255
+    name: Text255
+    amount: Amount | None = None
+    currency: Currency | None = None
+    stage: DealStage = DealStage.NEW
+    close_date: dt.date | None = None
+
+
+class EmailAttachment(Payload):
+    filename: Text255 | None = None
+    content_type: Text255 = "application/octet-stream"
+    # Base64 of the content.
+    content: str
+
+
+class EmailPayload(Payload):
+    """An inbound e-mail as JSON (providers' inbound-parse webhooks)."""
+
+    from_: Annotated[str, Field(alias="from", min_length=1, max_length=998)]
+    to: Annotated[list[Annotated[str, Field(max_length=998)]], Field(max_length=500)] = []
+    cc: Annotated[list[Annotated[str, Field(max_length=998)]], Field(max_length=500)] = []
+    reply_to: Annotated[str, Field(max_length=998)] | None = None
+    subject: Annotated[str, Field(max_length=998)] = ""
+    text: str | None = None
+    html: str | None = None
+    message_id: Annotated[str, Field(max_length=998)] | None = None
+    in_reply_to: Annotated[str, Field(max_length=998)] | None = None
+    references: Annotated[list[Annotated[str, Field(max_length=998)]], Field(max_length=500)] = []
+    date: dt.datetime | None = None
+    headers: dict[str, str] = {}
+    attachments: Annotated[list[EmailAttachment], Field(max_length=100)] = []
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+PAYLOAD_SCHEMAS: dict[str, type[Payload]] = {
+    "leads": LeadPayload,
+    "tickets": TicketPayload,
+    "orders": OrderPayload,
+    "deals": DealPayload,
+    "emails": EmailPayload,
+}
