@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck erd clean
+.PHONY: install run test lint erd readme-erd clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,12 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-## Print the ER diagram of the data model.
+## Print the ER diagram of the data model; `make readme-erd` refreshes the README copy.
 erd: $(STAMP)
 	$(BIN)/crm erd
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+readme-erd: $(STAMP)
+	$(BIN)/crm erd --write-into README.md

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -47,13 +48,30 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
+ERD_START, ERD_END = "<!-- erd:start -->\n```mermaid\n", "```\n<!-- erd:end -->"
+
+
 @cli.command()
-def erd() -> None:
+@click.option(
+    "--write-into",
+    type=click.Path(exists=True, dir_okay=False, writable=True, path_type=Path),
+    help="Replace the diagram between the erd markers of this Markdown file instead.",
+)
+def erd(write_into: Path | None) -> None:
     """Print the Mermaid ER diagram of the data model."""
     from crm_core.erd import render_mermaid
     from crm_core.models import metadata
 
-    sys.stdout.write(render_mermaid(metadata))
+    diagram = render_mermaid(metadata)
+    if write_into is None:
+        sys.stdout.write(diagram)
+        return
+    text = write_into.read_text(encoding="utf-8")
+    start, end = text.find(ERD_START), text.find(ERD_END)
+    if start < 0 or end < start:
+        raise click.ClickException(f"{write_into}: no erd:start/erd:end markers")
+    write_into.write_text(text[: start + len(ERD_START)] + diagram + text[end:], encoding="utf-8")
+    click.echo(f"{write_into}: diagram updated")
 
 
 @cli.command()

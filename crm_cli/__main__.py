@@ -1,0 +1,3 @@
+from crm_cli.main import cli
+
+cli(prog_name="crm")
