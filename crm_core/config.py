@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="How often beat asks a worker to record a heartbeat."
     )
     log_level: str = Field(default="INFO", description="Log level of web and worker processes.")
+    sla_first_response_hours: dict[str, float] = Field(
+        default={"urgent": 1, "high": 4, "normal": 24, "low": 72},
+        description="Hours to the first response of a new case, by priority (JSON object).",
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL, falling back to the embedded SQLite file."""

@@ -11,7 +11,17 @@ import enum
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """Senders often omit the zone; a time without one is taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
 Text255 = Annotated[str, Field(max_length=255)]
 LongText = Annotated[str, Field(max_length=100_000)]
@@ -82,7 +92,7 @@ class Requester(Payload):
 class TicketComment(Payload):
     author_email: Text255 | None = None
     body: LongText
-    created_at: dt.datetime | None = None
+    created_at: UtcDateTime | None = None
     external_id: Text255 | None = None
 
 
@@ -114,7 +124,7 @@ class OrderPayload(Payload):
     lines: Annotated[list[OrderLinePayload], Field(min_length=1, max_length=1000)]
     # Checked against the lines when the order is processed.
     total: Amount | None = None
-    ordered_at: dt.datetime | None = None
+    ordered_at: UtcDateTime | None = None
 
 
 class DealStage(enum.StrEnum):
@@ -157,7 +167,7 @@ class EmailPayload(Payload):
     message_id: Annotated[str, Field(max_length=998)] | None = None
     in_reply_to: Annotated[str, Field(max_length=998)] | None = None
     references: Annotated[list[Annotated[str, Field(max_length=998)]], Field(max_length=500)] = []
-    date: dt.datetime | None = None
+    date: UtcDateTime | None = None
     headers: dict[str, str] = {}
     attachments: Annotated[list[EmailAttachment], Field(max_length=100)] = []
 

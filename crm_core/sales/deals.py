@@ -1,0 +1,143 @@
+"""Deals: opportunities upserted by (source, external id); a won deal signs one agreement."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.customers.models import Contact
+from crm_core.db import dialect_insert, utcnow
+from crm_core.ingestion.models import EntityType
+from crm_core.ingestion.schemas import DealPayload
+from crm_core.sales.models import Agreement, AgreementStatus, Opportunity, OpportunityStage
+from crm_core.sales.services import promote_customer
+from crm_core.touched import Touched
+
+
+def record_deal(
+    session: Session, *, source_id: int, event_id: int | None, buyer: Contact, deal: DealPayload
+) -> Touched:
+    """Upsert the opportunity; each stage change is an Activity; ``won`` signs an agreement."""
+    now = utcnow()
+    inserted = session.execute(
+        dialect_insert(session, Opportunity)
+        .values(
+            source_id=source_id,
+            external_id=deal.external_id,
+            customer_id=buyer.customer_id,
+            contact_id=buyer.id,
+            name=deal.name,
+            stage=OpportunityStage.NEW,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Opportunity.id)
+    ).scalar()
+    opportunity = session.scalars(
+        select(Opportunity)
+        .where(Opportunity.source_id == source_id, Opportunity.external_id == deal.external_id)
+        .with_for_update()
+    ).one()
+    touched = Touched()
+    touched.add(EntityType.OPPORTUNITY, opportunity.id)
+    touched.add(EntityType.CUSTOMER, opportunity.customer_id)
+    touched.add(EntityType.CONTACT, buyer.id)
+    _apply_fields(opportunity, deal)
+    stage_activity = _change_stage(
+        session, opportunity, deal.stage, is_new=inserted is not None, event_id=event_id
+    )
+    if stage_activity is not None:
+        touched.add(EntityType.ACTIVITY, stage_activity.id)
+    if opportunity.stage == OpportunityStage.WON:
+        touched.extend(sign_agreement(session, opportunity=opportunity, event_id=event_id))
+        promote_customer(buyer.customer)
+    return touched
+
+
+def _apply_fields(opportunity: Opportunity, deal: DealPayload) -> None:
+    opportunity.name = deal.name
+    if deal.amount is not None:
+        opportunity.amount = deal.amount
+    if deal.currency:
+        opportunity.currency = deal.currency.upper()
+    if deal.close_date:
+        opportunity.expected_close_date = deal.close_date
+
+
+def _change_stage(
+    session: Session, opportunity: Opportunity, stage: str, *, is_new: bool, event_id: int | None
+) -> Activity | None:
+    """Move to ``stage``, recording the change; a new deal records its first stage."""
+    previous = opportunity.stage
+    if previous == stage and not is_new:
+        return None
+    opportunity.stage = stage
+    if not OpportunityStage(stage).is_open and opportunity.closed_at is None:
+        opportunity.closed_at = utcnow()
+    activity = Activity(
+        type=ActivityType.DEAL_STAGE_CHANGED,
+        direction=Direction.INTERNAL,
+        summary=f"Deal '{opportunity.name}': {previous if not is_new else 'created'} → {stage}",
+        details={"from": None if is_new else previous, "to": stage},
+        customer_id=opportunity.customer_id,
+        contact_id=opportunity.contact_id,
+        opportunity_id=opportunity.id,
+        event_id=event_id,
+    )
+    session.add(activity)
+    session.flush()
+    return activity
+
+
+def agreement_number(opportunity: Opportunity) -> str:
+    """A stable number: the same opportunity always yields the same agreement number."""
+    year = (opportunity.closed_at or utcnow()).year
+    return f"AG-{year}-{opportunity.id:06d}"
+
+
+def sign_agreement(session: Session, *, opportunity: Opportunity, event_id: int | None) -> Touched:
+    """Create the one agreement of a won opportunity (a no-op when it exists)."""
+    closed = opportunity.closed_at or utcnow()
+    inserted = session.execute(
+        dialect_insert(session, Agreement)
+        .values(
+            number=agreement_number(opportunity),
+            customer_id=opportunity.customer_id,
+            origin_opportunity_id=opportunity.id,
+            title=opportunity.name,
+            status=AgreementStatus.ACTIVE,
+            signed_at=closed,
+            effective_on=opportunity.expected_close_date or closed.date(),
+            amount=opportunity.amount,
+            currency=opportunity.currency,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        .on_conflict_do_nothing()
+        .returning(Agreement.id)
+    ).scalar()
+    agreement = session.scalars(
+        select(Agreement).where(Agreement.origin_opportunity_id == opportunity.id)
+    ).one()
+    touched = Touched()
+    touched.add(EntityType.AGREEMENT, agreement.id)
+    if inserted is None:
+        return touched
+    agreement.opportunities.append(opportunity)
+    activity = Activity(
+        type=ActivityType.AGREEMENT_SIGNED,
+        direction=Direction.INTERNAL,
+        summary=f"Agreement {agreement.number} signed for '{opportunity.name}'",
+        details={"number": agreement.number},
+        customer_id=opportunity.customer_id,
+        contact_id=opportunity.contact_id,
+        opportunity_id=opportunity.id,
+        agreement_id=agreement.id,
+        event_id=event_id,
+    )
+    session.add(activity)
+    session.flush()
+    touched.add(EntityType.ACTIVITY, activity.id)
+    return touched
