@@ -1,0 +1,1 @@
+"""What the read API shows: plain serializations, keyset pagination and the queries."""

@@ -1,0 +1,126 @@
+"""The reads behind the API; each returns plain dicts (or None when not found)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session, selectinload
+
+from crm_core.activities.models import Activity
+from crm_core.customers.models import Contact, Customer
+from crm_core.errors import FieldError, InvalidInput
+from crm_core.readapi.pagination import Page, decode_cursor, encode_cursor
+from crm_core.readapi.serialize import to_dict
+from crm_core.sales.models import Opportunity, Order, OrderLine
+from crm_core.support.models import SupportCase
+
+
+def find_contacts(session: Session, *, email: str | None, cursor: str | None, limit: int) -> Page:
+    """Contacts in id order, optionally only the one with this (normalized) e-mail."""
+    query = select(Contact).order_by(Contact.id).limit(limit + 1)
+    if email is not None:
+        query = query.where(Contact.email_normalized == email.strip().lower())
+    after = decode_cursor(cursor, length=1)
+    if after is not None:
+        query = query.where(Contact.id > after[0])
+    rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        items=[to_dict(c) for c in rows],
+        next=encode_cursor([rows[-1].id]) if more else None,
+    )
+
+
+def get_contact(session: Session, *, contact_id: int) -> dict[str, Any] | None:
+    contact = session.get(Contact, contact_id)
+    return to_dict(contact) if contact else None
+
+
+def get_customer(session: Session, *, customer_id: int) -> dict[str, Any] | None:
+    """A customer with its contacts, the primary one first."""
+    customer = session.get(Customer, customer_id, options=[selectinload(Customer.contacts)])
+    if customer is None:
+        return None
+    contacts = sorted(customer.contacts, key=lambda c: (not c.is_primary, c.id))
+    primary = next((c.id for c in contacts if c.is_primary), None)
+    return {
+        **to_dict(customer),
+        "primary_contact_id": primary,
+        "contacts": [to_dict(c) for c in contacts],
+    }
+
+
+def activity_dict(activity: Activity) -> dict[str, Any]:
+    return to_dict(activity)
+
+
+def customer_timeline(
+    session: Session, *, customer_id: int, cursor: str | None, limit: int
+) -> Page | None:
+    """A customer's Activities, newest first; None when the customer does not exist."""
+    if session.get(Customer, customer_id) is None:
+        return None
+    query = (
+        select(Activity)
+        .where(Activity.customer_id == customer_id)
+        .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+        .limit(limit + 1)
+    )
+    after = decode_cursor(cursor, length=2)
+    if after is not None:
+        moment = _cursor_time(after[0])
+        query = query.where(tuple_(Activity.occurred_at, Activity.id) < tuple_(moment, after[1]))
+    rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    return Page(
+        items=[activity_dict(a) for a in rows],
+        next=encode_cursor([last.occurred_at.isoformat(), last.id]) if more and last else None,
+    )
+
+
+def _cursor_time(raw: Any) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise InvalidInput([FieldError(("cursor",), "not a cursor this API returned")]) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def get_case(session: Session, *, case_id: int) -> dict[str, Any] | None:
+    """A support case with its Activities, oldest first."""
+    case = session.get(SupportCase, case_id)
+    if case is None:
+        return None
+    activities = session.scalars(
+        select(Activity)
+        .where(Activity.support_case_id == case_id)
+        .order_by(Activity.occurred_at, Activity.id)
+    )
+    return {**to_dict(case), "activities": [activity_dict(a) for a in activities]}
+
+
+def get_opportunity(session: Session, *, opportunity_id: int) -> dict[str, Any] | None:
+    """An opportunity with the agreements that cover it."""
+    opportunity = session.get(
+        Opportunity, opportunity_id, options=[selectinload(Opportunity.agreements)]
+    )
+    if opportunity is None:
+        return None
+    agreements = sorted(opportunity.agreements, key=lambda a: a.id)
+    return {**to_dict(opportunity), "agreements": [to_dict(a) for a in agreements]}
+
+
+def get_order(session: Session, *, order_id: int) -> dict[str, Any] | None:
+    """An order with its lines (each with its SKU) and its total."""
+    order = session.get(
+        Order, order_id, options=[selectinload(Order.lines).selectinload(OrderLine.product)]
+    )
+    if order is None:
+        return None
+    lines = [{**to_dict(line), "sku": line.product.sku} for line in order.lines]
+    return {**to_dict(order), "lines": lines}
