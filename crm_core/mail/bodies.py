@@ -98,7 +98,7 @@ def _add_part_attachment(
         filename=parts.filename(part),
         content_type=parts.content_type(part),
         content=content,
-        inline=parts.disposition(part) == "inline",
+        inline=parts.is_inline(part),
         limits=limits,
     )
 

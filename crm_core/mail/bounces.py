@@ -11,12 +11,14 @@ from crm_core.mail.addresses import addresses_only, normalize_address
 from crm_core.mail.charsets import clean_text, decode_bytes
 from crm_core.mail.message_ids import normalize_message_id
 from crm_core.mail.model import Bounce, BouncedRecipient, MailLimits
+from crm_core.mail.transfer_encoding import decode_transfer
 
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _QUOTED_TYPES = frozenset(
     {"message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers"}
 )
 MAX_DIAGNOSTIC_CHARS = 1000
+_ENCODINGS = frozenset({"base64", "quoted-printable"})
 
 Fields = dict[str, str]
 
@@ -62,7 +64,8 @@ def is_delivery_report(message: Message) -> bool:
 def status_blocks(part: Message) -> list[Fields]:
     """The field blocks of a delivery-status part: per-message first, then per-recipient."""
     blocks = parts.subparts(part)
-    if blocks:
+    encoding = (part.get("content-transfer-encoding") or "").strip().lower()
+    if blocks and encoding not in _ENCODINGS:
         # The stdlib already split the blocks; their raw values are read as is.
         return [
             {
@@ -71,8 +74,17 @@ def status_blocks(part: Message) -> list[Fields]:
             }
             for block in blocks
         ]
-    # Encoded (e.g. base64) delivery-status parts arrive unsplit.
-    return parse_field_blocks(decode_bytes(parts.payload_bytes(part), "utf-8"))
+    # An encoded part (Exchange base64-encodes it) was split as if it were plain
+    # text: put its text back together, decode it, and split it here.
+    raw = "\n".join(_block_source(block) for block in blocks) if blocks else None
+    data = decode_transfer(raw, encoding) if raw is not None else parts.payload_bytes(part)
+    return parse_field_blocks(decode_bytes(data, "utf-8"))
+
+
+def _block_source(block: Message) -> str:
+    header_lines = "".join(f"{name}: {value}\n" for name, value in block.raw_items())
+    payload = block.get_payload()
+    return header_lines + (payload if isinstance(payload, str) else "")
 
 
 def parse_field_blocks(text: str) -> list[Fields]:

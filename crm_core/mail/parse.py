@@ -8,8 +8,6 @@ input that is not an e-mail at all.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from collections.abc import Callable
 from email import policy
@@ -38,6 +36,7 @@ from crm_core.mail.model import (
     MalformedEmail,
     ParsedEmail,
 )
+from crm_core.mail.transfer_encoding import lenient_b64decode
 
 MAX_SUBJECT_CHARS = 998
 MAX_HEADER_VALUE_CHARS = 998
@@ -217,16 +216,12 @@ def _text_and_html(bodies: Bodies, *, limits: MailLimits) -> tuple[str, str | No
     if len(text) > limits.max_body_chars:
         bodies.defects.append("text truncated")
         text = text[: limits.max_body_chars]
-    return text, (sanitize_html(html_source) if html_source else None)
+    return text, (sanitize_html(html_source).strip() if html_source else None)
 
 
 def _json_attachments(bodies: Bodies, payload: EmailPayload, *, limits: MailLimits) -> None:
     for attachment in payload.attachments:
-        try:
-            content = base64.b64decode(attachment.content + "===", validate=False)
-        except (binascii.Error, ValueError):
-            bodies.defects.append("attachment with invalid base64")
-            content = b""
+        content = lenient_b64decode(attachment.content)
         add_attachment(
             bodies,
             filename=attachment.filename,

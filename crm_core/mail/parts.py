@@ -40,6 +40,12 @@ def disposition(part: Message) -> str | None:
     return None
 
 
+def is_inline(part: Message) -> bool:
+    """Shown in the body (``inline``, or referenced by Content-ID without a disposition)."""
+    shown = disposition(part)
+    return shown == "inline" or (shown is None and "content-id" in part)
+
+
 def filename(part: Message) -> str | None:
     """The declared file name, or None."""
     with contextlib.suppress(Exception):
