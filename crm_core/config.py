@@ -11,8 +11,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
 
@@ -51,6 +53,28 @@ class Settings(BaseSettings):
         default={"urgent": 1, "high": 4, "normal": 24, "low": 72},
         description="Hours to the first response of a new case, by priority (JSON object).",
     )
+    max_attachments: int = Field(
+        default=20, ge=0, description="Attachments recorded per e-mail; the rest are counted."
+    )
+    max_attachment_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=0,
+        description="Total decoded bytes of the attachments recorded per e-mail.",
+    )
+    # NoDecode: the variable is a comma-separated list, not the JSON pydantic-settings expects.
+    support_addresses: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(),
+        description="Comma-separated addresses whose inbound mail opens a support case.",
+    )
+
+    @field_validator("support_addresses", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple | set | frozenset):
+            return frozenset(str(item).strip().lower() for item in value if str(item).strip())
+        return value
 
     def resolved_database_url(self) -> str:
         """The database URL, falling back to the embedded SQLite file."""

@@ -1,0 +1,42 @@
+"""Inbound e-mail: parse MIME or provider JSON into plain facts, and classify them.
+
+Pure Python with no database: the e-mail pipeline threads, files and records
+what this package reports.
+"""
+
+from crm_core.mail.addresses import normalize_address, parse_address, parse_address_list
+from crm_core.mail.classify import (
+    addressed_to_support,
+    case_token,
+    parse_case_token,
+    thread_keys,
+)
+from crm_core.mail.message_ids import normalize_message_id
+from crm_core.mail.model import (
+    Attachment,
+    Bounce,
+    BouncedRecipient,
+    MailLimits,
+    MalformedEmail,
+    ParsedEmail,
+)
+from crm_core.mail.parse import parse_json, parse_rfc822
+
+__all__ = [
+    "Attachment",
+    "Bounce",
+    "BouncedRecipient",
+    "MailLimits",
+    "MalformedEmail",
+    "ParsedEmail",
+    "addressed_to_support",
+    "case_token",
+    "normalize_address",
+    "normalize_message_id",
+    "parse_address",
+    "parse_address_list",
+    "parse_case_token",
+    "parse_json",
+    "parse_rfc822",
+    "thread_keys",
+]

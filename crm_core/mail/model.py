@@ -1,0 +1,103 @@
+"""What the e-mail parser produces: plain, frozen values with no database behind them."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crm_core.config import Settings
+
+
+class MalformedEmail(ValueError):
+    """The input is not an e-mail at all (empty, no header), so there is nothing to salvage."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MailLimits:
+    """Caps that keep one hostile or absurd message from costing unbounded work or storage."""
+
+    max_attachments: int = 20
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    max_references: int = 50
+    max_header_chars: int = 64 * 1024
+    max_body_chars: int = 1_000_000
+    max_parts: int = 500
+    max_depth: int = 20
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MailLimits:
+        """The limits configured by ``CRM_MAX_ATTACHMENTS`` and ``CRM_MAX_ATTACHMENT_BYTES``."""
+        return cls(
+            max_attachments=settings.max_attachments,
+            max_attachment_bytes=settings.max_attachment_bytes,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Attachment:
+    """An attachment as recorded: never its content, only what identifies it."""
+
+    filename: str | None
+    content_type: str
+    size: int
+    sha256: str
+    inline: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class BouncedRecipient:
+    """One recipient a delivery-status report says has failed."""
+
+    address: str
+    original_address: str | None = None
+    status: str | None = None
+    diagnostic: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounce:
+    """A delivery failure report and the recipients it names as failed."""
+
+    recipients: tuple[BouncedRecipient, ...]
+    reporting_mta: str | None = None
+    # Message-ID of the message that bounced, when the report quotes its headers.
+    original_message_id: str | None = None
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(recipient.address for recipient in self.recipients)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedEmail:
+    """An inbound e-mail reduced to the facts the CRM acts on, from MIME or from JSON."""
+
+    from_address: str | None
+    from_name: str | None
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    reply_to: tuple[str, ...]
+    subject: str
+    date: dt.datetime | None
+    message_id: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    text: str
+    html: str | None
+    attachments: tuple[Attachment, ...]
+    attachments_skipped: int
+    headers: dict[str, str]
+    auto_generated: bool
+    auto_reason: str | None
+    bounce: Bounce | None
+    case_token: int | None
+    # What was repaired or dropped on the way, for operators; empty for clean mail.
+    defects: tuple[str, ...] = ()
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (dates as ISO 8601 strings)."""
+        data = dataclasses.asdict(self)
+        data["date"] = self.date.isoformat() if self.date else None
+        return data
