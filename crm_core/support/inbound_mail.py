@@ -1,0 +1,271 @@
+"""Inbound e-mail: thread it, file it, record it — the decision and its reason kept.
+
+Threading, in order: In-Reply-To/References against stored Message-IDs; a
+case token in the subject; a new case when addressed to support (never for
+auto-generated mail); otherwise an Activity on the sender's contact.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.campaigns.models import SuppressionReason
+from crm_core.campaigns.suppression import suppress
+from crm_core.customers.models import Contact
+from crm_core.db import utcnow
+from crm_core.ingestion.models import EntityType
+from crm_core.mail import ParsedEmail, addressed_to_support, thread_keys
+from crm_core.support.models import CaseChannel, CaseStatus, SupportCase
+from crm_core.support.services import first_response_due
+from crm_core.touched import Touched
+
+# Finds the contact with this e-mail, or creates it (and its customer).
+ContactResolver = Callable[[Session, str, str | None], tuple[Contact, Touched]]
+# Finds the contact with this e-mail, or None: auto-generated mail creates nobody.
+ContactFinder = Callable[[Session, str], Contact | None]
+
+
+class ThreadDecision(enum.StrEnum):
+    REPLY_TO_CASE = "reply_to_case"
+    REPLY_TO_MESSAGE = "reply_to_message"
+    CASE_TOKEN = "case_token"  # noqa: S105 (a decision, not a secret)
+    NEW_CASE = "new_case"
+    CONTACT_ACTIVITY = "contact_activity"
+    DUPLICATE = "duplicate"
+    BOUNCE = "bounce"
+    AUTO_GENERATED = "auto_generated"
+    NO_SENDER = "no_sender"
+
+
+@dataclass(frozen=True)
+class MailOutcome:
+    decision: ThreadDecision
+    reason: str
+    touched: Touched
+
+
+@dataclass(frozen=True)
+class MailContext:
+    """What a receiving step needs besides the message."""
+
+    source_id: int | None
+    event_id: int | None
+    support_addresses: Iterable[str]
+    sla_hours: dict[str, float]
+    resolve_contact: ContactResolver
+    find_contact: ContactFinder
+
+
+def receive_email(session: Session, *, parsed: ParsedEmail, context: MailContext) -> MailOutcome:
+    """File one inbound e-mail; safe to call again with the same message."""
+    if parsed.bounce is not None:
+        return _record_bounce(session, parsed)
+    if parsed.message_id:
+        seen = session.scalar(select(Activity.id).where(Activity.message_id == parsed.message_id))
+        if seen is not None:
+            touched = Touched()
+            touched.add(EntityType.ACTIVITY, seen)
+            return MailOutcome(
+                ThreadDecision.DUPLICATE, f"Message-ID {parsed.message_id} seen before", touched
+            )
+    if not parsed.from_address:
+        return MailOutcome(
+            ThreadDecision.NO_SENDER, "the message has no usable From address", Touched()
+        )
+    threaded = _thread(session, parsed)
+    if threaded is not None:
+        decision, reason, case, parent = threaded
+        return _append(session, parsed, context, decision, reason, case=case, parent=parent)
+    if parsed.auto_generated:
+        return _auto_generated(session, parsed, context)
+    if addressed_to_support(parsed, context.support_addresses):
+        return _open_case(session, parsed, context)
+    reason = "not a reply to a known message, no case token, not addressed to support"
+    return _append(session, parsed, context, ThreadDecision.CONTACT_ACTIVITY, reason)
+
+
+def _thread(
+    session: Session, parsed: ParsedEmail
+) -> tuple[ThreadDecision, str, SupportCase | None, Activity | None] | None:
+    """A reply to a stored message, or a message carrying a case token."""
+    for key in thread_keys(parsed):
+        parent = session.scalars(select(Activity).where(Activity.message_id == key)).first()
+        if parent is not None:
+            case = (
+                session.get(SupportCase, parent.support_case_id) if parent.support_case_id else None
+            )
+            if case is not None:
+                return (
+                    ThreadDecision.REPLY_TO_CASE,
+                    f"references <{key}> of case #{case.id}",
+                    case,
+                    parent,
+                )
+            return ThreadDecision.REPLY_TO_MESSAGE, f"references <{key}>", None, parent
+        case = session.scalars(
+            select(SupportCase).where(SupportCase.root_message_id == key)
+        ).first()
+        if case is not None:
+            return (
+                ThreadDecision.REPLY_TO_CASE,
+                f"references <{key}> of case #{case.id}",
+                case,
+                None,
+            )
+    if parsed.case_token is not None:
+        case = session.get(SupportCase, parsed.case_token)
+        if case is not None:
+            return ThreadDecision.CASE_TOKEN, f"subject carries [Case #{case.id}]", case, None
+    return None
+
+
+def _record_bounce(session: Session, parsed: ParsedEmail) -> MailOutcome:
+    assert parsed.bounce is not None
+    for recipient in parsed.bounce.recipients:
+        detail = " ".join(filter(None, (recipient.status, recipient.diagnostic)))[:1000] or None
+        suppress(
+            session,
+            email_normalized=recipient.address,
+            reason=SuppressionReason.BOUNCED,
+            detail=detail,
+        )
+    reason = f"delivery failed for {', '.join(parsed.bounce.addresses) or 'no named recipient'}"
+    return MailOutcome(ThreadDecision.BOUNCE, reason, Touched())
+
+
+def _auto_generated(session: Session, parsed: ParsedEmail, context: MailContext) -> MailOutcome:
+    """Auto-generated mail opens no case and creates nobody; a known sender gets it on record."""
+    reason = f"auto-generated ({parsed.auto_reason}): opens no case"
+    assert parsed.from_address
+    contact = context.find_contact(session, parsed.from_address)
+    if contact is None:
+        return MailOutcome(ThreadDecision.AUTO_GENERATED, reason + ", sender unknown", Touched())
+    touched = Touched()
+    decision = (ThreadDecision.AUTO_GENERATED, reason)
+    activity = _email_activity(session, parsed, context, contact=contact, decision=decision)
+    _touch(touched, activity)
+    return MailOutcome(ThreadDecision.AUTO_GENERATED, reason, touched)
+
+
+def _open_case(session: Session, parsed: ParsedEmail, context: MailContext) -> MailOutcome:
+    assert parsed.from_address
+    contact, touched = context.resolve_contact(session, parsed.from_address, parsed.from_name)
+    now = utcnow()
+    case = SupportCase(
+        customer_id=contact.customer_id,
+        contact_id=contact.id,
+        source_id=context.source_id,
+        subject=parsed.subject or "(no subject)",
+        description=parsed.text[:10_000] or None,
+        channel=CaseChannel.EMAIL,
+        root_message_id=parsed.message_id,
+        first_response_due_at=first_response_due(
+            "normal", opened_at=now, sla_hours=context.sla_hours
+        ),
+    )
+    session.add(case)
+    session.flush()
+    opened = Activity(
+        type=ActivityType.CASE_OPENED,
+        direction=Direction.INBOUND,
+        summary=f"Case #{case.id} opened by e-mail: {case.subject}"[:500],
+        customer_id=case.customer_id,
+        contact_id=contact.id,
+        support_case_id=case.id,
+        event_id=context.event_id,
+    )
+    session.add(opened)
+    _touch(touched, opened)
+    touched.add(EntityType.SUPPORT_CASE, case.id)
+    reason = "addressed to a support address; no thread matched"
+    decision = (ThreadDecision.NEW_CASE, reason)
+    activity = _email_activity(
+        session, parsed, context, contact=contact, case=case, decision=decision
+    )
+    _touch(touched, activity)
+    return MailOutcome(ThreadDecision.NEW_CASE, reason, touched)
+
+
+def _append(
+    session: Session,
+    parsed: ParsedEmail,
+    context: MailContext,
+    decision: ThreadDecision,
+    reason: str,
+    *,
+    case: SupportCase | None = None,
+    parent: Activity | None = None,
+) -> MailOutcome:
+    """Record the message on its case, or on the sender's contact."""
+    assert parsed.from_address
+    contact, touched = context.resolve_contact(session, parsed.from_address, parsed.from_name)
+    if case is not None:
+        touched.add(EntityType.SUPPORT_CASE, case.id)
+        _reopen(session, case, context)
+    activity = _email_activity(
+        session, parsed, context, contact=contact, case=case, decision=(decision, reason)
+    )
+    if parent is not None and case is None and parent.opportunity_id:
+        activity.opportunity_id = parent.opportunity_id
+    _touch(touched, activity)
+    return MailOutcome(decision, reason, touched)
+
+
+def _reopen(session: Session, case: SupportCase, context: MailContext) -> None:
+    """A customer writing to a resolved or closed case opens it again."""
+    if case.status not in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
+        return
+    session.add(
+        Activity(
+            type=ActivityType.CASE_STATUS_CHANGED,
+            summary=f"Case #{case.id}: {case.status} → open (customer replied)",
+            details={"from": case.status, "to": CaseStatus.OPEN},
+            customer_id=case.customer_id,
+            contact_id=case.contact_id,
+            support_case_id=case.id,
+            event_id=context.event_id,
+        )
+    )
+    case.status = CaseStatus.OPEN
+    case.resolved_at = None
+
+
+def _email_activity(
+    session: Session,
+    parsed: ParsedEmail,
+    context: MailContext,
+    *,
+    contact: Contact,
+    decision: tuple[ThreadDecision, str],
+    case: SupportCase | None = None,
+) -> Activity:
+    details = parsed.to_json_dict()
+    details["threading"] = {"decision": decision[0], "reason": decision[1]}
+    activity = Activity(
+        type=ActivityType.EMAIL_RECEIVED,
+        direction=Direction.INBOUND,
+        occurred_at=parsed.date or utcnow(),
+        summary=(parsed.subject or "(no subject)")[:500],
+        details=details,
+        message_id=parsed.message_id,
+        customer_id=contact.customer_id,
+        contact_id=contact.id,
+        support_case_id=case.id if case else None,
+        event_id=context.event_id,
+    )
+    session.add(activity)
+    contact.last_activity_at = utcnow()
+    session.flush()
+    return activity
+
+
+def _touch(touched: Touched, activity: Activity) -> None:
+    touched.add(EntityType.ACTIVITY, activity.id)
+    touched.add(EntityType.CUSTOMER, activity.customer_id)
+    touched.add(EntityType.CONTACT, activity.contact_id)
