@@ -55,6 +55,8 @@ else:
         "socket_connect_timeout": 2,
         "socket_timeout": 5,
     }
+    if _settings.broker_key_prefix:
+        broker_transport_options["global_keyprefix"] = _settings.broker_key_prefix
 
 # Publishing retries are bounded: a few quick tries, then give up and let the
 # sweeper publish later (the event row is the record, not the message).

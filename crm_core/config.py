@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         default="",
         description="Celery broker URL. Default: embedded SQLite broker var/broker.sqlite3.",
     )
+    broker_key_prefix: str = Field(
+        default="",
+        description="Prefix of every broker key on Redis, so environments can share one server.",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:5000",
         description="Base URL at which this platform is reachable by people and senders.",
