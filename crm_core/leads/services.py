@@ -11,16 +11,20 @@ from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType
+from crm_core.config import Settings, get_settings
 from crm_core.db import dialect_insert, utcnow
-from crm_core.ingestion.models import EntityType, ExternalRef
+from crm_core.errors import FieldError, InvalidInput
+from crm_core.ingestion.models import EntityType, ExternalRef, InboxEvent
+from crm_core.ingestion.schemas import LeadPayload
 from crm_core.leads.activity import lead_activity
 from crm_core.leads.attribution import campaign_for_code, opportunity_from_deal, record_response
 from crm_core.leads.contacts import find_or_create_contact
-from crm_core.leads.normalize import NormalizedLead
+from crm_core.leads.normalize import NormalizedLead, free_mail_domains, normalize_lead
 
 
 @dataclass
@@ -127,3 +131,26 @@ def _remember_external_id(
         .values(**values)
         .on_conflict_do_nothing(index_elements=["source_id", "entity_type", "external_id"])
     )
+
+
+def capture_lead_event(
+    session: Session, *, event: InboxEvent, settings: Settings | None = None
+) -> list[tuple[str, int]]:
+    """Capture a stored ``leads`` event; the ``(entity_type, id)`` pairs it touched.
+
+    A body that is not a lead, or a lead with bad fields, raises ``InvalidInput``
+    listing each problem.
+    """
+    config = settings or get_settings()
+    try:
+        payload = LeadPayload.model_validate_json(event.body)
+    except ValidationError as exc:
+        raise InvalidInput(
+            [FieldError(tuple(error["loc"]), error["msg"]) for error in exc.errors()]
+        ) from None
+    lead = normalize_lead(payload, default_region=config.default_region)
+    free_domains = free_mail_domains(config.extra_freemail_domain_list())
+    result = capture_lead(
+        session, source_id=event.source_id, event_id=event.id, lead=lead, free_domains=free_domains
+    )
+    return result.entities
