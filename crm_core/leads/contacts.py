@@ -71,7 +71,14 @@ def _match_or_create(
         return ContactMatch(contact, contact.customer, matched_by, False, False, changes)
     choice = choose_customer(session, lead=lead, free_domains=free_domains)
     contact = Contact(**lead_contact_values(lead), attributes={}, tags=[])
-    add_contact(session, customer=choice.customer, contact=contact)
+    if choice.created:
+        # A customer this lead just made has no contacts: no need to ask for its primary.
+        contact.customer_id = choice.customer.id
+        contact.is_primary = True
+        session.add(contact)
+        session.flush()
+    else:
+        add_contact(session, customer=choice.customer, contact=contact)
     return ContactMatch(
         contact,
         choice.customer,
