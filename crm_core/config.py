@@ -43,6 +43,16 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:5000",
         description="Base URL at which this platform is reachable by people and senders.",
     )
+    default_region: str = Field(
+        default="US",
+        pattern=r"^[A-Za-z]{2}$",
+        description="Region (ISO 3166 alpha-2) a phone number without country code is read in,"
+        " when the lead names no country.",
+    )
+    extra_freemail_domains: str = Field(
+        default="",
+        description="Comma-separated domains to treat as free-mail, besides the shipped list.",
+    )
     db_pool_size: int = Field(default=5, ge=1, description="Connections kept per process.")
     db_pool_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for one.")
     readiness_timeout: float = Field(
@@ -103,6 +113,11 @@ class Settings(BaseSettings):
         """Create the directory for embedded files, when any default is in use."""
         self.var_dir.mkdir(parents=True, exist_ok=True)
         return self.var_dir
+
+    def extra_freemail_domain_list(self) -> list[str]:
+        """``extra_freemail_domains`` split into lower-case domains."""
+        parts = (part.strip().lower() for part in self.extra_freemail_domains.split(","))
+        return [part for part in parts if part]
 
 
 @lru_cache(maxsize=1)

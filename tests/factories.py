@@ -87,6 +87,34 @@ class OrderFactory(_Base):
     ordered_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
 
 
+class InboxEventFactory(_Base):
+    class Meta:
+        model = m.InboxEvent
+
+    source_id = factory.LazyFunction(lambda: SourceFactory().id)
+    kind = m.EventKind.LEADS
+    webhook_id = factory.Sequence(lambda n: f"msg_{n:08d}")
+    content_type = "application/json"
+    body = b"{}"
+
+
+class MarketingCampaignFactory(_Base):
+    class Meta:
+        model = m.MarketingCampaign
+
+    code = factory.Sequence(lambda n: f"campaign-{n}")
+    name = factory.LazyAttribute(lambda o: o.code.replace("-", " ").title())
+
+
+class CampaignMemberFactory(_Base):
+    class Meta:
+        model = m.CampaignMember
+
+    campaign_id = factory.LazyFunction(lambda: MarketingCampaignFactory().id)
+    customer_id = factory.LazyFunction(lambda: CustomerFactory().id)
+    status = m.MemberStatus.TARGETED
+
+
 ALL_FACTORIES = (
     CustomerFactory,
     ContactFactory,
@@ -95,4 +123,7 @@ ALL_FACTORIES = (
     OpportunityFactory,
     AgreementFactory,
     OrderFactory,
+    InboxEventFactory,
+    MarketingCampaignFactory,
+    CampaignMemberFactory,
 )
