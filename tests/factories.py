@@ -87,6 +87,25 @@ class OrderFactory(_Base):
     ordered_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
 
 
+class SupportCaseFactory(_Base):
+    class Meta:
+        model = m.SupportCase
+
+    customer_id = factory.LazyFunction(lambda: CustomerFactory().id)
+    subject = factory.Sequence(lambda n: f"Problem {n}")
+    status = m.CaseStatus.OPEN
+
+
+class CampaignFactory(_Base):
+    class Meta:
+        model = m.MarketingCampaign
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    code = factory.Sequence(lambda n: f"spring-{n}")
+    subject = "News for {{ contact.first_name }}"
+    text_template = "Hello {{ contact.first_name }}"
+
+
 ALL_FACTORIES = (
     CustomerFactory,
     ContactFactory,
@@ -95,4 +114,6 @@ ALL_FACTORIES = (
     OpportunityFactory,
     AgreementFactory,
     OrderFactory,
+    SupportCaseFactory,
+    CampaignFactory,
 )
