@@ -84,7 +84,7 @@ def running_mail_api() -> Iterator[MailApi]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(api))
     server.daemon_threads = True
     api.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield api

@@ -72,7 +72,10 @@ class FileBackend(BatchBackend):
 
     def open(self) -> None:
         """Create the directory if needed."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TransientDeliveryError(f"cannot use {self.directory}: {exc}") from None
 
     def send(self, message: EmailMessage, *, idempotency_key: str | None = None) -> str:
         """Write the message atomically (a reader never sees half a file); the name is the id."""
