@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
     Boolean,
     ColumnElement,
@@ -29,6 +30,16 @@ OPS = ("eq", "ne", "in", "contains", "gt", "lt", "exists")
 MAX_IN_VALUES = 1000
 MAX_TEXT = 255
 OPEN_CASE_STATUSES = (CaseStatus.NEW, CaseStatus.OPEN, CaseStatus.PENDING)
+
+
+@dataclass(frozen=True)
+class Ago:
+    """A moment relative to when the query is built: ``P30D`` is thirty days before then."""
+
+    delta: dt.timedelta
+
+    def before(self, now: dt.datetime) -> dt.datetime:
+        return now - self.delta
 
 
 class FieldSpec:
@@ -108,7 +119,11 @@ class ChoiceField(FieldSpec):
 
 @dataclass(frozen=True)
 class DateTimeField(FieldSpec):
-    """A timestamp compared with an ISO 8601 date (midnight UTC) or date-time."""
+    """A timestamp compared with an ISO 8601 date (midnight UTC), date-time, or duration ago.
+
+    A duration (``P30D``, ``PT12H``) is measured back from the moment the query
+    is built, so a recurring campaign's "active in the last 30 days" moves along.
+    """
 
     column: SQLColumnExpression[Any]
     ops: frozenset[str] = frozenset({"gt", "lt", "exists"})
@@ -248,10 +263,12 @@ def _boolean(value: Any) -> bool:
     return value
 
 
-def _instant(value: Any) -> dt.datetime:
-    """An aware UTC datetime from an ISO 8601 date or date-time (naive means UTC)."""
+def _instant(value: Any) -> dt.datetime | Ago:
+    """An aware UTC datetime from an ISO 8601 date or date-time (naive means UTC), or an Ago."""
     if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date or date-time string")
+        raise ValueError("must be an ISO 8601 date, date-time or duration (P30D) string")
+    if value.strip().upper().startswith("P"):
+        return _ago(value.strip())
     try:
         if len(value.strip()) == 10:
             day = dt.date.fromisoformat(value.strip())
@@ -263,6 +280,18 @@ def _instant(value: Any) -> dt.datetime:
         instant = instant.replace(tzinfo=dt.UTC)
     return instant.astimezone(dt.UTC)
 
+
+def _ago(value: str) -> Ago:
+    try:
+        delta = _DURATION.validate_python(value)
+    except ValidationError:
+        raise ValueError(f"{value!r} is not an ISO 8601 duration like P30D or PT12H") from None
+    if delta < dt.timedelta(0):
+        raise ValueError("a duration must not be negative")
+    return Ago(delta)
+
+
+_DURATION = TypeAdapter(dt.timedelta)
 
 FIELDS: dict[str, FieldSpec] = {
     "lifecycle_stage": ChoiceField(

@@ -8,6 +8,7 @@ from API clients, so every mistake is reported with the path of the bad rule.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -15,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 
 from crm_core.campaigns.models import Suppression
-from crm_core.campaigns.segment_fields import FIELDS, OPS, FieldSpec
+from crm_core.campaigns.segment_fields import FIELDS, OPS, Ago, FieldSpec
 from crm_core.customers.models import Contact, Customer
+from crm_core.db import utcnow
 from crm_core.errors import FieldError, InvalidInput
 
 MAX_DEPTH = 5
@@ -63,17 +65,21 @@ def parse_segment(doc: Any) -> Segment:
     return Segment(root=root)
 
 
-def segment_query(segment: Segment, *, exclude_suppressed: bool = False) -> Select[Any]:
+def segment_query(
+    segment: Segment, *, exclude_suppressed: bool = False, now: dt.datetime | None = None
+) -> Select[Any]:
     """One SELECT of the ids of the contacts in ``segment`` that have an e-mail address.
 
     With ``exclude_suppressed`` it also leaves out every address on the
-    suppression list, which is what a send must do.
+    suppression list, which is what a send must do. Durations in date rules
+    (``P30D``) count back from ``now`` (default: the current time).
     """
+    now = now or utcnow()
     query = select(Contact.id).where(Contact.email_normalized.is_not(None))
     if segment.uses_customer():
         query = query.join(Customer, Customer.id == Contact.customer_id)
     if segment.root is not None:
-        query = query.where(_compile_group(segment.root))
+        query = query.where(_compile_group(segment.root, now))
     if exclude_suppressed:
         suppressed = exists().where(Suppression.email_normalized == Contact.email_normalized)
         query = query.where(~suppressed)
@@ -89,9 +95,9 @@ def _group_uses_customer(group: Group) -> bool:
     return False
 
 
-def _compile_group(group: Group) -> ColumnElement[bool]:
+def _compile_group(group: Group, now: dt.datetime) -> ColumnElement[bool]:
     clauses = [
-        _compile_group(item) if isinstance(item, Group) else _compile_rule(item)
+        _compile_group(item, now) if isinstance(item, Group) else _compile_rule(item, now)
         for item in group.items
     ]
     if not clauses:
@@ -100,8 +106,9 @@ def _compile_group(group: Group) -> ColumnElement[bool]:
     return and_(*clauses) if group.mode == "all" else or_(*clauses)
 
 
-def _compile_rule(rule: Rule) -> ColumnElement[bool]:
-    return FIELDS[rule.field].compile(rule.op, rule.value)
+def _compile_rule(rule: Rule, now: dt.datetime) -> ColumnElement[bool]:
+    value = rule.value.before(now) if isinstance(rule.value, Ago) else rule.value
+    return FIELDS[rule.field].compile(rule.op, value)
 
 
 class _Parser:

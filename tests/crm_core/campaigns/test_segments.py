@@ -296,6 +296,29 @@ def test_depth_and_size_are_bounded() -> None:
         parse_segment(many)
 
 
+def test_durations_count_back_from_now(session: Session, people: dict[str, int]) -> None:
+    doc = rule("last_activity_at", "gt", "P30D")
+    now = at("2026-03-15")
+    ids = set(session.scalars(segment_query(parse_segment(doc), now=now)))
+    assert ids == {people["ann"]}
+    later = set(session.scalars(segment_query(parse_segment(doc), now=at("2026-04-15"))))
+    assert later == set()
+    # 36 hours before 2026-01-11T13:00 is 2026-01-10T01:00: Ann (created at midnight) is older.
+    hours = rule("created_at", "lt", "PT36H")
+    assert matched_at(session, people, hours, at("2026-01-11T13:00:00")) == {"ann", "cat"}
+
+
+def matched_at(session: Session, people: dict[str, int], doc: Any, now: Any) -> set[str]:
+    ids = set(session.scalars(segment_query(parse_segment(doc), now=now)))
+    return {name for name, contact_id in people.items() if contact_id in ids}
+
+
+@pytest.mark.parametrize("value", ["P", "P-1D", "PXD", "-P1D"])
+def test_bad_durations_are_refused(value: str) -> None:
+    with pytest.raises(InvalidInput, match="duration|ISO 8601"):
+        parse_segment(rule("created_at", "gt", value))
+
+
 def test_values_are_typed_once_parsed() -> None:
     segment = parse_segment(
         {"all": [{"field": "created_at", "op": "gt", "value": "2026-01-01T02:00:00+02:00"}]}
