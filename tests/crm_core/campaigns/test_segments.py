@@ -315,7 +315,7 @@ def matched_at(session: Session, people: dict[str, int], doc: Any, now: Any) -> 
 
 @pytest.mark.parametrize("value", ["P", "P-1D", "PXD", "-P1D"])
 def test_bad_durations_are_refused(value: str) -> None:
-    with pytest.raises(InvalidInput, match="duration|ISO 8601"):
+    with pytest.raises(InvalidInput, match=r"duration|ISO 8601"):
         parse_segment(rule("created_at", "gt", value))
 
 
