@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -110,6 +111,13 @@ def running_smtp_server(**controller_options: Any) -> Iterator[SmtpTestServer]:
         yield SmtpTestServer(handler=handler, port=port)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpTestServer]:
+    """A recording SMTP server on loopback; import this fixture into a test module to use it."""
+    with running_smtp_server() as server:
+        yield server
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

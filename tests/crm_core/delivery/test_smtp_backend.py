@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,6 @@ from tests.smtp_server import (
     self_signed_certificate,
     server_tls_context,
 )
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpTestServer]:
-    with running_smtp_server() as server:
-        yield server
 
 
 def message_to(to: str, subject: str = "Hello", **extra: object):  # type: ignore[no-untyped-def]
