@@ -175,3 +175,19 @@ def test_close_is_safe_twice_and_without_open() -> None:
     backend = SmtpBackend(SmtpSettings(host="127.0.0.1", port=free_port()))
     backend.close()
     backend.close()
+
+
+def test_a_non_ascii_address_uses_smtputf8_when_the_server_has_it() -> None:
+    with running_smtp_server(enable_SMTPUTF8=True) as server:
+        with backend_from_url(server.url()) as backend:
+            backend.send(message_to("zoë@example.org", "Grüße"))
+        (mail,) = server.handler.received
+        assert mail.rcpt_tos == ["zoë@example.org"]
+        assert mail.message["Subject"] == "Grüße"
+    with running_smtp_server(enable_SMTPUTF8=False) as server:
+        with (
+            backend_from_url(server.url()) as backend,
+            pytest.raises(PermanentDeliveryError, match="SMTPUTF8"),
+        ):
+            backend.send(message_to("zoë@example.org"))
+        assert server.handler.received == []
