@@ -8,14 +8,21 @@ RabbitMQ) to run on real services; no code changes.
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
+
+
+class MissingSecretKeyError(RuntimeError):
+    """``CRM_SECRET_KEY`` is required (a real database is configured) but not set."""
 
 
 class Settings(BaseSettings):
@@ -80,6 +87,31 @@ class Settings(BaseSettings):
         description="Comma-separated addresses whose inbound mail opens a support case.",
     )
 
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Signs unsubscribe links and other tokens. Required with CRM_DATABASE_URL; "
+            "the embedded default keeps a generated one in var/secret_key."
+        ),
+    )
+    mail_url: str = Field(
+        default="",
+        description=(
+            "Outbound mail: smtp://user:pass@host:port[?starttls=1], smtps://…, https://… "
+            "(an HTTP e-mail API), console:// or file://DIR. Default: file://var/outbox."
+        ),
+    )
+    mail_from: str = Field(
+        default="CRM <crm@localhost>",
+        description="The From of every message the platform sends; its domain names Message-IDs.",
+    )
+    mail_rate_per_second: float = Field(
+        default=0.0, ge=0, description="Messages per second per sending process; 0 for no limit."
+    )
+    unsubscribe_max_age_days: int = Field(
+        default=365, ge=1, description="Days an unsubscribe link in a sent message keeps working."
+    )
+
     @field_validator("support_addresses", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:
@@ -101,6 +133,26 @@ class Settings(BaseSettings):
             return self.broker_url
         return f"sqla+sqlite:///{(self.var_dir / 'broker.sqlite3').resolve()}"
 
+    def resolved_mail_url(self) -> str:
+        """The outbound mail URL, falling back to one .eml file per message in var/outbox."""
+        if self.mail_url:
+            return self.mail_url
+        return f"file://{(self.var_dir / 'outbox').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """The signing secret: the setting, else (embedded default only) a generated one.
+
+        With a real database several machines must agree on the key, so it has to
+        be configured; on one machine it is generated once and kept, mode 0600,
+        in ``<var_dir>/secret_key``, so links stay valid across restarts.
+        """
+        configured = self.secret_key.get_secret_value()
+        if configured:
+            return configured
+        if self.database_url:
+            raise MissingSecretKeyError("CRM_SECRET_KEY must be set when CRM_DATABASE_URL is")
+        return _read_or_create_secret(self.ensure_var_dir() / SECRET_KEY_FILE)
+
     @property
     def broker_is_embedded(self) -> bool:
         return self.resolved_broker_url().startswith(("sqla+", "sqlalchemy+"))
@@ -118,6 +170,30 @@ class Settings(BaseSettings):
         """``extra_freemail_domains`` split into lower-case domains."""
         parts = (part.strip().lower() for part in self.extra_freemail_domains.split(","))
         return [part for part in parts if part]
+
+
+def _read_or_create_secret(path: Path) -> str:
+    """The key kept at ``path``, written there first if absent.
+
+    The new key goes to a private temporary file that is hard-linked into
+    place: the link fails if another process won the race, and then both use
+    the winner's key. Nobody ever reads a half-written file.
+    """
+    if not path.exists():
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise MissingSecretKeyError(f"{path} is empty; delete it or set CRM_SECRET_KEY")
+    return key
 
 
 @lru_cache(maxsize=1)

@@ -104,6 +104,8 @@ class MarketingCampaignFactory(_Base):
 
     code = factory.Sequence(lambda n: f"campaign-{n}")
     name = factory.LazyAttribute(lambda o: o.code.replace("-", " ").title())
+    subject = "News for {{ contact.first_name }}"
+    text_template = "Hello {{ contact.first_name }}"
 
 
 class CampaignMemberFactory(_Base):
@@ -113,6 +115,15 @@ class CampaignMemberFactory(_Base):
     campaign_id = factory.LazyFunction(lambda: MarketingCampaignFactory().id)
     customer_id = factory.LazyFunction(lambda: CustomerFactory().id)
     status = m.MemberStatus.TARGETED
+
+
+class SupportCaseFactory(_Base):
+    class Meta:
+        model = m.SupportCase
+
+    customer_id = factory.LazyFunction(lambda: CustomerFactory().id)
+    subject = factory.Sequence(lambda n: f"Problem {n}")
+    status = m.CaseStatus.OPEN
 
 
 ALL_FACTORIES = (
@@ -126,4 +137,5 @@ ALL_FACTORIES = (
     InboxEventFactory,
     MarketingCampaignFactory,
     CampaignMemberFactory,
+    SupportCaseFactory,
 )
