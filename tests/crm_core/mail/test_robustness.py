@@ -8,7 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_core.mail import MailLimits, MalformedEmail, ParsedEmail, parse_rfc822
+from crm_core.ingestion.schemas import EmailPayload
+from crm_core.mail import MailLimits, MalformedEmail, ParsedEmail, parse_json, parse_rfc822
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "emails"
 # The absurdly long one is left out only to keep each example fast.
@@ -26,7 +27,7 @@ FRAGMENTS = [
     b"multipart/mixed; boundary=", b"multipart/report; report-type=delivery-status",
     b"message/rfc822", b"message/delivery-status", b"text/html", b"charset=", b"base64",
     b"quoted-printable", b"filename*=utf-8''", b"\r\n", b"\n", b"\r\n ", b"\xff\xfe", b"\xc3",
-    b"--", b"=", b"\x00",
+    b"--", b"=", b"\x00", b"(" * 3000, b"<div>" * 500, b"<a " * 50,
 ]  # fmt: skip
 
 
@@ -108,3 +109,27 @@ def test_every_sample_parses_unmutated() -> None:
     assert len(SAMPLES) >= 20
     for raw in SAMPLES:
         _assert_storable(parse_rfc822(raw, limits=LIMITS))
+
+
+json_text = st.text(max_size=200) | st.sampled_from([f.decode("latin-1")[:990] for f in FRAGMENTS])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {"from": json_text.filter(lambda value: bool(value.strip()))},
+        optional={
+            "to": st.lists(json_text, max_size=3),
+            "subject": json_text,
+            "text": json_text,
+            "html": json_text,
+            "message_id": json_text,
+            "in_reply_to": json_text,
+            "references": st.lists(json_text, max_size=3),
+            "headers": st.dictionaries(st.sampled_from(HEADER_NAMES), json_text, max_size=3),
+            "attachments": st.lists(st.fixed_dictionaries({"content": json_text}), max_size=4),
+        },
+    )
+)
+def test_json_payloads(data: dict[str, object]) -> None:
+    _assert_storable(parse_json(EmailPayload.model_validate(data), limits=LIMITS))
