@@ -74,7 +74,7 @@ def parse_rfc822(raw: bytes, *, limits: MailLimits = DEFAULT_LIMITS) -> ParsedEm
     ]
     envelope = _header_envelope(headers, limits=limits)
     bodies = _salvage("body", lambda: collect_bodies(message, limits=limits), Bodies(), defects)
-    signals = _signal_headers({name: headers.decoded(name) or "" for name in headers.names})
+    signals = _signal_headers({name: headers.first(name) or "" for name in headers.names})
     bounce = _salvage(
         "bounce",
         lambda: find_bounce(
