@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 from email import policy
 
@@ -57,9 +58,11 @@ def addresses_only(raw_values: list[str]) -> tuple[str, ...]:
 def _stdlib_pairs(raw: str) -> list[tuple[str, str]]:
     # The RFC 5322 parser of policy.default decodes encoded-word names and
     # handles quoted commas; getaddresses is the forgiving fallback when it fails.
-    try:
+    with contextlib.suppress(Exception):  # the stdlib parser can fail on hostile input
         header = policy.default.header_factory("to", raw)
         return [(a.display_name, a.addr_spec) for a in header.addresses]
-    except Exception:  # the stdlib parser can fail on hostile input
+    try:
         pairs = email.utils.getaddresses([raw])
-        return [(decode_words(name), addr) for name, addr in pairs]
+    except Exception:  # both recurse on nested comments: "((((…" is no address
+        return []
+    return [(decode_words(name), addr) for name, addr in pairs]

@@ -23,7 +23,7 @@ from crm_core.mail.bounces import find_bounce, is_delivery_report
 from crm_core.mail.charsets import clean_text
 from crm_core.mail.classify import parse_case_token
 from crm_core.mail.headers import HeaderReader, decode_words, parse_date
-from crm_core.mail.html_text import html_to_text, sanitize_html
+from crm_core.mail.html_text import sanitize_html, sanitized_to_text, stripped_text
 from crm_core.mail.message_ids import (
     cap_references,
     normalize_message_id,
@@ -43,6 +43,9 @@ MAX_HEADER_VALUE_CHARS = 998
 MAX_DEFECTS = 20
 DEFAULT_LIMITS = MailLimits()
 T = TypeVar("T")
+# policy.default first; compat32 when its header parser recurses on a hostile header
+# (e.g. thousands of nested comments); headers only when MIME parts nest thousands deep.
+_PARSE_ATTEMPTS = ((policy.default, False), (policy.compat32, False), (policy.compat32, True))
 
 
 class Envelope(NamedTuple):
@@ -71,7 +74,7 @@ def parse_rfc822(raw: bytes, *, limits: MailLimits = DEFAULT_LIMITS) -> ParsedEm
     ]
     envelope = _header_envelope(headers, limits=limits)
     bodies = _salvage("body", lambda: collect_bodies(message, limits=limits), Bodies(), defects)
-    signals = _signal_headers({name: headers.decoded(name) or "" for name in headers.names})
+    signals = _signal_headers({name: headers.first(name) or "" for name in headers.names})
     bounce = _salvage(
         "bounce",
         lambda: find_bounce(
@@ -187,10 +190,13 @@ def _load(raw: bytes) -> Message:
     data = bytes(raw)
     if not data.strip():
         raise MalformedEmail("empty message")
-    try:
-        return BytesParser(policy=policy.default).parsebytes(data)
-    except Exception as exc:  # the parser is lenient; failing at all means not an e-mail
-        raise MalformedEmail(f"unparseable message: {type(exc).__name__}") from exc
+    failure: Exception | None = None
+    for parser_policy, headers_only in _PARSE_ATTEMPTS:
+        try:
+            return BytesParser(policy=parser_policy).parsebytes(data, headersonly=headers_only)
+        except Exception as exc:  # the parsers are lenient; a failure is hostile input
+            failure = exc
+    raise MalformedEmail(f"unparseable message: {type(failure).__name__}") from failure
 
 
 def _salvage(step: str, run: Callable[[], T], default: T, defects: list[str]) -> T:
@@ -210,13 +216,16 @@ def _stdlib_defects(message: Message) -> list[str]:
 def _text_and_html(bodies: Bodies, *, limits: MailLimits) -> tuple[str, str | None]:
     """The text body (derived from the HTML when there is none) and the sanitized HTML."""
     html_source = "\n".join(bodies.htmls)[: limits.max_body_chars]
+    html = sanitize_html(html_source) if html_source else None
+    if html_source and html is None:
+        bodies.defects.append("HTML nested too deeply: kept as text only")
     text = "\n\n".join(clean_text(text).strip() for text in bodies.texts).strip()
     if not text and html_source:
-        text = html_to_text(html_source)
+        text = sanitized_to_text(html) if html is not None else stripped_text(html_source)
     if len(text) > limits.max_body_chars:
         bodies.defects.append("text truncated")
         text = text[: limits.max_body_chars]
-    return text, (sanitize_html(html_source).strip() if html_source else None)
+    return text, html
 
 
 def _json_attachments(bodies: Bodies, payload: EmailPayload, *, limits: MailLimits) -> None:

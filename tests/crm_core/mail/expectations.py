@@ -1,4 +1,4 @@
-"""Checks a ParsedEmail against one row of a fixture table (tests/fixtures/emails/**/expected.json)."""
+"""Checks a ParsedEmail against one row of a fixture table (expected.json)."""
 
 from __future__ import annotations
 

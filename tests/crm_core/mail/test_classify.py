@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from crm_core.mail import (
+    ParsedEmail,
+    addressed_to_support,
+    case_token,
+    parse_case_token,
+    parse_rfc822,
+    thread_keys,
+)
+
+BASE = parse_rfc822(b"From: a@x.example\r\nTo: b@x.example\r\nMessage-ID: <self@x>\r\n\r\nhi\r\n")
+
+
+def _with(**changes: object) -> ParsedEmail:
+    return dataclasses.replace(BASE, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("[Case #123]", 123),
+        ("Re: Fwd: Printer on fire [Case #123]", 123),
+        ("RE: [case #7] help", 7),
+        ("[CASE#42]", 42),
+        ("[ Case # 9 ]", 9),
+        ("[Case 77] no hash", 77),
+        ("Re: [Case #1] and [Case #2]", 1),
+        ("Case #123 without brackets", None),
+        ("[Case #abc]", None),
+        ("[Case #]", None),
+        ("[Case #1234567890123456789]", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_case_token(subject: str | None, expected: int | None) -> None:
+    assert parse_case_token(subject) == expected
+
+
+def test_case_token_reads_back() -> None:
+    assert parse_case_token(f"Re: Your request {case_token(4711)}") == 4711
+
+
+def test_thread_keys_in_reply_to_first_then_references_newest_first() -> None:
+    parsed = _with(in_reply_to=("parent@x",), references=("root@x", "mid@x", "parent@x"))
+    assert thread_keys(parsed) == ["parent@x", "mid@x", "root@x"]
+
+
+def test_thread_keys_never_include_the_message_itself() -> None:
+    parsed = _with(in_reply_to=("self@x",), references=("root@x", "self@x"))
+    assert thread_keys(parsed) == ["root@x"]
+
+
+def test_thread_keys_are_empty_for_a_new_conversation() -> None:
+    assert thread_keys(BASE) == []
+
+
+@pytest.mark.parametrize(
+    ("to", "cc", "expected"),
+    [
+        (("support@acme.test",), (), True),
+        (("someone@else.test",), ("support@acme.test",), True),
+        (("someone@else.test",), (), False),
+        ((), (), False),
+    ],
+)
+def test_addressed_to_support(to: tuple[str, ...], cc: tuple[str, ...], expected: bool) -> None:
+    parsed = _with(to=to, cc=cc)
+    assert addressed_to_support(parsed, {" Support@ACME.test "}) is expected
+
+
+def test_no_support_addresses_means_nothing_is_addressed_to_support() -> None:
+    assert addressed_to_support(_with(to=("support@acme.test",)), set()) is False
