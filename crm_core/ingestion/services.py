@@ -1,0 +1,254 @@
+"""Ingestion services: sources and their secrets, API keys, and the inbox itself.
+
+Every function takes a ``Session`` and never commits: the request, the task or
+the command that calls it owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from crm_core.db import dialect_insert, utcnow
+from crm_core.ingestion.models import (
+    ApiKey,
+    EventKind,
+    EventStatus,
+    InboxEvent,
+    Source,
+    SourceSecret,
+)
+from crm_core.ingestion.signing import generate_secret
+from crm_core.ingestion.validation import FieldError, Validated, validate_payload
+
+__all__ = [
+    "API_KEY_PREFIX",
+    "ApiKeyExists",
+    "ApiKeyNotFound",
+    "FieldError",
+    "SourceExists",
+    "SourceNotFound",
+    "StoredEvent",
+    "Validated",
+    "active_secrets",
+    "authenticate_api_key",
+    "create_api_key",
+    "create_source",
+    "get_source",
+    "list_api_keys",
+    "list_sources",
+    "revoke_api_key",
+    "rotate_secret",
+    "set_source_enabled",
+    "store_event",
+    "validate_payload",
+]
+
+API_KEY_PREFIX = "crm_"
+_KEY_PREFIX_SHOWN = 12
+
+
+class SourceNotFound(LookupError):
+    """No source has this name."""
+
+
+class SourceExists(ValueError):
+    """A source with this name already exists."""
+
+
+class ApiKeyNotFound(LookupError):
+    """No API key has this name."""
+
+
+class ApiKeyExists(ValueError):
+    """An API key with this name already exists."""
+
+
+# --- Sources ----------------------------------------------------------------------------
+
+
+def create_source(
+    session: Session,
+    *,
+    name: str,
+    description: str | None = None,
+    rate_limit_per_minute: int | None = None,
+) -> tuple[Source, str]:
+    """Create a sending system; returns it and its first signing secret."""
+    if session.scalar(select(Source.id).where(Source.name == name)) is not None:
+        raise SourceExists(f"source {name!r} already exists")
+    secret = generate_secret()
+    source = Source(name=name, description=description, rate_limit_per_minute=rate_limit_per_minute)
+    source.secrets.append(SourceSecret(secret=secret))
+    session.add(source)
+    session.flush()
+    return source, secret
+
+
+def get_source(session: Session, *, name: str) -> Source:
+    """The source called ``name``; ``SourceNotFound`` otherwise."""
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is None:
+        raise SourceNotFound(f"no source {name!r}")
+    return source
+
+
+def list_sources(session: Session) -> list[Source]:
+    """Every source, by name."""
+    return list(session.scalars(select(Source).order_by(Source.name)))
+
+
+def set_source_enabled(session: Session, *, name: str, enabled: bool) -> Source:
+    """Enable or disable a source; a disabled source's requests are refused."""
+    source = get_source(session, name=name)
+    source.enabled = enabled
+    session.flush()
+    return source
+
+
+def rotate_secret(
+    session: Session, *, name: str, grace: dt.timedelta, now: dt.datetime | None = None
+) -> str:
+    """Give a source a new secret; the ones in use keep verifying for ``grace``."""
+    now = now or utcnow()
+    source = get_source(session, name=name)
+    retire_at = now + grace
+    for old in source.secrets:
+        if old.expires_at is None or old.expires_at > retire_at:
+            old.expires_at = retire_at
+    secret = generate_secret()
+    source.secrets.append(SourceSecret(secret=secret, created_at=now))
+    session.flush()
+    return secret
+
+
+def active_secrets(
+    session: Session, *, source_id: int, now: dt.datetime | None = None
+) -> list[str]:
+    """The secrets that verify requests of a source right now, newest first."""
+    now = now or utcnow()
+    query = (
+        select(SourceSecret.secret)
+        .where(
+            SourceSecret.source_id == source_id,
+            or_(SourceSecret.expires_at.is_(None), SourceSecret.expires_at > now),
+        )
+        .order_by(SourceSecret.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_api_key(session: Session, *, name: str) -> tuple[ApiKey, str]:
+    """Create a read-API key; returns it and the key itself, which is stored only hashed."""
+    if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
+        raise ApiKeyExists(f"API key {name!r} already exists")
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey(name=name, prefix=key[:_KEY_PREFIX_SHOWN], key_hash=_digest(key))
+    session.add(api_key)
+    session.flush()
+    return api_key, key
+
+
+def authenticate_api_key(
+    session: Session, *, key: str, now: dt.datetime | None = None
+) -> ApiKey | None:
+    """The unrevoked API key matching ``key``, noting its use; ``None`` if there is none.
+
+    The lookup is by SHA-256 digest, so the stored value reveals nothing and a
+    timing difference could only reveal digests, not keys.
+    """
+    if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
+        return None
+    api_key = session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == _digest(key), ApiKey.revoked_at.is_(None))
+    )
+    if api_key is not None:
+        api_key.last_used_at = now or utcnow()
+    return api_key
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    """Every API key, revoked ones included, by name."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.name)))
+
+
+def revoke_api_key(session: Session, *, name: str, now: dt.datetime | None = None) -> ApiKey:
+    """Stop a key from working; it stays listed."""
+    api_key = session.scalar(select(ApiKey).where(ApiKey.name == name))
+    if api_key is None:
+        raise ApiKeyNotFound(f"no API key {name!r}")
+    api_key.revoked_at = api_key.revoked_at or now or utcnow()
+    session.flush()
+    return api_key
+
+
+# --- The inbox ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An inbox event and whether this call created it (``False``: a redelivery)."""
+
+    event: InboxEvent
+    created: bool
+
+
+def store_event(
+    session: Session,
+    *,
+    source_id: int,
+    kind: EventKind | str,
+    webhook_id: str,
+    content_type: str,
+    body: bytes,
+    headers: dict[str, Any] | None = None,
+    errors: list[FieldError] | None = None,
+) -> StoredEvent:
+    """Insert a request into the inbox once per (source, webhook-id); race-safe.
+
+    With ``errors`` the event is stored as ``invalid``. A redelivery, even one
+    racing the first delivery, inserts nothing and returns the first event.
+    """
+    status = EventStatus.INVALID if errors else EventStatus.RECEIVED
+    values = {
+        "source_id": source_id,
+        "kind": str(kind),
+        "webhook_id": webhook_id,
+        "content_type": content_type[:255],
+        "headers": headers or {},
+        "body": body,
+        "status": str(status),
+        "attempts": 0,
+        "errors": [e.as_dict() for e in errors] if errors else None,
+        "error": "the payload failed validation" if errors else None,
+        "received_at": utcnow(),
+    }
+    # ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
+    # commit, then yields no row; the SELECT below then sees the winner's row.
+    insert = (
+        dialect_insert(session, InboxEvent)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["source_id", "webhook_id"])
+        .returning(InboxEvent.id)
+    )
+    new_id = session.execute(insert).scalar_one_or_none()
+    event = session.scalar(
+        select(InboxEvent)
+        .where(InboxEvent.source_id == source_id, InboxEvent.webhook_id == webhook_id)
+        .execution_options(populate_existing=True)
+    )
+    assert event is not None
+    return StoredEvent(event=event, created=new_id is not None)
