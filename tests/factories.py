@@ -87,8 +87,25 @@ class OrderFactory(_Base):
     ordered_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
 
 
+class InboxEventFactory(_Base):
+    class Meta:
+        model = m.InboxEvent
+
+    class Params:
+        source = factory.SubFactory(SourceFactory)
+
+    source_id = factory.LazyAttribute(lambda o: o.source.id)
+    kind = m.EventKind.LEADS.value
+    webhook_id = factory.Sequence(lambda n: f"msg_{n:08d}")
+    content_type = "application/json"
+    body = b'{"email": "lead@example.com"}'
+    status = m.EventStatus.RECEIVED.value
+    received_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
+
+
 ALL_FACTORIES = (
     CustomerFactory,
+    InboxEventFactory,
     ContactFactory,
     SourceFactory,
     ProductFactory,

@@ -180,7 +180,7 @@ def due_for_sweep(
             InboxEvent.status == EventStatus.PROCESSING,
             InboxEvent.claimed_at <= now - claim_timeout,
         )
-        .values(status=EventStatus.RECEIVED, next_attempt_at=None)
+        .values(status=EventStatus.RECEIVED, next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
     waiting = or_(
