@@ -43,8 +43,8 @@ def register_handler(
 
 
 def load_handlers() -> None:
-    """Import every module listed in ``HANDLER_MODULES`` so their handlers register."""
-    for name in HANDLER_MODULES:
+    """Import the modules of ``HANDLER_MODULES`` and ``CRM_HANDLER_MODULES`` (handlers register)."""
+    for name in [*HANDLER_MODULES, *get_settings().handler_modules]:
         importlib.import_module(name)
 
 
