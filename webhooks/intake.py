@@ -8,17 +8,20 @@ rate (429). Only then is anything written; a 2xx means the event is committed.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.config import Settings
-from crm_core.ingestion.models import EventKind, EventStatus, InboxEvent, Source
-from crm_core.ingestion.services import StoredEvent, active_secrets, store_event
+from crm_core.ingestion.models import EventKind, EventStatus, InboxEvent
+from crm_core.ingestion.services import (
+    SourceCredentials,
+    StoredEvent,
+    source_credentials,
+    store_event,
+)
 from crm_core.ingestion.signing import SignatureError, verify
-from crm_core.ingestion.validation import FieldError, accepted_content_types, validate_payload
+from crm_core.ingestion.validation import accepted_content_types, validate_payload
 from webhooks.problems import problem
 from webhooks.ratelimit import rate_limiter
 from workers.publish import enqueue_event
@@ -35,15 +38,6 @@ class Refused(Exception):
         self.response = response
 
 
-@dataclass(frozen=True)
-class SourceView:
-    """What a request needs to know about its source, read in one short transaction."""
-
-    id: int
-    rate_limit_per_minute: int | None
-    secrets: list[str]
-
-
 @bp.post("/webhooks/<source_name>/<kind>")
 def receive(source_name: str, kind: str) -> Response:
     """Accept one signed webhook: 202 when new, 200 when already received."""
@@ -53,12 +47,19 @@ def receive(source_name: str, kind: str) -> Response:
             raise Refused(problem(404, f"Unknown kind {kind[:40]!r}.", type_="unknown-kind"))
         content_type = _check_content_type(kind)
         body = _read_body(limit=_size_limit(kind, settings))
-        source = _load_source(source_name)
-        _check_signature(source, body, settings)
-        _check_rate(source)
+        # One transaction, one connection: look up, verify, store, commit.
+        with current_app.extensions["crm"].sessions.begin() as session:
+            source = _load_source(session, source_name)
+            _check_signature(source, body, settings)
+            _check_rate(source)
+            stored = _store(session, source, kind, content_type, body, settings)
+            event = stored.event
     except Refused as refused:
         return refused.response
-    return _store_and_answer(source, kind, content_type, body, settings)
+    # Published only after the commit, and never fatal: the sweeper covers a down broker.
+    if stored.created and event.status == EventStatus.RECEIVED:
+        enqueue_event(event.id)
+    return _answer(event, created=stored.created)
 
 
 def _size_limit(kind: str, settings: Settings) -> int:
@@ -86,20 +87,15 @@ def _read_body(*, limit: int) -> bytes:
     return body
 
 
-def _load_source(name: str) -> SourceView:
+def _load_source(session: Session, name: str) -> SourceCredentials:
     """The enabled source ``name``; a disabled one is as unknown as a missing one (404)."""
-    with current_app.extensions["crm"].sessions() as session:
-        source = session.scalar(select(Source).where(Source.name == name[:80]))
-        if source is None or not source.enabled:
-            raise Refused(problem(404, "Unknown source.", type_="unknown-source"))
-        return SourceView(
-            id=source.id,
-            rate_limit_per_minute=source.rate_limit_per_minute,
-            secrets=active_secrets(session, source_id=source.id),
-        )
+    source = source_credentials(session, name=name[:80])
+    if source is None or not source.enabled:
+        raise Refused(problem(404, "Unknown source.", type_="unknown-source"))
+    return source
 
 
-def _check_signature(source: SourceView, body: bytes, settings: Settings) -> None:
+def _check_signature(source: SourceCredentials, body: bytes, settings: Settings) -> None:
     try:
         verify(
             source.secrets,
@@ -113,7 +109,7 @@ def _check_signature(source: SourceView, body: bytes, settings: Settings) -> Non
         raise Refused(problem(401, str(exc), type_="invalid-signature")) from None
 
 
-def _check_rate(source: SourceView) -> None:
+def _check_rate(source: SourceCredentials) -> None:
     wait = rate_limiter().retry_after(source.id, source.rate_limit_per_minute)
     if wait is not None:
         detail = f"Too many requests from this source; retry in {wait} s."
@@ -122,27 +118,16 @@ def _check_rate(source: SourceView) -> None:
         )
 
 
-def _store_and_answer(
-    source: SourceView, kind: str, content_type: str, body: bytes, settings: Settings
-) -> Response:
-    outcome = validate_payload(kind, body, content_type, max_depth=settings.max_json_depth)
-    with current_app.extensions["crm"].sessions.begin() as session:
-        stored = _store(session, source, kind, content_type, body, outcome.errors)
-        event = stored.event
-    # Published only after the commit, and never fatal: the sweeper covers a down broker.
-    if stored.created and event.status == EventStatus.RECEIVED:
-        enqueue_event(event.id)
-    return _answer(event, created=stored.created)
-
-
 def _store(
     session: Session,
-    source: SourceView,
+    source: SourceCredentials,
     kind: str,
     content_type: str,
     body: bytes,
-    errors: list[FieldError],
+    settings: Settings,
 ) -> StoredEvent:
+    """Validate, then store: an invalid payload is kept too, as ``invalid`` with its errors."""
+    outcome = validate_payload(kind, body, content_type, max_depth=settings.max_json_depth)
     headers = {
         "webhook-timestamp": request.headers.get("webhook-timestamp", ""),
         "user-agent": request.headers.get("User-Agent", "")[:255],
@@ -155,7 +140,7 @@ def _store(
         content_type=content_type,
         body=body,
         headers=headers,
-        errors=errors or None,
+        errors=outcome.errors or None,
     )
 
 

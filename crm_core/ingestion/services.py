@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core.db import dialect_insert, utcnow
@@ -32,6 +32,7 @@ __all__ = [
     "ApiKeyExists",
     "ApiKeyNotFound",
     "FieldError",
+    "SourceCredentials",
     "SourceExists",
     "SourceNotFound",
     "StoredEvent",
@@ -46,6 +47,7 @@ __all__ = [
     "revoke_api_key",
     "rotate_secret",
     "set_source_enabled",
+    "source_credentials",
     "store_event",
     "validate_payload",
 ]
@@ -144,6 +146,38 @@ def active_secrets(
     return list(session.scalars(query))
 
 
+@dataclass(frozen=True)
+class SourceCredentials:
+    """What verifying a request needs to know about its source."""
+
+    id: int
+    enabled: bool
+    rate_limit_per_minute: int | None
+    secrets: list[str]
+
+
+def source_credentials(
+    session: Session, *, name: str, now: dt.datetime | None = None
+) -> SourceCredentials | None:
+    """The source ``name`` with its active secrets, in one query; ``None`` if unknown."""
+    now = now or utcnow()
+    active = and_(
+        SourceSecret.source_id == Source.id,
+        or_(SourceSecret.expires_at.is_(None), SourceSecret.expires_at > now),
+    )
+    rows = session.execute(
+        select(Source.id, Source.enabled, Source.rate_limit_per_minute, SourceSecret.secret)
+        .outerjoin(SourceSecret, active)
+        .where(Source.name == name)
+        .order_by(SourceSecret.id.desc())
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    secrets_ = [row.secret for row in rows if row.secret is not None]
+    return SourceCredentials(first.id, first.enabled, first.rate_limit_per_minute, secrets_)
+
+
 # --- API keys -----------------------------------------------------------------------------
 
 
@@ -237,18 +271,20 @@ def store_event(
         "received_at": utcnow(),
     }
     # ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
-    # commit, then yields no row; the SELECT below then sees the winner's row.
+    # commit, then yields no row; the SELECT below then finds the winner's row.
     insert = (
         dialect_insert(session, InboxEvent)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["source_id", "webhook_id"])
-        .returning(InboxEvent.id)
+        .returning(InboxEvent)
     )
-    new_id = session.execute(insert).scalar_one_or_none()
-    event = session.scalar(
+    created = session.scalars(insert).first()
+    if created is not None:
+        return StoredEvent(event=created, created=True)
+    existing = session.scalar(
         select(InboxEvent)
         .where(InboxEvent.source_id == source_id, InboxEvent.webhook_id == webhook_id)
         .execution_options(populate_existing=True)
     )
-    assert event is not None
-    return StoredEvent(event=event, created=new_id is not None)
+    assert existing is not None
+    return StoredEvent(event=existing, created=False)
