@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
-from webhooks import events, health, intake, ratelimit
+from webhooks import events, health, intake, publisher, ratelimit
 from webhooks.problems import register_error_handlers
 
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     register_error_handlers(app)
     ratelimit.init_app(app, settings)
+    publisher.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(intake.bp)
     app.register_blueprint(events.bp)

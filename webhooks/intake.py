@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
 from crm_core.config import Settings
-from crm_core.ingestion.models import EventKind, EventStatus, InboxEvent
+from crm_core.ingestion.models import EventKind, EventStatus
 from crm_core.ingestion.services import (
     SourceCredentials,
     StoredEvent,
@@ -23,8 +23,8 @@ from crm_core.ingestion.services import (
 from crm_core.ingestion.signing import SignatureError, verify
 from crm_core.ingestion.validation import accepted_content_types, validate_payload
 from webhooks.problems import problem
+from webhooks.publisher import event_publisher
 from webhooks.ratelimit import rate_limiter
-from workers.publish import enqueue_event
 
 log = logging.getLogger(__name__)
 bp = Blueprint("intake", __name__)
@@ -53,13 +53,13 @@ def receive(source_name: str, kind: str) -> Response:
             _check_signature(source, body, settings)
             _check_rate(source)
             stored = _store(session, source, kind, content_type, body, settings)
-            event = stored.event
     except Refused as refused:
         return refused.response
-    # Published only after the commit, and never fatal: the sweeper covers a down broker.
-    if stored.created and event.status == EventStatus.RECEIVED:
-        enqueue_event(event.id)
-    return _answer(event, created=stored.created)
+    # Published only after the commit, off the request thread: a slow or dead
+    # broker never delays the answer, and the sweeper publishes what this misses.
+    if stored.created and stored.status == EventStatus.RECEIVED:
+        event_publisher().submit(stored.id)
+    return _answer(stored)
 
 
 def _size_limit(kind: str, settings: Settings) -> int:
@@ -144,7 +144,7 @@ def _store(
     )
 
 
-def _answer(event: InboxEvent, *, created: bool) -> Response:
+def _answer(event: StoredEvent) -> Response:
     """202 for a new event, 200 for a redelivery; 422 again for an invalid one."""
     location = f"/events/{event.id}"
     if event.status == EventStatus.INVALID:
@@ -157,6 +157,6 @@ def _answer(event: InboxEvent, *, created: bool) -> Response:
             errors=event.errors or [],
         )
     response = jsonify(event_id=event.id, status=event.status)
-    response.status_code = 202 if created else 200
+    response.status_code = 202 if event.created else 200
     response.headers["Location"] = location
     return response

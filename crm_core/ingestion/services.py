@@ -10,12 +10,14 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, bindparam, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from crm_core.db import dialect_insert, utcnow
+from crm_core.db import UTCDateTime, utcnow
 from crm_core.ingestion.models import (
     ApiKey,
     EventKind,
@@ -156,21 +158,30 @@ class SourceCredentials:
     secrets: list[str]
 
 
+# Built once: this runs on every webhook request, and building a statement costs
+# more CPU than running it.
+_SOURCE_CREDENTIALS = (
+    select(Source.id, Source.enabled, Source.rate_limit_per_minute, SourceSecret.secret)
+    .outerjoin(
+        SourceSecret,
+        and_(
+            SourceSecret.source_id == Source.id,
+            or_(
+                SourceSecret.expires_at.is_(None),
+                SourceSecret.expires_at > bindparam("now", type_=UTCDateTime()),
+            ),
+        ),
+    )
+    .where(Source.name == bindparam("name"))
+    .order_by(SourceSecret.id.desc())
+)
+
+
 def source_credentials(
     session: Session, *, name: str, now: dt.datetime | None = None
 ) -> SourceCredentials | None:
     """The source ``name`` with its active secrets, in one query; ``None`` if unknown."""
-    now = now or utcnow()
-    active = and_(
-        SourceSecret.source_id == Source.id,
-        or_(SourceSecret.expires_at.is_(None), SourceSecret.expires_at > now),
-    )
-    rows = session.execute(
-        select(Source.id, Source.enabled, Source.rate_limit_per_minute, SourceSecret.secret)
-        .outerjoin(SourceSecret, active)
-        .where(Source.name == name)
-        .order_by(SourceSecret.id.desc())
-    ).all()
+    rows = session.execute(_SOURCE_CREDENTIALS, {"name": name, "now": now or utcnow()}).all()
     if not rows:
         return None
     first = rows[0]
@@ -234,10 +245,29 @@ def revoke_api_key(session: Session, *, name: str, now: dt.datetime | None = Non
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """An inbox event and whether this call created it (``False``: a redelivery)."""
+    """The inbox event a request maps to, and whether this call created it (else a redelivery)."""
 
-    event: InboxEvent
+    id: int
+    status: str
+    errors: list[Any] | None
     created: bool
+
+
+_INBOX = cast(Table, InboxEvent.__table__)
+_EXISTING_EVENT = select(_INBOX.c.id, _INBOX.c.status, _INBOX.c.errors).where(
+    _INBOX.c.source_id == bindparam("source_id"), _INBOX.c.webhook_id == bindparam("webhook_id")
+)
+
+
+@lru_cache(maxsize=4)
+def _insert_new_event(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, built once per backend (it runs per request)."""
+    insert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    return (
+        insert(_INBOX)
+        .on_conflict_do_nothing(index_elements=["source_id", "webhook_id"])
+        .returning(_INBOX.c.id, _INBOX.c.status, _INBOX.c.errors)
+    )
 
 
 def store_event(
@@ -272,19 +302,10 @@ def store_event(
     }
     # ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
     # commit, then yields no row; the SELECT below then finds the winner's row.
-    insert = (
-        dialect_insert(session, InboxEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["source_id", "webhook_id"])
-        .returning(InboxEvent)
-    )
-    created = session.scalars(insert).first()
-    if created is not None:
-        return StoredEvent(event=created, created=True)
-    existing = session.scalar(
-        select(InboxEvent)
-        .where(InboxEvent.source_id == source_id, InboxEvent.webhook_id == webhook_id)
-        .execution_options(populate_existing=True)
-    )
-    assert existing is not None
-    return StoredEvent(event=existing, created=False)
+    insert = _insert_new_event(session.get_bind().dialect.name)
+    row = session.execute(insert, values).first()
+    if row is not None:
+        return StoredEvent(row.id, row.status, row.errors, created=True)
+    key = {"source_id": source_id, "webhook_id": webhook_id}
+    existing = session.execute(_EXISTING_EVENT, key).one()
+    return StoredEvent(existing.id, existing.status, existing.errors, created=False)
