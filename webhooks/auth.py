@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 
 from crm_core.ingestion.services import authenticate_api_key
 from webhooks.problems import problem
@@ -28,7 +28,6 @@ def require_api_key(view: Callable[..., Response]) -> Callable[..., Response]:
         if token is not None:
             with current_app.extensions["crm"].sessions.begin() as session:
                 api_key = authenticate_api_key(session, key=token)
-                g.api_key_name = api_key.name if api_key else None
             if api_key is not None:
                 return view(*args, **kwargs)
         return problem(

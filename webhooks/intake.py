@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from crm_core.config import Settings
@@ -55,6 +56,15 @@ def receive(source_name: str, kind: str) -> Response:
             stored = _store(session, source, kind, content_type, body, settings)
     except Refused as refused:
         return refused.response
+    except DBAPIError as exc:
+        # The record is unreachable: nothing was stored, so the sender must retry.
+        log.warning("intake could not reach the database: %s", type(exc.orig or exc).__name__)
+        return problem(
+            503,
+            "The inbox is unavailable; nothing was stored. Retry later.",
+            type_="inbox-unavailable",
+            headers={"Retry-After": "5"},
+        )
     # Published only after the commit, off the request thread: a slow or dead
     # broker never delays the answer, and the sweeper publishes what this misses.
     if stored.created and stored.status == EventStatus.RECEIVED:

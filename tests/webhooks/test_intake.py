@@ -201,3 +201,19 @@ def test_a_source_over_its_rate_gets_429_with_retry_after(app: Flask, make_sende
     assert response.content_type == PROBLEM
     assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert len(_events(app)) == 2
+
+
+def test_an_unreachable_database_is_503_with_retry_after() -> None:
+    from crm_core.config import Settings
+    from tests.services import free_port
+    from webhooks.app import create_app
+
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
+    app = create_app(Settings(database_url=dead, broker_url="memory://", ratelimit_url="memory://"))
+    body = fixture_bytes("lead.json")
+    response = app.test_client().post(
+        "/webhooks/shop/leads", data=body, headers=signed_headers("whsec_AAAAAAAAAAAAAAAA", body)
+    )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.content_type == PROBLEM
