@@ -106,4 +106,10 @@ beat_schedule = {
         "task": "crm.maintenance.heartbeat",
         "schedule": _settings.heartbeat_seconds,
     },
+    # Publishes inbox events no message carried (broker down at intake, worker
+    # died mid-task, retry due): the database, not the broker, is the record.
+    "sweep-inbox": {
+        "task": "crm.maintenance.sweep_inbox",
+        "schedule": _settings.sweep_interval_seconds,
+    },
 }

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from crm_cli.dev import dev
+from crm_cli.events import events
+from crm_cli.sources import api_keys, sources
 from crm_core.config import get_settings
 
 
@@ -97,3 +99,6 @@ def status() -> None:
 
 
 cli.add_command(dev)
+cli.add_command(sources)
+cli.add_command(api_keys)
+cli.add_command(events)

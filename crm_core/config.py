@@ -112,6 +112,45 @@ class Settings(BaseSettings):
         default=365, ge=1, description="Days an unsubscribe link in a sent message keeps working."
     )
 
+    max_json_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest JSON webhook body accepted (bytes)."
+    )
+    max_email_bytes: int = Field(
+        default=25 * 1024 * 1024, gt=0, description="Largest e-mail webhook body accepted (bytes)."
+    )
+    max_json_depth: int = Field(
+        default=32, ge=2, description="Deepest nesting of arrays and objects in a JSON body."
+    )
+    signature_tolerance_seconds: int = Field(
+        default=300, gt=0, description="How far a webhook-timestamp may be from now, either way."
+    )
+    rotation_grace_hours: float = Field(
+        default=24.0, ge=0, description="How long a rotated-out signing secret keeps verifying."
+    )
+    rate_limit_per_minute: int = Field(
+        default=6000, ge=0, description="Requests per minute per source (0: unlimited)."
+    )
+    ratelimit_url: str = Field(
+        default="",
+        description="Rate-limit storage (limits URL). Default: the broker's Redis, else memory.",
+    )
+    ratelimit_prefix: str = Field(
+        default="crm", description="Namespace of the rate-limit keys in shared storage."
+    )
+    handler_modules: list[str] = Field(
+        default_factory=list,
+        description="Extra modules whose import registers event handlers (a JSON list).",
+    )
+    sweep_interval_seconds: float = Field(
+        default=15.0, gt=0, description="How often beat runs the inbox sweeper."
+    )
+    sweep_grace_seconds: float = Field(
+        default=5.0, ge=0, description="Age at which a received event not yet taken is republished."
+    )
+    sweep_republish_seconds: float = Field(
+        default=120.0, gt=0, description="Wait before the sweeper republishes the same event again."
+    )
+
     @field_validator("support_addresses", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:
@@ -160,6 +199,14 @@ class Settings(BaseSettings):
     @property
     def broker_is_redis(self) -> bool:
         return self.resolved_broker_url().startswith(("redis://", "rediss://"))
+
+    def resolved_ratelimit_url(self) -> str:
+        """Rate-limit storage: explicit, else the broker's Redis, else this process's memory."""
+        if self.ratelimit_url:
+            return self.ratelimit_url
+        if self.broker_is_redis:
+            return self.resolved_broker_url()
+        return "memory://"
 
     def ensure_var_dir(self) -> Path:
         """Create the directory for embedded files, when any default is in use."""

@@ -91,11 +91,16 @@ class InboxEventFactory(_Base):
     class Meta:
         model = m.InboxEvent
 
-    source_id = factory.LazyFunction(lambda: SourceFactory().id)
-    kind = m.EventKind.LEADS
+    class Params:
+        source = factory.SubFactory(SourceFactory)
+
+    source_id = factory.LazyAttribute(lambda o: o.source.id)
+    kind = m.EventKind.LEADS.value
     webhook_id = factory.Sequence(lambda n: f"msg_{n:08d}")
     content_type = "application/json"
-    body = b"{}"
+    body = b'{"email": "lead@example.com"}'
+    status = m.EventStatus.RECEIVED.value
+    received_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
 
 
 class MarketingCampaignFactory(_Base):
@@ -128,6 +133,7 @@ class SupportCaseFactory(_Base):
 
 ALL_FACTORIES = (
     CustomerFactory,
+    InboxEventFactory,
     ContactFactory,
     SourceFactory,
     ProductFactory,

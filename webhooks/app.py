@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
-from webhooks import health
+from webhooks import events, health, intake, publisher, ratelimit
 from webhooks.problems import register_error_handlers
 
 
@@ -38,5 +38,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings=settings, engine=engine, sessions=make_session_factory(engine)
     )
     register_error_handlers(app)
+    ratelimit.init_app(app, settings)
+    publisher.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(intake.bp)
+    app.register_blueprint(events.bp)
     return app

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from workers.app import celery_app
+
+log = logging.getLogger(__name__)
 
 
 def broker_ready(url: str | None = None, *, timeout: float = 2.0) -> str | None:
@@ -18,3 +22,20 @@ def broker_ready(url: str | None = None, *, timeout: float = 2.0) -> str | None:
         first_line = (str(exc).splitlines() or [""])[0][:200]
         return f"broker unreachable: {type(exc).__name__}: {first_line}"
     return None
+
+
+def enqueue_event(event_id: int, *, countdown: float | None = None) -> bool:
+    """Ask a worker to process inbox event ``event_id``; ``False`` (logged) if the broker is down.
+
+    Never raises: the event is already committed, and the sweeper publishes
+    whatever this could not.
+    """
+    try:
+        celery_app.send_task(
+            "crm.ingest.process_event", args=(event_id,), countdown=countdown, queue="ingest"
+        )
+    except Exception as exc:  # any transport failure: the sweeper will publish it
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        log.warning("could not publish event %s: %s: %s", event_id, type(exc).__name__, first_line)
+        return False
+    return True

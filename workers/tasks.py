@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import os
 import socket
 
+from crm_core.config import get_settings
+from crm_core.ingestion.errors import InvalidPayload, PermanentError, is_transient
+from crm_core.ingestion.models import EventStatus
+from crm_core.ingestion.pipeline import load_handlers, run_event
+from crm_core.ingestion.processing import claim_event, due_for_sweep, fail_event, schedule_retry
 from crm_core.ops.services import record_heartbeat
 from workers.app import celery_app
 from workers.db import unit_of_work
+from workers.publish import enqueue_event
+
+log = logging.getLogger(__name__)
+load_handlers()
 
 
 @celery_app.task(name="crm.maintenance.heartbeat")
@@ -16,3 +27,72 @@ def heartbeat() -> None:
     hostname = heartbeat.request.hostname or socket.gethostname()
     with unit_of_work() as session:
         record_heartbeat(session, hostname=hostname, pid=os.getpid())
+
+
+@celery_app.task(name="crm.ingest.process_event")
+def process_event(event_id: int) -> str:
+    """Turn inbox event ``event_id`` into CRM entities, at most once in effect.
+
+    The claim commits first (so operators see ``processing``); the handler's
+    writes and the ``processed`` mark commit together or not at all.
+    """
+    with unit_of_work() as session:
+        if not claim_event(session, event_id=event_id):
+            return "skipped: not waiting for processing"
+    try:
+        with unit_of_work() as session:
+            run_event(session, event_id=event_id)
+    except Exception as exc:
+        return _record_failure(event_id, exc)
+    return EventStatus.PROCESSED.value
+
+
+def _record_failure(event_id: int, exc: Exception) -> str:
+    """Mark the event invalid, failed, or due for a retry, depending on ``exc``."""
+    if isinstance(exc, InvalidPayload):
+        with unit_of_work() as session:
+            fail_event(
+                session,
+                event_id=event_id,
+                error=str(exc),
+                status=EventStatus.INVALID,
+                errors=exc.errors,
+            )
+        return EventStatus.INVALID.value
+    if isinstance(exc, PermanentError):
+        with unit_of_work() as session:
+            fail_event(session, event_id=event_id, error=str(exc))
+        return EventStatus.FAILED.value
+    reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    if not is_transient(exc):
+        # A bug, not bad luck: retrying will not help; an operator replays after the fix.
+        log.exception("event %s failed", event_id)
+        with unit_of_work() as session:
+            fail_event(session, event_id=event_id, error=reason)
+        return EventStatus.FAILED.value
+    with unit_of_work() as session:
+        delay = schedule_retry(
+            session,
+            event_id=event_id,
+            error=reason,
+            max_attempts=celery_app.conf.crm_max_attempts,
+            backoff_max=celery_app.conf.crm_retry_backoff_max,
+        )
+    if delay is None:
+        return EventStatus.DEAD.value
+    enqueue_event(event_id, countdown=delay)
+    return f"retry in {delay:.1f}s"
+
+
+@celery_app.task(name="crm.maintenance.sweep_inbox")
+def sweep_inbox() -> int:
+    """Publish every inbox event still waiting (broker was down, worker died, retry due)."""
+    settings = get_settings()
+    with unit_of_work() as session:
+        due = due_for_sweep(
+            session,
+            received_grace=dt.timedelta(seconds=settings.sweep_grace_seconds),
+            claim_timeout=dt.timedelta(seconds=celery_app.conf.task_time_limit or 300),
+            republish_after=dt.timedelta(seconds=settings.sweep_republish_seconds),
+        )
+    return sum(enqueue_event(event_id) for event_id in due)

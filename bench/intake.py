@@ -1,0 +1,258 @@
+"""Benchmark of the webhook intake against two baselines (not a test).
+
+    .venv/bin/python -m bench.intake [--duration 20] [--senders 32] [--workers 2] [--threads 8]
+
+Starts a private redis-server and a scratch PostgreSQL database, then serves
+three apps in turn under the same gunicorn settings: ``bare`` (parse JSON,
+202), ``insert`` (plus one committed INSERT) and ``intake`` (the real app:
+signature, source, idempotent inbox row, rate limit on Redis, publish to
+Redis). For each, a separate sender process runs ``--senders`` threads posting
+signed leads over keep-alive connections for ``--duration`` seconds, then
+prints accepted/s, p50/p99 latency and the non-2xx count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get(
+    "CRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TARGETS = {
+    "bare": "bench.baselines:bare_app()",
+    "insert": "bench.baselines:insert_app()",
+    "intake": "webhooks.app:create_app()",
+}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check, what: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{what} did not come up")
+
+
+@contextmanager
+def private_redis():  # type: ignore[no-untyped-def]
+    port = free_port()
+    binary = shutil.which("redis-server") or sys.exit("redis-server is needed")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    import redis
+
+    wait_for(lambda: redis.Redis(port=port).ping(), "redis-server")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait()
+
+
+@contextmanager
+def scratch_database():  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"crm_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def gunicorn(target: str, env: dict[str, str], args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn",
+        "--worker-class", "gthread",
+        "--workers", str(args.workers),
+        "--threads", str(args.threads),
+        "--keep-alive", "30",
+        "--backlog", "2048",
+        "--bind", f"127.0.0.1:{port}",
+        "--log-level", "warning",
+        TARGETS[target],
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+
+    def up() -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        conn.request("GET", "/nothing")
+        return conn.getresponse().status > 0
+
+    try:
+        wait_for(up, f"gunicorn ({target})")
+        yield port
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def send(port: int, secret: str, senders: int, duration: float) -> dict[str, float]:
+    """The sender process's work: ``senders`` threads posting signed leads until time is up."""
+    from crm_core.ingestion.signing import sign
+
+    latencies: list[list[float]] = [[] for _ in range(senders)]
+    failures = [0] * senders
+    run = uuid.uuid4().hex[:8]
+    start = time.monotonic()
+    deadline = start + duration
+
+    def sender(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            msg_id = f"bench-{run}-{index}-{n}"
+            body = json.dumps({"email": f"lead{index}.{n}@example.com", "first_name": "Ada"})
+            raw = body.encode()
+            ts = int(time.time())
+            headers = {
+                "Content-Type": "application/json",
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(ts),
+                "webhook-signature": sign(secret, msg_id=msg_id, timestamp=ts, body=raw),
+            }
+            began = time.perf_counter()
+            conn.request("POST", "/webhooks/bench/leads", body=raw, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            latencies[index].append(time.perf_counter() - began)
+            if not 200 <= response.status < 300:
+                failures[index] += 1
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - start
+    every = sorted(x for per in latencies for x in per)
+    quantiles = statistics.quantiles(every, n=100)
+    return {
+        "requests": len(every),
+        "seconds": elapsed,
+        "accepted_per_s": (len(every) - sum(failures)) / elapsed,
+        "p50_ms": quantiles[49] * 1000,
+        "p99_ms": quantiles[98] * 1000,
+        "non_2xx": sum(failures),
+    }
+
+
+def run_sender_process(port: int, secret: str, args: argparse.Namespace) -> dict[str, float]:
+    """Senders run in their own process, so the client's GIL is not the server's."""
+    command = [
+        sys.executable, "-m", "bench.intake", "--client",
+        "--port", str(port), "--secret", secret,
+        "--senders", str(args.senders), "--duration", str(args.duration),
+    ]  # fmt: skip
+    output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main(args: argparse.Namespace) -> None:
+    from crm_core import schema
+    from crm_core.db import make_engine, make_session_factory
+    from crm_core.ingestion.services import create_source
+
+    results = {}
+    with private_redis() as redis_url, scratch_database() as database_url:
+        schema.upgrade(database_url)
+        engine = make_engine(database_url)
+        with make_session_factory(engine).begin() as session:
+            _, secret = create_source(session, name="bench")
+        engine.dispose()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+        env.update(
+            CRM_DATABASE_URL=database_url,
+            CRM_BROKER_URL=redis_url,
+            CRM_RATE_LIMIT_PER_MINUTE="100000000",
+            CRM_DB_POOL_SIZE=str(args.threads),
+            CRM_LOG_LEVEL="WARNING",
+            PYTHONPATH=str(ROOT),
+        )
+        env.update(dict(item.split("=", 1) for item in args.set))
+        for target in args.targets:
+            with gunicorn(target, env, args) as port:
+                results[target] = run_sender_process(port, secret, args)
+            print(_row(target, results[target]), flush=True)
+    if "insert" in results and "intake" in results:
+        ratio = results["intake"]["accepted_per_s"] / results["insert"]["accepted_per_s"]
+        print(f"intake / insert baseline: {ratio:.0%} (target ≥ 70%)")
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"gunicorn gthread --workers {args.workers} --threads {args.threads}; "
+        f"{args.senders} senders for {args.duration:g} s each"
+    )
+
+
+def _row(name: str, r: dict[str, float]) -> str:
+    return (
+        f"{name:7} {r['requests']:7.0f} requests  {r['accepted_per_s']:8.1f} accepted/s  "
+        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  non-2xx {r['non_2xx']:.0f}"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--senders", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="CRM_X=V", help="Override a setting."
+    )
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--secret", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    if arguments.client:
+        print(
+            json.dumps(
+                send(arguments.port, arguments.secret, arguments.senders, arguments.duration)
+            )
+        )
+    else:
+        main(arguments)

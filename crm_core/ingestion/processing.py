@@ -1,0 +1,218 @@
+"""The lifecycle of an inbox event: claim, complete, fail, retry, replay, sweep.
+
+    received ──claim──▶ processing ──▶ processed
+        ▲                  │ ├──────▶ invalid | failed   (permanent)
+        └── retry (backoff)┘ └──────▶ dead               (after N attempts)
+
+Every change is a conditional UPDATE on the current status, so two workers
+given the same event cannot both process it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from crm_core.db import dialect_insert, utcnow
+from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent
+
+# The states an operator may replay from.
+REPLAYABLE = (EventStatus.INVALID, EventStatus.FAILED, EventStatus.DEAD)
+_ERROR_LIMIT = 2000
+
+
+class EventNotFound(LookupError):
+    """No inbox event has this id."""
+
+
+class NotReplayable(ValueError):
+    """The event is in a state that replay would not change for the better."""
+
+
+def get_event(session: Session, *, event_id: int) -> InboxEvent:
+    """The event ``event_id``; ``EventNotFound`` otherwise."""
+    event = session.get(InboxEvent, event_id) if 0 < event_id < 2**63 else None
+    if event is None:
+        raise EventNotFound(f"no event {event_id}")
+    return event
+
+
+def claim_event(session: Session, *, event_id: int, now: dt.datetime | None = None) -> bool:
+    """Move the event from ``received`` to ``processing``; ``True`` if this caller won."""
+    result = session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.id == event_id, InboxEvent.status == EventStatus.RECEIVED)
+        .values(
+            status=EventStatus.PROCESSING,
+            claimed_at=now or utcnow(),
+            attempts=InboxEvent.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def complete_event(
+    session: Session,
+    *,
+    event_id: int,
+    entities: Iterable[tuple[str, int]],
+    now: dt.datetime | None = None,
+) -> None:
+    """Mark a claimed event ``processed`` and link what it created or touched."""
+    _transition(
+        session,
+        event_id,
+        EventStatus.PROCESSED,
+        processed_at=now or utcnow(),
+        error=None,
+        errors=None,
+        next_attempt_at=None,
+    )
+    links = [{"event_id": event_id, "entity_type": t, "entity_id": i} for t, i in set(entities)]
+    if links:
+        session.execute(dialect_insert(session, EventEntity).values(links).on_conflict_do_nothing())
+
+
+def fail_event(
+    session: Session,
+    *,
+    event_id: int,
+    error: str,
+    status: EventStatus = EventStatus.FAILED,
+    errors: list[dict[str, Any]] | None = None,
+) -> None:
+    """Mark a claimed event ``failed`` (or ``invalid``/``dead``) with the reason."""
+    _transition(session, event_id, status, error=error[:_ERROR_LIMIT], errors=errors)
+
+
+def retry_delay(
+    attempts: int, *, base: float = 2.0, cap: float = 600.0, rng: random.Random | None = None
+) -> float:
+    """Exponential backoff with equal jitter: half fixed, half random, capped at ``cap``."""
+    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
+    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+
+
+def schedule_retry(
+    session: Session,
+    *,
+    event_id: int,
+    error: str,
+    max_attempts: int,
+    backoff_max: float,
+    now: dt.datetime | None = None,
+) -> float | None:
+    """Put a claimed event back for a later attempt; ``None`` when it is now ``dead``."""
+    now = now or utcnow()
+    attempts = session.scalar(select(InboxEvent.attempts).where(InboxEvent.id == event_id)) or 0
+    if attempts >= max_attempts:
+        fail_event(
+            session,
+            event_id=event_id,
+            status=EventStatus.DEAD,
+            error=f"gave up after {attempts} attempts: {error}",
+        )
+        return None
+    delay = retry_delay(attempts, cap=backoff_max)
+    _transition(
+        session,
+        event_id,
+        EventStatus.RECEIVED,
+        error=error[:_ERROR_LIMIT],
+        next_attempt_at=now + dt.timedelta(seconds=delay),
+    )
+    return delay
+
+
+def replay_event(session: Session, *, event_id: int) -> InboxEvent:
+    """Send an ``invalid``, ``failed`` or ``dead`` event through processing again."""
+    event = get_event(session, event_id=event_id)
+    if event.status not in REPLAYABLE:
+        raise NotReplayable(f"event {event_id} is {event.status}; only {_names(REPLAYABLE)} replay")
+    event.status = EventStatus.RECEIVED
+    event.attempts = 0
+    event.error = None
+    event.errors = None
+    event.next_attempt_at = None
+    event.claimed_at = None
+    session.flush()
+    return event
+
+
+def replayable_ids(session: Session, *, status: EventStatus, limit: int = 10_000) -> list[int]:
+    """Ids of the events in ``status`` (one of the replayable ones), oldest first."""
+    if status not in REPLAYABLE:
+        raise NotReplayable(f"only {_names(REPLAYABLE)} events replay")
+    query = (
+        select(InboxEvent.id)
+        .where(InboxEvent.status == status)
+        .order_by(InboxEvent.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def due_for_sweep(
+    session: Session,
+    *,
+    received_grace: dt.timedelta,
+    claim_timeout: dt.timedelta,
+    republish_after: dt.timedelta,
+    now: dt.datetime | None = None,
+    limit: int = 1000,
+) -> list[int]:
+    """Events to publish again: unclaimed ones past their grace, and claims that timed out.
+
+    A claim older than the task time limit belongs to a worker that died; it is
+    released to ``received``. Each returned event is not returned again before
+    ``republish_after``, so a long queue is not flooded with copies.
+    """
+    now = now or utcnow()
+    session.execute(
+        update(InboxEvent)
+        .where(
+            InboxEvent.status == EventStatus.PROCESSING,
+            InboxEvent.claimed_at <= now - claim_timeout,
+        )
+        .values(status=EventStatus.RECEIVED, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    waiting = or_(
+        and_(InboxEvent.next_attempt_at.is_(None), InboxEvent.received_at <= now - received_grace),
+        InboxEvent.next_attempt_at <= now,
+    )
+    query = (
+        select(InboxEvent.id)
+        .where(InboxEvent.status == EventStatus.RECEIVED, waiting)
+        .order_by(InboxEvent.id)
+        .limit(limit)
+    )
+    ids = list(session.scalars(query))
+    if ids:
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id.in_(ids), InboxEvent.status == EventStatus.RECEIVED)
+            .values(next_attempt_at=now + republish_after)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def _transition(session: Session, event_id: int, status: EventStatus, **values: Any) -> None:
+    """Change a claimed (``processing``) event's status; a no-op if someone else moved it."""
+    session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.id == event_id, InboxEvent.status == EventStatus.PROCESSING)
+        .values(status=status, **values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _names(statuses: Sequence[EventStatus]) -> str:
+    return ", ".join(s.value for s in statuses)

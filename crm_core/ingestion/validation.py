@@ -1,0 +1,173 @@
+"""Payload validation: a stored body becomes a pydantic model or a list of field errors.
+
+Hostile bodies (not UTF-8, not JSON, nested thousands deep, 5000-digit numbers)
+end up as clean error lists here; nothing in this module lets an exception out.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from crm_core.ingestion.schemas import PAYLOAD_SCHEMAS, EmailPayload, OrderPayload, Payload
+
+JSON_TYPE = "application/json"
+RFC822_TYPE = "message/rfc822"
+DEFAULT_MAX_DEPTH = 32
+# Error messages are shown to senders; hostile input must not come back verbatim.
+_MAX_MESSAGE = 300
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One reason a payload was refused: the dotted path of the field and why."""
+
+    field: str
+    message: str
+    type: str = "value_error"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message, "type": self.type}
+
+
+@dataclass(frozen=True)
+class Validated:
+    """The outcome of validation: a payload, or the errors that prevented one."""
+
+    payload: Payload | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.payload is not None and not self.errors
+
+
+def accepted_content_types(kind: str) -> tuple[str, ...]:
+    """The media types a kind accepts (without parameters)."""
+    return (JSON_TYPE, RFC822_TYPE) if kind == "emails" else (JSON_TYPE,)
+
+
+def validate_payload(
+    kind: str, body: bytes, content_type: str, *, max_depth: int = DEFAULT_MAX_DEPTH
+) -> Validated:
+    """Validate ``body`` of ``kind`` sent as ``content_type`` (media type, parameters ignored)."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if kind not in PAYLOAD_SCHEMAS:
+        return _refuse("kind", f"unknown kind {kind!r}"[:_MAX_MESSAGE])
+    if media_type not in accepted_content_types(kind):
+        return _refuse("content_type", f"{kind} are not accepted as this media type")
+    if media_type == RFC822_TYPE:
+        return _validate_rfc822(body)
+    document = _parse_json(body, max_depth=max_depth)
+    if isinstance(document, FieldError):
+        return Validated(errors=[document])
+    return _validate_document(kind, document)
+
+
+def parse_json_body(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """The JSON document of ``body``; ``ValueError`` with a one-line reason if there is none."""
+    document = _parse_json(body, max_depth=max_depth)
+    if isinstance(document, FieldError):
+        raise ValueError(document.message)
+    return document
+
+
+def _refuse(field_name: str, message: str, type_: str = "value_error") -> Validated:
+    return Validated(errors=[FieldError(field_name, message, type_)])
+
+
+def _parse_json(body: bytes, *, max_depth: int) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return FieldError("body", "the body is not UTF-8", "encoding_error")
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        return FieldError("body", f"JSON nested deeper than {max_depth} levels", "too_deep")
+    except json.JSONDecodeError as exc:
+        return FieldError("body", f"not valid JSON: {exc.msg} at offset {exc.pos}", "json_invalid")
+    except ValueError as exc:
+        # Integers beyond Python's digit limit raise a plain ValueError.
+        return FieldError("body", str(exc).split(";")[0][:_MAX_MESSAGE], "number_too_large")
+    if _nesting_depth(document) > max_depth:
+        return FieldError("body", f"JSON nested deeper than {max_depth} levels", "too_deep")
+    return document
+
+
+def _nesting_depth(document: Any) -> int:
+    """The deepest nesting of arrays and objects in a parsed document, without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _validate_document(kind: str, document: Any) -> Validated:
+    schema = PAYLOAD_SCHEMAS[kind]
+    if not isinstance(document, dict):
+        return _refuse("body", "the body must be a JSON object", "model_type")
+    try:
+        payload = schema.model_validate(document)
+    except ValidationError as exc:
+        return Validated(errors=[_field_error(err) for err in exc.errors(include_input=False)])
+    except (ValueError, RecursionError) as exc:
+        return _refuse("body", str(exc).splitlines()[0][:_MAX_MESSAGE])
+    extra = _order_total_errors(payload) if isinstance(payload, OrderPayload) else []
+    return Validated(errors=extra) if extra else Validated(payload=payload)
+
+
+def _field_error(error: Any) -> FieldError:
+    path = ".".join(str(part) for part in error.get("loc", ())) or "body"
+    return FieldError(path, str(error.get("msg", "invalid"))[:_MAX_MESSAGE], error.get("type", ""))
+
+
+def _order_total_errors(order: OrderPayload) -> list[FieldError]:
+    """An order's ``total``, when given, must equal the sum of its lines."""
+    if order.total is None:
+        return []
+    expected = sum((line.unit_price * line.quantity for line in order.lines), Decimal(0))
+    if expected == order.total:
+        return []
+    return [FieldError("total", f"total {order.total} differs from the lines' sum {expected}")]
+
+
+def _validate_rfc822(body: bytes) -> Validated:
+    """A raw message needs a From header; the rest is the mail pipeline's business."""
+    try:
+        message = email.message_from_bytes(body)
+        fields: dict[str, Any] = {
+            "from": str(message.get("From", "")).strip(),
+            "to": [str(v) for v in message.get_all("To", [])],
+            "cc": [str(v) for v in message.get_all("Cc", [])],
+            "subject": str(message.get("Subject", "")),
+            "message_id": _optional(message.get("Message-ID")),
+            "in_reply_to": _optional(message.get("In-Reply-To")),
+            "references": str(message.get("References", "")).split(),
+        }
+    except Exception as exc:  # the stdlib parser is lenient; anything it raises is bad input
+        return _refuse("body", f"not an RFC 5322 message: {type(exc).__name__}")
+    if not fields["from"]:
+        return _refuse("from", "an e-mail needs a From header", "missing")
+    try:
+        return Validated(payload=EmailPayload.model_validate(fields))
+    except ValidationError as exc:
+        return Validated(errors=[_field_error(err) for err in exc.errors(include_input=False)])
+
+
+def _optional(value: Any) -> str | None:
+    return str(value).strip() or None if value is not None else None

@@ -1,0 +1,173 @@
+"""The event lifecycle: claim once, complete, fail, retry with backoff, die, replay, sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.orm import Session
+
+from crm_core.db import utcnow
+from crm_core.ingestion import pipeline, processing
+from crm_core.ingestion.errors import InvalidPayload, PermanentError, TransientError, is_transient
+from crm_core.ingestion.models import EventStatus, InboxEvent
+from crm_core.models import Product
+from tests.factories import InboxEventFactory
+
+
+def _reload(session: Session, event: InboxEvent) -> InboxEvent:
+    session.expire_all()
+    return session.get(InboxEvent, event.id)  # type: ignore[return-value]
+
+
+def test_only_one_claim_wins(session: Session) -> None:
+    event = InboxEventFactory()
+    assert processing.claim_event(session, event_id=event.id)
+    assert not processing.claim_event(session, event_id=event.id)
+    event = _reload(session, event)
+    assert (event.status, event.attempts) == (EventStatus.PROCESSING, 1)
+    assert event.claimed_at is not None
+
+
+def test_complete_links_the_entities(session: Session) -> None:
+    event = InboxEventFactory()
+    processing.claim_event(session, event_id=event.id)
+    processing.complete_event(
+        session, event_id=event.id, entities=[("customer", 7), ("contact", 9), ("customer", 7)]
+    )
+    event = _reload(session, event)
+    assert event.status == EventStatus.PROCESSED
+    assert event.processed_at is not None
+    assert sorted((e.entity_type, e.entity_id) for e in event.entities) == [
+        ("contact", 9),
+        ("customer", 7),
+    ]
+
+
+def test_an_unclaimed_event_is_not_completed(session: Session) -> None:
+    event = InboxEventFactory()
+    processing.complete_event(session, event_id=event.id, entities=[])
+    assert _reload(session, event).status == EventStatus.RECEIVED
+
+
+def test_a_transient_failure_is_retried_later_then_dies(session: Session) -> None:
+    event = InboxEventFactory()
+    now = utcnow()
+    processing.claim_event(session, event_id=event.id)
+    delay = processing.schedule_retry(
+        session, event_id=event.id, error="db down", max_attempts=2, backoff_max=60, now=now
+    )
+    assert delay is not None
+    assert 0 < delay <= 60
+    event = _reload(session, event)
+    assert event.status == EventStatus.RECEIVED
+    assert event.error == "db down"
+    assert event.next_attempt_at == now + dt.timedelta(seconds=delay)
+    processing.claim_event(session, event_id=event.id)
+    assert (
+        processing.schedule_retry(
+            session, event_id=event.id, error="db down", max_attempts=2, backoff_max=60
+        )
+        is None
+    )
+    event = _reload(session, event)
+    assert event.status == EventStatus.DEAD
+    assert "after 2 attempts" in (event.error or "")
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    rng = random.Random(1)
+    for attempts, ceiling in [(1, 2), (2, 4), (3, 8), (10, 600), (40, 600)]:
+        delays = {processing.retry_delay(attempts, cap=600, rng=rng) for _ in range(20)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 1
+
+
+def test_replay_resets_failed_events_only(session: Session) -> None:
+    event = InboxEventFactory(status=EventStatus.FAILED, attempts=3, error="boom")
+    fine = InboxEventFactory(status=EventStatus.PROCESSED)
+    assert processing.replayable_ids(session, status=EventStatus.FAILED) == [event.id]
+    processing.replay_event(session, event_id=event.id)
+    event = _reload(session, event)
+    assert (event.status, event.attempts, event.error) == (EventStatus.RECEIVED, 0, None)
+    with pytest.raises(processing.NotReplayable):
+        processing.replay_event(session, event_id=fine.id)
+    with pytest.raises(processing.EventNotFound):
+        processing.replay_event(session, event_id=2**70)
+
+
+def test_the_sweeper_finds_waiting_and_abandoned_events_once(session: Session) -> None:
+    now = utcnow()
+    fresh = InboxEventFactory(received_at=now)
+    waiting = InboxEventFactory(received_at=now - dt.timedelta(seconds=30))
+    retry_due = InboxEventFactory(next_attempt_at=now - dt.timedelta(seconds=1))
+    retry_later = InboxEventFactory(next_attempt_at=now + dt.timedelta(minutes=5))
+    abandoned = InboxEventFactory(
+        status=EventStatus.PROCESSING, claimed_at=now - dt.timedelta(minutes=10)
+    )
+    busy = InboxEventFactory(status=EventStatus.PROCESSING, claimed_at=now)
+    done = InboxEventFactory(status=EventStatus.PROCESSED, received_at=now - dt.timedelta(hours=1))
+    sweep = {
+        "received_grace": dt.timedelta(seconds=5),
+        "claim_timeout": dt.timedelta(minutes=5),
+        "republish_after": dt.timedelta(minutes=2),
+    }
+    due = processing.due_for_sweep(session, now=now, **sweep)
+    assert set(due) == {waiting.id, retry_due.id, abandoned.id}
+    assert processing.due_for_sweep(session, now=now + dt.timedelta(seconds=1), **sweep) == []
+    later = processing.due_for_sweep(session, now=now + dt.timedelta(minutes=3), **sweep)
+    assert set(later) >= {waiting.id, abandoned.id, fresh.id}
+    assert not {retry_later.id, busy.id, done.id} & set(due)
+
+
+@pytest.fixture
+def product_handler() -> Iterator[None]:
+    """A handler for leads that creates a real row, registered for one test."""
+
+    def handle(session: Session, event: InboxEvent) -> list[tuple[str, int]]:
+        product = Product(sku=f"SKU-{event.webhook_id}", name="from a lead", currency="EUR")
+        session.add(product)
+        session.flush()
+        return [("product", product.id)]
+
+    pipeline.register_handler("leads")(handle)
+    yield
+    pipeline.HANDLERS.pop("leads", None)
+
+
+@pytest.mark.usefixtures("product_handler")
+def test_run_event_calls_the_kinds_handler_and_marks_it_processed(session: Session) -> None:
+    event = InboxEventFactory()
+    processing.claim_event(session, event_id=event.id)
+    [(_kind, product_id)] = pipeline.run_event(session, event_id=event.id)
+    event = _reload(session, event)
+    assert event.status == EventStatus.PROCESSED
+    assert [(e.entity_type, e.entity_id) for e in event.entities] == [("product", product_id)]
+    assert session.get(Product, product_id) is not None
+    with pytest.raises(ValueError, match="already has a handler"):
+        pipeline.register_handler("leads")(lambda s, e: [])
+
+
+def test_an_event_without_a_handler_is_a_permanent_error(session: Session) -> None:
+    body = b'{"external_id": "d", "email": "a@b.c", "name": "n"}'
+    event = InboxEventFactory(kind="deals", body=body)
+    with pytest.raises(PermanentError, match="no handler for kind 'deals'"):
+        pipeline.run_event(session, event_id=event.id)
+
+
+def test_a_stored_payload_is_validated_again(session: Session) -> None:
+    event = InboxEventFactory(body=b'{"email": 5}')
+    with pytest.raises(InvalidPayload) as caught:
+        pipeline.run_event(session, event_id=event.id)
+    assert caught.value.errors[0]["field"] == "email"
+
+
+def test_transient_errors_are_told_apart() -> None:
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    assert is_transient(OperationalError("SELECT 1", {}, Exception("server closed")))
+    assert is_transient(TransientError("smtp down"))
+    assert not is_transient(IntegrityError("INSERT", {}, Exception("duplicate")))
+    assert not is_transient(KeyError("bug"))

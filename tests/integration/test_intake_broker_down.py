@@ -1,0 +1,99 @@
+"""With the broker down, webhooks still get 202; once it is back, every event is processed once.
+
+Real processes: gunicorn, a private redis-server that is killed (losing the
+messages it held) and restarted, and a Celery worker with beat running the sweeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from crm_core import schema
+from crm_core.db import make_engine, make_session_factory
+from crm_core.ingestion import services
+from crm_core.ingestion.models import EventStatus, InboxEvent
+from crm_core.models import Product
+from tests.integration.intake_support import (
+    celery_worker,
+    child_env,
+    start_redis,
+    stop,
+    wait_until,
+    web_app,
+)
+from tests.services import free_port, scratch_postgres_database
+from tests.signed import signed_headers
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+
+@pytest.fixture
+def database(postgres_available: None) -> Iterator[str]:
+    with scratch_postgres_database("crm_intake_e2e") as url:
+        schema.upgrade(url)
+        yield url
+
+
+def _post(base: str, secret: str, n: int) -> requests.Response:
+    body = f'{{"email": "lead{n}@example.com"}}'.encode()
+    headers = signed_headers(secret, body, msg_id=f"msg_{n}")
+    return requests.post(f"{base}/webhooks/forms/leads", data=body, headers=headers, timeout=30)
+
+
+def test_requests_survive_a_dead_broker_and_are_processed_once_it_returns(
+    database: str, tmp_path
+) -> None:
+    engine = make_engine(database)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        _, secret = services.create_source(session, name="forms")
+    port = free_port()
+    env = child_env(
+        CRM_DATABASE_URL=database,
+        CRM_BROKER_URL=f"redis://127.0.0.1:{port}/0",
+        CRM_RATELIMIT_URL="memory://",
+        CRM_VAR_DIR=str(tmp_path),
+        CRM_SWEEP_INTERVAL_SECONDS="1",
+        CRM_SWEEP_GRACE_SECONDS="1",
+        CRM_HANDLER_MODULES='["tests.integration.intake_handler"]',
+    )
+    redis_server = start_redis(port)
+    try:
+        with web_app(env) as base:
+            # Broker up, but no worker yet: the messages wait in Redis...
+            assert [_post(base, secret, n).status_code for n in range(5)] == [202] * 5
+            # ...and are lost with it. Then five more arrive while it is down.
+            stop(redis_server, kill=True)
+            assert [_post(base, secret, n).status_code for n in range(5, 10)] == [202] * 5
+            assert _post(base, secret, 3).status_code == 200
+            redis_server = start_redis(port)
+            with celery_worker(env):
+
+                def all_processed() -> bool:
+                    with sessions() as session:
+                        statuses = session.scalars(select(InboxEvent.status)).all()
+                    return len(statuses) == 10 and set(statuses) == {EventStatus.PROCESSED}
+
+                wait_until(all_processed, timeout=120, what="ten processed events", interval=0.5)
+                assert _post(base, secret, 10).status_code == 202
+                wait_until(
+                    lambda: _count_products(sessions) == 11, timeout=60, what="the 11th event"
+                )
+    finally:
+        stop(redis_server)
+    with sessions() as session:
+        events = session.scalars(select(InboxEvent)).all()
+        assert len(events) == 11
+        assert {(e.status, e.attempts) for e in events} == {(EventStatus.PROCESSED, 1)}
+        assert all(len(e.entities) == 1 for e in events)
+    assert _count_products(sessions) == 11
+    engine.dispose()
+
+
+def _count_products(sessions) -> int:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(Product)) or 0

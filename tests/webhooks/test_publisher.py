@@ -1,0 +1,48 @@
+"""Events are published after the commit, off the request thread, and failures never spread."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from flask import Flask
+
+from tests.signed import fixture_bytes
+from tests.webhooks.conftest import Sender
+from webhooks.publisher import BackgroundPublisher
+
+
+def test_an_accepted_event_is_published_once(app: Flask, sender: Sender) -> None:
+    published: list[int] = []
+    app.extensions["crm_publisher"] = BackgroundPublisher(lambda i: published.append(i) or True)
+    first = sender.post("leads", fixture_bytes("lead.json"), msg_id="m1").json["event_id"]
+    sender.post("leads", fixture_bytes("lead.json"), msg_id="m1")
+    sender.post("leads", b'{"email": 1}', msg_id="m2")
+    assert app.extensions["crm_publisher"].drain()
+    assert published == [first]
+
+
+def test_a_failing_publish_does_not_stop_the_publisher() -> None:
+    seen: list[int] = []
+
+    def flaky(event_id: int) -> bool:
+        seen.append(event_id)
+        if event_id == 1:
+            raise RuntimeError("broker exploded")
+        return True
+
+    publisher = BackgroundPublisher(flaky)
+    publisher.submit(1)
+    publisher.submit(2)
+    assert publisher.drain()
+    assert seen == [1, 2]
+
+
+def test_a_full_queue_drops_instead_of_blocking(caplog: pytest.LogCaptureFixture) -> None:
+    release = threading.Event()
+    publisher = BackgroundPublisher(lambda _i: release.wait(5), capacity=1)
+    for event_id in range(5):
+        publisher.submit(event_id)
+    release.set()
+    assert publisher.drain()
+    assert "left to the sweeper" in caplog.text

@@ -1,0 +1,180 @@
+"""process_event and sweep_inbox, run in-process against the test database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from crm_core.db import make_session_factory
+from crm_core.ingestion import pipeline
+from crm_core.ingestion.errors import PermanentError
+from crm_core.ingestion.models import EventStatus, InboxEvent, Source
+from crm_core.models import Product
+from workers import db as worker_db
+from workers import publish, tasks
+from workers.app import celery_app
+
+
+@pytest.fixture
+def worker_session(committed_db: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
+    """The worker's unit of work bound to the test database; a session to look with."""
+    factory = make_session_factory(committed_db)
+    monkeypatch.setattr(worker_db, "_factory", factory)
+    with factory() as session:
+        yield session
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float | None]]:
+    """What the tasks published, instead of the in-memory broker."""
+    sent: list[tuple[int, float | None]] = []
+
+    def record(event_id: int, *, countdown: float | None = None) -> bool:
+        sent.append((event_id, countdown))
+        return True
+
+    monkeypatch.setattr(tasks, "enqueue_event", record)
+    return sent
+
+
+@pytest.fixture
+def lead_handler() -> Iterator[list[int]]:
+    """A leads handler that creates a product row; fails on demand."""
+    failures: list[Exception] = []
+    seen: list[int] = []
+
+    def handle(session: Session, event: InboxEvent) -> list[tuple[str, int]]:
+        seen.append(event.id)
+        if failures:
+            raise failures.pop(0)
+        product = Product(sku=f"LEAD-{event.id}", name="lead", currency="EUR")
+        session.add(product)
+        session.flush()
+        return [("product", product.id)]
+
+    pipeline.register_handler("leads")(handle)
+    handle.failures = failures  # type: ignore[attr-defined]
+    yield seen
+    pipeline.HANDLERS.pop("leads", None)
+
+
+def _event(session: Session, *, kind: str = "leads", body: bytes | None = None) -> int:
+    source = Source(name=f"src-{kind}-{id(body)}")
+    session.add(source)
+    session.flush()
+    event = InboxEvent(
+        source_id=source.id,
+        kind=kind,
+        webhook_id="msg_1",
+        content_type="application/json",
+        body=body or b'{"email": "lead@example.com"}',
+    )
+    session.add(event)
+    session.commit()
+    return event.id
+
+
+def _reloaded(session: Session, event_id: int) -> InboxEvent:
+    session.expire_all()
+    event = session.get(InboxEvent, event_id)
+    assert event is not None
+    _ = event.entities
+    # End the read: on SQLite an open transaction holds the write lock the worker needs.
+    session.commit()
+    return event
+
+
+def test_an_event_is_processed_once_with_its_entities(
+    worker_session: Session, lead_handler: list[int]
+) -> None:
+    event_id = _event(worker_session)
+    assert tasks.process_event(event_id) == "processed"
+    assert tasks.process_event(event_id).startswith("skipped")
+    event = _reloaded(worker_session, event_id)
+    assert (event.status, event.attempts) == (EventStatus.PROCESSED, 1)
+    [link] = event.entities
+    assert link.entity_type == "product"
+    assert lead_handler == [event_id]
+    assert worker_session.get(Product, link.entity_id) is not None
+
+
+def test_an_event_without_handler_fails_with_the_reason(worker_session: Session) -> None:
+    event_id = _event(worker_session)
+    assert tasks.process_event(event_id) == "failed"
+    event = _reloaded(worker_session, event_id)
+    assert event.status == EventStatus.FAILED
+    assert event.error == "no handler for kind 'leads'"
+
+
+def test_a_payload_that_no_longer_validates_is_invalid(worker_session: Session) -> None:
+    event_id = _event(worker_session, body=b'{"email": 5}')
+    assert tasks.process_event(event_id) == "invalid"
+    assert _reloaded(worker_session, event_id).errors[0]["field"] == "email"
+
+
+def test_transient_errors_retry_with_backoff_then_the_event_is_dead(
+    worker_session: Session,
+    lead_handler: list[int],
+    published: list[tuple[int, float | None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(celery_app.conf, "crm_max_attempts", 3)
+    failures = pipeline.HANDLERS["leads"].failures  # type: ignore[attr-defined]
+    lost = OperationalError("INSERT", {}, Exception("server closed the connection"))
+    failures.extend([lost, lost, lost])
+    event_id = _event(worker_session)
+    for attempt in (1, 2):
+        assert tasks.process_event(event_id).startswith("retry in")
+        event = _reloaded(worker_session, event_id)
+        assert (event.status, event.attempts) == (EventStatus.RECEIVED, attempt)
+        assert event.next_attempt_at is not None
+        assert "OperationalError" in (event.error or "")
+    assert [e for e, _ in published] == [event_id, event_id]
+    assert all(countdown and countdown > 0 for _, countdown in published)
+    assert tasks.process_event(event_id) == "dead"
+    assert _reloaded(worker_session, event_id).status == EventStatus.DEAD
+    assert worker_session.scalars(select(Product)).all() == []
+
+
+def test_a_permanent_error_fails_without_retry(
+    worker_session: Session, lead_handler: list[int], published: list
+) -> None:
+    pipeline.HANDLERS["leads"].failures.append(PermanentError("no such pipeline"))  # type: ignore[attr-defined]
+    event_id = _event(worker_session)
+    assert tasks.process_event(event_id) == "failed"
+    assert _reloaded(worker_session, event_id).error == "no such pipeline"
+    assert published == []
+
+
+def test_a_bug_in_a_handler_fails_the_event_and_is_logged(
+    worker_session: Session, lead_handler: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    pipeline.HANDLERS["leads"].failures.append(KeyError("oops"))  # type: ignore[attr-defined]
+    event_id = _event(worker_session)
+    assert tasks.process_event(event_id) == "failed"
+    assert "KeyError" in (_reloaded(worker_session, event_id).error or "")
+    assert f"event {event_id} failed" in caplog.text
+
+
+def test_the_sweeper_publishes_waiting_events(
+    worker_session: Session, published: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_core.config import get_settings
+
+    monkeypatch.setattr(get_settings(), "sweep_grace_seconds", 0.0)
+    event_id = _event(worker_session)
+    assert tasks.sweep_inbox() == 1
+    assert published == [(event_id, None)]
+    assert tasks.sweep_inbox() == 0
+
+
+def test_publishing_to_a_dead_broker_returns_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_a: object, **_k: object) -> None:
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(publish.celery_app, "send_task", refuse)
+    assert publish.enqueue_event(1) is False

@@ -1,0 +1,172 @@
+"""``POST /webhooks/<source>/<kind>``: verify, store durably, acknowledge, then enqueue.
+
+The order of checks is the order of cost: the route (404), the media type
+(415), the size (413), the source and its signature (404/401), the sender's
+rate (429). Only then is anything written; a 2xx means the event is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from crm_core.config import Settings
+from crm_core.ingestion.models import EventKind, EventStatus
+from crm_core.ingestion.services import (
+    SourceCredentials,
+    StoredEvent,
+    source_credentials,
+    store_event,
+)
+from crm_core.ingestion.signing import SignatureError, verify
+from crm_core.ingestion.validation import accepted_content_types, validate_payload
+from webhooks.problems import problem
+from webhooks.publisher import event_publisher
+from webhooks.ratelimit import rate_limiter
+
+log = logging.getLogger(__name__)
+bp = Blueprint("intake", __name__)
+KINDS = frozenset(kind.value for kind in EventKind)
+
+
+class Refused(Exception):
+    """A request answered with a problem document before anything was stored."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+@bp.post("/webhooks/<source_name>/<kind>")
+def receive(source_name: str, kind: str) -> Response:
+    """Accept one signed webhook: 202 when new, 200 when already received."""
+    settings: Settings = current_app.extensions["crm"].settings
+    try:
+        if kind not in KINDS:
+            raise Refused(problem(404, f"Unknown kind {kind[:40]!r}.", type_="unknown-kind"))
+        content_type = _check_content_type(kind)
+        body = _read_body(limit=_size_limit(kind, settings))
+        # One transaction, one connection: look up, verify, store, commit.
+        with current_app.extensions["crm"].sessions.begin() as session:
+            source = _load_source(session, source_name)
+            _check_signature(source, body, settings)
+            _check_rate(source)
+            stored = _store(session, source, kind, content_type, body, settings)
+    except Refused as refused:
+        return refused.response
+    except DBAPIError as exc:
+        # The record is unreachable: nothing was stored, so the sender must retry.
+        log.warning("intake could not reach the database: %s", type(exc.orig or exc).__name__)
+        return problem(
+            503,
+            "The inbox is unavailable; nothing was stored. Retry later.",
+            type_="inbox-unavailable",
+            headers={"Retry-After": "5"},
+        )
+    # Published only after the commit, off the request thread: a slow or dead
+    # broker never delays the answer, and the sweeper publishes what this misses.
+    if stored.created and stored.status == EventStatus.RECEIVED:
+        event_publisher().submit(stored.id)
+    return _answer(stored)
+
+
+def _size_limit(kind: str, settings: Settings) -> int:
+    return settings.max_email_bytes if kind == EventKind.EMAILS else settings.max_json_bytes
+
+
+def _check_content_type(kind: str) -> str:
+    accepted = accepted_content_types(kind)
+    if request.mimetype not in accepted:
+        detail = f"{kind} must be sent as {' or '.join(accepted)}."
+        raise Refused(problem(415, detail, type_="unsupported-media-type", accepted=accepted))
+    return (request.content_type or request.mimetype)[:255]
+
+
+def _read_body(*, limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes by header or by what arrives."""
+    too_large = Refused(
+        problem(413, f"The body exceeds {limit} bytes.", type_="payload-too-large", limit=limit)
+    )
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise too_large
+    return body
+
+
+def _load_source(session: Session, name: str) -> SourceCredentials:
+    """The enabled source ``name``; a disabled one is as unknown as a missing one (404)."""
+    source = source_credentials(session, name=name[:80])
+    if source is None or not source.enabled:
+        raise Refused(problem(404, "Unknown source.", type_="unknown-source"))
+    return source
+
+
+def _check_signature(source: SourceCredentials, body: bytes, settings: Settings) -> None:
+    try:
+        verify(
+            source.secrets,
+            msg_id=request.headers.get("webhook-id"),
+            timestamp=request.headers.get("webhook-timestamp"),
+            signature=request.headers.get("webhook-signature"),
+            body=body,
+            tolerance=settings.signature_tolerance_seconds,
+        )
+    except SignatureError as exc:
+        raise Refused(problem(401, str(exc), type_="invalid-signature")) from None
+
+
+def _check_rate(source: SourceCredentials) -> None:
+    wait = rate_limiter().retry_after(source.id, source.rate_limit_per_minute)
+    if wait is not None:
+        detail = f"Too many requests from this source; retry in {wait} s."
+        raise Refused(
+            problem(429, detail, type_="rate-limited", headers={"Retry-After": str(wait)})
+        )
+
+
+def _store(
+    session: Session,
+    source: SourceCredentials,
+    kind: str,
+    content_type: str,
+    body: bytes,
+    settings: Settings,
+) -> StoredEvent:
+    """Validate, then store: an invalid payload is kept too, as ``invalid`` with its errors."""
+    outcome = validate_payload(kind, body, content_type, max_depth=settings.max_json_depth)
+    headers = {
+        "webhook-timestamp": request.headers.get("webhook-timestamp", ""),
+        "user-agent": request.headers.get("User-Agent", "")[:255],
+    }
+    return store_event(
+        session,
+        source_id=source.id,
+        kind=kind,
+        webhook_id=request.headers["webhook-id"],
+        content_type=content_type,
+        body=body,
+        headers=headers,
+        errors=outcome.errors or None,
+    )
+
+
+def _answer(event: StoredEvent) -> Response:
+    """202 for a new event, 200 for a redelivery; 422 again for an invalid one."""
+    location = f"/events/{event.id}"
+    if event.status == EventStatus.INVALID:
+        return problem(
+            422,
+            "The payload failed validation; it is stored and can be replayed once fixed.",
+            type_="invalid-payload",
+            headers={"Location": location},
+            event_id=event.id,
+            errors=event.errors or [],
+        )
+    response = jsonify(event_id=event.id, status=event.status)
+    response.status_code = 202 if event.created else 200
+    response.headers["Location"] = location
+    return response

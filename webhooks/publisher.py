@@ -1,0 +1,82 @@
+"""Publishing inbox events off the request thread.
+
+A committed event is already safe; publishing only makes it fast. So the
+request hands the id to a per-process background thread and answers at once:
+a slow, paused or dead broker never holds a webhook up. Whatever is not
+published (queue full, broker down, process killed) the sweeper publishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app
+
+from workers.publish import enqueue_event
+
+log = logging.getLogger(__name__)
+_EXTENSION = "crm_publisher"
+
+
+class BackgroundPublisher:
+    """A bounded queue of event ids and the daemon thread that publishes them."""
+
+    def __init__(self, publish: Callable[[int], bool], *, capacity: int = 10_000) -> None:
+        self._publish = publish
+        self._queue: queue.Queue[int] = queue.Queue(maxsize=capacity)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def submit(self, event_id: int) -> None:
+        """Queue ``event_id`` for publishing; drop it (the sweeper has it) when full."""
+        self._ensure_thread()
+        try:
+            self._queue.put_nowait(event_id)
+        except queue.Full:
+            log.warning("publish queue full; event %s is left to the sweeper", event_id)
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far was handed over; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._queue.unfinished_tasks
+
+    def _ensure_thread(self) -> None:
+        # A thread does not survive fork (gunicorn workers): start one per process.
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name="inbox-publisher", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            event_id = self._queue.get()
+            try:
+                self._publish(event_id)
+            except Exception:  # the publisher must outlive any error
+                log.exception("publishing event %s failed", event_id)
+            finally:
+                self._queue.task_done()
+
+
+def init_app(app: Flask) -> None:
+    """Give ``app`` a background publisher of inbox events."""
+    app.extensions[_EXTENSION] = BackgroundPublisher(enqueue_event)
+
+
+def event_publisher() -> BackgroundPublisher:
+    """The current app's publisher."""
+    publisher: BackgroundPublisher = current_app.extensions[_EXTENSION]
+    return publisher
