@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 
 class PermanentError(Exception):
-    """Processing cannot succeed by trying again: the event is marked failed."""
+    """Trying again cannot help: the event is marked failed (or invalid)."""
+
+
+class TransientError(Exception):
+    """A dependency was unavailable; a retry later may succeed."""
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """One bad field: where it is (a path) and what is wrong with it."""
+    """One bad field: where it is (a path into the input), what is wrong, and its kind."""
 
     loc: tuple[str | int, ...]
     msg: str
+    type: str = "value_error"
+
+    @property
+    def field(self) -> str:
+        """The dotted path, ``body`` for the input as a whole."""
+        return ".".join(str(part) for part in self.loc) or "body"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"loc": list(self.loc), "msg": self.msg}
+        """As problem documents and stored events list it."""
+        return {"field": self.field, "message": self.msg, "type": self.type}
 
 
-@dataclass
 class InvalidInput(PermanentError):
     """The input is well-formed but wrong; each bad field is listed."""
 
-    errors: list[FieldError] = field(default_factory=list)
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        self.errors = list(errors)
+        super().__init__(str(self))
 
     def __str__(self) -> str:
-        return "; ".join(f"{'.'.join(map(str, e.loc)) or '(body)'}: {e.msg}" for e in self.errors)
+        return "; ".join(f"{e.field}: {e.msg}" for e in self.errors)
+
+    def error_dicts(self) -> list[dict[str, Any]]:
+        return [error.as_dict() for error in self.errors]

@@ -8,7 +8,7 @@ import os
 import socket
 
 from crm_core.config import get_settings
-from crm_core.ingestion.errors import InvalidPayload, PermanentError, is_transient
+from crm_core.ingestion.errors import InvalidInput, PermanentError, is_transient
 from crm_core.ingestion.models import EventStatus
 from crm_core.ingestion.pipeline import load_handlers, run_event
 from crm_core.ingestion.processing import claim_event, due_for_sweep, fail_event, schedule_retry
@@ -49,14 +49,14 @@ def process_event(event_id: int) -> str:
 
 def _record_failure(event_id: int, exc: Exception) -> str:
     """Mark the event invalid, failed, or due for a retry, depending on ``exc``."""
-    if isinstance(exc, InvalidPayload):
+    if isinstance(exc, InvalidInput):
         with unit_of_work() as session:
             fail_event(
                 session,
                 event_id=event_id,
                 error=str(exc),
                 status=EventStatus.INVALID,
-                errors=exc.errors,
+                errors=exc.error_dicts(),
             )
         return EventStatus.INVALID.value
     if isinstance(exc, PermanentError):

@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from crm_core.errors import InvalidInput, PermanentError, TransientError
+
+__all__ = ["InvalidInput", "PermanentError", "TransientError", "is_transient"]
 
 # PostgreSQL SQLSTATEs that mean "try again": serialization failure, deadlock,
-# lock not available, query cancelled (lock or statement timeout), and the
-# connection exceptions of class 08.
+# lock not available, query cancelled (lock or statement timeout), operator
+# intervention, and the connection exceptions of class 08.
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03"}
-
-
-class PermanentError(Exception):
-    """Processing this event can never succeed as it is: mark it ``failed``."""
-
-
-class InvalidPayload(PermanentError):
-    """The stored payload does not validate: mark the event ``invalid`` with its errors."""
-
-    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
-        super().__init__(message)
-        self.errors = errors
-
-
-class TransientError(Exception):
-    """Raised by a handler when a retry later may succeed (a dependency was down)."""
+# A unique violation means another transaction created the row first; our
+# writes are upserts, so the retry finds that row instead of failing on it.
+_RACE_SQLSTATES = {"23505"}
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` is worth a retry: lost connections, lock and serialization failures."""
+    """Whether ``exc`` is worth a retry: lost connections, locks, serialization, races."""
     if isinstance(exc, TransientError):
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated or isinstance(exc, OperationalError):
             return True
         sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        if isinstance(exc, IntegrityError):
+            return sqlstate in _RACE_SQLSTATES
         return sqlstate in _TRANSIENT_SQLSTATES or sqlstate.startswith("08")
     return isinstance(exc, ConnectionError | TimeoutError)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from crm_core.config import get_settings
-from crm_core.ingestion.errors import InvalidPayload, PermanentError
+from crm_core.errors import InvalidInput, PermanentError
 from crm_core.ingestion.models import EventKind, InboxEvent
 from crm_core.ingestion.processing import complete_event, get_event
 from crm_core.ingestion.schemas import Payload
@@ -49,7 +49,7 @@ def load_handlers() -> None:
 
 
 def event_payload(event: InboxEvent) -> Payload:
-    """The validated payload of a stored event; ``InvalidPayload`` if it does not validate."""
+    """The validated payload of a stored event; ``InvalidInput`` if it does not validate."""
     outcome = validate_payload(
         event.kind,
         event.body,
@@ -57,8 +57,7 @@ def event_payload(event: InboxEvent) -> Payload:
         max_depth=get_settings().max_json_depth,
     )
     if outcome.payload is None or outcome.errors:
-        errors = [e.as_dict() for e in outcome.errors]
-        raise InvalidPayload("the payload failed validation", errors)
+        raise InvalidInput(outcome.errors)
     return outcome.payload
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_core.db import UTCDateTime, utcnow
+from crm_core.errors import FieldError
 from crm_core.ingestion.models import (
     ApiKey,
     EventKind,
@@ -27,7 +28,7 @@ from crm_core.ingestion.models import (
     SourceSecret,
 )
 from crm_core.ingestion.signing import generate_secret
-from crm_core.ingestion.validation import FieldError, Validated, validate_payload
+from crm_core.ingestion.validation import Validated, validate_payload
 
 __all__ = [
     "API_KEY_PREFIX",

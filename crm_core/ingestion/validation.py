@@ -9,30 +9,19 @@ from __future__ import annotations
 import email
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
+from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.schemas import PAYLOAD_SCHEMAS, EmailPayload, OrderPayload, Payload
+from crm_core.sales.services import check_order_total
 
 JSON_TYPE = "application/json"
 RFC822_TYPE = "message/rfc822"
 DEFAULT_MAX_DEPTH = 32
 # Error messages are shown to senders; hostile input must not come back verbatim.
 _MAX_MESSAGE = 300
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One reason a payload was refused: the dotted path of the field and why."""
-
-    field: str
-    message: str
-    type: str = "value_error"
-
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message, "type": self.type}
 
 
 @dataclass(frozen=True)
@@ -73,30 +62,32 @@ def parse_json_body(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """The JSON document of ``body``; ``ValueError`` with a one-line reason if there is none."""
     document = _parse_json(body, max_depth=max_depth)
     if isinstance(document, FieldError):
-        raise ValueError(document.message)
+        raise ValueError(document.msg)
     return document
 
 
 def _refuse(field_name: str, message: str, type_: str = "value_error") -> Validated:
-    return Validated(errors=[FieldError(field_name, message, type_)])
+    return Validated(errors=[FieldError((field_name,), message, type_)])
 
 
 def _parse_json(body: bytes, *, max_depth: int) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return FieldError("body", "the body is not UTF-8", "encoding_error")
+        return FieldError(("body",), "the body is not UTF-8", "encoding_error")
     try:
         document = json.loads(text)
     except RecursionError:
-        return FieldError("body", f"JSON nested deeper than {max_depth} levels", "too_deep")
+        return FieldError(("body",), f"JSON nested deeper than {max_depth} levels", "too_deep")
     except json.JSONDecodeError as exc:
-        return FieldError("body", f"not valid JSON: {exc.msg} at offset {exc.pos}", "json_invalid")
+        return FieldError(
+            ("body",), f"not valid JSON: {exc.msg} at offset {exc.pos}", "json_invalid"
+        )
     except ValueError as exc:
         # Integers beyond Python's digit limit raise a plain ValueError.
-        return FieldError("body", str(exc).split(";")[0][:_MAX_MESSAGE], "number_too_large")
+        return FieldError(("body",), str(exc).split(";")[0][:_MAX_MESSAGE], "number_too_large")
     if _nesting_depth(document) > max_depth:
-        return FieldError("body", f"JSON nested deeper than {max_depth} levels", "too_deep")
+        return FieldError(("body",), f"JSON nested deeper than {max_depth} levels", "too_deep")
     return document
 
 
@@ -132,18 +123,17 @@ def _validate_document(kind: str, document: Any) -> Validated:
 
 
 def _field_error(error: Any) -> FieldError:
-    path = ".".join(str(part) for part in error.get("loc", ())) or "body"
-    return FieldError(path, str(error.get("msg", "invalid"))[:_MAX_MESSAGE], error.get("type", ""))
+    loc = tuple(error.get("loc", ())) or ("body",)
+    return FieldError(loc, str(error.get("msg", "invalid"))[:_MAX_MESSAGE], error.get("type", ""))
 
 
 def _order_total_errors(order: OrderPayload) -> list[FieldError]:
     """An order's ``total``, when given, must equal the sum of its lines."""
-    if order.total is None:
-        return []
-    expected = sum((line.unit_price * line.quantity for line in order.lines), Decimal(0))
-    if expected == order.total:
-        return []
-    return [FieldError("total", f"total {order.total} differs from the lines' sum {expected}")]
+    try:
+        check_order_total(order)
+    except InvalidInput as exc:
+        return exc.errors
+    return []
 
 
 def _validate_rfc822(body: bytes) -> Validated:

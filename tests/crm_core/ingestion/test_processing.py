@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
 from crm_core.ingestion import pipeline, processing
-from crm_core.ingestion.errors import InvalidPayload, PermanentError, TransientError, is_transient
+from crm_core.ingestion.errors import InvalidInput, PermanentError, TransientError, is_transient
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from crm_core.models import Product
 from tests.factories import InboxEventFactory
@@ -159,9 +159,9 @@ def test_an_event_without_a_handler_is_a_permanent_error(session: Session) -> No
 
 def test_a_stored_payload_is_validated_again(session: Session) -> None:
     event = InboxEventFactory(body=b'{"email": 5}')
-    with pytest.raises(InvalidPayload) as caught:
+    with pytest.raises(InvalidInput) as caught:
         pipeline.run_event(session, event_id=event.id)
-    assert caught.value.errors[0]["field"] == "email"
+    assert caught.value.errors[0].field == "email"
 
 
 def test_transient_errors_are_told_apart() -> None:
@@ -169,5 +169,5 @@ def test_transient_errors_are_told_apart() -> None:
 
     assert is_transient(OperationalError("SELECT 1", {}, Exception("server closed")))
     assert is_transient(TransientError("smtp down"))
-    assert not is_transient(IntegrityError("INSERT", {}, Exception("duplicate")))
+    assert not is_transient(IntegrityError("INSERT", {}, Exception("not null violation")))
     assert not is_transient(KeyError("bug"))

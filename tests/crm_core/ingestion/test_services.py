@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
+from crm_core.errors import FieldError
 from crm_core.ingestion import services
 from crm_core.ingestion.models import ApiKey, EventStatus, InboxEvent
-from crm_core.ingestion.validation import FieldError
 from tests.factories import SourceFactory
 
 
@@ -93,6 +93,6 @@ def test_store_event_is_idempotent_per_source_and_webhook_id(session: Session) -
 
 
 def test_an_event_with_errors_is_stored_invalid(session: Session) -> None:
-    stored = _store(session, SourceFactory().id, "msg_bad", errors=[FieldError("email", "bad")])
+    stored = _store(session, SourceFactory().id, "msg_bad", errors=[FieldError(("email",), "bad")])
     assert stored.status == EventStatus.INVALID
     assert stored.errors == [{"field": "email", "message": "bad", "type": "value_error"}]

@@ -245,4 +245,4 @@ def test_normalize_lead_lists_each_bad_field() -> None:
             LeadPayload(email="not an address", phone="+1 415 555 2671"), default_region=None
         )
     assert [error.loc for error in caught.value.errors] == [("email",)]
-    assert caught.value.errors[0].as_dict()["loc"] == ["email"]
+    assert caught.value.errors[0].as_dict()["field"] == "email"
