@@ -1,0 +1,289 @@
+"""A real IMAP server for tests: Dovecot from a configuration written into a temporary directory.
+
+The server runs unprivileged as the current user on a free loopback port, with a
+``passwd-file`` user database and Maildir storage under the directory; nothing of
+the system's Dovecot (``/etc/dovecot``, ``/run/dovecot``) is read or touched. It
+can be stopped and started again on the same port and data, for tests of a
+server that goes away in the middle of a poll.
+
+Debian: ``apt-get install -y dovecot-imapd`` (Dovecot 2.3).
+"""
+
+from __future__ import annotations
+
+import grp
+import imaplib
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.services import free_port, unavailable
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
+
+CONFIG_TEMPLATE = """\
+# Written by tests/imap_server.py; everything lives under {root}.
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+# Loopback only, so cleartext logins are fine (Dovecot 2.3 spelling).
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = {user}
+default_internal_group = {group}
+default_login_user = {user}
+first_valid_uid = {uid}
+last_valid_uid = {uid}
+first_valid_gid = {gid}
+mail_location = maildir:{root}/mail/%u
+mail_max_userip_connections = 100
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {root}/users
+  default_fields = uid={uid} gid={gid} home={root}/home/%u
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Archive {{
+    auto = create
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = 0
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service submission-login {{
+  inet_listener submission {{
+    port = 0
+  }}
+}}
+"""
+
+
+def dovecot_reason() -> str | None:
+    """``None`` when Dovecot's IMAP server is installed, else why not."""
+    if not os.path.exists(DOVECOT):
+        return "the dovecot binary is missing; apt-get install dovecot-imapd"
+    if not any(Path(p).exists() for p in ("/usr/lib/dovecot/imap", "/usr/libexec/dovecot/imap")):
+        return "Dovecot's imap service is missing; apt-get install dovecot-imapd"
+    return None
+
+
+def unprivileged_account() -> pwd.struct_passwd:
+    """Whom Dovecot's processes run as: the current user, or ``dovenull`` when that is root.
+
+    Dovecot refuses to run its login processes, or to open mail, as root.
+    """
+    if os.getuid() != 0:
+        return pwd.getpwuid(os.getuid())
+    for candidate in ("dovenull", "nobody"):
+        try:
+            return pwd.getpwnam(candidate)
+        except KeyError:
+            continue
+    raise RuntimeError("running as root, Dovecot needs an unprivileged user such as dovenull")
+
+
+@dataclass
+class DovecotServer:
+    """One private Dovecot: its directory, port, users, and the running master process."""
+
+    root: Path
+    port: int = field(default_factory=free_port)
+    users: dict[str, str] = field(default_factory=lambda: {"support": "s3cret"})
+    host: str = "127.0.0.1"
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "dovecot.conf"
+
+    def write_config(self) -> None:
+        """The configuration and the passwd-file, from ``users``."""
+        for sub in ("run", "state", "mail", "home"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        account = unprivileged_account()
+        if os.getuid() == 0:
+            # The mail processes run as ``account``: it must reach and own its files.
+            self.root.chmod(0o711)
+            for sub in ("mail", "home"):
+                os.chown(self.root / sub, account.pw_uid, account.pw_gid)
+        values = {
+            "root": self.root,
+            "port": self.port,
+            "user": account.pw_name,
+            "group": grp.getgrgid(account.pw_gid).gr_name,
+            "uid": account.pw_uid,
+            "gid": account.pw_gid,
+        }
+        self.config_path.write_text(CONFIG_TEMPLATE.format(**values))
+        lines = [f"{name}:{{PLAIN}}{password}::::::" for name, password in self.users.items()]
+        (self.root / "users").write_text("\n".join(lines) + "\n")
+
+    def start(self, *, timeout: float = 15.0) -> None:
+        """Start the master process in the foreground and wait until the port answers."""
+        if not self.config_path.exists():
+            self.write_config()
+        log = open(self.root / "master.log", "ab")  # noqa: SIM115 - kept for the process's life
+        self.process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"Dovecot did not start:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def stop(self, *, timeout: float = 15.0) -> None:
+        """Stop the master process; its IMAP processes and open connections go with it."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and data."""
+        self.stop()
+        self.start()
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+                return sock.recv(64).startswith(b"* OK")
+        except OSError:
+            return False
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = ""
+        for name in ("master.log", "dovecot.log"):
+            path = self.root / name
+            if path.exists():
+                text += path.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def url(self, user: str = "support", folder: str = "INBOX") -> str:
+        """An ``imap://`` URL of ``user``'s ``folder`` on this server."""
+        return f"imap://{user}:{self.users[user]}@{self.host}:{self.port}/{folder}"
+
+    # Helpers for placing and inspecting messages, through IMAP itself.
+
+    @contextmanager
+    def client(self, user: str = "support") -> Iterator[imaplib.IMAP4]:
+        """A logged-in ``imaplib`` connection."""
+        conn = imaplib.IMAP4(self.host, self.port, timeout=30)
+        try:
+            conn.login(user, self.users[user])
+            yield conn
+        finally:
+            with suppress(imaplib.IMAP4.error, OSError):
+                conn.logout()
+
+    def append(
+        self, messages: Iterable[bytes], *, user: str = "support", folder: str = "INBOX"
+    ) -> int:
+        """APPEND each message (unflagged) to ``folder``; how many were appended."""
+        count = 0
+        with self.client(user) as conn:
+            for raw in messages:
+                status, data = conn.append(folder, "", None, raw)
+                assert status == "OK", data
+                count += 1
+        return count
+
+    def flags(self, *, user: str = "support", folder: str = "INBOX") -> dict[int, set[str]]:
+        """The flags of every message in ``folder``, by UID."""
+        with self.client(user) as conn:
+            conn.select(folder, readonly=True)
+            status, data = conn.uid("FETCH", "1:*", "(FLAGS)")
+        assert status == "OK", data
+        result: dict[int, set[str]] = {}
+        for line in data:
+            if not isinstance(line, bytes):
+                continue
+            match = re.search(rb"UID (\d+).*FLAGS \(([^)]*)\)", line)
+            if match:
+                result[int(match[1])] = set(match[2].decode().split())
+        return result
+
+    def message_count(self, *, user: str = "support", folder: str = "INBOX") -> int:
+        with self.client(user) as conn:
+            status, data = conn.select(folder, readonly=True)
+        assert status == "OK", data
+        return int(data[0] or 0)
+
+    def set_uidvalidity(self, value: int, *, user: str = "support", folder: str = "INBOX") -> None:
+        """Give ``folder`` a new UIDVALIDITY, as a server does after rebuilding its index."""
+        subprocess.run(
+            [DOVEADM, "-c", str(self.config_path), "mailbox", "update",
+             "-u", user, "--uid-validity", str(value), folder],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+
+@contextmanager
+def dovecot_server(**kw: object) -> Iterator[DovecotServer]:
+    """A running private Dovecot for the duration of the block (skipped or failed if missing).
+
+    Its directory comes from ``mkdtemp`` rather than pytest's ``tmp_path``: under
+    root, Dovecot's unprivileged processes must be able to reach it.
+    """
+    reason = dovecot_reason()
+    if reason:
+        unavailable("Dovecot", reason)
+    root = Path(tempfile.mkdtemp(prefix="crm-dovecot-"))
+    server = DovecotServer(root=root, **kw)  # type: ignore[arg-type]
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def imap_server() -> Iterator[DovecotServer]:
+    """A private Dovecot with one user, ``support``, whose INBOX is empty."""
+    with dovecot_server() as server:
+        yield server
