@@ -87,6 +87,20 @@ class OrderFactory(_Base):
     ordered_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
 
 
+class MailboxFactory(_Base):
+    class Meta:
+        model = m.Mailbox
+
+    name = factory.Sequence(lambda n: f"mailbox-{n}")
+    host = "imap.example.com"
+    port = 993
+    security = m.MailboxSecurity.TLS
+    username = factory.Sequence(lambda n: f"support{n}@example.com")
+    password = "imap-password-do-not-show"
+    folder = "INBOX"
+    last_uid = 0
+
+
 ALL_FACTORIES = (
     CustomerFactory,
     ContactFactory,
@@ -95,4 +109,5 @@ ALL_FACTORIES = (
     OpportunityFactory,
     AgreementFactory,
     OrderFactory,
+    MailboxFactory,
 )
