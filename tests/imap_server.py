@@ -19,17 +19,23 @@ import re
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import pytest
 
+from crm_core.mailboxes.models import Mailbox
+from crm_core.mailboxes.services import parse_mailbox_url
 from tests.services import free_port, unavailable
+
+FIXTURE = Path(__file__).parent / "fixtures" / "imap" / "support_request.eml"
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
@@ -46,6 +52,8 @@ ssl = no
 # Loopback only, so cleartext logins are fine (Dovecot 2.3 spelling).
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests try wrong passwords on purpose; the default 2 s penalty only slows them.
+auth_failure_delay = 0
 default_internal_user = {user}
 default_internal_group = {group}
 default_login_user = {user}
@@ -93,6 +101,24 @@ service submission-login {{
   }}
 }}
 """
+
+
+def support_request(n: int, *, padding: int = 0) -> bytes:
+    """Support request number ``n`` (Message-ID ``<request-n@customer.example>``).
+
+    ``padding`` adds that many bytes of body text, for size limits and bulk runs.
+    """
+    lines = (f"{number:05d} lorem ipsum dolor sit amet\r\n" for number in range(padding // 36 + 1))
+    filler = "".join(lines)[:padding]
+    # read_bytes, not read_text, which would turn the CRLF line ends into LF.
+    text = string.Template(FIXTURE.read_bytes().decode()).substitute(n=n, padding=filler)
+    return text.encode()
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID header of a raw message, as written."""
+    value = BytesHeaderParser().parsebytes(raw).get("Message-ID")
+    return str(value).strip() if value else None
 
 
 def dovecot_reason() -> str | None:
@@ -160,8 +186,12 @@ class DovecotServer:
         if not self.config_path.exists():
             self.write_config()
         log = open(self.root / "master.log", "ab")  # noqa: SIM115 - kept for the process's life
+        # A process group of its own, so that ``crash`` and ``stop`` reach every child.
         self.process = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT
+            [DOVECOT, "-F", "-c", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -172,16 +202,32 @@ class DovecotServer:
             time.sleep(0.05)
 
     def stop(self, *, timeout: float = 15.0) -> None:
-        """Stop the master process; its IMAP processes and open connections go with it."""
+        """Shut down as an operator would (SIGTERM), then end whatever child lingers.
+
+        Dovecot's master exits at once, but an ``imap`` process may go on serving
+        its open connection for a while; those are killed too.
+        """
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def crash(self) -> None:
+        """Kill the master and every child at once (SIGKILL): open connections drop."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def restart(self) -> None:
         """Stop and start again on the same port and data."""
@@ -207,6 +253,18 @@ class DovecotServer:
         """An ``imap://`` URL of ``user``'s ``folder`` on this server."""
         return f"imap://{user}:{self.users[user]}@{self.host}:{self.port}/{folder}"
 
+    def mailbox(self, user: str = "support", folder: str = "INBOX", **fields: object) -> Mailbox:
+        """An unsaved ``Mailbox`` pointing at ``user``'s ``folder`` here, as the reader takes it."""
+        address = parse_mailbox_url(self.url(user))
+        values: dict[str, object] = {
+            "name": f"{user}-{folder}", "host": address.host, "port": address.port,
+            "security": address.security, "username": address.username,
+            "password": address.password, "folder": folder, "move_to": None,
+            "uidvalidity": None, "last_uid": 0, "enabled": True,
+        }  # fmt: skip
+        values.update(fields)
+        return Mailbox(**values)
+
     # Helpers for placing and inspecting messages, through IMAP itself.
 
     @contextmanager
@@ -214,7 +272,12 @@ class DovecotServer:
         """A logged-in ``imaplib`` connection."""
         conn = imaplib.IMAP4(self.host, self.port, timeout=30)
         try:
-            conn.login(user, self.users[user])
+            password = self.users[user]
+            if password.isascii():
+                conn.login(user, password)
+            else:
+                credentials = f"\0{user}\0{password}".encode()
+                conn.authenticate("PLAIN", lambda _challenge: credentials)
             yield conn
         finally:
             with suppress(imaplib.IMAP4.error, OSError):
@@ -282,8 +345,11 @@ def dovecot_server(**kw: object) -> Iterator[DovecotServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def imap_server() -> Iterator[DovecotServer]:
-    """A private Dovecot with one user, ``support``, whose INBOX is empty."""
+@pytest.fixture(name="imap_server")
+def imap_server_fixture() -> Iterator[DovecotServer]:
+    """A private Dovecot with one user, ``support``, whose INBOX is empty.
+
+    Test modules import ``imap_server_fixture`` to use the fixture ``imap_server``.
+    """
     with dovecot_server() as server:
         yield server
