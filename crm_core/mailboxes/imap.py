@@ -28,6 +28,7 @@ from crm_core.mailboxes.models import Mailbox, MailboxSecurity
 
 SKIPPED_KEYWORD = "$CrmSkipped"
 DEFAULT_TIMEOUT = 60.0
+SEARCH_WINDOW = 50_000
 
 
 class MailboxError(Exception):
@@ -143,29 +144,46 @@ def _ok(mailbox: Mailbox, what: str, answer: tuple[str, list[Any]]) -> list[Any]
     return data
 
 
-def _select(conn: imaplib.IMAP4, mailbox: Mailbox, *, readonly: bool) -> tuple[int, int]:
-    """SELECT the folder: its message count and UIDVALIDITY."""
+@dataclass(frozen=True)
+class _Folder:
+    """What SELECT says about a folder."""
+
+    count: int
+    uidvalidity: int
+    # The UID the next message will get; absent only on servers older than RFC 3501.
+    uidnext: int | None
+
+
+def _select(conn: imaplib.IMAP4, mailbox: Mailbox, *, readonly: bool) -> _Folder:
     data = _ok(
         mailbox,
         f"cannot open folder {mailbox.folder!r}",
         conn.select(proto.folder_argument(mailbox.folder), readonly=readonly),
     )
     _, validity = conn.response("UIDVALIDITY")
+    _, uidnext = conn.response("UIDNEXT")
     if not validity or validity[0] is None:
         raise MailboxError(f"{mailbox.host}: folder {mailbox.folder!r} has no UIDVALIDITY")
-    return int(data[0] or 0), int(validity[0])
+    next_uid = int(uidnext[0]) if uidnext and uidnext[0] is not None else None
+    return _Folder(int(data[0] or 0), int(validity[0]), next_uid)
 
 
 def check(mailbox: Mailbox, *, timeout: float = DEFAULT_TIMEOUT) -> int:
     """Connect, log in and open the folder read-only: how many messages it holds."""
     conn = connect(mailbox, timeout=timeout)
     try:
-        count, _ = _select(conn, mailbox, readonly=True)
-        return count
+        return _select(conn, mailbox, readonly=True).count
     except (OSError, imaplib.IMAP4.error) as exc:
         raise _failure(mailbox, "connection lost", exc) from None
     finally:
         _close(conn)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    batch_size: int
+    max_bytes: int
+    limit: int | None
 
 
 def poll(
@@ -175,6 +193,7 @@ def poll(
     batch_size: int = 200,
     max_bytes: int = 25 * 1024 * 1024,
     limit: int | None = None,
+    after_batch: Callable[[PollResult], None] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> PollResult:
     """Hand every message newer than ``mailbox.last_uid`` to ``store``, then flag it handled.
@@ -183,12 +202,15 @@ def poll(
     after a return *or* an exception they say how far it safely got: save them
     (``services.record_poll``). At most ``batch_size`` messages per FETCH round
     and at most ``max_bytes`` of message bytes (or one message) in memory at a time;
-    ``limit`` caps the messages of one poll. IMAP failures raise ``MailboxError``;
-    exceptions from ``store`` propagate, leaving that message for the next poll.
+    ``limit`` caps the messages of one poll. ``after_batch`` runs after each batch
+    is flagged (to renew the lease and save progress; raising there stops the poll).
+    IMAP failures raise ``MailboxError``; exceptions from ``store`` propagate,
+    leaving that message for the next poll.
     """
+    limits = _Limits(batch_size=batch_size, max_bytes=max_bytes, limit=limit)
     conn = connect(mailbox, timeout=timeout)
     try:
-        return _poll_connected(conn, mailbox, store, batch_size, max_bytes, limit)
+        return _poll_connected(conn, mailbox, store, limits, after_batch)
     except (OSError, imaplib.IMAP4.error) as exc:
         raise _failure(mailbox, "connection lost", exc) from None
     finally:
@@ -199,25 +221,46 @@ def _poll_connected(
     conn: imaplib.IMAP4,
     mailbox: Mailbox,
     store: StoreMessage,
-    batch_size: int,
-    max_bytes: int,
-    limit: int | None,
+    limits: _Limits,
+    after_batch: Callable[[PollResult], None] | None,
 ) -> PollResult:
-    _, uidvalidity = _select(conn, mailbox, readonly=False)
-    changed = mailbox.uidvalidity is not None and mailbox.uidvalidity != uidvalidity
-    if mailbox.uidvalidity != uidvalidity:
+    folder = _select(conn, mailbox, readonly=False)
+    changed = mailbox.uidvalidity is not None and mailbox.uidvalidity != folder.uidvalidity
+    if mailbox.uidvalidity != folder.uidvalidity:
         # The old UIDs name nothing now: start again from the first message.
-        mailbox.uidvalidity, mailbox.last_uid = uidvalidity, 0
-    result = PollResult(uidvalidity=uidvalidity, uidvalidity_changed=changed)
-    answer = conn.uid("SEARCH", "UID", f"{mailbox.last_uid + 1}:*")
-    uids = proto.search_uids(_ok(mailbox, "search failed", answer), above=mailbox.last_uid)
-    if limit is not None and len(uids) > limit:
-        uids, result.more = uids[:limit], True
-    reader = _BatchReader(conn, mailbox, store, result, max_bytes)
-    for start in range(0, len(uids), batch_size):
-        reader.handle(uids[start : start + batch_size])
+        mailbox.uidvalidity, mailbox.last_uid = folder.uidvalidity, 0
+    result = PollResult(uidvalidity=folder.uidvalidity, uidvalidity_changed=changed)
     result.last_uid = mailbox.last_uid
+    uids, result.more = _new_uids(conn, mailbox, folder.uidnext, limits.limit)
+    reader = _BatchReader(conn, mailbox, store, result, limits.max_bytes)
+    for start in range(0, len(uids), limits.batch_size):
+        reader.handle(uids[start : start + limits.batch_size])
+        result.last_uid = mailbox.last_uid
+        if after_batch is not None:
+            after_batch(result)
     return result
+
+
+def _new_uids(
+    conn: imaplib.IMAP4, mailbox: Mailbox, uidnext: int | None, limit: int | None
+) -> tuple[list[int], bool]:
+    """The UIDs above ``last_uid``, ascending, at most ``limit``; and whether more remain.
+
+    Searched in windows of SEARCH_WINDOW UIDs, so that no answer outgrows the
+    1 MB line ``imaplib`` accepts, however far behind the mailbox is.
+    """
+    found: list[int] = []
+    low = mailbox.last_uid + 1
+    while uidnext is None or low < uidnext:
+        high = "*" if uidnext is None else str(min(low + SEARCH_WINDOW, uidnext) - 1)
+        answer = conn.uid("SEARCH", "UID", f"{low}:{high}")
+        found += proto.search_uids(_ok(mailbox, "search failed", answer), above=low - 1)
+        if limit is not None and len(found) > limit:
+            return found[:limit], True
+        if uidnext is None:
+            break
+        low += SEARCH_WINDOW
+    return found, False
 
 
 @dataclass

@@ -8,7 +8,14 @@ from collections.abc import Iterator
 import pytest
 
 from crm_core.mailboxes import imap
-from crm_core.mailboxes.imap import FetchedMessage, MailboxError, SkippedMessage, check, poll
+from crm_core.mailboxes.imap import (
+    FetchedMessage,
+    MailboxError,
+    PollResult,
+    SkippedMessage,
+    check,
+    poll,
+)
 from crm_core.mailboxes.imap_protocol import folder_argument
 from crm_core.mailboxes.models import Mailbox
 from tests.imap_server import (
@@ -236,3 +243,35 @@ def test_a_closed_port_is_one_clean_line(imap_server: DovecotServer) -> None:
         check(mailbox)
     assert "\n" not in str(caught.value)
     assert mailbox.password not in str(caught.value)
+
+
+def test_uids_are_searched_in_windows_across_gaps(
+    imap_server: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imap, "SEARCH_WINDOW", 2)
+    imap_server.append(support_request(n) for n in range(1, 9))
+    with imap_server.client() as conn:
+        conn.select("INBOX")
+        conn.uid("STORE", "3:4", "+FLAGS.SILENT", r"(\Deleted)")
+        conn.expunge()
+    mailbox, store = imap_server.mailbox(), Recorder()
+    assert poll(mailbox, store=store, limit=4).more is True
+    assert store.uids == [1, 2, 5, 6]
+    assert poll(mailbox, store=store, limit=4).more is False
+    assert store.uids == [1, 2, 5, 6, 7, 8]
+
+
+def test_after_batch_sees_progress_and_can_stop_the_poll(imap_server: DovecotServer) -> None:
+    imap_server.append(support_request(n) for n in range(1, 6))
+    mailbox, progress = imap_server.mailbox(), []
+
+    def lease_lost_after_two_batches(result: PollResult) -> None:
+        progress.append(result.last_uid)
+        if len(progress) == 2:
+            raise LookupError("lease lost")
+
+    with pytest.raises(LookupError):
+        poll(mailbox, store=Recorder(), batch_size=2, after_batch=lease_lost_after_two_batches)
+    assert progress == [2, 4]
+    assert mailbox.last_uid == 4
+    assert seen(imap_server) == {1: True, 2: True, 3: True, 4: True, 5: False}
