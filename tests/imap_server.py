@@ -50,7 +50,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 # Loopback only, so cleartext logins are fine (Dovecot 2.3 spelling).
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -88,7 +88,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service pop3-login {{
@@ -158,6 +159,25 @@ class DovecotServer:
     users: dict[str, str] = field(default_factory=lambda: {"support": "s3cret"})
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
+    # With ``tls``: a self-signed certificate for 127.0.0.1, STARTTLS on ``port``
+    # and TLS from the start on ``tls_port``; clients trust ``certificate``.
+    tls: bool = False
+    tls_port: int = 0
+
+    @property
+    def certificate(self) -> Path:
+        return self.root / "tls" / "cert.pem"
+
+    def _make_certificate(self) -> str:
+        key = self.root / "tls" / "key.pem"
+        key.parent.mkdir(exist_ok=True)
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(self.certificate)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return f"ssl = yes\nssl_cert = <{self.certificate}\nssl_key = <{key}"
 
     @property
     def config_path(self) -> Path:
@@ -173,7 +193,11 @@ class DovecotServer:
             self.root.chmod(0o711)
             for sub in ("mail", "home"):
                 os.chown(self.root / sub, account.pw_uid, account.pw_gid)
+        if self.tls and not self.tls_port:
+            self.tls_port = free_port()
         values = {
+            "ssl": self._make_certificate() if self.tls else "ssl = no",
+            "tls_port": self.tls_port,
             "root": self.root,
             "port": self.port,
             "user": account.pw_name,
