@@ -94,7 +94,11 @@ def _open(mailbox: Mailbox, timeout: float) -> imaplib.IMAP4:
         return imaplib.IMAP4_SSL(mailbox.host, mailbox.port, ssl_context=context, timeout=timeout)
     conn = imaplib.IMAP4(mailbox.host, mailbox.port, timeout=timeout)
     if mailbox.security == MailboxSecurity.STARTTLS:
-        conn.starttls(ssl_context=ssl.create_default_context())
+        try:
+            conn.starttls(ssl_context=ssl.create_default_context())
+        except BaseException:
+            _close(conn)
+            raise
     return conn
 
 
@@ -111,7 +115,8 @@ def connect(mailbox: Mailbox, *, timeout: float = DEFAULT_TIMEOUT) -> imaplib.IM
     """A logged-in connection to the mailbox's server; ``MailboxError`` with the reason if not."""
     try:
         conn = _open(mailbox, timeout)
-    except (OSError, imaplib.IMAP4.error) as exc:
+    except (OSError, ValueError, imaplib.IMAP4.error) as exc:
+        # ValueError: a host name that is not a valid IDNA name, among others.
         raise _failure(mailbox, "cannot connect", exc) from None
     try:
         _log_in(conn, mailbox)
@@ -169,9 +174,12 @@ def _select(conn: imaplib.IMAP4, mailbox: Mailbox, *, readonly: bool) -> _Folder
 
 
 def check(mailbox: Mailbox, *, timeout: float = DEFAULT_TIMEOUT) -> int:
-    """Connect, log in and open the folder read-only: how many messages it holds."""
+    """Connect, log in, open the folder read-only (and see that ``move_to`` exists): its count."""
     conn = connect(mailbox, timeout=timeout)
     try:
+        if mailbox.move_to:
+            answer = conn.status(proto.folder_argument(mailbox.move_to), "(MESSAGES)")
+            _ok(mailbox, f"cannot open folder {mailbox.move_to!r}", answer)
         return _select(conn, mailbox, readonly=True).count
     except (OSError, imaplib.IMAP4.error) as exc:
         raise _failure(mailbox, "connection lost", exc) from None
@@ -282,22 +290,43 @@ class _BatchReader:
             self._mark_skipped(oversize, sizes)
         wanted = [uid for uid in batch if uid in sizes and sizes[uid] <= self.max_bytes]
         for group in proto.groups_within(wanted, sizes, self.max_bytes):
-            self._store_group(group)
-            self._mark_handled(group)
+            fetched = self._store_group(group)
+            self._check_gone([uid for uid in group if uid not in fetched])
+            if fetched:
+                self._mark_handled(fetched)
             self.mailbox.last_uid = group[-1]
         self.mailbox.last_uid = max(self.mailbox.last_uid, batch[-1])
 
-    def _store_group(self, group: list[int]) -> None:
+    def _store_group(self, group: list[int]) -> list[int]:
+        """Fetch and store the group's messages; the UIDs that were stored."""
         answer = self.conn.uid("FETCH", proto.uid_set(group), "(UID BODY.PEEK[])")
         data = _ok(self.mailbox, "fetch failed", answer)
         uidvalidity = self.result.uidvalidity
         renumbered = self.result.uidvalidity_changed
+        stored: list[int] = []
         for uid, raw in proto.fetch_bodies(data):
             message = FetchedMessage(uid, uidvalidity, raw, uids_renumbered=renumbered)
             if self.store(message):
                 self.result.stored += 1
             else:
                 self.result.duplicates += 1
+            stored.append(uid)
+        return sorted(stored)
+
+    def _check_gone(self, missing: list[int]) -> None:
+        """Messages the FETCH did not return must have been expunged meanwhile.
+
+        Were one of them still there, moving ``last_uid`` past it would lose it.
+        """
+        if not missing:
+            return
+        answer = self.conn.uid("SEARCH", "UID", proto.uid_set(missing))
+        present = proto.search_uids(_ok(self.mailbox, "search failed", answer), above=0)
+        still_there = sorted(set(present) & set(missing))
+        if still_there:
+            raise MailboxError(
+                f"{self.mailbox.host}: the server returned no content for UID {still_there[0]}"
+            )
 
     def _mark_handled(self, group: list[int]) -> None:
         uids = proto.uid_set(group)

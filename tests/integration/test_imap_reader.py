@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crm_core.mailboxes import imap
+from crm_core.mailboxes import imap, imap_protocol
 from crm_core.mailboxes.imap import (
     FetchedMessage,
     MailboxError,
@@ -275,3 +275,47 @@ def test_after_batch_sees_progress_and_can_stop_the_poll(imap_server: DovecotSer
     assert progress == [2, 4]
     assert mailbox.last_uid == 4
     assert seen(imap_server) == {1: True, 2: True, 3: True, 4: True, 5: False}
+
+
+def test_a_message_expunged_meanwhile_is_passed_over(imap_server: DovecotServer) -> None:
+    imap_server.append(support_request(n) for n in range(1, 4))
+    mailbox, store = imap_server.mailbox(), Recorder()
+
+    def store_and_expunge_the_next(message: FetchedMessage) -> bool:
+        if message.uid == 1:
+            # Someone deletes message 2 after its size was read, before its body is.
+            with imap_server.client() as other:
+                other.select("INBOX")
+                other.uid("STORE", "2", "+FLAGS.SILENT", r"(\Deleted)")
+                other.expunge()
+        return store(message)
+
+    size = len(support_request(1))
+    # A budget of one message: each body is fetched on its own.
+    poll(mailbox, store=store_and_expunge_the_next, batch_size=10, max_bytes=size)
+    assert store.uids == [1, 3]
+    assert mailbox.last_uid == 3
+    assert seen(imap_server) == {1: True, 3: True}
+
+
+def test_a_message_the_server_did_not_return_is_not_passed_over(
+    imap_server: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    imap_server.append(support_request(n) for n in range(1, 4))
+    mailbox, store = imap_server.mailbox(), Recorder()
+    real_fetch_bodies = imap_protocol.fetch_bodies
+
+    def lose_uid_2(data: list[object]) -> Iterator[tuple[int, bytes]]:
+        return ((uid, raw) for uid, raw in real_fetch_bodies(data) if uid != 2)
+
+    monkeypatch.setattr(imap_protocol, "fetch_bodies", lose_uid_2)
+    with pytest.raises(MailboxError, match="no content for UID 2"):
+        poll(mailbox, store=store, batch_size=10)
+    assert mailbox.last_uid == 0
+    assert seen(imap_server) == {1: False, 2: False, 3: False}
+
+
+def test_check_reports_a_missing_move_to_folder(imap_server: DovecotServer) -> None:
+    assert check(imap_server.mailbox(move_to="Archive")) == 0
+    with pytest.raises(MailboxError, match="cannot open folder 'Processed'"):
+        check(imap_server.mailbox(move_to="Processed"))
