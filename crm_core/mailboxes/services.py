@@ -143,6 +143,9 @@ def add_mailbox(
     """Add a mailbox to poll; ``InvalidInput`` for a bad URL or a name already in use."""
     name = _check_name(name)
     address = parse_mailbox_url(url)
+    move_to = (move_to or "").strip() or None
+    if move_to == address.folder:
+        raise InvalidInput([FieldError(("move_to",), "must differ from the folder polled")])
     now = utcnow()
     # ON CONFLICT, so two concurrent adds of one name give one row and one clean error.
     mailbox_id = session.execute(
@@ -155,7 +158,7 @@ def add_mailbox(
             username=address.username,
             password=address.password,
             folder=address.folder,
-            move_to=(move_to or "").strip() or None,
+            move_to=move_to,
             last_uid=0,
             enabled=True,
             created_at=now,

@@ -72,6 +72,11 @@ def test_a_name_is_required_and_short(session: Session, name: str) -> None:
         add_mailbox(session, name=name, url="imap://u:p@host/")
 
 
+def test_move_to_must_be_another_folder(session: Session) -> None:
+    with pytest.raises(InvalidInput, match="move_to"):
+        add_mailbox(session, name="support", url="imap://u:p@host/Support", move_to=" Support ")
+
+
 def test_a_bad_url_adds_nothing(session: Session) -> None:
     with pytest.raises(InvalidInput, match="url"):
         add_mailbox(session, name="support", url="http://u:p@host/")
