@@ -403,6 +403,15 @@ def _multiappend(sock: socket.socket, replies: BinaryIO, folder: str, chunk: lis
     return len(chunk)
 
 
+def _fast_tmp(need: int = 256 * 1024 * 1024) -> str | None:
+    """``/dev/shm`` when it is writable with room to spare (containers often give 64 MB)."""
+    shm = "/dev/shm"
+    if not (os.path.isdir(shm) and os.access(shm, os.W_OK)):
+        return None
+    stats = os.statvfs(shm)
+    return shm if stats.f_bavail * stats.f_frsize >= need else None
+
+
 @contextmanager
 def dovecot_server(**kw: object) -> Iterator[DovecotServer]:
     """A running private Dovecot for the duration of the block (skipped or failed if missing).
@@ -415,9 +424,7 @@ def dovecot_server(**kw: object) -> Iterator[DovecotServer]:
     reason = dovecot_reason()
     if reason:
         unavailable("Dovecot", reason)
-    shm = Path("/dev/shm")
-    parent = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
-    root = Path(tempfile.mkdtemp(prefix="crm-dovecot-", dir=parent))
+    root = Path(tempfile.mkdtemp(prefix="crm-dovecot-", dir=_fast_tmp()))
     server = DovecotServer(root=root, **kw)  # type: ignore[arg-type]
     try:
         server.start()
