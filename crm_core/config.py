@@ -81,6 +81,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Total decoded bytes of the attachments recorded per e-mail.",
     )
+    imap_poll_seconds: float = Field(
+        default=60.0, gt=0, description="How often beat polls every enabled IMAP mailbox."
+    )
+    imap_batch_size: int = Field(
+        default=200, ge=1, description="Messages per IMAP FETCH round while polling a mailbox."
+    )
+    imap_max_message_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1,
+        description="Larger IMAP messages are skipped (left unread, flagged $CrmSkipped).",
+    )
+    imap_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Socket timeout of IMAP connections."
+    )
     # NoDecode: the variable is a comma-separated list, not the JSON pydantic-settings expects.
     support_addresses: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(),

@@ -28,6 +28,7 @@ from crm_core.ingestion.models import (
     Source,
     SourceSecret,
 )
+from crm_core.mailboxes.models import Mailbox, MailboxSecurity
 from crm_core.ops.models import WorkerHeartbeat
 from crm_core.sales.models import (
     Agreement,
@@ -71,6 +72,8 @@ __all__ = [
     "FollowUpTask",
     "InboxEvent",
     "LifecycleStage",
+    "Mailbox",
+    "MailboxSecurity",
     "MarketingCampaign",
     "MemberStatus",
     "Opportunity",

@@ -131,9 +131,22 @@ class SupportCaseFactory(_Base):
     status = m.CaseStatus.OPEN
 
 
+class MailboxFactory(_Base):
+    class Meta:
+        model = m.Mailbox
+
+    name = factory.Sequence(lambda n: f"mailbox-{n}")
+    host = "imap.example.com"
+    port = 993
+    security = m.MailboxSecurity.TLS
+    username = factory.Sequence(lambda n: f"support{n}@example.com")
+    password = "imap-password-do-not-show"
+    folder = "INBOX"
+    last_uid = 0
+
+
 ALL_FACTORIES = (
     CustomerFactory,
-    InboxEventFactory,
     ContactFactory,
     SourceFactory,
     ProductFactory,
@@ -144,4 +157,5 @@ ALL_FACTORIES = (
     MarketingCampaignFactory,
     CampaignMemberFactory,
     SupportCaseFactory,
+    MailboxFactory,
 )

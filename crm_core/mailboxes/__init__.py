@@ -1,0 +1,1 @@
+"""Support mailboxes read over IMAP: their settings, poll state, lease, and the reader."""
