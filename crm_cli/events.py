@@ -75,11 +75,11 @@ def show(event_id: int, body: bool) -> None:
 @click.argument("event_id", type=int, required=False)
 @click.option(
     "--status",
-    type=click.Choice(["invalid", "failed", "dead"]),
+    type=click.Choice(["invalid", "failed", "dead", "processed"]),
     help="Replay every event in this status instead of one.",
 )
 def replay(event_id: int | None, status: str | None) -> None:
-    """Process an invalid, failed or dead event again (or all of one status)."""
+    """Process an event again (or all of one status); handlers write nothing twice."""
     from workers.publish import enqueue_event
 
     if (event_id is None) == (status is None):

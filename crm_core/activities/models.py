@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_core.db import Base, check_one_of, intpk, str40, utcnow
+
+if TYPE_CHECKING:
+    from crm_core.customers.models import Contact
 
 
 class ActivityType(enum.StrEnum):
@@ -89,3 +92,5 @@ class Activity(Base):
     event_id: Mapped[int | None] = mapped_column(
         ForeignKey("inbox_events.id", ondelete="SET NULL"), info={"erd_label": "recorded"}
     )
+
+    contact: Mapped[Contact | None] = relationship()

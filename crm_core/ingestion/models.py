@@ -132,6 +132,8 @@ class InboxEvent(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # Field-level validation errors of an ``invalid`` event.
     errors: Mapped[list[Any] | None] = mapped_column(JSON)
+    # What processing decided beyond the entities, e.g. an e-mail's thread decision.
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[dt.datetime | None]
     next_attempt_at: Mapped[dt.datetime | None]

@@ -24,7 +24,7 @@ Handler = Callable[[Session, InboxEvent], list[tuple[str, int]]]
 
 HANDLERS: dict[str, Handler] = {}
 # Modules whose import registers handlers; the worker imports them at start-up.
-HANDLER_MODULES: list[str] = []
+HANDLER_MODULES: list[str] = ["crm_core.ingestion.handlers"]
 
 
 def register_handler(

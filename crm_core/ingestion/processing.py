@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from crm_core.db import dialect_insert, utcnow
 from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent
 
-# The states an operator may replay from.
-REPLAYABLE = (EventStatus.INVALID, EventStatus.FAILED, EventStatus.DEAD)
+# The states an operator may replay from. A processed event replays too (after
+# a rule changed, say): handlers are idempotent, so it writes nothing twice.
+REPLAYABLE = (EventStatus.INVALID, EventStatus.FAILED, EventStatus.DEAD, EventStatus.PROCESSED)
 _ERROR_LIMIT = 2000
 
 
@@ -131,7 +132,7 @@ def schedule_retry(
 
 
 def replay_event(session: Session, *, event_id: int) -> InboxEvent:
-    """Send an ``invalid``, ``failed`` or ``dead`` event through processing again."""
+    """Send an ``invalid``, ``failed``, ``dead`` or ``processed`` event through processing again."""
     event = get_event(session, event_id=event_id)
     if event.status not in REPLAYABLE:
         raise NotReplayable(f"event {event_id} is {event.status}; only {_names(REPLAYABLE)} replay")

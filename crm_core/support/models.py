@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_core.db import Base, Timestamped, check_one_of, intpk, str40, str255
+
+if TYPE_CHECKING:
+    from crm_core.customers.models import Contact
 
 
 class CaseStatus(enum.StrEnum):
@@ -66,3 +70,5 @@ class SupportCase(Timestamped, Base):
     resolution_due_at: Mapped[dt.datetime | None]
     resolved_at: Mapped[dt.datetime | None]
     assignee: Mapped[str255 | None]
+
+    contact: Mapped[Contact | None] = relationship()

@@ -56,10 +56,11 @@ def lead_handler() -> Iterator[list[int]]:
         session.flush()
         return [("product", product.id)]
 
-    pipeline.register_handler("leads")(handle)
+    previous = pipeline.HANDLERS.get("leads")
+    pipeline.register_handler("leads", replace=True)(handle)
     handle.failures = failures  # type: ignore[attr-defined]
     yield seen
-    pipeline.HANDLERS.pop("leads", None)
+    _restore_handler("leads", previous)
 
 
 def _event(session: Session, *, kind: str = "leads", body: bytes | None = None) -> int:
@@ -102,7 +103,10 @@ def test_an_event_is_processed_once_with_its_entities(
     assert worker_session.get(Product, link.entity_id) is not None
 
 
-def test_an_event_without_handler_fails_with_the_reason(worker_session: Session) -> None:
+def test_an_event_without_handler_fails_with_the_reason(
+    worker_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(pipeline.HANDLERS, "leads", raising=False)
     event_id = _event(worker_session)
     assert tasks.process_event(event_id) == "failed"
     event = _reloaded(worker_session, event_id)
@@ -178,3 +182,11 @@ def test_publishing_to_a_dead_broker_returns_false(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(publish.celery_app, "send_task", refuse)
     assert publish.enqueue_event(1) is False
+
+
+def _restore_handler(kind: str, previous: pipeline.Handler | None) -> None:
+    """Put back the handler a test replaced (the real one, when it was loaded)."""
+    if previous is None:
+        pipeline.HANDLERS.pop(kind, None)
+    else:
+        pipeline.HANDLERS[kind] = previous

@@ -85,15 +85,15 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         assert len(delays) > 1
 
 
-def test_replay_resets_failed_events_only(session: Session) -> None:
+def test_replay_resets_finished_events_only(session: Session) -> None:
     event = InboxEventFactory(status=EventStatus.FAILED, attempts=3, error="boom")
-    fine = InboxEventFactory(status=EventStatus.PROCESSED)
+    busy = InboxEventFactory(status=EventStatus.PROCESSING)
     assert processing.replayable_ids(session, status=EventStatus.FAILED) == [event.id]
     processing.replay_event(session, event_id=event.id)
     event = _reload(session, event)
     assert (event.status, event.attempts, event.error) == (EventStatus.RECEIVED, 0, None)
     with pytest.raises(processing.NotReplayable):
-        processing.replay_event(session, event_id=fine.id)
+        processing.replay_event(session, event_id=busy.id)
     with pytest.raises(processing.EventNotFound):
         processing.replay_event(session, event_id=2**70)
 
@@ -132,9 +132,10 @@ def product_handler() -> Iterator[None]:
         session.flush()
         return [("product", product.id)]
 
-    pipeline.register_handler("leads")(handle)
+    previous = pipeline.HANDLERS.get("leads")
+    pipeline.register_handler("leads", replace=True)(handle)
     yield
-    pipeline.HANDLERS.pop("leads", None)
+    _restore_handler("leads", previous)
 
 
 @pytest.mark.usefixtures("product_handler")
@@ -150,7 +151,10 @@ def test_run_event_calls_the_kinds_handler_and_marks_it_processed(session: Sessi
         pipeline.register_handler("leads")(lambda s, e: [])
 
 
-def test_an_event_without_a_handler_is_a_permanent_error(session: Session) -> None:
+def test_an_event_without_a_handler_is_a_permanent_error(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(pipeline.HANDLERS, "deals", raising=False)
     body = b'{"external_id": "d", "email": "a@b.c", "name": "n"}'
     event = InboxEventFactory(kind="deals", body=body)
     with pytest.raises(PermanentError, match="no handler for kind 'deals'"):
@@ -171,3 +175,11 @@ def test_transient_errors_are_told_apart() -> None:
     assert is_transient(TransientError("smtp down"))
     assert not is_transient(IntegrityError("INSERT", {}, Exception("not null violation")))
     assert not is_transient(KeyError("bug"))
+
+
+def _restore_handler(kind: str, previous: pipeline.Handler | None) -> None:
+    """Put back the handler a test replaced (the real one, when it was loaded)."""
+    if previous is None:
+        pipeline.HANDLERS.pop(kind, None)
+    else:
+        pipeline.HANDLERS[kind] = previous
