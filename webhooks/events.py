@@ -32,6 +32,7 @@ def event_document(event: InboxEvent, source: Source | None) -> dict[str, Any]:
         "received_at": iso(event.received_at),
         "processed_at": iso(event.processed_at),
         "next_attempt_at": iso(event.next_attempt_at),
+        "outcome": event.outcome,
         "entities": [{"type": e.entity_type, "id": e.entity_id} for e in event.entities],
     }
 

@@ -61,6 +61,7 @@ def customer_timeline(
     session: Session, *, customer_id: int, cursor: str | None, limit: int
 ) -> Page | None:
     """A customer's Activities, newest first; None when the customer does not exist."""
+    after = decode_cursor(cursor, length=2)
     if session.get(Customer, customer_id) is None:
         return None
     query = (
@@ -69,7 +70,6 @@ def customer_timeline(
         .order_by(Activity.occurred_at.desc(), Activity.id.desc())
         .limit(limit + 1)
     )
-    after = decode_cursor(cursor, length=2)
     if after is not None:
         moment = _cursor_time(after[0])
         query = query.where(tuple_(Activity.occurred_at, Activity.id) < tuple_(moment, after[1]))

@@ -1,0 +1,120 @@
+"""The read API: contacts, customers and their timelines, cases, opportunities, orders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from crm_core.errors import InvalidInput
+from crm_core.readapi import queries
+from crm_core.readapi.pagination import Page, parse_limit
+from webhooks.auth import require_api_key
+from webhooks.problems import problem
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+# Ids are BIGINT: anything larger names nothing (and must not reach the database).
+_MAX_ID = 2**63 - 1
+
+
+def _read(work: Callable[[Any], Any], *ids: int) -> Any:
+    """Run ``work`` in a read-only session; None when an id is out of range."""
+    if any(ident > _MAX_ID for ident in ids):
+        return None
+    with current_app.extensions["crm"].sessions() as session:
+        return work(session)
+
+
+def _answer(found: dict[str, Any] | Page | None, what: str, ident: int) -> Response:
+    if found is None:
+        return problem(404, f"No {what} {ident}.", type_="not-found")
+    return jsonify(found.as_dict() if isinstance(found, Page) else found)
+
+
+def _invalid(exc: InvalidInput) -> Response:
+    return problem(
+        400, str(exc), title="Invalid query", type_="invalid-query", errors=exc.error_dicts()
+    )
+
+
+@bp.get("/contacts")
+@require_api_key
+def list_contacts() -> Response:
+    """Contacts, optionally the one with ``?email=`` (matched normalized)."""
+    try:
+        limit = parse_limit(request.args.get("limit"))
+        page = _read(
+            lambda s: queries.find_contacts(
+                s,
+                email=request.args.get("email"),
+                cursor=request.args.get("cursor"),
+                limit=limit,
+            )
+        )
+    except InvalidInput as exc:
+        return _invalid(exc)
+    return jsonify(page.as_dict())
+
+
+@bp.get("/contacts/<int:contact_id>")
+@require_api_key
+def show_contact(contact_id: int) -> Response:
+    return _answer(
+        _read(lambda s: queries.get_contact(s, contact_id=contact_id), contact_id),
+        "contact",
+        contact_id,
+    )
+
+
+@bp.get("/customers/<int:customer_id>")
+@require_api_key
+def show_customer(customer_id: int) -> Response:
+    """A customer with its contacts, the primary one marked and first."""
+    found = _read(lambda s: queries.get_customer(s, customer_id=customer_id), customer_id)
+    return _answer(found, "customer", customer_id)
+
+
+@bp.get("/customers/<int:customer_id>/timeline")
+@require_api_key
+def customer_timeline(customer_id: int) -> Response:
+    """A customer's Activities, newest first, a page at a time."""
+    try:
+        limit = parse_limit(request.args.get("limit"))
+        page = _read(
+            lambda s: queries.customer_timeline(
+                s, customer_id=customer_id, cursor=request.args.get("cursor"), limit=limit
+            ),
+            customer_id,
+        )
+    except InvalidInput as exc:
+        return _invalid(exc)
+    return _answer(page, "customer", customer_id)
+
+
+@bp.get("/cases/<int:case_id>")
+@require_api_key
+def show_case(case_id: int) -> Response:
+    """A support case with its Activities, oldest first."""
+    return _answer(_read(lambda s: queries.get_case(s, case_id=case_id), case_id), "case", case_id)
+
+
+@bp.get("/opportunities/<int:opportunity_id>")
+@require_api_key
+def show_opportunity(opportunity_id: int) -> Response:
+    """An opportunity with its agreements."""
+    found = _read(
+        lambda s: queries.get_opportunity(s, opportunity_id=opportunity_id), opportunity_id
+    )
+    return _answer(found, "opportunity", opportunity_id)
+
+
+@bp.get("/orders/<int:order_id>")
+@require_api_key
+def show_order(order_id: int) -> Response:
+    """An order with its lines and total."""
+    return _answer(
+        _read(lambda s: queries.get_order(s, order_id=order_id), order_id), "order", order_id
+    )
