@@ -1,8 +1,9 @@
-"""Real processes for integration tests: Celery workers and the dev server."""
+"""Real processes for integration tests: Celery workers, gunicorn, a private Redis, `crm dev`."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+
+import requests
+
+from tests.services import free_port, unavailable
 
 T = TypeVar("T")
 
@@ -21,6 +26,7 @@ def service_env(**overrides: str) -> dict[str, str]:
     """The environment for a child process: ours minus CRM_* settings, plus ``overrides``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env.update(overrides)
+    env["PYTHONPATH"] = str(REPO)
     return env
 
 
@@ -36,15 +42,19 @@ def wait_until(check: Callable[[], T], *, timeout: float, what: str, interval: f
         time.sleep(interval)
 
 
-def stop(process: subprocess.Popen[bytes], *, grace: float = 20.0) -> None:
-    """SIGTERM (a warm shutdown), then SIGKILL after ``grace`` seconds."""
+def stop(process: subprocess.Popen[bytes], *, grace: float = 20.0, kill: bool = False) -> None:
+    """SIGTERM (a warm shutdown) or SIGKILL, then SIGKILL after ``grace`` seconds."""
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _log_target(log_path: Path | None) -> int | object:
+    return open(log_path, "wb") if log_path else subprocess.DEVNULL
 
 
 @contextmanager
@@ -53,19 +63,69 @@ def celery_worker(
     *,
     queues: str = "ingest,campaigns,followups,maintenance",
     concurrency: int = 2,
+    beat: bool = False,
     log_path: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real ``celery worker`` process for the duration of the block."""
+    """A real ``celery worker`` process (with embedded beat if asked) for the block."""
     command = [
         sys.executable, "-m", "celery", "--app", "workers.app", "worker",
         "--queues", queues, "--concurrency", str(concurrency), "--loglevel", "INFO",
-        "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h",
+        "--without-gossip", "--without-mingle", "--hostname", f"test-{free_port()}@%h",
     ]  # fmt: skip
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    if beat:
+        schedule = Path(env.get("CRM_VAR_DIR", "/tmp")) / f"beat-{free_port()}"
+        command += ["--beat", "--schedule", str(schedule)]
+    log = _log_target(log_path)
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)  # type: ignore[arg-type]
     try:
         yield process
     finally:
         stop(process)
         if log_path:
             log.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def web_app(env: dict[str, str], *, workers: int = 1, threads: int = 4) -> Iterator[str]:
+    """gunicorn serving the web app; yields its base URL."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+        "--worker-class", "gthread", "--bind", f"127.0.0.1:{port}", "webhooks.app:create_app()",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, env=env)
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(healthy, timeout=30, what="gunicorn", interval=0.2)
+        yield base
+    finally:
+        stop(process)
+
+
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    """A private, non-persistent redis-server on ``port`` (never the shared one)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("redis-server", "not installed")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    def answers() -> bool:
+        try:
+            return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    wait_until(answers, timeout=20, what="private redis-server", interval=0.2)
+    return process

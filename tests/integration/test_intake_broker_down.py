@@ -17,14 +17,7 @@ from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import services
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from crm_core.models import Product
-from tests.integration.intake_support import (
-    celery_worker,
-    child_env,
-    start_redis,
-    stop,
-    wait_until,
-    web_app,
-)
+from tests.processes import celery_worker, service_env, start_redis, stop, wait_until, web_app
 from tests.services import free_port, scratch_postgres_database
 from tests.signed import signed_headers
 
@@ -52,7 +45,7 @@ def test_requests_survive_a_dead_broker_and_are_processed_once_it_returns(
     with sessions.begin() as session:
         _, secret = services.create_source(session, name="forms")
     port = free_port()
-    env = child_env(
+    env = service_env(
         CRM_DATABASE_URL=database,
         CRM_BROKER_URL=f"redis://127.0.0.1:{port}/0",
         CRM_RATELIMIT_URL="memory://",
@@ -71,7 +64,7 @@ def test_requests_survive_a_dead_broker_and_are_processed_once_it_returns(
             assert [_post(base, secret, n).status_code for n in range(5, 10)] == [202] * 5
             assert _post(base, secret, 3).status_code == 200
             redis_server = start_redis(port)
-            with celery_worker(env):
+            with celery_worker(env, queues="ingest,maintenance", beat=True):
 
                 def all_processed() -> bool:
                     with sessions() as session:
