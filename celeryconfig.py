@@ -30,13 +30,13 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 
 # --- Time limits and retries ---------------------------------------------------
 # No task should run longer than this; a stuck one is killed and redelivered.
-task_soft_time_limit = 240
-task_time_limit = 300
+task_time_limit = _settings.task_time_limit_seconds
+task_soft_time_limit = task_time_limit * 4 // 5
 # The longest backoff any task retries with (seconds). Retries are short ETAs;
 # long waits live in the database (due times) and beat picks them up.
-crm_retry_backoff_max = 600
+crm_retry_backoff_max = _settings.retry_backoff_max_seconds
 # Attempts before an event is given up as dead.
-crm_max_attempts = 8
+crm_max_attempts = _settings.max_attempts
 
 # Redis redelivers an unacked message after the visibility timeout. It must be
 # longer than any task can run plus the longest retry countdown, or a task in

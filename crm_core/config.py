@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(
         default=30.0, gt=0, description="How often beat asks a worker to record a heartbeat."
     )
+    task_time_limit_seconds: int = Field(
+        default=300,
+        ge=5,
+        description="Longest a task may run; a claim older than this belongs to a dead worker.",
+    )
+    retry_backoff_max_seconds: int = Field(
+        default=600, ge=1, description="Longest wait between two attempts at an event."
+    )
+    max_attempts: int = Field(default=8, ge=1, description="Attempts before an event is dead.")
     log_level: str = Field(default="INFO", description="Log level of web and worker processes.")
     sla_first_response_hours: dict[str, float] = Field(
         default={"urgent": 1, "high": 4, "normal": 24, "low": 72},

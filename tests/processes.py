@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -76,13 +77,28 @@ def celery_worker(
         schedule = Path(env.get("CRM_VAR_DIR", "/tmp")) / f"beat-{free_port()}"
         command += ["--beat", "--schedule", str(schedule)]
     log = _log_target(log_path)
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)  # type: ignore[arg-type]
+    # A session of its own, so a test can kill -9 the worker and its pool together.
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=REPO,
+        stdout=log,  # type: ignore[arg-type]
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         yield process
     finally:
         stop(process)
         if log_path:
             log.close()  # type: ignore[union-attr]
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """``kill -9`` a process started in its own session, and every child it has."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @contextmanager

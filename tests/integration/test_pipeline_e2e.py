@@ -1,0 +1,206 @@
+"""Leads end to end: gunicorn, real Redis, real worker processes, real PostgreSQL.
+
+Exactly once in effect, whatever the concurrency, the duplicates, the replays
+or a worker killed with SIGKILL in the middle of its work.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_core import models as m
+from crm_core import schema
+from crm_core.db import make_engine, make_session_factory
+from crm_core.ingestion import services
+from crm_core.ingestion.models import EventStatus, InboxEvent
+from tests.processes import (
+    REPO,
+    celery_worker,
+    kill_group,
+    service_env,
+    wait_until,
+    web_app,
+)
+from tests.services import REDIS_URL, redis_reason, scratch_postgres_database, unavailable
+from tests.signed import signed_headers
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+# Short limits, so a claim left by a killed worker is released within seconds.
+FAST_RECOVERY = {
+    "CRM_TASK_TIME_LIMIT_SECONDS": "8",
+    "CRM_SWEEP_INTERVAL_SECONDS": "1",
+    "CRM_SWEEP_GRACE_SECONDS": "2",
+    "CRM_SWEEP_REPUBLISH_SECONDS": "3",
+}
+
+
+@dataclass
+class Platform:
+    env: dict[str, str]
+    sessions: sessionmaker[Session]
+    secret: str
+    tmp: Path
+
+    def count(self, model: type, *where: object) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+    def statuses(self) -> list[str]:
+        with self.sessions() as session:
+            return list(session.scalars(select(InboxEvent.status)))
+
+    def wait_all_processed(self, expected: int, *, timeout: float = 180) -> None:
+        def done() -> bool:
+            statuses = self.statuses()
+            return len(statuses) == expected and set(statuses) == {EventStatus.PROCESSED}
+
+        wait_until(done, timeout=timeout, what=f"{expected} processed events", interval=0.5)
+
+
+@pytest.fixture
+def platform(postgres_available: None, tmp_path: Path) -> Iterator[Platform]:
+    reason = redis_reason()
+    if reason:
+        unavailable("Redis", reason)
+    with scratch_postgres_database("crm_e2e") as url:
+        schema.upgrade(url)
+        engine = make_engine(url)
+        with make_session_factory(engine).begin() as session:
+            _, secret = services.create_source(session, name="forms")
+        env = service_env(
+            CRM_DATABASE_URL=url,
+            CRM_BROKER_URL=REDIS_URL,
+            # Our own keys on the shared Redis: no other run's messages, none left behind.
+            CRM_BROKER_KEY_PREFIX=f"e2e-{uuid.uuid4().hex}:",
+            CRM_RATELIMIT_URL="memory://",
+            CRM_SECRET_KEY="e2e-secret",
+            CRM_VAR_DIR=str(tmp_path),
+            **FAST_RECOVERY,
+        )
+        yield Platform(env, make_session_factory(engine), secret, tmp_path)
+        engine.dispose()
+
+
+def lead(n: int) -> dict[str, str]:
+    """200 leads over 150 addresses: the first 50 addresses come twice."""
+    person = n % 150
+    return {
+        "email": f"Person{person}@Company{person % 40}.example",
+        "full_name": f"Person {person} Example",
+        "company": f"Company {person % 40}",
+        "job_title": "Buyer" if n < 150 else "Head of Buying",
+    }
+
+
+def post_all(base: str, secret: str, leads: list[dict[str, str]]) -> list[int]:
+    def post(n: int) -> int:
+        body = json.dumps(leads[n]).encode()
+        headers = signed_headers(secret, body, msg_id=f"lead-{n}")
+        response = requests.post(
+            f"{base}/webhooks/forms/leads", data=body, headers=headers, timeout=30
+        )
+        assert response.status_code == 202, response.text
+        return int(response.json()["event_id"])
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(post, range(len(leads))))
+
+
+def table_counts(platform: Platform) -> dict[str, int]:
+    return {
+        table.name: platform.count(table)
+        for table in m.metadata.sorted_tables
+        if table.name not in ("worker_heartbeats",)
+    }
+
+
+def test_two_workers_make_one_contact_per_address_and_replays_change_nothing(
+    platform: Platform,
+) -> None:
+    leads = [lead(n) for n in range(200)]
+    with web_app(platform.env) as base:
+        log = platform.tmp
+        with (
+            celery_worker(platform.env, queues="ingest", log_path=log / "w1.log"),
+            celery_worker(
+                platform.env, queues="ingest,maintenance", beat=True, log_path=log / "w2.log"
+            ),
+        ):
+            event_ids = post_all(base, platform.secret, leads)
+            assert len(set(event_ids)) == 200
+            platform.wait_all_processed(200)
+            assert platform.count(m.Contact) == 150
+            assert platform.count(m.Customer, m.Customer.kind == "company") == 40
+            primaries = select(m.Contact.customer_id).where(m.Contact.is_primary)
+            with platform.sessions() as session:
+                primary_of = list(session.scalars(primaries))
+            assert sorted(primary_of) == sorted(set(primary_of))
+            assert len(primary_of) == platform.count(m.Customer)
+            assert platform.count(m.Activity, m.Activity.type == "lead_captured") == 200
+            # The second sighting of an address merged into the first: whichever came
+            # first set the title, and the other never overwrote it.
+            with platform.sessions() as session:
+                titles = session.scalars(
+                    select(m.Contact.job_title).where(m.Contact.email_normalized.like("person1@%"))
+                ).all()
+            assert len(titles) == 1
+            assert titles[0] in ("Buyer", "Head of Buying")
+
+            before = table_counts(platform)
+            replay = subprocess.run(
+                [sys.executable, "-m", "crm_cli", "events", "replay", "--status", "processed"],
+                cwd=REPO, env=platform.env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            assert replay.returncode == 0, replay.stderr
+            platform.wait_all_processed(200)
+            with platform.sessions() as session:
+                attempts = set(session.scalars(select(InboxEvent.attempts)))
+            assert attempts == {1}  # each replayed once, counted afresh
+            assert table_counts(platform) == before
+
+
+def test_a_worker_killed_mid_batch_leaves_every_event_processed_once(platform: Platform) -> None:
+    leads = [lead(n) for n in range(300)]
+    with web_app(platform.env) as base:
+        post_all(base, platform.secret, leads)
+        with celery_worker(
+            platform.env, queues="ingest", log_path=platform.tmp / "victim.log"
+        ) as victim:
+            wait_until(
+                lambda: (
+                    platform.count(InboxEvent, InboxEvent.status == EventStatus.PROCESSED) >= 40
+                ),
+                timeout=120,
+                what="the first worker to get going",
+                interval=0.05,
+            )
+            kill_group(victim)
+        done_before = platform.count(InboxEvent, InboxEvent.status == EventStatus.PROCESSED)
+        assert done_before < 300, "the worker finished before it could be killed"
+        with celery_worker(
+            platform.env, queues="ingest,maintenance", beat=True, log_path=platform.tmp / "heir.log"
+        ):
+            platform.wait_all_processed(300, timeout=240)
+    # Exactly once in effect: one lead_captured per event, one contact per address.
+    assert platform.count(m.Activity, m.Activity.type == "lead_captured") == 300
+    assert platform.count(m.Contact) == 150
+    with platform.sessions() as session:
+        per_event = session.execute(
+            select(m.Activity.event_id, func.count())
+            .group_by(m.Activity.event_id)
+            .having(func.count() > 1)
+        ).all()
+    assert per_event == []
