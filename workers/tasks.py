@@ -8,10 +8,10 @@ import os
 import socket
 
 from crm_core.config import get_settings
-from crm_core.ingestion.errors import InvalidInput, PermanentError, is_transient
+from crm_core.ingestion.errors import PermanentError, is_transient
 from crm_core.ingestion.models import EventStatus
 from crm_core.ingestion.pipeline import load_handlers, run_event
-from crm_core.ingestion.processing import claim_event, due_for_sweep, fail_event, schedule_retry
+from crm_core.ingestion.processing import claim_event, due_for_sweep, record_failure
 from crm_core.ops.services import record_heartbeat
 from workers.app import celery_app
 from workers.db import unit_of_work
@@ -48,40 +48,21 @@ def process_event(event_id: int) -> str:
 
 
 def _record_failure(event_id: int, exc: Exception) -> str:
-    """Mark the event invalid, failed, or due for a retry, depending on ``exc``."""
-    if isinstance(exc, InvalidInput):
-        with unit_of_work() as session:
-            fail_event(
-                session,
-                event_id=event_id,
-                error=str(exc),
-                status=EventStatus.INVALID,
-                errors=exc.error_dicts(),
-            )
-        return EventStatus.INVALID.value
-    if isinstance(exc, PermanentError):
-        with unit_of_work() as session:
-            fail_event(session, event_id=event_id, error=str(exc))
-        return EventStatus.FAILED.value
-    reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-    if not is_transient(exc):
-        # A bug, not bad luck: retrying will not help; an operator replays after the fix.
+    """Record why processing failed; publish the retry if one is due."""
+    if not isinstance(exc, PermanentError) and not is_transient(exc):
         log.exception("event %s failed", event_id)
-        with unit_of_work() as session:
-            fail_event(session, event_id=event_id, error=reason)
-        return EventStatus.FAILED.value
     with unit_of_work() as session:
-        delay = schedule_retry(
+        outcome = record_failure(
             session,
             event_id=event_id,
-            error=reason,
+            exc=exc,
             max_attempts=celery_app.conf.crm_max_attempts,
             backoff_max=celery_app.conf.crm_retry_backoff_max,
         )
-    if delay is None:
-        return EventStatus.DEAD.value
-    enqueue_event(event_id, countdown=delay)
-    return f"retry in {delay:.1f}s"
+    if outcome.retry_in is None:
+        return outcome.status.value
+    enqueue_event(event_id, countdown=outcome.retry_in)
+    return f"retry in {outcome.retry_in:.1f}s"
 
 
 @celery_app.task(name="crm.maintenance.sweep_inbox")

@@ -13,12 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_core.db import dialect_insert, utcnow
+from crm_core.errors import InvalidInput, PermanentError
+from crm_core.ingestion.errors import is_transient
 from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent
 
 # The states an operator may replay from. A processed event replays too (after
@@ -217,3 +220,40 @@ def _transition(session: Session, event_id: int, status: EventStatus, **values: 
 
 def _names(statuses: Sequence[EventStatus]) -> str:
     return ", ".join(s.value for s in statuses)
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    """What became of an event whose processing raised: its status and any retry delay."""
+
+    status: EventStatus
+    retry_in: float | None = None
+
+
+def record_failure(
+    session: Session, *, event_id: int, exc: Exception, max_attempts: int, backoff_max: float
+) -> FailureOutcome:
+    """Mark the event invalid, failed, dead, or due for a retry, depending on ``exc``."""
+    if isinstance(exc, InvalidInput):
+        fail_event(
+            session,
+            event_id=event_id,
+            error=str(exc),
+            status=EventStatus.INVALID,
+            errors=exc.error_dicts(),
+        )
+        return FailureOutcome(EventStatus.INVALID)
+    if isinstance(exc, PermanentError):
+        fail_event(session, event_id=event_id, error=str(exc))
+        return FailureOutcome(EventStatus.FAILED)
+    reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    if not is_transient(exc):
+        # A bug, not bad luck: retrying will not help; an operator replays after the fix.
+        fail_event(session, event_id=event_id, error=reason)
+        return FailureOutcome(EventStatus.FAILED)
+    delay = schedule_retry(
+        session, event_id=event_id, error=reason, max_attempts=max_attempts, backoff_max=backoff_max
+    )
+    if delay is None:
+        return FailureOutcome(EventStatus.DEAD)
+    return FailureOutcome(EventStatus.RECEIVED, retry_in=delay)
