@@ -10,8 +10,9 @@ a scratch PostgreSQL database, a private redis-server and ONE worker
 1. drains ``--events`` no-op tasks published at once (the baseline);
 2. drains ``--events`` stored lead events published at once (the pipeline:
    claim, normalize, match or create contact and customer, Activity, complete);
-3. posts ``--latency-samples`` signed leads through gunicorn, one every 20 ms,
-   and times each from the POST to the contact being visible in the read API;
+3. posts ``--latency-samples`` signed leads through gunicorn, one every
+   ``--latency-interval`` seconds (default 0.1), and times each from the POST
+   to the contact being visible in the read API (polled every 20 ms);
 4. counts the database round trips (statements and commits) of one event in
    process.
 
@@ -181,7 +182,9 @@ def round_trips_per_event(engine: Engine, source_id: int, samples: int = 50) -> 
     return counted["n"] / samples
 
 
-def latencies(env: dict[str, str], secret: str, api_key: str, samples: int) -> list[float]:
+def latencies(
+    env: dict[str, str], secret: str, api_key: str, samples: int, args_interval: float
+) -> list[float]:
     """Seconds from each POST until its contact is visible in the read API."""
     from tests.signed import signed_headers
 
@@ -216,7 +219,7 @@ def latencies(env: dict[str, str], secret: str, api_key: str, samples: int) -> l
             )
             if found.json()["items"]:
                 break
-            time.sleep(0.005)
+            time.sleep(0.02)
         with lock:
             results.append(time.perf_counter() - started)
 
@@ -224,7 +227,7 @@ def latencies(env: dict[str, str], secret: str, api_key: str, samples: int) -> l
         with ThreadPoolExecutor(max_workers=32) as pool:
             for n in range(samples):
                 pool.submit(one, n)
-                time.sleep(0.02)
+                time.sleep(args_interval)
     finally:
         web.terminate()
         web.wait()
@@ -270,7 +273,7 @@ def measure(existing: int, args: argparse.Namespace) -> dict[str, float]:
             time.sleep(2)
             noop_seconds = drain_noops(publisher, args.events, client, prefix)
             lead_seconds = drain_leads(publisher, engine, ids)
-            lat = latencies(env, secret, api_key, args.latency_samples)
+            lat = latencies(env, secret, api_key, args.latency_samples, args.latency_interval)
         trips = round_trips_per_event(engine, source_id)
         engine.dispose()
     return {
@@ -292,6 +295,9 @@ def main() -> None:
     parser.add_argument("--existing", default="10000,1000000")
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--latency-interval", type=float, default=0.1, help="seconds between latency samples"
+    )
     args = parser.parse_args()
     rows = [measure(int(size), args) for size in args.existing.split(",")]
     header = ("existing", "seed s", "no-op/s", "leads/s", "ratio", "p50 ms", "p99 ms", "trips")

@@ -166,3 +166,25 @@ def dialect_insert(session: Session, table: Any) -> Any:
     if name == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"upserts are implemented for PostgreSQL and SQLite, not {name}")
+
+
+def insert_or_lock(
+    session: Session, model: type[Any], *, key: dict[str, Any], values: dict[str, Any]
+) -> tuple[Any, bool]:
+    """The row of ``model`` with natural ``key``, inserted with ``values`` if missing.
+
+    Race-safe: ``INSERT … ON CONFLICT DO NOTHING`` on the key's unique constraint,
+    then the row is read with a lock (``FOR UPDATE``), so two transactions upserting
+    the same key serialize on it. Returns the row and whether this call created it.
+    """
+    from sqlalchemy import select
+
+    statement = (
+        dialect_insert(session, model)
+        .values(**key, **values)
+        .on_conflict_do_nothing()
+        .returning(model.id)
+    )
+    created = session.execute(statement).scalar() is not None
+    row = session.scalars(select(model).filter_by(**key).with_for_update()).one()
+    return row, created

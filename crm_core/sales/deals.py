@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.customers.models import Contact
-from crm_core.db import dialect_insert, utcnow
+from crm_core.db import insert_or_lock, utcnow
 from crm_core.ingestion.models import EntityType
 from crm_core.ingestion.schemas import DealPayload
 from crm_core.sales.models import Agreement, AgreementStatus, Opportunity, OpportunityStage
@@ -19,34 +18,24 @@ def record_deal(
     session: Session, *, source_id: int, event_id: int | None, buyer: Contact, deal: DealPayload
 ) -> Touched:
     """Upsert the opportunity; each stage change is an Activity; ``won`` signs an agreement."""
-    now = utcnow()
-    inserted = session.execute(
-        dialect_insert(session, Opportunity)
-        .values(
-            source_id=source_id,
-            external_id=deal.external_id,
-            customer_id=buyer.customer_id,
-            contact_id=buyer.id,
-            name=deal.name,
-            stage=OpportunityStage.NEW,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(Opportunity.id)
-    ).scalar()
-    opportunity = session.scalars(
-        select(Opportunity)
-        .where(Opportunity.source_id == source_id, Opportunity.external_id == deal.external_id)
-        .with_for_update()
-    ).one()
+    opportunity, created = insert_or_lock(
+        session,
+        Opportunity,
+        key={"source_id": source_id, "external_id": deal.external_id},
+        values={
+            "customer_id": buyer.customer_id,
+            "contact_id": buyer.id,
+            "name": deal.name,
+            "stage": OpportunityStage.NEW,
+        },
+    )
     touched = Touched()
     touched.add(EntityType.OPPORTUNITY, opportunity.id)
     touched.add(EntityType.CUSTOMER, opportunity.customer_id)
     touched.add(EntityType.CONTACT, buyer.id)
     _apply_fields(opportunity, deal)
     stage_activity = _change_stage(
-        session, opportunity, deal.stage, is_new=inserted is not None, event_id=event_id
+        session, opportunity, deal.stage, is_new=created, event_id=event_id
     )
     if stage_activity is not None:
         touched.add(EntityType.ACTIVITY, stage_activity.id)
@@ -100,30 +89,24 @@ def agreement_number(opportunity: Opportunity) -> str:
 def sign_agreement(session: Session, *, opportunity: Opportunity, event_id: int | None) -> Touched:
     """Create the one agreement of a won opportunity (a no-op when it exists)."""
     closed = opportunity.closed_at or utcnow()
-    inserted = session.execute(
-        dialect_insert(session, Agreement)
-        .values(
-            number=agreement_number(opportunity),
-            customer_id=opportunity.customer_id,
-            origin_opportunity_id=opportunity.id,
-            title=opportunity.name,
-            status=AgreementStatus.ACTIVE,
-            signed_at=closed,
-            effective_on=opportunity.expected_close_date or closed.date(),
-            amount=opportunity.amount,
-            currency=opportunity.currency,
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(Agreement.id)
-    ).scalar()
-    agreement = session.scalars(
-        select(Agreement).where(Agreement.origin_opportunity_id == opportunity.id)
-    ).one()
+    agreement, created = insert_or_lock(
+        session,
+        Agreement,
+        key={"origin_opportunity_id": opportunity.id},
+        values={
+            "number": agreement_number(opportunity),
+            "customer_id": opportunity.customer_id,
+            "title": opportunity.name,
+            "status": AgreementStatus.ACTIVE,
+            "signed_at": closed,
+            "effective_on": opportunity.expected_close_date or closed.date(),
+            "amount": opportunity.amount,
+            "currency": opportunity.currency,
+        },
+    )
     touched = Touched()
     touched.add(EntityType.AGREEMENT, agreement.id)
-    if inserted is None:
+    if not created:
         return touched
     agreement.opportunities.append(opportunity)
     activity = Activity(

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.customers.models import Contact, Customer, LifecycleStage
-from crm_core.db import dialect_insert, utcnow
+from crm_core.db import dialect_insert, insert_or_lock, utcnow
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.models import EntityType
 from crm_core.ingestion.schemas import OrderLinePayload, OrderPayload
@@ -57,28 +57,19 @@ def record_order(
     """Upsert the order ``(source, order number)`` with its lines for ``buyer``."""
     total = check_order_total(order)
     products = upsert_products(session, lines=list(order.lines))
-    inserted = session.execute(
-        dialect_insert(session, Order)
-        .values(
-            source_id=source_id,
-            order_number=order.order_number,
-            customer_id=buyer.customer_id,
-            contact_id=buyer.id,
-            currency=order.currency.upper(),
-            total=total,
-            status="placed",
-            ordered_at=order.ordered_at or utcnow(),
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(Order.id)
-    ).scalar()
-    record = session.scalars(
-        select(Order)
-        .where(Order.source_id == source_id, Order.order_number == order.order_number)
-        .with_for_update()
-    ).one()
+    record, created = insert_or_lock(
+        session,
+        Order,
+        key={"source_id": source_id, "order_number": order.order_number},
+        values={
+            "customer_id": buyer.customer_id,
+            "contact_id": buyer.id,
+            "currency": order.currency.upper(),
+            "total": total,
+            "status": "placed",
+            "ordered_at": order.ordered_at or utcnow(),
+        },
+    )
     touched = Touched()
     touched.add(EntityType.ORDER, record.id)
     touched.add(EntityType.CUSTOMER, record.customer_id)
@@ -87,7 +78,7 @@ def record_order(
         touched.add(EntityType.PRODUCT, product.id)
     _replace_lines(session, record, order, products, total)
     promote_customer(buyer.customer)
-    if inserted is not None:
+    if created:
         activity = Activity(
             type=ActivityType.ORDER_PLACED,
             direction=Direction.INBOUND,

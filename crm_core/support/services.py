@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.customers.models import Contact
-from crm_core.db import dialect_insert, utcnow
+from crm_core.db import insert_or_lock, utcnow
 from crm_core.ingestion.models import EntityType, ExternalRef
 from crm_core.ingestion.schemas import TicketComment, TicketPayload
 from crm_core.support.models import CaseChannel, CasePriority, CaseStatus, SupportCase
@@ -56,30 +56,25 @@ def upsert_case_from_ticket(
     """Create or update the case of ``ticket``; status changes and comments become Activities."""
     now = utcnow()
     priority = TICKET_PRIORITY[ticket.priority]
-    inserted = session.execute(
-        dialect_insert(session, SupportCase)
-        .values(
-            source_id=source_id,
-            external_id=ticket.external_id,
-            customer_id=requester.customer_id,
-            contact_id=requester.id,
-            subject=ticket.subject,
-            description=ticket.description,
-            status=TICKET_STATUS[ticket.status],
-            priority=priority,
-            channel=CaseChannel.WEBHOOK,
-            first_response_due_at=first_response_due(priority, opened_at=now, sla_hours=sla_hours),
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(SupportCase.id)
-    ).scalar()
-    case = session.scalars(
-        select(SupportCase)
-        .where(SupportCase.source_id == source_id, SupportCase.external_id == ticket.external_id)
-        .with_for_update()
-    ).one()
+    case, created = insert_or_lock(
+        session,
+        SupportCase,
+        key={"source_id": source_id, "external_id": ticket.external_id},
+        values={
+            "customer_id": requester.customer_id,
+            "contact_id": requester.id,
+            "subject": ticket.subject,
+            "description": ticket.description,
+            "status": TICKET_STATUS[ticket.status],
+            "priority": priority,
+            "channel": CaseChannel.WEBHOOK,
+            "first_response_due_at": first_response_due(
+                priority, opened_at=now, sla_hours=sla_hours
+            ),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
     touched = Touched()
     for entity_type, entity_id in (
         (EntityType.SUPPORT_CASE, case.id),
@@ -87,7 +82,7 @@ def upsert_case_from_ticket(
         (EntityType.CONTACT, requester.id),
     ):
         touched.add(entity_type, entity_id)
-    if inserted is not None:
+    if created:
         touched.add(EntityType.ACTIVITY, _opened(session, case, event_id).id)
     else:
         touched.extend(_update(session, case, ticket, priority, event_id))
