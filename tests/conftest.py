@@ -87,3 +87,22 @@ def _bind_factories(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     for factory_cls in ALL_FACTORIES:
         factory_cls._meta.sqlalchemy_session = None
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_available: None) -> Iterator[str]:
+    """A migrated PostgreSQL database for tests about PostgreSQL's own behaviour."""
+    with scratch_postgres_database("crm_pg_only") as url:
+        schema.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def postgres_committed(postgres_url: str) -> Iterator[Engine]:
+    """Like ``committed_db``, on PostgreSQL only (row locks, advisory locks, SKIP LOCKED)."""
+    engine = make_engine(postgres_url)
+    yield engine
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()

@@ -6,7 +6,6 @@ import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from sqlalchemy import Engine, text
 
 from crm_core.db import make_session_factory
@@ -36,12 +35,15 @@ def test_of_two_simultaneous_callers_one_wins(committed_db: Engine) -> None:
     assert sorted(results) == [False, True]
 
 
-def test_the_loser_waits_for_the_winner_and_then_sees_its_lease(committed_db: Engine) -> None:
-    """PostgreSQL: B's UPDATE waits for A's row lock, then re-reads the row: no match."""
-    if committed_db.dialect.name != "postgresql":
-        pytest.skip("row locks are PostgreSQL's; SQLite serializes whole write transactions")
-    mailbox_id = _new_mailbox(committed_db)
-    sessions = make_session_factory(committed_db)
+def test_the_loser_waits_for_the_winner_and_then_sees_its_lease(
+    postgres_committed: Engine,
+) -> None:
+    """PostgreSQL: B's UPDATE waits for A's row lock, then re-reads the row: no match.
+
+    (SQLite serializes whole write transactions, so there is no row lock to wait on.)
+    """
+    mailbox_id = _new_mailbox(postgres_committed)
+    sessions = make_session_factory(postgres_committed)
     with sessions() as first, sessions() as second, sessions() as probe:
         assert acquire_lease(first, mailbox_id=mailbox_id, owner="a", ttl=MINUTE)  # not committed
         second_pid = second.scalar(text("SELECT pg_backend_pid()"))
