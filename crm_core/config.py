@@ -61,6 +61,19 @@ class Settings(BaseSettings):
         description="Comma-separated domains to treat as free-mail, besides the shipped list.",
     )
     db_pool_size: int = Field(default=5, ge=1, description="Connections kept per process.")
+    db_pre_ping: bool = Field(
+        default=False,
+        description=(
+            "Test each pooled connection with a round trip before use. Off: a connection the "
+            "server dropped fails one request (503, the sender retries) or one task attempt "
+            "(retried), and the pool is refreshed; on, every request pays the round trip."
+        ),
+    )
+    source_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long the intake may reuse a source's looked-up credentials (0: never).",
+    )
     db_pool_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for one.")
     readiness_timeout: float = Field(
         default=2.0, gt=0, description="Seconds /readyz waits for the database and broker."

@@ -134,15 +134,26 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, pool_size: int = 5, pool_timeout: float = 10.0, **kw: Any) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    pool_timeout: float = 10.0,
+    pre_ping: bool = False,
+    **kw: Any,
+) -> Engine:
     """Create an engine for ``url`` with the settings each backend needs."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kw)
         _configure_sqlite(engine)
         return engine
-    kw.setdefault("pool_pre_ping", True)
-    return create_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, **kw)
+    # Connections older than half an hour are replaced, so idle ones that a
+    # firewall or the server timed out are rarely met; pre-ping is optional.
+    kw.setdefault("pool_recycle", 1800)
+    return create_engine(
+        url, pool_size=pool_size, pool_timeout=pool_timeout, pool_pre_ping=pre_ping, **kw
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

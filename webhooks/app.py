@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.resolved_database_url(),
         pool_size=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout,
+        pre_ping=settings.db_pre_ping,
     )
     app.extensions["crm"] = CrmState(
         settings=settings, engine=engine, sessions=make_session_factory(engine)

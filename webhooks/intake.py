@@ -22,6 +22,7 @@ from crm_core.ingestion.services import (
     store_event,
 )
 from crm_core.ingestion.signing import SignatureError, verify
+from crm_core.ingestion.source_cache import SourceCache
 from crm_core.ingestion.validation import accepted_content_types, validate_payload
 from webhooks.problems import problem
 from webhooks.publisher import event_publisher
@@ -50,8 +51,7 @@ def receive(source_name: str, kind: str) -> Response:
         body = _read_body(limit=_size_limit(kind, settings))
         # One transaction, one connection: look up, verify, store, commit.
         with current_app.extensions["crm"].sessions.begin() as session:
-            source = _load_source(session, source_name)
-            _check_signature(source, body, settings)
+            source = _verified_source(session, source_name, body, settings)
             _check_rate(source)
             stored = _store(session, source, kind, content_type, body, settings)
     except Refused as refused:
@@ -97,11 +97,37 @@ def _read_body(*, limit: int) -> bytes:
     return body
 
 
+def _source_cache() -> SourceCache:
+    crm = current_app.extensions
+    if "crm.source_cache" not in crm:
+        crm["crm.source_cache"] = SourceCache(ttl=crm["crm"].settings.source_cache_seconds)
+    cache: SourceCache = crm["crm.source_cache"]
+    return cache
+
+
 def _load_source(session: Session, name: str) -> SourceCredentials:
     """The enabled source ``name``; a disabled one is as unknown as a missing one (404)."""
-    source = source_credentials(session, name=name[:80])
+    source = source_credentials(session, name=name)
     if source is None or not source.enabled:
         raise Refused(problem(404, "Unknown source.", type_="unknown-source"))
+    _source_cache().put(name, source)
+    return source
+
+
+def _verified_source(
+    session: Session, name: str, body: bytes, settings: Settings
+) -> SourceCredentials:
+    """The source, its signature checked: cached credentials first, fresh ones if they fail."""
+    name = name[:80]
+    cached = _source_cache().get(name)
+    if cached is not None:
+        try:
+            _check_signature(cached, body, settings)
+            return cached
+        except Refused:
+            pass  # perhaps a secret rotated since: ask the database
+    source = _load_source(session, name)
+    _check_signature(source, body, settings)
     return source
 
 

@@ -24,6 +24,7 @@ def session_factory() -> sessionmaker[Session]:
             settings.resolved_database_url(),
             pool_size=settings.db_pool_size,
             pool_timeout=settings.db_pool_timeout,
+            pre_ping=settings.db_pre_ping,
         )
         _factory = make_session_factory(_engine)
     return _factory
