@@ -7,9 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from crm_core.errors import InvalidInput
+from crm_core.delivery.backends import backend_from_url
+from crm_core.errors import FieldError, InvalidInput
 from crm_core.readapi import queries
 from crm_core.readapi.pagination import Page, parse_limit
+from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
 from webhooks.auth import require_api_key
 from webhooks.problems import problem
 
@@ -118,3 +120,53 @@ def show_order(order_id: int) -> Response:
     return _answer(
         _read(lambda s: queries.get_order(s, order_id=order_id), order_id), "order", order_id
     )
+
+
+@bp.post("/cases/<int:case_id>/reply")
+@require_api_key
+def reply_to_case(case_id: int) -> Response:
+    """Send a reply from a case: ``{"body": ..., "html": ...}``; 201 with its delivery."""
+    doc = request.get_json(silent=True)
+    if not isinstance(doc, dict) or not isinstance(doc.get("body"), str):
+        return _invalid(InvalidInput([FieldError(("body",), "a JSON object with a text body")]))
+    html = doc.get("html")
+    if html is not None and not isinstance(html, str):
+        return _invalid(InvalidInput([FieldError(("html",), "must be a string")]))
+    crm = current_app.extensions["crm"]
+    settings = crm.settings
+    backend = backend_from_url(
+        settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
+    )
+    try:
+        outcome = send_case_reply(
+            crm.sessions,
+            backend,
+            case_id=case_id,
+            body=doc["body"],
+            html=html,
+            sender=settings.mail_from,
+        )
+    except CaseNotFound:
+        return problem(404, f"No case {case_id}.", type_="not-found")
+    except InvalidInput as exc:
+        return problem(422, str(exc), type_="invalid-reply", errors=exc.error_dicts())
+    status = 201 if outcome.delivery == "sent" else 502
+    return _reply_answer(outcome, status)
+
+
+def _reply_answer(outcome: ReplyOutcome, status: int) -> Response:
+    doc = {
+        "activity_id": outcome.activity_id,
+        "message_id": outcome.message_id,
+        "delivery": outcome.delivery,
+    }
+    if status != 201:
+        return problem(
+            status,
+            f"The reply is on record but its delivery {outcome.delivery}: {outcome.error}",
+            type_="reply-not-delivered",
+            **doc,
+        )
+    response = jsonify(doc)
+    response.status_code = status
+    return response

@@ -10,7 +10,10 @@ from sqlalchemy import select
 
 from crm_core.ingestion import pipeline, processing
 from crm_core.ingestion.models import EventStatus, InboxEvent
+from tests.smtp_server import smtp_server
 from tests.webhooks.conftest import Sender
+
+__all__ = ["smtp_server"]
 
 
 @pytest.fixture(autouse=True)
@@ -170,3 +173,32 @@ def test_bad_query_parameters_are_400_problems(get, path: str, params: dict) -> 
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
     assert response.json["errors"][0]["field"] in ("cursor", "limit")
+
+
+def test_a_reply_from_a_case_reaches_the_smtp_server(
+    app: Flask, sender: Sender, get, api_key: str, smtp_server
+) -> None:
+    app.extensions["crm"].settings.mail_url = smtp_server.url()
+    ticket = {"external_id": "T-9", "subject": "Help", "requester": {"email": "u@client.example"}}
+    event_id = post(sender, "tickets", ticket)
+    process_all(app)
+    case_id = entity(app, event_id, "support_case")
+    auth = {"Authorization": f"Bearer {api_key}"}
+    answer = sender.client.post(
+        f"/api/cases/{case_id}/reply", json={"body": "Fixed."}, headers=auth
+    )
+    assert answer.status_code == 201, answer.json
+    assert answer.json["delivery"] == "sent"
+    [mail] = smtp_server.handler.received
+    assert mail.rcpt_tos == ["u@client.example"]
+    assert mail.message["Subject"] == f"Re: Help [Case #{case_id}]"
+    case = get(f"/api/cases/{case_id}").json
+    assert case["first_responded_at"] is not None
+    assert case["activities"][-1]["type"] == "email_sent"
+    for bad in ({}, {"body": 5}, {"body": "  "}):
+        refused = sender.client.post(f"/api/cases/{case_id}/reply", json=bad, headers=auth)
+        assert refused.status_code in (400, 422)
+        assert refused.mimetype == "application/problem+json"
+    missing = sender.client.post("/api/cases/999999/reply", json={"body": "x"}, headers=auth)
+    assert missing.status_code == 404
+    assert len(smtp_server.handler.received) == 1

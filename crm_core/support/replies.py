@@ -1,0 +1,171 @@
+"""Replies from a case: threaded headers, the case token, on record before they leave.
+
+``send_case_reply`` is a workflow rather than a service: it commits between its
+steps, because the reply must be on the timeline (and the SLA timer stopped)
+before the message leaves, and its delivery outcome recorded after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.db import utcnow
+from crm_core.delivery.base import DeliveryError, MailBackend
+from crm_core.delivery.messages import OutboundMail, build_message
+from crm_core.errors import FieldError, InvalidInput
+from crm_core.mail import case_token, normalize_message_id, parse_case_token
+from crm_core.support.models import CaseStatus, SupportCase
+
+# References carry the root and the most recent messages; a thread can be long.
+MAX_REFERENCES = 20
+_EMAIL_TYPES = (ActivityType.EMAIL_RECEIVED, ActivityType.EMAIL_SENT)
+
+
+class CaseNotFound(LookupError):
+    """No support case with that id."""
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    activity_id: int
+    message_id: str
+    delivery: str  # sent | failed | unknown
+    error: str | None = None
+
+
+def reply_subject(case: SupportCase) -> str:
+    """``Re: <subject> [Case #N]``, without doubling either part."""
+    subject = case.subject.strip() or "(no subject)"
+    if not subject.lower().startswith("re:"):
+        subject = f"Re: {subject}"
+    if parse_case_token(subject) != case.id:
+        subject = f"{subject} {case_token(case.id)}"
+    return subject
+
+
+def thread_ids(session: Session, case: SupportCase) -> list[str]:
+    """The case's Message-IDs, oldest first, the root first."""
+    query = (
+        select(Activity.message_id)
+        .where(
+            Activity.support_case_id == case.id,
+            Activity.type.in_(_EMAIL_TYPES),
+            Activity.message_id.is_not(None),
+        )
+        .order_by(Activity.occurred_at, Activity.id)
+    )
+    ids: dict[str, None] = {}
+    if case.root_message_id:
+        ids[case.root_message_id] = None
+    for message_id in session.scalars(query):
+        if message_id:
+            ids.setdefault(message_id)
+    return list(ids)
+
+
+def prepare_reply(
+    session: Session, *, case_id: int, body: str, html: str | None, sender: str
+) -> tuple[Activity, EmailMessage]:
+    """Record an outbound reply on the case and build its message (not yet sent)."""
+    case = session.get(SupportCase, case_id) if 0 < case_id < 2**63 else None
+    if case is None:
+        raise CaseNotFound(f"no case {case_id}")
+    if not body.strip():
+        raise InvalidInput([FieldError(("body",), "a reply needs a body")])
+    contact = case.contact
+    if contact is None or not contact.email_normalized:
+        raise InvalidInput([FieldError(("case",), "the case's contact has no e-mail address")])
+    thread = thread_ids(session, case)
+    references = thread[:1] + thread[1:][-(MAX_REFERENCES - 1) :] if thread else []
+    mail = OutboundMail(
+        sender=sender,
+        to=contact.email or contact.email_normalized,
+        subject=reply_subject(case),
+        text=body,
+        html=html,
+        in_reply_to=f"<{thread[-1]}>" if thread else None,
+        references=tuple(f"<{ref}>" for ref in references),
+    )
+    message = build_message(mail)
+    message_id = normalize_message_id(message["Message-ID"]) or ""
+    first_response = case.first_responded_at is None
+    activity = Activity(
+        type=ActivityType.EMAIL_SENT,
+        direction=Direction.OUTBOUND,
+        summary=str(message["Subject"])[:500],
+        details={
+            "to": mail.to,
+            "text": body,
+            "html": html,
+            "delivery": "sending",
+            "first_response": first_response,
+        },
+        message_id=message_id,
+        customer_id=case.customer_id,
+        contact_id=case.contact_id,
+        support_case_id=case.id,
+    )
+    session.add(activity)
+    if first_response:
+        case.first_responded_at = utcnow()
+    if case.status == CaseStatus.NEW:
+        case.status = CaseStatus.OPEN
+    session.flush()
+    return activity, message
+
+
+def record_delivery(
+    session: Session, *, activity_id: int, delivery: str, provider_id: str | None, error: str | None
+) -> None:
+    """Note how the reply's delivery went; a reply that surely failed restarts the SLA timer."""
+    activity = session.get(Activity, activity_id)
+    assert activity is not None
+    details: dict[str, Any] = {**activity.details, "delivery": delivery}
+    if provider_id:
+        details["provider_id"] = provider_id
+    if error:
+        details["error"] = error[:1000]
+    activity.details = details
+    if delivery == "failed" and details.get("first_response") and activity.support_case_id:
+        case = session.get(SupportCase, activity.support_case_id)
+        if case is not None:
+            case.first_responded_at = None
+
+
+def send_case_reply(
+    sessions: sessionmaker[Session],
+    backend: MailBackend,
+    *,
+    case_id: int,
+    body: str,
+    html: str | None,
+    sender: str,
+) -> ReplyOutcome:
+    """Record, send, and record the outcome of a reply to case ``case_id``."""
+    with sessions.begin() as session:
+        activity, message = prepare_reply(
+            session, case_id=case_id, body=body, html=html, sender=sender
+        )
+        activity_id, message_id = activity.id, activity.message_id or ""
+    provider_id, error, delivery = None, None, "sent"
+    try:
+        with backend:
+            provider_id = backend.send(message, idempotency_key=f"reply-{activity_id}")
+    except DeliveryError as exc:
+        # Once it may have left, it is never sent again blindly: unknown, not failed.
+        delivery, error = ("unknown" if exc.maybe_sent else "failed"), str(exc)
+    with sessions.begin() as session:
+        record_delivery(
+            session,
+            activity_id=activity_id,
+            delivery=delivery,
+            provider_id=provider_id,
+            error=error,
+        )
+    return ReplyOutcome(activity_id, message_id, delivery, error)
