@@ -41,7 +41,9 @@ class PollLimits:
     lease_ttl: dt.timedelta = dt.timedelta(minutes=5)
 
 
-def _take(transaction: UnitOfWork, mailbox_id: int, owner: str, ttl: dt.timedelta) -> Mailbox | None:
+def _take(
+    transaction: UnitOfWork, mailbox_id: int, owner: str, ttl: dt.timedelta
+) -> Mailbox | None:
     with transaction() as session:
         if not acquire_lease(session, mailbox_id=mailbox_id, owner=owner, ttl=ttl):
             return None
