@@ -7,11 +7,12 @@ the published events are then processed, as a worker would.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from crm_core import schema
@@ -19,7 +20,9 @@ from crm_core.activities.models import Activity
 from crm_core.config import get_settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion.models import EventStatus, InboxEvent
-from crm_core.mailboxes.services import add_mailbox, get_mailbox, remove_mailbox
+from crm_core.mailboxes.models import Mailbox
+from crm_core.mailboxes.polling import PollLimits, poll_mailbox
+from crm_core.mailboxes.services import acquire_lease, add_mailbox, get_mailbox, remove_mailbox
 from crm_core.support.models import SupportCase
 from tests.imap_server import (
     DovecotServer,
@@ -166,10 +169,6 @@ def test_poll_all_publishes_a_poll_per_enabled_mailbox(
 def test_a_mailbox_leased_to_another_poller_is_left_alone(
     imap_server: DovecotServer, engine: Engine, mailbox_id: int, published: list[int]
 ) -> None:
-    import datetime as dt
-
-    from crm_core.mailboxes.services import acquire_lease
-
     imap_server.append([support_request(1)])
     with make_session_factory(engine).begin() as session:
         ttl = dt.timedelta(minutes=5)
@@ -177,3 +176,34 @@ def test_a_mailbox_leased_to_another_poller_is_left_alone(
     mailbox_tasks.poll(mailbox_id)
     assert published == []
     assert not any("\\Seen" in flags for flags in imap_server.flags().values())
+
+
+def test_a_poller_that_loses_its_lease_stops_after_the_batch(
+    imap_server: DovecotServer, engine: Engine, mailbox_id: int
+) -> None:
+    imap_server.append(support_request(n) for n in (1, 2, 3))
+    sessions = make_session_factory(engine)
+    stored: list[int] = []
+
+    def publish_then_lose_the_lease(event_id: int) -> None:
+        stored.append(event_id)
+        # Another poller took over (say, this one stalled past its lease).
+        with sessions.begin() as session:
+            session.execute(update(Mailbox).values(lease_owner="thief"))
+
+    result = poll_mailbox(
+        sessions.begin,
+        mailbox_id=mailbox_id,
+        owner="me",
+        publish=publish_then_lose_the_lease,
+        limits=PollLimits(batch_size=1, lease_ttl=dt.timedelta(minutes=5)),
+    )
+    assert result is None
+    assert len(stored) == 1
+    with Session(engine) as session:
+        mailbox = session.get(Mailbox, mailbox_id)
+        assert mailbox is not None
+        # The new holder's lease and progress are left as they are.
+        assert (mailbox.lease_owner, mailbox.last_uid) == ("thief", 0)
+    flags = imap_server.flags()
+    assert ["\\Seen" in flags[uid] for uid in sorted(flags)] == [True, False, False]
