@@ -90,10 +90,12 @@ task_default_exchange = "ingest"
 task_default_routing_key = "ingest"
 task_queues = tuple(
     Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in ("ingest", "campaigns", "followups", "maintenance")
+    for name in ("ingest", "campaigns", "followups", "maintenance", "mailboxes")
 )
 task_routes = {
     "crm.maintenance.*": {"queue": "maintenance", "routing_key": "maintenance"},
+    # A slow IMAP server must not hold up the processing of stored events.
+    "crm.mailboxes.*": {"queue": "mailboxes", "routing_key": "mailboxes"},
 }
 
 # --- Time ---------------------------------------------------------------------------
@@ -111,5 +113,10 @@ beat_schedule = {
     "sweep-inbox": {
         "task": "crm.maintenance.sweep_inbox",
         "schedule": _settings.sweep_interval_seconds,
+    },
+    # Fans out one poll per enabled IMAP mailbox; each poll takes the mailbox's lease.
+    "poll-mailboxes": {
+        "task": "crm.mailboxes.poll_all",
+        "schedule": _settings.imap_poll_seconds,
     },
 }

@@ -10,6 +10,7 @@ import click
 from crm_cli.cases import cases
 from crm_cli.dev import dev
 from crm_cli.events import events
+from crm_cli.mailboxes import mailboxes
 from crm_cli.sources import api_keys, sources
 from crm_core.config import get_settings
 
@@ -104,3 +105,4 @@ cli.add_command(sources)
 cli.add_command(api_keys)
 cli.add_command(events)
 cli.add_command(cases)
+cli.add_command(mailboxes)

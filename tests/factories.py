@@ -135,7 +135,11 @@ class MailboxFactory(_Base):
     class Meta:
         model = m.Mailbox
 
+    class Params:
+        source = factory.SubFactory(SourceFactory)
+
     name = factory.Sequence(lambda n: f"mailbox-{n}")
+    source_id = factory.LazyAttribute(lambda o: o.source.id)
     host = "imap.example.com"
     port = 993
     security = m.MailboxSecurity.TLS

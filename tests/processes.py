@@ -62,7 +62,7 @@ def _log_target(log_path: Path | None) -> int | object:
 def celery_worker(
     env: dict[str, str],
     *,
-    queues: str = "ingest,campaigns,followups,maintenance",
+    queues: str = "ingest,campaigns,followups,maintenance,mailboxes",
     concurrency: int = 2,
     beat: bool = False,
     log_path: Path | None = None,

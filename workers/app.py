@@ -3,7 +3,7 @@
 from celery import Celery
 from celery.signals import worker_process_init
 
-celery_app = Celery("crm", include=["workers.tasks"])
+celery_app = Celery("crm", include=["workers.tasks", "workers.mailbox_tasks"])
 celery_app.config_from_object("celeryconfig")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Integer, Text, true
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Base, Timestamped, check_one_of, intpk, str40, str80, str255
@@ -29,6 +29,11 @@ class Mailbox(Timestamped, Base):
 
     id: Mapped[intpk]
     name: Mapped[str80] = mapped_column(unique=True)
+    # Its messages become inbox events of this source, so the source cannot be
+    # deleted while the mailbox exists.
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="RESTRICT"), index=True, info={"erd_label": "reads_for"}
+    )
     host: Mapped[str255]
     port: Mapped[int] = mapped_column(Integer)
     security: Mapped[str40] = mapped_column(default=MailboxSecurity.TLS)

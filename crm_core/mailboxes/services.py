@@ -11,9 +11,13 @@ from sqlalchemy.orm import Session
 
 from crm_core.db import dialect_insert, utcnow
 from crm_core.errors import FieldError, InvalidInput
+from crm_core.ingestion.models import Source
 from crm_core.mailboxes.models import Mailbox, MailboxSecurity
 
 DEFAULT_PORTS = {"imap": 143, "imaps": 993}
+SOURCE_PREFIX = "mailbox-"
+# Source names are 80 characters at most, and carry the prefix.
+MAX_NAME_LENGTH = 80 - len(SOURCE_PREFIX)
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -36,6 +40,7 @@ class MailboxView:
 
     id: int
     name: str
+    source_id: int
     url: str
     host: str
     port: int
@@ -113,6 +118,7 @@ def view_of(mailbox: Mailbox) -> MailboxView:
     return MailboxView(
         id=mailbox.id,
         name=mailbox.name,
+        source_id=mailbox.source_id,
         url=display_url(mailbox),
         host=mailbox.host,
         port=mailbox.port,
@@ -132,9 +138,27 @@ def view_of(mailbox: Mailbox) -> MailboxView:
 
 def _check_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > 80:
-        raise InvalidInput([FieldError(("name",), "must be 1 to 80 characters")])
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput([FieldError(("name",), f"must be 1 to {MAX_NAME_LENGTH} characters")])
     return name
+
+
+def source_name_of(mailbox_name: str) -> str:
+    """The name of the source a mailbox's messages are stored under."""
+    return SOURCE_PREFIX + mailbox_name
+
+
+def _mailbox_source_id(session: Session, *, mailbox_name: str) -> int:
+    """The id of the mailbox's source, created if missing (kept when a mailbox is re-added)."""
+    name = source_name_of(mailbox_name)
+    session.execute(
+        dialect_insert(session, Source)
+        .values(name=name, description=f"IMAP mailbox {mailbox_name}", enabled=True)
+        .on_conflict_do_nothing(index_elements=[Source.name])
+    )
+    source_id = session.scalar(select(Source.id).where(Source.name == name))
+    assert source_id is not None
+    return source_id
 
 
 def add_mailbox(
@@ -146,12 +170,14 @@ def add_mailbox(
     move_to = (move_to or "").strip() or None
     if move_to == address.folder:
         raise InvalidInput([FieldError(("move_to",), "must differ from the folder polled")])
+    source_id = _mailbox_source_id(session, mailbox_name=name)
     now = utcnow()
     # ON CONFLICT, so two concurrent adds of one name give one row and one clean error.
     mailbox_id = session.execute(
         dialect_insert(session, Mailbox)
         .values(
             name=name,
+            source_id=source_id,
             host=address.host,
             port=address.port,
             security=address.security,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
 from crm_core.errors import InvalidInput
+from crm_core.ingestion.models import Source
 from crm_core.mailboxes.services import (
     acquire_lease,
     add_mailbox,
@@ -66,7 +67,7 @@ def test_a_name_is_taken_once(session: Session) -> None:
     assert view.host == "host"
 
 
-@pytest.mark.parametrize("name", ["", "   ", "x" * 81])
+@pytest.mark.parametrize("name", ["", "   ", "x" * 73])
 def test_a_name_is_required_and_short(session: Session, name: str) -> None:
     with pytest.raises(InvalidInput, match="name"):
         add_mailbox(session, name=name, url="imap://u:p@host/")
@@ -130,3 +131,21 @@ def test_only_the_lease_holder_records_progress(session: Session) -> None:
     session.refresh(mailbox)
     assert (mailbox.uidvalidity, mailbox.last_uid, mailbox.last_error) == (7, 42, "boom")
     assert mailbox.last_polled_at is not None
+
+
+def test_a_mailbox_stores_under_its_own_source_kept_across_removal(session: Session) -> None:
+    first = add_mailbox(session, name="support", url="imap://u:p@host/")
+    source = session.get(Source, first.source_id)
+    assert source is not None
+    assert source.name == "mailbox-support"
+    assert source.secrets == []  # nobody can post webhooks as a mailbox
+    remove_mailbox(session, name="support")
+    again = add_mailbox(session, name="support", url="imap://u:p@host/")
+    assert again.source_id == first.source_id
+
+
+def test_the_longest_name_fits_the_source_name(session: Session) -> None:
+    view = add_mailbox(session, name="x" * 72, url="imap://u:p@host/")
+    source = session.get(Source, view.source_id)
+    assert source is not None
+    assert len(source.name) == 80

@@ -1,0 +1,88 @@
+"""Store a message read from a mailbox as an inbound e-mail event, once.
+
+The event goes through the same pipeline as e-mail posted by webhook
+(``handle_email``: parse, thread, dedupe by Message-ID, file). Its
+``webhook_id`` is ``imap:<UIDVALIDITY>:<UID>``, which names one message of the
+folder for as long as UIDVALIDITY lasts, so a message fetched again after a
+crash stores nothing. After a UIDVALIDITY change those names start over and a
+message seen before comes back under a new one: then the Message-ID, kept in
+the event's ``headers``, decides.
+"""
+
+from __future__ import annotations
+
+import email.policy
+from email.parser import BytesHeaderParser
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.ingestion.models import EventKind, InboxEvent
+from crm_core.ingestion.services import store_event
+from crm_core.ingestion.validation import RFC822_TYPE, validate_payload
+from crm_core.mail.message_ids import normalize_message_id
+from crm_core.mailboxes.imap import FetchedMessage
+from crm_core.mailboxes.models import Mailbox
+
+MESSAGE_ID_HEADER = "message-id"
+
+
+def webhook_id_of(fetched: FetchedMessage) -> str:
+    """The inbox key of a fetched message: unique per folder while UIDVALIDITY holds."""
+    return f"imap:{fetched.uidvalidity}:{fetched.uid}"
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The message's Message-ID, normalized (no brackets), or None when it has no usable one."""
+    try:
+        # compat32 reads a malformed header as the text it is instead of raising.
+        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        value = headers.get("Message-ID")
+    except Exception:  # the header parser is lenient; anything it raises means "no id"
+        return None
+    return normalize_message_id(str(value)) if value is not None else None
+
+
+def _stored_before(session: Session, *, source_id: int, message_id: str) -> bool:
+    # No index backs this: it scans the source's events. It only runs for the
+    # messages of one poll after a UIDVALIDITY change, which is rare.
+    found = session.scalar(
+        select(InboxEvent.id)
+        .where(
+            InboxEvent.source_id == source_id,
+            InboxEvent.headers[MESSAGE_ID_HEADER].as_string() == message_id,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def store_message(session: Session, *, mailbox: Mailbox, fetched: FetchedMessage) -> int | None:
+    """Store ``fetched`` as an ``emails`` inbox event of the mailbox's source; its id.
+
+    None when it was stored before: the same UIDVALIDITY and UID, or, once the
+    server renumbered the folder's UIDs, the same Message-ID. A message that
+    fails validation (no From, say) is stored as ``invalid``, as by webhook.
+    """
+    message_id = message_id_of(fetched.raw)
+    if (
+        fetched.uids_renumbered
+        and message_id is not None
+        and _stored_before(session, source_id=mailbox.source_id, message_id=message_id)
+    ):
+        return None
+    outcome = validate_payload(EventKind.EMAILS, fetched.raw, RFC822_TYPE)
+    headers: dict[str, object] = {"imap-uid": fetched.uid, "imap-uidvalidity": fetched.uidvalidity}
+    if message_id is not None:
+        headers[MESSAGE_ID_HEADER] = message_id
+    stored = store_event(
+        session,
+        source_id=mailbox.source_id,
+        kind=EventKind.EMAILS,
+        webhook_id=webhook_id_of(fetched),
+        content_type=RFC822_TYPE,
+        body=fetched.raw,
+        headers=headers,
+        errors=outcome.errors or None,
+    )
+    return stored.id if stored.created else None

@@ -1,0 +1,60 @@
+"""Mailbox polling tasks: beat fans out one poll per mailbox; a lease keeps it to one poller."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import uuid
+
+from crm_core.config import get_settings
+from crm_core.mailboxes.polling import PollLimits, poll_mailbox
+from crm_core.mailboxes.services import enabled_mailbox_ids
+from workers.app import celery_app
+from workers.db import unit_of_work
+from workers.publish import enqueue_event
+
+# FETCH rounds per poll: a mailbox far behind is read over several polls, each
+# well inside the task time limit, the next one published at once.
+BATCHES_PER_POLL = 20
+
+
+def poll_limits() -> PollLimits:
+    """The reader's limits, from the settings."""
+    settings = get_settings()
+    return PollLimits(
+        batch_size=settings.imap_batch_size,
+        max_bytes=settings.imap_max_message_bytes,
+        limit=settings.imap_batch_size * BATCHES_PER_POLL,
+        timeout=settings.imap_timeout_seconds,
+        # A poller killed with its task is replaced once its lease runs out.
+        lease_ttl=dt.timedelta(seconds=settings.task_time_limit_seconds),
+    )
+
+
+@celery_app.task(name="crm.mailboxes.poll_all")
+def poll_all() -> int:
+    """Publish a poll of every enabled mailbox; how many were published."""
+    with unit_of_work() as session:
+        mailbox_ids = enabled_mailbox_ids(session)
+    for mailbox_id in mailbox_ids:
+        poll.delay(mailbox_id)
+    return len(mailbox_ids)
+
+
+@celery_app.task(name="crm.mailboxes.poll")
+def poll(mailbox_id: int) -> str:
+    """Read mailbox ``mailbox_id``'s new messages into the inbox, unless another poller is."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    result = poll_mailbox(
+        unit_of_work,
+        mailbox_id=mailbox_id,
+        owner=owner,
+        publish=enqueue_event,
+        limits=poll_limits(),
+    )
+    if result is None:
+        return "skipped or failed: see the mailbox's last_error"
+    if result.more:
+        poll.delay(mailbox_id)
+    return f"stored {result.stored}, duplicates {result.duplicates}"
