@@ -94,7 +94,14 @@ task_queues = tuple(
 )
 task_routes = {
     "crm.maintenance.*": {"queue": "maintenance", "routing_key": "maintenance"},
+    "crm.campaigns.*": {"queue": "campaigns", "routing_key": "campaigns"},
 }
+# Send rows one campaign batch claims: a crash leaves at most this many unknown.
+crm_campaign_batch_size = 100
+# Batch chains started per campaign; each holds one SMTP connection at a time.
+crm_campaign_parallel_batches = 2
+# Tries of a message whose failures proved it never left (connection refused…).
+crm_campaign_max_attempts = 3
 
 # --- Time ---------------------------------------------------------------------------
 enable_utc = True
@@ -111,5 +118,10 @@ beat_schedule = {
     "sweep-inbox": {
         "task": "crm.maintenance.sweep_inbox",
         "schedule": _settings.sweep_interval_seconds,
+    },
+    # Starts due campaigns and turns sends left by a crashed batch into "unknown".
+    "dispatch-campaigns": {
+        "task": "crm.campaigns.dispatch",
+        "schedule": 10.0,
     },
 }
