@@ -96,7 +96,8 @@ def test_resume_goes_back_to_where_it_was(session: Session) -> None:
 def test_send_now_is_a_no_op_once_sending(session: Session) -> None:
     campaign = MarketingCampaignFactory(status=CampaignStatus.DRAFT)
     assert services.send_now(session, campaign_id=campaign.id) is True
-    assert campaign.status == "scheduled" and campaign.send_at is not None
+    assert campaign.status == "scheduled"
+    assert campaign.send_at is not None
     campaign.status = CampaignStatus.SENDING
     assert services.send_now(session, campaign_id=campaign.id) is False
     assert campaign.status == "sending"
