@@ -86,8 +86,10 @@ def materialize_recipients(
         dialect_insert(session, CampaignSend)
         .from_select(columns, rows)
         .on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
+        # SQLAlchemy only keeps an INSERT's rowcount when asked.
+        .execution_options(preserve_rowcount=True)
     )
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+    return max(session.execute(statement).rowcount, 0)  # type: ignore[attr-defined]
 
 
 def claim_batch(
