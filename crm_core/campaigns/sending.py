@@ -127,6 +127,31 @@ def render_campaign_message(
     )
 
 
+def preview_message(
+    session: Session, *, campaign_id: int, contact_id: int, identity: MailIdentity
+) -> EmailMessage | None:
+    """The message the campaign would send this contact; None when either does not exist.
+
+    InvalidInput (or another PermanentError) when it cannot be rendered or built.
+    """
+    campaign = session.get(MarketingCampaign, campaign_id)
+    contact = session.get(Contact, contact_id)
+    if campaign is None or contact is None:
+        return None
+    templates = compile_templates(
+        subject=campaign.subject or "",
+        text=campaign.text_template or "",
+        html=campaign.html_template,
+    )
+    return render_campaign_message(
+        templates=templates,
+        contact=contact,
+        campaign_id=campaign_id,
+        to=contact.email or contact.email_normalized or "",
+        identity=identity,
+    )
+
+
 def _prepare(
     row: ClaimedSend,
     contact: Contact | None,

@@ -97,10 +97,7 @@ def create_campaign(
 ) -> MarketingCampaign:
     """A new campaign, a draft (or scheduled when ``send_at`` is given); InvalidInput if bad."""
     errors = _check_names(session, name=name, code=code)
-    try:
-        validate_templates(subject=subject, text=text, html=html)
-    except InvalidInput as exc:
-        errors.extend(exc.errors)
+    errors.extend(_check_templates(subject=subject, text=text, html=html))
     try:
         parse_segment(segment or {})
     except InvalidInput as exc:
@@ -132,6 +129,23 @@ def _check_names(session: Session, *, name: Any, code: Any) -> list[FieldError]:
     elif session.scalar(select(MarketingCampaign.id).where(MarketingCampaign.code == code.strip())):
         errors.append(FieldError(loc=("code",), msg=f"a campaign with code {code!r} exists"))
     return errors
+
+
+def _check_templates(*, subject: Any, text: Any, html: Any) -> list[FieldError]:
+    errors = [
+        FieldError(loc=(field,), msg="is required and must be a string")
+        for field, value in (("subject", subject), ("text", text))
+        if not isinstance(value, str)
+    ]
+    if html is not None and not isinstance(html, str):
+        errors.append(FieldError(loc=("html",), msg="must be a string"))
+    if errors:
+        return errors
+    try:
+        validate_templates(subject=subject, text=text, html=html)
+    except InvalidInput as exc:
+        return exc.errors
+    return []
 
 
 def _check_send_at(send_at: Any) -> list[FieldError]:

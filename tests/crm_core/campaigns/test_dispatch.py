@@ -113,7 +113,7 @@ def test_complete_only_when_nothing_is_pending_or_sending(session: Session) -> N
     dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
     assert dispatch.has_pending(session, campaign_id=campaign.id)
     assert not dispatch.complete_if_done(session, campaign_id=campaign.id, now=NOW)
-    [row] = dispatch.claim_batch(session, campaign_id=campaign.id, size=10, now=NOW)
+    [_row] = dispatch.claim_batch(session, campaign_id=campaign.id, size=10, now=NOW)
     assert not dispatch.has_pending(session, campaign_id=campaign.id)
     assert not dispatch.complete_if_done(session, campaign_id=campaign.id, now=NOW)
     dispatch.recover_stale_sending(session, older_than=dt.timedelta(0), now=utcnow())
