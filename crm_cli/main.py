@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from crm_cli.campaigns import campaigns
 from crm_cli.dev import dev
 from crm_cli.events import events
 from crm_cli.sources import api_keys, sources
@@ -102,3 +103,4 @@ cli.add_command(dev)
 cli.add_command(sources)
 cli.add_command(api_keys)
 cli.add_command(events)
+cli.add_command(campaigns)
