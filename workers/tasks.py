@@ -92,14 +92,15 @@ def dispatch_campaigns() -> int:
         recovered = dispatch.recover_stale_sending(
             session, older_than=dt.timedelta(seconds=_claim_timeout()), now=now
         )
+        # Claim and recipients commit together: a campaign is never sending without its rows.
         started = dispatch.claim_due_campaigns(session, now=now)
-    if recovered:
-        log.warning("%s campaign sends found sending after a crash are now unknown", recovered)
-    for campaign_id in started:
-        with unit_of_work() as session:
+        for campaign_id in started:
             campaign = campaign_services.get_campaign(session, campaign_id=campaign_id)
             dispatch.materialize_recipients(session, campaign=campaign, now=now)
+    if recovered:
+        log.warning("%s campaign sends found sending after a crash are now unknown", recovered)
     with unit_of_work() as session:
+        dispatch.complete_finished_campaigns(session, now=now)
         stalled = dispatch.stalled_campaigns(
             session, idle_for=dt.timedelta(seconds=_claim_timeout()), now=now
         )

@@ -177,21 +177,35 @@ def has_pending(session: Session, *, campaign_id: int) -> bool:
 
 def complete_if_done(session: Session, *, campaign_id: int, now: dt.datetime) -> bool:
     """``sending → sent`` when no row is pending or sending any more; True if it moved."""
+    return campaign_id in _complete(session, now=now, campaign_id=campaign_id)
+
+
+def complete_finished_campaigns(session: Session, *, now: dt.datetime) -> list[int]:
+    """Every sending campaign with no row pending or sending becomes ``sent``; their ids.
+
+    Catches campaigns whose last batch died (its rows turned ``unknown``) or
+    whose segment was empty. Materialization commits with the claim, so a
+    campaign is never seen ``sending`` before its rows exist.
+    """
+    return _complete(session, now=now, campaign_id=None)
+
+
+def _complete(session: Session, *, now: dt.datetime, campaign_id: int | None) -> list[int]:
     open_rows = exists().where(
         CampaignSend.campaign_id == MarketingCampaign.id,
         CampaignSend.status.in_((SendStatus.PENDING, SendStatus.SENDING)),
     )
-    result = session.execute(
-        update(MarketingCampaign)
-        .where(
-            MarketingCampaign.id == campaign_id,
-            MarketingCampaign.status == CampaignStatus.SENDING,
-            ~open_rows,
-        )
-        .values(status=CampaignStatus.SENT, completed_at=now)
+    statement = update(MarketingCampaign).where(
+        MarketingCampaign.status == CampaignStatus.SENDING, ~open_rows
+    )
+    if campaign_id is not None:
+        statement = statement.where(MarketingCampaign.id == campaign_id)
+    completed = session.execute(
+        statement.values(status=CampaignStatus.SENT, completed_at=now)
+        .returning(MarketingCampaign.id)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return sorted(completed.scalars())
 
 
 def stalled_campaigns(session: Session, *, idle_for: dt.timedelta, now: dt.datetime) -> list[int]:

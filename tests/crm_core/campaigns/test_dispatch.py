@@ -133,3 +133,17 @@ def test_stalled_campaigns_are_found(session: Session) -> None:
     dispatch.claim_batch(session, campaign_id=campaign.id, size=0, now=NOW)
     assert campaign.id in dispatch.stalled_campaigns(session, idle_for=idle, now=NOW)
     assert SendStatus.PENDING in set(_statuses(session, campaign.id).values())
+
+
+def test_finished_campaigns_complete_even_when_their_last_batch_died(session: Session) -> None:
+    crashed = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
+    ContactFactory()
+    dispatch.materialize_recipients(session, campaign=crashed, now=NOW)
+    busy = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
+    dispatch.materialize_recipients(session, campaign=busy, now=NOW)
+    empty = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={"any": []})
+    dispatch.claim_batch(session, campaign_id=crashed.id, size=10, now=NOW)
+    dispatch.recover_stale_sending(session, older_than=dt.timedelta(0), now=utcnow())
+    assert dispatch.complete_finished_campaigns(session, now=NOW) == sorted([crashed.id, empty.id])
+    assert dispatch.complete_finished_campaigns(session, now=NOW) == []
+    assert dispatch.has_pending(session, campaign_id=busy.id)
