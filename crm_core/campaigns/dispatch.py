@@ -99,11 +99,10 @@ def claim_batch(
 
     Commit before sending anything. On PostgreSQL ``SKIP LOCKED`` lets batches
     of the same campaign claim side by side without waiting or overlapping.
-    Rows whose address was suppressed since materialization fail first.
+    Picked rows whose address was suppressed since materialization fail instead.
     """
     if not _is_sending(session, campaign_id=campaign_id):
         return []
-    _fail_newly_suppressed(session, campaign_id=campaign_id)
     picked = session.execute(
         select(CampaignSend.id, CampaignSend.contact_id, CampaignSend.email, CampaignSend.attempts)
         .where(CampaignSend.campaign_id == campaign_id, CampaignSend.status == SendStatus.PENDING)
@@ -111,18 +110,15 @@ def claim_batch(
         .limit(size)
         .with_for_update(skip_locked=True)
     ).all()
-    if not picked:
-        return []
-    session.execute(
-        update(CampaignSend)
-        .where(CampaignSend.id.in_([row.id for row in picked]))
-        .values(status=SendStatus.SENDING, sending_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return [
+    suppressed = _suppressed_among(session, [row.id for row in picked])
+    _set_status(session, suppressed, status=SendStatus.FAILED, error=SUPPRESSED_ERROR)
+    claimed = [
         ClaimedSend(id=row.id, contact_id=row.contact_id, email=row.email, attempts=row.attempts)
         for row in picked
+        if row.id not in suppressed
     ]
+    _set_status(session, {row.id for row in claimed}, status=SendStatus.SENDING, sending_at=now)
+    return claimed
 
 
 def _is_sending(session: Session, *, campaign_id: int) -> bool:
@@ -132,21 +128,26 @@ def _is_sending(session: Session, *, campaign_id: int) -> bool:
     return status == CampaignStatus.SENDING
 
 
-def _fail_newly_suppressed(session: Session, *, campaign_id: int) -> None:
-    suppressed = exists().where(
-        Contact.id == CampaignSend.contact_id,
-        Suppression.email_normalized == Contact.email_normalized,
+def _suppressed_among(session: Session, send_ids: list[int]) -> set[int]:
+    if not send_ids:
+        return set()
+    query = (
+        select(CampaignSend.id)
+        .join(Contact, Contact.id == CampaignSend.contact_id)
+        .join(Suppression, Suppression.email_normalized == Contact.email_normalized)
+        .where(CampaignSend.id.in_(send_ids))
     )
-    session.execute(
-        update(CampaignSend)
-        .where(
-            CampaignSend.campaign_id == campaign_id,
-            CampaignSend.status == SendStatus.PENDING,
-            suppressed,
+    return set(session.scalars(query))
+
+
+def _set_status(session: Session, send_ids: set[int], **values: object) -> None:
+    if send_ids:
+        session.execute(
+            update(CampaignSend)
+            .where(CampaignSend.id.in_(sorted(send_ids)))
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=SendStatus.FAILED, error=SUPPRESSED_ERROR)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def recover_stale_sending(session: Session, *, older_than: dt.timedelta, now: dt.datetime) -> int:
