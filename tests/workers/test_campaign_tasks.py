@@ -207,3 +207,17 @@ def test_a_bounced_recipient_fails_and_the_rest_go_out(
     tasks.dispatch_campaigns()
     _run_until_idle(worker)
     assert _statuses(committed_db, campaign_id) == {"sent": 2, "failed": 1}
+
+
+def test_a_connection_lost_during_data_is_unknown_and_not_retried(
+    committed_db: Engine, worker: list[int], smtp_server: SmtpTestServer
+) -> None:
+    # The server takes each message, then hangs up before answering: it may have gone out.
+    smtp_server.handler.drop_after_data = True
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    tasks.dispatch_campaigns()
+    _run_until_idle(worker)
+    tasks.send_batch(campaign_id)
+    assert _statuses(committed_db, campaign_id) == {"unknown": 3}
+    assert len(smtp_server.handler.received) == 3
