@@ -96,7 +96,14 @@ task_routes = {
     "crm.maintenance.*": {"queue": "maintenance", "routing_key": "maintenance"},
     # A slow IMAP server must not hold up the processing of stored events.
     "crm.mailboxes.*": {"queue": "mailboxes", "routing_key": "mailboxes"},
+    "crm.campaigns.*": {"queue": "campaigns", "routing_key": "campaigns"},
 }
+# Send rows one campaign batch claims: a crash leaves at most this many unknown.
+crm_campaign_batch_size = 100
+# Batch chains started per campaign; each holds one SMTP connection at a time.
+crm_campaign_parallel_batches = 2
+# Tries of a message whose failures proved it never left (connection refused…).
+crm_campaign_max_attempts = 3
 
 # --- Time ---------------------------------------------------------------------------
 enable_utc = True
@@ -118,5 +125,10 @@ beat_schedule = {
     "poll-mailboxes": {
         "task": "crm.mailboxes.poll_all",
         "schedule": _settings.imap_poll_seconds,
+    },
+    # Starts due campaigns and turns sends left by a crashed batch into "unknown".
+    "dispatch-campaigns": {
+        "task": "crm.campaigns.dispatch",
+        "schedule": 10.0,
     },
 }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from crm_cli.campaigns import campaigns
 from crm_cli.cases import cases
 from crm_cli.dev import dev
 from crm_cli.events import events
@@ -106,3 +107,4 @@ cli.add_command(api_keys)
 cli.add_command(events)
 cli.add_command(cases)
 cli.add_command(mailboxes)
+cli.add_command(campaigns)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
-from webhooks import api, events, health, intake, publisher, ratelimit
+from webhooks import api, campaigns, events, health, intake, publisher, ratelimit, unsubscribe
 from webhooks.problems import register_error_handlers
 
 
@@ -45,4 +45,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(intake.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(campaigns.bp)
+    app.register_blueprint(unsubscribe.bp)
     return app

@@ -39,3 +39,21 @@ def enqueue_event(event_id: int, *, countdown: float | None = None) -> bool:
         log.warning("could not publish event %s: %s: %s", event_id, type(exc).__name__, first_line)
         return False
     return True
+
+
+def enqueue_campaign_work(campaign_id: int | None = None) -> bool:
+    """Ask for a campaign dispatch now (or, with an id, a send batch); never raises.
+
+    Beat dispatches every few seconds anyway: this only saves the wait.
+    """
+    name, args = (
+        ("crm.campaigns.send_batch", (campaign_id,))
+        if campaign_id
+        else ("crm.campaigns.dispatch", ())
+    )
+    try:
+        celery_app.send_task(name, args=args, queue="campaigns")
+    except Exception as exc:  # any transport failure: beat dispatches later
+        log.warning("could not publish %s: %s: %s", name, type(exc).__name__, exc)
+        return False
+    return True

@@ -7,7 +7,12 @@ import logging
 import os
 import socket
 
-from crm_core.config import get_settings
+from crm_core.campaigns import dispatch, sending
+from crm_core.campaigns import services as campaign_services
+from crm_core.campaigns.models import SendStatus
+from crm_core.config import Settings, get_settings
+from crm_core.db import utcnow
+from crm_core.delivery.backends import backend_from_url
 from crm_core.ingestion.errors import PermanentError, is_transient
 from crm_core.ingestion.models import EventStatus
 from crm_core.ingestion.pipeline import load_handlers, run_event
@@ -77,3 +82,107 @@ def sweep_inbox() -> int:
             republish_after=dt.timedelta(seconds=settings.sweep_republish_seconds),
         )
     return sum(enqueue_event(event_id) for event_id in due)
+
+
+@celery_app.task(name="crm.campaigns.dispatch")
+def dispatch_campaigns() -> int:
+    """Beat: settle crashed sends, start due campaigns, and fan out their send batches."""
+    now = utcnow()
+    with unit_of_work() as session:
+        recovered = dispatch.recover_stale_sending(
+            session, older_than=dt.timedelta(seconds=_claim_timeout()), now=now
+        )
+        # Claim and recipients commit together: a campaign is never sending without its rows.
+        started = dispatch.claim_due_campaigns(session, now=now)
+        for campaign_id in started:
+            campaign = campaign_services.get_campaign(session, campaign_id=campaign_id)
+            dispatch.materialize_recipients(session, campaign=campaign, now=now)
+    if recovered:
+        log.warning("%s campaign sends found sending after a crash are now unknown", recovered)
+    with unit_of_work() as session:
+        dispatch.complete_finished_campaigns(session, now=now)
+        stalled = dispatch.stalled_campaigns(
+            session, idle_for=dt.timedelta(seconds=_claim_timeout()), now=now
+        )
+    for campaign_id in started:
+        enqueue_send_batches(campaign_id, parallel=celery_app.conf.crm_campaign_parallel_batches)
+    for campaign_id in stalled:
+        enqueue_send_batches(campaign_id, parallel=1)
+    return len(started)
+
+
+@celery_app.task(name="crm.campaigns.send_batch")
+def send_batch(campaign_id: int) -> str:
+    """Claim a batch of the campaign's sends, send it over one connection, record outcomes.
+
+    The claim commits before anything is sent; the outcomes commit after. A
+    crash in between leaves the rows ``sending``, which the dispatcher turns
+    into ``unknown``: never sent twice.
+    """
+    settings = get_settings()
+    with unit_of_work() as session:
+        claimed = dispatch.claim_batch(
+            session,
+            campaign_id=campaign_id,
+            size=celery_app.conf.crm_campaign_batch_size,
+            now=utcnow(),
+        )
+    if not claimed:
+        return _finish_campaign(campaign_id)
+    with unit_of_work() as session:
+        prepared = sending.prepare_batch(
+            session, campaign_id=campaign_id, claimed=claimed, identity=mail_identity(settings)
+        )
+    backend = backend_from_url(
+        settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
+    )
+    outcomes = sending.deliver_batch(backend, prepared)
+    with unit_of_work() as session:
+        sending.record_outcomes(
+            session,
+            campaign_id=campaign_id,
+            outcomes=outcomes,
+            max_attempts=celery_app.conf.crm_campaign_max_attempts,
+            now=utcnow(),
+        )
+    halted = any(outcome.status == SendStatus.PENDING for outcome in outcomes)
+    countdown = celery_app.conf.crm_retry_backoff_max if halted else None
+    enqueue_send_batches(campaign_id, parallel=1, countdown=countdown)
+    return f"{len(outcomes)} settled"
+
+
+def _finish_campaign(campaign_id: int) -> str:
+    with unit_of_work() as session:
+        done = dispatch.complete_if_done(session, campaign_id=campaign_id, now=utcnow())
+    return "campaign sent" if done else "nothing to claim"
+
+
+def _claim_timeout() -> int:
+    # A batch runs inside one task; a row sending for longer than a task may
+    # live belongs to a batch that died.
+    return int(celery_app.conf.task_time_limit or 300)
+
+
+def mail_identity(settings: Settings) -> sending.MailIdentity:
+    """The sender and unsubscribe-link settings of campaign mail."""
+    return sending.MailIdentity(
+        sender=settings.mail_from,
+        public_url=settings.public_url,
+        secret_key=settings.resolved_secret_key(),
+    )
+
+
+def enqueue_send_batches(campaign_id: int, *, parallel: int, countdown: float | None = None) -> int:
+    """Publish ``parallel`` send_batch tasks for the campaign; how many went (never raises).
+
+    A lost message only delays the campaign: the dispatcher re-publishes for
+    a campaign whose rows stopped being claimed.
+    """
+    published = 0
+    for _ in range(parallel):
+        try:
+            send_batch.apply_async((campaign_id,), countdown=countdown)
+            published += 1
+        except Exception as exc:  # any transport failure: the dispatcher republishes
+            log.warning("could not publish send_batch(%s): %s", campaign_id, exc)
+    return published

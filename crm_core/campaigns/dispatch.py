@@ -1,0 +1,228 @@
+"""Dispatch: claim due campaigns, materialize their recipients, claim and settle send rows.
+
+At most once, per recipient: a send row is ``pending`` until a batch claims it
+(``sending``, committed before any SMTP or HTTP call), then ``sent``,
+``failed`` or back to ``pending`` (only when the failure proves nothing went
+out). A row still ``sending`` after a crash may or may not have gone out: it
+becomes ``unknown`` and is never sent again automatically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, func, literal, select, update
+from sqlalchemy.orm import Session
+
+from crm_core.campaigns.models import (
+    CampaignSend,
+    CampaignStatus,
+    MarketingCampaign,
+    SendStatus,
+    Suppression,
+)
+from crm_core.campaigns.segments import parse_segment, segment_query
+from crm_core.customers.models import Contact
+from crm_core.db import UTCDateTime, dialect_insert
+
+SUPPRESSED_ERROR = "suppressed before sending"
+
+
+@dataclass(frozen=True)
+class ClaimedSend:
+    """A send row this batch owns: it is ``sending`` in the database."""
+
+    id: int
+    contact_id: int
+    email: str
+    # Attempts before this one (a transient failure may have released it before).
+    attempts: int = 0
+
+
+def claim_due_campaigns(session: Session, *, now: dt.datetime) -> list[int]:
+    """Move every due scheduled campaign to ``sending``; the ids this caller won.
+
+    One conditional UPDATE: two dispatchers racing on PostgreSQL both try the
+    row, the second waits for the first's commit, re-checks ``status`` and
+    skips it; on SQLite the write lock serializes them. Either way exactly
+    one dispatcher gets each campaign.
+    """
+    claimed = session.execute(
+        update(MarketingCampaign)
+        .where(
+            MarketingCampaign.status == CampaignStatus.SCHEDULED,
+            MarketingCampaign.send_at <= now,
+        )
+        .values(
+            status=CampaignStatus.SENDING,
+            started_at=func.coalesce(MarketingCampaign.started_at, literal(now, UTCDateTime())),
+        )
+        .returning(MarketingCampaign.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(claimed.scalars())
+
+
+def materialize_recipients(
+    session: Session, *, campaign: MarketingCampaign, now: dt.datetime
+) -> int:
+    """Add one ``pending`` send row per recipient of the segment; how many were new.
+
+    One ``INSERT … SELECT … ON CONFLICT DO NOTHING``: contacts with an address
+    and not on the suppression list. Running it again adds nobody twice.
+    """
+    recipients = segment_query(parse_segment(campaign.segment), exclude_suppressed=True, now=now)
+    rows = select(
+        literal(campaign.id),
+        Contact.id,
+        func.coalesce(Contact.email, Contact.email_normalized),
+        literal(SendStatus.PENDING.value),
+        literal(0),
+        literal(now, UTCDateTime()),
+    ).where(Contact.id.in_(recipients.order_by(None)))
+    columns = ["campaign_id", "contact_id", "email", "status", "attempts", "created_at"]
+    statement = (
+        dialect_insert(session, CampaignSend)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
+        # SQLAlchemy only keeps an INSERT's rowcount when asked.
+        .execution_options(preserve_rowcount=True)
+    )
+    return max(session.execute(statement).rowcount, 0)  # type: ignore[attr-defined]
+
+
+def claim_batch(
+    session: Session, *, campaign_id: int, size: int, now: dt.datetime
+) -> list[ClaimedSend]:
+    """Up to ``size`` pending rows of a sending campaign, now ``sending`` and owned by the caller.
+
+    Commit before sending anything. On PostgreSQL ``SKIP LOCKED`` lets batches
+    of the same campaign claim side by side without waiting or overlapping.
+    Picked rows whose address was suppressed since materialization fail instead.
+    """
+    if not _is_sending(session, campaign_id=campaign_id):
+        return []
+    picked = session.execute(
+        select(CampaignSend.id, CampaignSend.contact_id, CampaignSend.email, CampaignSend.attempts)
+        .where(CampaignSend.campaign_id == campaign_id, CampaignSend.status == SendStatus.PENDING)
+        .order_by(CampaignSend.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    ).all()
+    suppressed = _suppressed_among(session, [row.id for row in picked])
+    _set_status(session, suppressed, status=SendStatus.FAILED, error=SUPPRESSED_ERROR)
+    claimed = [
+        ClaimedSend(id=row.id, contact_id=row.contact_id, email=row.email, attempts=row.attempts)
+        for row in picked
+        if row.id not in suppressed
+    ]
+    _set_status(session, {row.id for row in claimed}, status=SendStatus.SENDING, sending_at=now)
+    return claimed
+
+
+def _is_sending(session: Session, *, campaign_id: int) -> bool:
+    status = session.scalar(
+        select(MarketingCampaign.status).where(MarketingCampaign.id == campaign_id)
+    )
+    return status == CampaignStatus.SENDING
+
+
+def _suppressed_among(session: Session, send_ids: list[int]) -> set[int]:
+    if not send_ids:
+        return set()
+    query = (
+        select(CampaignSend.id)
+        .join(Contact, Contact.id == CampaignSend.contact_id)
+        .join(Suppression, Suppression.email_normalized == Contact.email_normalized)
+        .where(CampaignSend.id.in_(send_ids))
+    )
+    return set(session.scalars(query))
+
+
+def _set_status(session: Session, send_ids: set[int], **values: object) -> None:
+    if send_ids:
+        session.execute(
+            update(CampaignSend)
+            .where(CampaignSend.id.in_(sorted(send_ids)))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def recover_stale_sending(session: Session, *, older_than: dt.timedelta, now: dt.datetime) -> int:
+    """Rows ``sending`` for longer than any batch can run become ``unknown``; how many.
+
+    Their batch died between the claim and recording the outcome: the message
+    may have gone out, so it is counted, never re-sent.
+    """
+    result = session.execute(
+        update(CampaignSend)
+        .where(
+            CampaignSend.status == SendStatus.SENDING,
+            CampaignSend.sending_at < now - older_than,
+        )
+        .values(status=SendStatus.UNKNOWN, error="found sending after a crash; not re-sent")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def has_pending(session: Session, *, campaign_id: int) -> bool:
+    """Whether the campaign still has rows waiting for a batch."""
+    pending = select(CampaignSend.id).where(
+        CampaignSend.campaign_id == campaign_id, CampaignSend.status == SendStatus.PENDING
+    )
+    return session.scalar(pending.limit(1)) is not None
+
+
+def complete_if_done(session: Session, *, campaign_id: int, now: dt.datetime) -> bool:
+    """``sending → sent`` when no row is pending or sending any more; True if it moved."""
+    return campaign_id in _complete(session, now=now, campaign_id=campaign_id)
+
+
+def complete_finished_campaigns(session: Session, *, now: dt.datetime) -> list[int]:
+    """Every sending campaign with no row pending or sending becomes ``sent``; their ids.
+
+    Catches campaigns whose last batch died (its rows turned ``unknown``) or
+    whose segment was empty. Materialization commits with the claim, so a
+    campaign is never seen ``sending`` before its rows exist.
+    """
+    return _complete(session, now=now, campaign_id=None)
+
+
+def _complete(session: Session, *, now: dt.datetime, campaign_id: int | None) -> list[int]:
+    open_rows = exists().where(
+        CampaignSend.campaign_id == MarketingCampaign.id,
+        CampaignSend.status.in_((SendStatus.PENDING, SendStatus.SENDING)),
+    )
+    statement = update(MarketingCampaign).where(
+        MarketingCampaign.status == CampaignStatus.SENDING, ~open_rows
+    )
+    if campaign_id is not None:
+        statement = statement.where(MarketingCampaign.id == campaign_id)
+    completed = session.execute(
+        statement.values(status=CampaignStatus.SENT, completed_at=now)
+        .returning(MarketingCampaign.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(completed.scalars())
+
+
+def stalled_campaigns(session: Session, *, idle_for: dt.timedelta, now: dt.datetime) -> list[int]:
+    """Sending campaigns with pending rows and no claim for ``idle_for``: their chain was lost."""
+    last_claim = (
+        select(func.max(CampaignSend.sending_at))
+        .where(CampaignSend.campaign_id == MarketingCampaign.id)
+        .scalar_subquery()
+    )
+    pending = exists().where(
+        CampaignSend.campaign_id == MarketingCampaign.id,
+        CampaignSend.status == SendStatus.PENDING,
+    )
+    idle_since = func.coalesce(last_claim, MarketingCampaign.started_at)
+    query = select(MarketingCampaign.id).where(
+        and_(MarketingCampaign.status == CampaignStatus.SENDING, pending),
+        idle_since < now - idle_for,
+    )
+    return list(session.scalars(query.order_by(MarketingCampaign.id)))

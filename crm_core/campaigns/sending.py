@@ -1,0 +1,267 @@
+"""Sending one claimed batch: render each message, hand it to the backend, record outcomes.
+
+The three steps are separate so the caller can run them in separate
+transactions: rows are claimed and committed first, messages are rendered
+from a read, sent with no transaction open, and the outcomes committed last.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.campaigns.dispatch import ClaimedSend
+from crm_core.campaigns.models import CampaignSend, MarketingCampaign, SendStatus
+from crm_core.campaigns.templates import (
+    CampaignTemplates,
+    compile_templates,
+    contact_context,
+    customer_context,
+)
+from crm_core.campaigns.unsubscribe import make_unsubscribe_token, make_unsubscribe_url
+from crm_core.customers.models import Contact
+from crm_core.delivery.base import MailBackend, PermanentDeliveryError, TransientDeliveryError
+from crm_core.delivery.messages import AutoSubmitted, OutboundMail, build_message
+from crm_core.errors import PermanentError
+
+
+@dataclass(frozen=True)
+class MailIdentity:
+    """Who campaign mail is from, and how its unsubscribe links are made."""
+
+    sender: str
+    public_url: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
+class PreparedSend:
+    """A claimed row with its message, or with why it cannot have one."""
+
+    claimed: ClaimedSend
+    customer_id: int | None
+    message: EmailMessage | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What happened to one claimed row; ``attempted`` False means it never reached the backend."""
+
+    prepared: PreparedSend
+    status: SendStatus
+    error: str | None = None
+    provider_message_id: str | None = None
+    attempted: bool = True
+
+
+def prepare_batch(
+    session: Session,
+    *,
+    campaign_id: int,
+    claimed: Sequence[ClaimedSend],
+    identity: MailIdentity,
+) -> list[PreparedSend]:
+    """Render every claimed row's message; a template or header problem fails that row only."""
+    campaign = session.get(MarketingCampaign, campaign_id)
+    if campaign is None:
+        return [PreparedSend(row, None, None, "campaign deleted") for row in claimed]
+    templates = compile_templates(
+        subject=campaign.subject or "",
+        text=campaign.text_template or "",
+        html=campaign.html_template,
+    )
+    contacts = {
+        contact.id: contact
+        for contact in session.scalars(
+            select(Contact)
+            .where(Contact.id.in_([row.contact_id for row in claimed]))
+            .options(selectinload(Contact.customer))
+        )
+    }
+    return [
+        _prepare(row, contacts.get(row.contact_id), campaign_id, templates, identity)
+        for row in claimed
+    ]
+
+
+def unsubscribe_url_for(identity: MailIdentity, *, contact_id: int, campaign_id: int) -> str:
+    """The signed one-click unsubscribe link of this contact in this campaign."""
+    token = make_unsubscribe_token(
+        secret_key=identity.secret_key, contact_id=contact_id, campaign_id=campaign_id
+    )
+    return make_unsubscribe_url(identity.public_url, token)
+
+
+def render_campaign_message(
+    *,
+    templates: CampaignTemplates,
+    contact: Contact,
+    campaign_id: int,
+    to: str,
+    identity: MailIdentity,
+) -> EmailMessage:
+    """One contact's message with List-Unsubscribe headers; PermanentError if it cannot be built."""
+    url = unsubscribe_url_for(identity, contact_id=contact.id, campaign_id=campaign_id)
+    rendered = templates.render(
+        contact=contact_context(contact),
+        customer=customer_context(contact.customer),
+        unsubscribe_url=url,
+    )
+    return build_message(
+        OutboundMail(
+            sender=identity.sender,
+            to=to,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            unsubscribe_url=url,
+            auto_submitted=AutoSubmitted.GENERATED,
+        )
+    )
+
+
+def preview_message(
+    session: Session, *, campaign_id: int, contact_id: int, identity: MailIdentity
+) -> EmailMessage | None:
+    """The message the campaign would send this contact; None when either does not exist.
+
+    InvalidInput (or another PermanentError) when it cannot be rendered or built.
+    """
+    campaign = session.get(MarketingCampaign, campaign_id)
+    contact = session.get(Contact, contact_id)
+    if campaign is None or contact is None:
+        return None
+    templates = compile_templates(
+        subject=campaign.subject or "",
+        text=campaign.text_template or "",
+        html=campaign.html_template,
+    )
+    return render_campaign_message(
+        templates=templates,
+        contact=contact,
+        campaign_id=campaign_id,
+        to=contact.email or contact.email_normalized or "",
+        identity=identity,
+    )
+
+
+def _prepare(
+    row: ClaimedSend,
+    contact: Contact | None,
+    campaign_id: int,
+    templates: CampaignTemplates,
+    identity: MailIdentity,
+) -> PreparedSend:
+    if contact is None:
+        return PreparedSend(row, None, None, "contact deleted")
+    try:
+        message = render_campaign_message(
+            templates=templates, contact=contact, campaign_id=campaign_id, to=row.email,
+            identity=identity,
+        )  # fmt: skip
+    except PermanentError as exc:
+        return PreparedSend(row, contact.customer_id, None, str(exc)[:500])
+    return PreparedSend(row, contact.customer_id, message)
+
+
+def deliver_batch(backend: MailBackend, prepared: Sequence[PreparedSend]) -> list[SendOutcome]:
+    """Send each message over one backend connection; one outcome per row, in order.
+
+    A transient failure that proves nothing went out stops the batch: that row
+    and the rest go back to pending for a later batch. One that may have gone
+    out (the connection broke during DATA) is ``unknown``.
+    """
+    outcomes: list[SendOutcome] = []
+    try:
+        backend.open()
+        for index, item in enumerate(prepared):
+            outcome = _deliver_one(backend, item)
+            outcomes.append(outcome)
+            if outcome.status == SendStatus.PENDING:
+                rest = prepared[index + 1 :]
+                outcomes.extend(_released(rest, outcome.error, attempted=False))
+                break
+    except TransientDeliveryError as exc:  # from open(): nothing of this batch went out
+        outcomes.extend(_released(prepared[len(outcomes) :], str(exc), attempted=False))
+    except PermanentDeliveryError as exc:  # from open(): bad credentials, refused server
+        outcomes.extend(_released(prepared[len(outcomes) :], str(exc), attempted=True))
+    finally:
+        backend.close()
+    return outcomes
+
+
+def _released(
+    items: Sequence[PreparedSend], error: str | None, *, attempted: bool
+) -> list[SendOutcome]:
+    return [SendOutcome(item, SendStatus.PENDING, error, attempted=attempted) for item in items]
+
+
+def _deliver_one(backend: MailBackend, item: PreparedSend) -> SendOutcome:
+    if item.message is None:
+        return SendOutcome(item, SendStatus.FAILED, item.error)
+    try:
+        provider_id = backend.send(item.message, idempotency_key=f"campaign-send-{item.claimed.id}")
+    except PermanentDeliveryError as exc:
+        return SendOutcome(item, SendStatus.FAILED, str(exc)[:500])
+    except TransientDeliveryError as exc:
+        status = SendStatus.UNKNOWN if exc.maybe_sent else SendStatus.PENDING
+        return SendOutcome(item, status, str(exc)[:500])
+    return SendOutcome(item, SendStatus.SENT, provider_message_id=provider_id)
+
+
+def record_outcomes(
+    session: Session,
+    *,
+    campaign_id: int,
+    outcomes: Sequence[SendOutcome],
+    max_attempts: int,
+    now: dt.datetime,
+) -> None:
+    """Settle every row of a batch, and add a ``campaign_sent`` Activity per message sent.
+
+    A row released to pending after ``max_attempts`` attempts fails instead.
+    Both writes are bulk statements: one round trip each for the batch.
+    """
+    if not outcomes:
+        return
+    session.execute(update(CampaignSend), [_row_values(o, max_attempts, now) for o in outcomes])
+    sent = [o for o in outcomes if o.status == SendStatus.SENT]
+    if sent:
+        session.execute(insert(Activity), [_activity(o, campaign_id, now) for o in sent])
+
+
+def _row_values(outcome: SendOutcome, max_attempts: int, now: dt.datetime) -> dict[str, object]:
+    attempts = outcome.prepared.claimed.attempts + (1 if outcome.attempted else 0)
+    status = outcome.status
+    if status == SendStatus.PENDING and attempts >= max_attempts:
+        status = SendStatus.FAILED
+    return {
+        "id": outcome.prepared.claimed.id,
+        "status": status,
+        "attempts": attempts,
+        "error": outcome.error,
+        "provider_message_id": outcome.provider_message_id,
+        "sent_at": now if status == SendStatus.SENT else None,
+    }
+
+
+def _activity(outcome: SendOutcome, campaign_id: int, now: dt.datetime) -> dict[str, object]:
+    message = outcome.prepared.message
+    return {
+        "type": ActivityType.CAMPAIGN_SENT,
+        "direction": Direction.OUTBOUND,
+        "occurred_at": now,
+        "summary": str(message["Subject"]) if message is not None else "Campaign message",
+        "details": {"send_id": outcome.prepared.claimed.id},
+        "message_id": str(message["Message-ID"]) if message is not None else None,
+        "customer_id": outcome.prepared.customer_id,
+        "contact_id": outcome.prepared.claimed.contact_id,
+        "campaign_id": campaign_id,
+    }

@@ -1,0 +1,326 @@
+"""Campaigns: create, look at, and move through their life (schedule, send, pause, cancel).
+
+State rules, in one place (``TRANSITIONS``): a draft or scheduled campaign can
+be scheduled or sent now; a scheduled or sending one can be paused; a paused
+one resumes to where it was; anything not yet sent can be cancelled. The
+dispatcher alone moves ``scheduled → sending`` and ``sending → sent``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.campaigns.models import (
+    CampaignSend,
+    CampaignStatus,
+    MarketingCampaign,
+    SendStatus,
+    Suppression,
+    SuppressionReason,
+)
+from crm_core.campaigns.segments import parse_segment
+from crm_core.campaigns.suppression import suppress
+from crm_core.campaigns.templates import validate_templates
+from crm_core.customers.models import Contact
+from crm_core.db import utcnow
+from crm_core.errors import FieldError, InvalidInput, PermanentError
+
+MAX_NAME = 255
+MAX_CODE = 80
+MAX_CRON = 80
+
+S = CampaignStatus
+# What each action may start from.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "schedule": frozenset({S.DRAFT, S.SCHEDULED}),
+    "send": frozenset({S.DRAFT, S.SCHEDULED}),
+    "pause": frozenset({S.SCHEDULED, S.SENDING}),
+    "resume": frozenset({S.PAUSED}),
+    "cancel": frozenset({S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED}),
+}
+
+
+class CampaignNotFoundError(PermanentError):
+    """No campaign has this id."""
+
+
+class CampaignStateError(PermanentError):
+    """The action is not allowed in the campaign's current status."""
+
+    def __init__(self, *, action: str, status: str) -> None:
+        allowed = ", ".join(sorted(TRANSITIONS[action]))
+        super().__init__(f"cannot {action} a campaign that is {status} (only when {allowed})")
+        self.action = action
+        self.status = status
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    """What the API and the CLI show of a campaign."""
+
+    id: int
+    name: str
+    code: str
+    status: str
+    subject: str | None
+    segment: dict[str, Any]
+    send_at: dt.datetime | None
+    schedule_cron: str | None
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    stats: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: times in ISO 8601."""
+        doc = dict(self.__dict__)
+        for key in ("send_at", "started_at", "completed_at"):
+            doc[key] = doc[key].isoformat() if doc[key] else None
+        return doc
+
+
+def create_campaign(
+    session: Session,
+    *,
+    name: str,
+    code: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    segment: dict[str, Any] | None = None,
+    send_at: dt.datetime | None = None,
+) -> MarketingCampaign:
+    """A new campaign, a draft (or scheduled when ``send_at`` is given); InvalidInput if bad."""
+    errors = _check_names(session, name=name, code=code)
+    errors.extend(_check_templates(subject=subject, text=text, html=html))
+    try:
+        parse_segment(segment or {})
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+    errors.extend(_check_send_at(send_at))
+    if errors:
+        raise InvalidInput(errors)
+    campaign = MarketingCampaign(
+        name=name.strip(),
+        code=code.strip(),
+        subject=subject,
+        text_template=text,
+        html_template=html,
+        segment=segment or {},
+        send_at=send_at,
+        status=S.SCHEDULED if send_at else S.DRAFT,
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def _check_names(session: Session, *, name: Any, code: Any) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME:
+        errors.append(FieldError(loc=("name",), msg=f"must be 1-{MAX_NAME} characters"))
+    if not isinstance(code, str) or not 1 <= len(code.strip()) <= MAX_CODE:
+        errors.append(FieldError(loc=("code",), msg=f"must be 1-{MAX_CODE} characters"))
+    elif session.scalar(select(MarketingCampaign.id).where(MarketingCampaign.code == code.strip())):
+        errors.append(FieldError(loc=("code",), msg=f"a campaign with code {code!r} exists"))
+    return errors
+
+
+def _check_templates(*, subject: Any, text: Any, html: Any) -> list[FieldError]:
+    errors = [
+        FieldError(loc=(field,), msg="is required and must be a string")
+        for field, value in (("subject", subject), ("text", text))
+        if not isinstance(value, str)
+    ]
+    if html is not None and not isinstance(html, str):
+        errors.append(FieldError(loc=("html",), msg="must be a string"))
+    if errors:
+        return errors
+    try:
+        validate_templates(subject=subject, text=text, html=html)
+    except InvalidInput as exc:
+        return exc.errors
+    return []
+
+
+def _check_send_at(send_at: Any) -> list[FieldError]:
+    if send_at is None:
+        return []
+    if not isinstance(send_at, dt.datetime) or send_at.tzinfo is None:
+        return [FieldError(loc=("send_at",), msg="must be a date-time with a time zone")]
+    return []
+
+
+def get_campaign(session: Session, *, campaign_id: int) -> MarketingCampaign:
+    """The campaign, locked for update; CampaignNotFoundError when there is none."""
+    campaign = session.scalar(
+        select(MarketingCampaign).where(MarketingCampaign.id == campaign_id).with_for_update()
+    )
+    if campaign is None:
+        raise CampaignNotFoundError(f"no campaign {campaign_id}")
+    return campaign
+
+
+def list_campaigns(session: Session) -> list[MarketingCampaign]:
+    """Every campaign, newest first."""
+    return list(session.scalars(select(MarketingCampaign).order_by(MarketingCampaign.id.desc())))
+
+
+def campaign_stats(session: Session, *, campaign_id: int) -> dict[str, int]:
+    """Counts of the campaign's sends by status, and of its recipients now suppressed.
+
+    One grouped query: each send joined to its contact's suppression (if any).
+    ``suppressed`` counts recipients on the list for any reason;
+    ``unsubscribed`` and ``bounced`` those on it for that reason.
+    """
+    rows = session.execute(
+        select(CampaignSend.status, Suppression.reason, func.count())
+        .join(Contact, Contact.id == CampaignSend.contact_id)
+        .outerjoin(Suppression, Suppression.email_normalized == Contact.email_normalized)
+        .where(CampaignSend.campaign_id == campaign_id)
+        .group_by(CampaignSend.status, Suppression.reason)
+    ).all()
+    keys = ("targeted", *(status.value for status in SendStatus), "suppressed", *_REASON_STATS)
+    stats = dict.fromkeys(keys, 0)
+    for status, reason, count in rows:
+        stats["targeted"] += count
+        stats[status] += count
+        if reason is not None:
+            stats["suppressed"] += count
+        if reason in _REASON_STATS:
+            stats[reason] += count
+    return stats
+
+
+_REASON_STATS = (SuppressionReason.UNSUBSCRIBED.value, SuppressionReason.BOUNCED.value)
+
+
+def get_campaign_view(session: Session, *, campaign_id: int) -> CampaignView:
+    """The campaign with its status and stats; CampaignNotFoundError when there is none."""
+    campaign = session.get(MarketingCampaign, campaign_id)
+    if campaign is None:
+        raise CampaignNotFoundError(f"no campaign {campaign_id}")
+    return CampaignView(
+        id=campaign.id,
+        name=campaign.name,
+        code=campaign.code,
+        status=campaign.status,
+        subject=campaign.subject,
+        segment=campaign.segment,
+        send_at=campaign.send_at,
+        schedule_cron=campaign.schedule_cron,
+        started_at=campaign.started_at,
+        completed_at=campaign.completed_at,
+        stats=campaign_stats(session, campaign_id=campaign_id),
+    )
+
+
+def _transition(session: Session, *, campaign_id: int, action: str) -> MarketingCampaign:
+    campaign = get_campaign(session, campaign_id=campaign_id)
+    if campaign.status not in TRANSITIONS[action]:
+        raise CampaignStateError(action=action, status=campaign.status)
+    return campaign
+
+
+def schedule(
+    session: Session, *, campaign_id: int, send_at: dt.datetime, cron: str | None = None
+) -> MarketingCampaign:
+    """Send the campaign at ``send_at``; ``cron`` is stored for recurring runs (not run yet)."""
+    errors = _check_send_at(send_at) or ([] if send_at else _required("send_at"))
+    if cron is not None and not (isinstance(cron, str) and len(cron.split()) == 5):
+        errors.append(FieldError(loc=("cron",), msg="must be a five-field cron expression"))
+    if errors:
+        raise InvalidInput(errors)
+    campaign = _transition(session, campaign_id=campaign_id, action="schedule")
+    campaign.status = S.SCHEDULED
+    campaign.send_at = send_at
+    campaign.schedule_cron = cron
+    session.flush()
+    return campaign
+
+
+def _required(field: str) -> list[FieldError]:
+    return [FieldError(loc=(field,), msg="is required")]
+
+
+def send_now(session: Session, *, campaign_id: int, now: dt.datetime | None = None) -> bool:
+    """Make the campaign due now; False (a no-op) when it is already sending or sent.
+
+    The dispatcher picks it up; the caller may enqueue a dispatch after commit.
+    """
+    campaign = get_campaign(session, campaign_id=campaign_id)
+    if campaign.status in (S.SENDING, S.SENT):
+        return False
+    if campaign.status not in TRANSITIONS["send"]:
+        raise CampaignStateError(action="send", status=campaign.status)
+    campaign.status = S.SCHEDULED
+    campaign.send_at = now or utcnow()
+    session.flush()
+    return True
+
+
+def pause(session: Session, *, campaign_id: int) -> MarketingCampaign:
+    """Stop claiming new batches; messages already handed over are not recalled."""
+    campaign = _transition(session, campaign_id=campaign_id, action="pause")
+    campaign.status = S.PAUSED
+    session.flush()
+    return campaign
+
+
+def resume(session: Session, *, campaign_id: int) -> MarketingCampaign:
+    """Back to sending when it had started, else back to scheduled."""
+    campaign = _transition(session, campaign_id=campaign_id, action="resume")
+    campaign.status = S.SENDING if campaign.started_at is not None else S.SCHEDULED
+    session.flush()
+    return campaign
+
+
+def cancel(session: Session, *, campaign_id: int) -> MarketingCampaign:
+    """Stop for good; pending sends are never sent. Cancelling twice is a no-op."""
+    campaign = get_campaign(session, campaign_id=campaign_id)
+    if campaign.status == S.CANCELLED:
+        return campaign
+    if campaign.status not in TRANSITIONS["cancel"]:
+        raise CampaignStateError(action="cancel", status=campaign.status)
+    campaign.status = S.CANCELLED
+    campaign.completed_at = utcnow()
+    session.flush()
+    return campaign
+
+
+def record_unsubscribe(session: Session, *, contact_id: int, campaign_id: int | None) -> bool:
+    """Suppress the contact's address; True (and one ``unsubscribed`` Activity) the first time.
+
+    A contact deleted since the message was sent, or without an address, is a
+    quiet no-op: the page still tells the person they are unsubscribed.
+    """
+    contact = session.get(Contact, contact_id)
+    if contact is None or not contact.email_normalized:
+        return False
+    if campaign_id is not None and session.get(MarketingCampaign, campaign_id) is None:
+        campaign_id = None
+    added = suppress(
+        session,
+        email_normalized=contact.email_normalized,
+        reason=SuppressionReason.UNSUBSCRIBED,
+        campaign_id=campaign_id,
+    )
+    if added:
+        session.add(
+            Activity(
+                type=ActivityType.UNSUBSCRIBED,
+                direction=Direction.INBOUND,
+                summary="Unsubscribed from campaign mail",
+                details={"campaign_id": campaign_id},
+                customer_id=contact.customer_id,
+                contact_id=contact.id,
+                campaign_id=campaign_id,
+            )
+        )
+        session.flush()
+    return added

@@ -1,0 +1,149 @@
+"""Dispatch on both backends: due claims, materialization, batch claims, crash recovery."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.campaigns import dispatch
+from crm_core.campaigns.models import CampaignSend, CampaignStatus, SendStatus, SuppressionReason
+from crm_core.campaigns.suppression import suppress
+from crm_core.db import utcnow
+from crm_core.models import MarketingCampaign
+from tests.factories import ContactFactory, MarketingCampaignFactory
+
+NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+
+
+def _statuses(session: Session, campaign_id: int) -> dict[int, str]:
+    rows = session.execute(
+        select(CampaignSend.contact_id, CampaignSend.status).where(
+            CampaignSend.campaign_id == campaign_id
+        )
+    )
+    return {contact_id: status for contact_id, status in rows}
+
+
+def test_only_due_scheduled_campaigns_are_claimed_once(session: Session) -> None:
+    due = MarketingCampaignFactory(status=CampaignStatus.SCHEDULED, send_at=NOW)
+    MarketingCampaignFactory(status=CampaignStatus.SCHEDULED, send_at=NOW + dt.timedelta(1))
+    MarketingCampaignFactory(status=CampaignStatus.PAUSED, send_at=NOW)
+    MarketingCampaignFactory(status=CampaignStatus.DRAFT)
+    assert dispatch.claim_due_campaigns(session, now=NOW) == [due.id]
+    assert dispatch.claim_due_campaigns(session, now=NOW) == []
+    session.expire_all()
+    campaign = session.get(MarketingCampaign, due.id)
+    assert campaign is not None
+    assert (campaign.status, campaign.started_at) == ("sending", NOW)
+
+
+def test_materialize_targets_the_segment_minus_suppressed_and_is_idempotent(
+    session: Session,
+) -> None:
+    wanted = [ContactFactory(tags=["vip"]) for _ in range(3)]
+    unsubscribed = ContactFactory(tags=["vip"])
+    ContactFactory(tags=["vip"], email=None, email_normalized=None)
+    ContactFactory(tags=["other"])
+    suppress(
+        session,
+        email_normalized=unsubscribed.email_normalized,
+        reason=SuppressionReason.UNSUBSCRIBED,
+    )
+    campaign = MarketingCampaignFactory(
+        status=CampaignStatus.SENDING,
+        segment={"all": [{"field": "tags", "op": "contains", "value": "vip"}]},
+    )
+    assert dispatch.materialize_recipients(session, campaign=campaign, now=NOW) == 3
+    assert dispatch.materialize_recipients(session, campaign=campaign, now=NOW) == 0
+    assert _statuses(session, campaign.id) == {c.id: "pending" for c in wanted}
+
+
+def test_batches_claim_disjoint_rows_of_sending_campaigns_only(session: Session) -> None:
+    campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
+    contacts = [ContactFactory() for _ in range(5)]
+    dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
+    first = dispatch.claim_batch(session, campaign_id=campaign.id, size=3, now=NOW)
+    second = dispatch.claim_batch(session, campaign_id=campaign.id, size=3, now=NOW)
+    third = dispatch.claim_batch(session, campaign_id=campaign.id, size=3, now=NOW)
+    assert len(first) == 3
+    assert len(second) == 2
+    assert third == []
+    assert {row.contact_id for row in first + second} == {c.id for c in contacts}
+    assert set(_statuses(session, campaign.id).values()) == {"sending"}
+
+    paused = MarketingCampaignFactory(status=CampaignStatus.PAUSED)
+    assert dispatch.claim_batch(session, campaign_id=paused.id, size=3, now=NOW) == []
+
+
+def test_a_row_suppressed_after_materializing_fails_instead_of_sending(session: Session) -> None:
+    campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
+    kept, left = ContactFactory(), ContactFactory()
+    dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
+    suppress(session, email_normalized=left.email_normalized, reason=SuppressionReason.BOUNCED)
+    claimed = dispatch.claim_batch(session, campaign_id=campaign.id, size=10, now=NOW)
+    assert [row.contact_id for row in claimed] == [kept.id]
+    assert _statuses(session, campaign.id)[left.id] == "failed"
+
+
+def test_rows_left_sending_become_unknown_and_are_never_claimed_again(session: Session) -> None:
+    campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
+    for _ in range(4):
+        ContactFactory()
+    dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
+    crashed = dispatch.claim_batch(session, campaign_id=campaign.id, size=2, now=NOW)
+    later = NOW + dt.timedelta(minutes=10)
+    fresh = dispatch.claim_batch(session, campaign_id=campaign.id, size=1, now=later)
+    recovered = dispatch.recover_stale_sending(
+        session, older_than=dt.timedelta(minutes=5), now=later
+    )
+    assert recovered == 2
+    statuses = _statuses(session, campaign.id)
+    assert [statuses[row.contact_id] for row in crashed] == ["unknown", "unknown"]
+    assert statuses[fresh[0].contact_id] == "sending"
+    rest = dispatch.claim_batch(session, campaign_id=campaign.id, size=10, now=later)
+    assert len(rest) == 1
+    assert {row.id for row in rest}.isdisjoint({row.id for row in crashed})
+
+
+def test_complete_only_when_nothing_is_pending_or_sending(session: Session) -> None:
+    campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
+    ContactFactory()
+    dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
+    assert dispatch.has_pending(session, campaign_id=campaign.id)
+    assert not dispatch.complete_if_done(session, campaign_id=campaign.id, now=NOW)
+    [_row] = dispatch.claim_batch(session, campaign_id=campaign.id, size=10, now=NOW)
+    assert not dispatch.has_pending(session, campaign_id=campaign.id)
+    assert not dispatch.complete_if_done(session, campaign_id=campaign.id, now=NOW)
+    dispatch.recover_stale_sending(session, older_than=dt.timedelta(0), now=utcnow())
+    assert dispatch.complete_if_done(session, campaign_id=campaign.id, now=NOW)
+    session.expire_all()
+    assert session.get(MarketingCampaign, campaign.id).status == "sent"  # type: ignore[union-attr]
+
+
+def test_stalled_campaigns_are_found(session: Session) -> None:
+    campaign = MarketingCampaignFactory(
+        status=CampaignStatus.SENDING, segment={}, started_at=NOW - dt.timedelta(hours=1)
+    )
+    ContactFactory()
+    dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
+    idle = dt.timedelta(minutes=5)
+    assert campaign.id in dispatch.stalled_campaigns(session, idle_for=idle, now=NOW)
+    dispatch.claim_batch(session, campaign_id=campaign.id, size=0, now=NOW)
+    assert campaign.id in dispatch.stalled_campaigns(session, idle_for=idle, now=NOW)
+    assert SendStatus.PENDING in set(_statuses(session, campaign.id).values())
+
+
+def test_finished_campaigns_complete_even_when_their_last_batch_died(session: Session) -> None:
+    crashed = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
+    ContactFactory()
+    dispatch.materialize_recipients(session, campaign=crashed, now=NOW)
+    busy = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
+    dispatch.materialize_recipients(session, campaign=busy, now=NOW)
+    empty = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={"any": []})
+    dispatch.claim_batch(session, campaign_id=crashed.id, size=10, now=NOW)
+    dispatch.recover_stale_sending(session, older_than=dt.timedelta(0), now=utcnow())
+    assert dispatch.complete_finished_campaigns(session, now=NOW) == sorted([crashed.id, empty.id])
+    assert dispatch.complete_finished_campaigns(session, now=NOW) == []
+    assert dispatch.has_pending(session, campaign_id=busy.id)

@@ -1,0 +1,182 @@
+"""Campaign services: creation checks, state rules, stats, unsubscribes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_core.activities.models import Activity, ActivityType
+from crm_core.campaigns import services
+from crm_core.campaigns.models import CampaignSend, CampaignStatus, SendStatus, SuppressionReason
+from crm_core.campaigns.suppression import suppress
+from crm_core.errors import InvalidInput
+from tests.factories import ContactFactory, MarketingCampaignFactory
+
+
+def _create(session: Session, **overrides: object) -> int:
+    values: dict[str, object] = {
+        "name": "Spring",
+        "code": "spring-2026",
+        "subject": "Hi {{ contact.first_name }}",
+        "text": "Hello",
+    }
+    values.update(overrides)
+    return services.create_campaign(session, **values).id  # type: ignore[arg-type]
+
+
+def test_create_makes_a_draft_or_a_scheduled_campaign(session: Session) -> None:
+    draft = _create(session)
+    later = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    scheduled = _create(session, code="later", send_at=later)
+    assert services.get_campaign_view(session, campaign_id=draft).status == "draft"
+    view = services.get_campaign_view(session, campaign_id=scheduled)
+    assert (view.status, view.send_at) == ("scheduled", later)
+
+
+def test_create_names_every_bad_field(session: Session) -> None:
+    _create(session)
+    with pytest.raises(InvalidInput) as caught:
+        _create(
+            session,
+            name="",
+            subject="{{ broken",
+            segment={"all": [{"field": "nope", "op": "eq", "value": 1}]},
+            send_at=dt.datetime(2030, 1, 1),  # naive
+        )
+    fields = {error.field for error in caught.value.errors}
+    assert fields == {"name", "code", "subject", "segment.all.0.field", "send_at"}
+
+
+@pytest.mark.parametrize(
+    ("action", "start", "expected"),
+    [
+        ("pause", CampaignStatus.SCHEDULED, CampaignStatus.PAUSED),
+        ("pause", CampaignStatus.SENDING, CampaignStatus.PAUSED),
+        ("cancel", CampaignStatus.PAUSED, CampaignStatus.CANCELLED),
+        ("cancel", CampaignStatus.CANCELLED, CampaignStatus.CANCELLED),
+    ],
+)
+def test_allowed_transitions(
+    session: Session, action: str, start: CampaignStatus, expected: CampaignStatus
+) -> None:
+    campaign = MarketingCampaignFactory(status=start)
+    getattr(services, action)(session, campaign_id=campaign.id)
+    assert campaign.status == expected
+
+
+@pytest.mark.parametrize(
+    ("action", "start"),
+    [
+        ("pause", CampaignStatus.DRAFT),
+        ("resume", CampaignStatus.SENDING),
+        ("cancel", CampaignStatus.SENT),
+        ("send_now", CampaignStatus.PAUSED),
+        ("send_now", CampaignStatus.CANCELLED),
+    ],
+)
+def test_illegal_transitions_raise(session: Session, action: str, start: CampaignStatus) -> None:
+    campaign = MarketingCampaignFactory(status=start)
+    with pytest.raises(services.CampaignStateError):
+        getattr(services, action)(session, campaign_id=campaign.id)
+    assert campaign.status == start
+
+
+def test_resume_goes_back_to_where_it_was(session: Session) -> None:
+    fresh = MarketingCampaignFactory(status=CampaignStatus.PAUSED)
+    started = MarketingCampaignFactory(
+        status=CampaignStatus.PAUSED, started_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    )
+    assert services.resume(session, campaign_id=fresh.id).status == "scheduled"
+    assert services.resume(session, campaign_id=started.id).status == "sending"
+
+
+def test_send_now_is_a_no_op_once_sending(session: Session) -> None:
+    campaign = MarketingCampaignFactory(status=CampaignStatus.DRAFT)
+    assert services.send_now(session, campaign_id=campaign.id) is True
+    assert campaign.status == "scheduled"
+    assert campaign.send_at is not None
+    campaign.status = CampaignStatus.SENDING
+    assert services.send_now(session, campaign_id=campaign.id) is False
+    assert campaign.status == "sending"
+
+
+def test_schedule_checks_its_input(session: Session) -> None:
+    campaign = MarketingCampaignFactory()
+    with pytest.raises(InvalidInput, match="cron"):
+        services.schedule(
+            session,
+            campaign_id=campaign.id,
+            send_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+            cron="every day",
+        )
+    when = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    services.schedule(session, campaign_id=campaign.id, send_at=when, cron="0 9 * * 1")
+    assert (campaign.status, campaign.send_at, campaign.schedule_cron) == (
+        "scheduled",
+        when,
+        "0 9 * * 1",
+    )
+
+
+def test_unknown_campaign(session: Session) -> None:
+    with pytest.raises(services.CampaignNotFoundError):
+        services.get_campaign_view(session, campaign_id=987654)
+    with pytest.raises(services.CampaignNotFoundError):
+        services.pause(session, campaign_id=987654)
+
+
+def test_stats_count_sends_and_suppressions(session: Session) -> None:
+    campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING)
+    statuses = [SendStatus.SENT] * 3 + [SendStatus.FAILED, SendStatus.UNKNOWN, SendStatus.PENDING]
+    contacts = [ContactFactory() for _ in statuses]
+    for contact, status in zip(contacts, statuses, strict=True):
+        session.add(
+            CampaignSend(
+                campaign_id=campaign.id, contact_id=contact.id, email=contact.email, status=status
+            )
+        )
+    suppress(
+        session,
+        email_normalized=contacts[0].email_normalized,
+        reason=SuppressionReason.UNSUBSCRIBED,
+    )
+    suppress(
+        session, email_normalized=contacts[1].email_normalized, reason=SuppressionReason.BOUNCED
+    )
+    suppress(
+        session, email_normalized=contacts[3].email_normalized, reason=SuppressionReason.MANUAL
+    )
+    session.flush()
+    stats = services.get_campaign_view(session, campaign_id=campaign.id).stats
+    assert stats == {
+        "targeted": 6,
+        "pending": 1,
+        "sending": 0,
+        "sent": 3,
+        "failed": 1,
+        "unknown": 1,
+        "suppressed": 3,
+        "unsubscribed": 1,
+        "bounced": 1,
+    }
+
+
+def test_unsubscribe_suppresses_once_with_one_activity(session: Session) -> None:
+    campaign = MarketingCampaignFactory()
+    contact = ContactFactory()
+    first = services.record_unsubscribe(session, contact_id=contact.id, campaign_id=campaign.id)
+    again = services.record_unsubscribe(session, contact_id=contact.id, campaign_id=campaign.id)
+    assert (first, again) == (True, False)
+    count = session.scalar(
+        select(func.count())
+        .select_from(Activity)
+        .where(Activity.contact_id == contact.id, Activity.type == ActivityType.UNSUBSCRIBED)
+    )
+    assert count == 1
+
+
+def test_unsubscribe_of_a_deleted_contact_is_quiet(session: Session) -> None:
+    assert services.record_unsubscribe(session, contact_id=987654, campaign_id=None) is False

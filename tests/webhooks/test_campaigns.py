@@ -1,0 +1,212 @@
+"""The campaigns API and the unsubscribe pages, through the Flask test client."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
+
+from crm_core.activities.models import Activity, ActivityType
+from crm_core.campaigns.models import Suppression
+from crm_core.campaigns.unsubscribe import make_unsubscribe_token
+from crm_core.config import Settings
+from crm_core.customers.models import Contact, Customer
+from webhooks.app import create_app
+
+
+@pytest.fixture
+def app(database_url: str, committed_db: Engine) -> Flask:
+    """The web app with a signing secret (unsubscribe links need one)."""
+    settings = Settings(
+        database_url=database_url,
+        broker_url="memory://",
+        ratelimit_url="memory://",
+        ratelimit_prefix=f"test-{uuid.uuid4().hex}",
+        secret_key="campaign-test-secret",
+        public_url="https://crm.example.com",
+    )
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture
+def contact_id(app: Flask) -> int:
+    with app.extensions["crm"].sessions.begin() as session:
+        customer = Customer(name="Ada Co", name_key="ada co", kind="company")
+        session.add(customer)
+        session.flush()
+        contact = Contact(
+            customer_id=customer.id,
+            first_name="Ada",
+            email="Ada@Example.com",
+            email_normalized="ada@example.com",
+        )
+        session.add(contact)
+        session.flush()
+        return contact.id
+
+
+CAMPAIGN = {
+    "name": "Spring",
+    "code": "spring",
+    "subject": "Hello {{ contact.first_name }}",
+    "text": "Hi {{ contact.first_name }}, leave: {{ unsubscribe_url }}",
+    "html": "<p>Hi {{ contact.first_name }}</p>",
+    "segment": {"all": [{"field": "country", "op": "eq", "value": "de"}]},
+}
+
+
+def _create(client: FlaskClient, auth: dict[str, str], **changes: Any) -> int:
+    response = client.post("/api/campaigns", json={**CAMPAIGN, **changes}, headers=auth)
+    assert response.status_code == 201, response.json
+    return int(response.json["id"])  # type: ignore[index]
+
+
+def test_create_show_and_move_through_states(client: FlaskClient, auth: dict[str, str]) -> None:
+    campaign_id = _create(client, auth)
+    shown = client.get(f"/api/campaigns/{campaign_id}", headers=auth).json
+    assert shown["status"] == "draft"
+    assert shown["stats"]["targeted"] == 0
+    when = "2030-01-01T09:00:00+00:00"
+    scheduled = client.post(
+        f"/api/campaigns/{campaign_id}/schedule", json={"send_at": when}, headers=auth
+    )
+    assert (scheduled.status_code, scheduled.json["status"]) == (200, "scheduled")
+    assert scheduled.json["send_at"] == when
+    paused = client.post(f"/api/campaigns/{campaign_id}/pause", headers=auth)
+    assert paused.json["status"] == "paused"
+    refused = client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
+    assert refused.status_code == 409
+    assert refused.mimetype == "application/problem+json"
+    assert client.post(f"/api/campaigns/{campaign_id}/resume", headers=auth).json["status"] == (
+        "scheduled"
+    )
+    sent = client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
+    assert (sent.status_code, sent.json["status"]) == (200, "scheduled")
+    cancelled = client.post(f"/api/campaigns/{campaign_id}/cancel", headers=auth)
+    assert cancelled.json["status"] == "cancelled"
+    listed = client.get("/api/campaigns", headers=auth).json["items"]
+    assert [item["id"] for item in listed] == [campaign_id]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**CAMPAIGN, "segment": {"all": [{"field": "x", "op": "eq", "value": 1}]}}, "segment"),
+        ({**CAMPAIGN, "subject": "{% if %}"}, "subject"),
+        ({**CAMPAIGN, "send_at": "tomorrow"}, "send_at"),
+        ({k: v for k, v in CAMPAIGN.items() if k != "text"}, "text"),
+        ([1, 2], "body"),
+    ],
+)
+def test_bad_campaigns_are_422_naming_the_field(
+    client: FlaskClient, auth: dict[str, str], body: Any, field: str
+) -> None:
+    response = client.post("/api/campaigns", json=body, headers=auth)
+    assert response.status_code == 422
+    assert any(error["field"].startswith(field) for error in response.json["errors"])
+
+
+def test_unknown_campaign_and_missing_key(client: FlaskClient, auth: dict[str, str]) -> None:
+    assert client.get("/api/campaigns/999999", headers=auth).status_code == 404
+    assert client.post("/api/campaigns/999999/pause", headers=auth).status_code == 404
+    assert client.get("/api/campaigns/99999999999999999999", headers=auth).status_code == 404
+    assert client.get("/api/campaigns/1").status_code == 401
+    assert client.post("/api/campaigns", json=CAMPAIGN).status_code == 401
+
+
+def test_preview_renders_one_contact(
+    client: FlaskClient, auth: dict[str, str], contact_id: int
+) -> None:
+    campaign_id = _create(client, auth)
+    response = client.get(
+        f"/api/campaigns/{campaign_id}/preview?contact_id={contact_id}", headers=auth
+    )
+    assert response.status_code == 200, response.json
+    doc = response.json
+    assert doc["subject"] == "Hello Ada"
+    assert doc["html"].strip() == "<p>Hi Ada</p>"
+    url = doc["headers"]["List-Unsubscribe"].strip("<>")
+    assert url in doc["text"]
+    assert doc["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert doc["headers"]["Auto-Submitted"] == "auto-generated"
+    bad = client.get(f"/api/campaigns/{campaign_id}/preview?contact_id=abc", headers=auth)
+    assert bad.status_code == 422
+    missing = client.get(f"/api/campaigns/{campaign_id}/preview?contact_id=999999", headers=auth)
+    assert missing.status_code == 404
+
+
+def _token(app: Flask, contact_id: int, **kw: Any) -> str:
+    secret = kw.pop("secret", app.extensions["crm"].settings.resolved_secret_key())
+    return make_unsubscribe_token(secret_key=secret, contact_id=contact_id, campaign_id=None)
+
+
+def _suppressed(app: Flask) -> tuple[int, int]:
+    with app.extensions["crm"].sessions() as session:
+        suppressions = session.scalar(select(func.count()).select_from(Suppression))
+        activities = session.scalar(
+            select(func.count())
+            .select_from(Activity)
+            .where(Activity.type == ActivityType.UNSUBSCRIBED)
+        )
+    return int(suppressions or 0), int(activities or 0)
+
+
+def test_get_shows_a_button_and_changes_nothing(
+    app: Flask, client: FlaskClient, contact_id: int
+) -> None:
+    response = client.get(f"/unsubscribe/{_token(app, contact_id)}")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert b'method="post"' in response.data
+    assert _suppressed(app) == (0, 0)
+
+
+def test_post_unsubscribes_once(app: Flask, client: FlaskClient, contact_id: int) -> None:
+    url = f"/unsubscribe/{_token(app, contact_id)}"
+    first = client.post(url, data={"List-Unsubscribe": "One-Click"})
+    again = client.post(url)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert _suppressed(app) == (1, 1)
+
+
+@pytest.mark.parametrize("kind", ["tampered", "wrong-salt", "expired", "garbage"])
+def test_bad_tokens_get_a_400_page(
+    app: Flask, client: FlaskClient, contact_id: int, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from itsdangerous import URLSafeTimedSerializer
+
+    secret = app.extensions["crm"].settings.resolved_secret_key()
+    token = _token(app, contact_id)
+    if kind == "tampered":
+        token = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    elif kind == "wrong-salt":
+        token = str(URLSafeTimedSerializer(secret, salt="other").dumps({"k": contact_id}))
+    elif kind == "garbage":
+        token = "not-a-token"
+    else:
+        from itsdangerous.timed import TimestampSigner
+
+        signed_long_ago = int(dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp())
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: signed_long_ago)
+        token = _token(app, contact_id)
+        monkeypatch.undo()
+    for method in (client.get, client.post):
+        response = method(f"/unsubscribe/{token}")
+        assert response.status_code == 400
+        assert response.mimetype == "text/html"
+    assert _suppressed(app) == (0, 0)

@@ -1,0 +1,223 @@
+"""The campaign tasks in-process against the test database and a real SMTP server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from crm_core.activities.models import Activity, ActivityType
+from crm_core.campaigns import services
+from crm_core.campaigns.models import CampaignSend
+from crm_core.config import Settings
+from crm_core.customers.models import Contact, Customer
+from crm_core.db import make_session_factory
+from tests.smtp_server import SmtpTestServer, smtp_server
+from webhooks.app import create_app
+from workers import db as worker_db
+from workers import tasks
+
+__all__ = ["smtp_server"]
+SECRET = "campaign-e2e-secret"
+
+
+@pytest.fixture
+def settings(database_url: str, smtp_server: SmtpTestServer) -> Settings:
+    return Settings(
+        database_url=database_url,
+        broker_url="memory://",
+        ratelimit_url="memory://",
+        ratelimit_prefix=f"test-{uuid.uuid4().hex}",
+        secret_key=SECRET,
+        public_url="https://crm.example.com",
+        mail_url=smtp_server.url(),
+        mail_from="Shop <news@shop.example>",
+    )
+
+
+@pytest.fixture
+def worker(committed_db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Tasks bound to the test database and settings; the send_batch ids they published."""
+    monkeypatch.setattr(worker_db, "_factory", make_session_factory(committed_db))
+    monkeypatch.setattr(tasks, "get_settings", lambda: settings)
+    published: list[int] = []
+
+    def record(campaign_id: int, *, parallel: int, countdown: float | None = None) -> int:
+        published.extend([campaign_id] * parallel)
+        return parallel
+
+    monkeypatch.setattr(tasks, "enqueue_send_batches", record)
+    return published
+
+
+def _contacts(engine: Engine, count: int) -> list[int]:
+    with make_session_factory(engine).begin() as session:
+        customer = Customer(name="Many Co", name_key="many co", kind="company")
+        session.add(customer)
+        session.flush()
+        contacts = [
+            Contact(
+                customer_id=customer.id,
+                first_name=f"P{n}",
+                email=f"p{n}@example.com",
+                email_normalized=f"p{n}@example.com",
+            )
+            for n in range(count)
+        ]
+        session.add_all(contacts)
+        session.flush()
+        return [c.id for c in contacts]
+
+
+def _campaign(engine: Engine) -> int:
+    with make_session_factory(engine).begin() as session:
+        campaign = services.create_campaign(
+            session,
+            name="News",
+            code="news",
+            subject="News for {{ contact.first_name }}",
+            text="Hi {{ contact.first_name }}. Leave: {{ unsubscribe_url }}",
+        )
+        services.send_now(session, campaign_id=campaign.id)
+        return campaign.id
+
+
+def _run_until_idle(published: list[int]) -> None:
+    while published:
+        tasks.send_batch(published.pop())
+
+
+def _statuses(engine: Engine, campaign_id: int) -> dict[str, int]:
+    with Session(engine) as session:
+        rows = session.execute(
+            select(CampaignSend.status, func.count())
+            .where(CampaignSend.campaign_id == campaign_id)
+            .group_by(CampaignSend.status)
+        )
+        return {status: count for status, count in rows}
+
+
+def test_a_campaign_reaches_each_recipient_once_and_unsubscribe_works(
+    committed_db: Engine,
+    worker: list[int],
+    smtp_server: SmtpTestServer,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(tasks.celery_app.conf, "crm_campaign_batch_size", 7)
+    _contacts(committed_db, 50)
+    campaign_id = _campaign(committed_db)
+    assert tasks.dispatch_campaigns() == 1
+    _run_until_idle(worker)
+    received = smtp_server.handler.received
+    assert sorted(mail.rcpt_tos[0] for mail in received) == sorted(
+        f"p{n}@example.com" for n in range(50)
+    )
+    message = received[0].message
+    url = message["List-Unsubscribe"].strip("<>")
+    assert url.startswith("https://crm.example.com/unsubscribe/")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert url in message.get_body(("plain",)).get_content()
+    # Batches of 7 over one connection each.
+    assert smtp_server.handler.sessions == 8
+    with Session(committed_db) as session:
+        view = services.get_campaign_view(session, campaign_id=campaign_id)
+        activities = session.scalar(
+            select(func.count())
+            .select_from(Activity)
+            .where(Activity.type == ActivityType.CAMPAIGN_SENT, Activity.campaign_id == campaign_id)
+        )
+    assert (view.status, view.stats["sent"], view.stats["targeted"], activities) == (
+        "sent",
+        50,
+        50,
+        50,
+    )
+
+    client = create_app(settings).test_client()
+    assert client.post(url.removeprefix("https://crm.example.com")).status_code == 200
+
+    # Re-dispatching, repeating send and running more batches send nothing more.
+    assert tasks.dispatch_campaigns() == 0
+    with make_session_factory(committed_db).begin() as session:
+        assert services.send_now(session, campaign_id=campaign_id) is False
+    tasks.send_batch(campaign_id)
+    assert len(smtp_server.handler.received) == 50
+    with Session(committed_db) as session:
+        stats = services.get_campaign_view(session, campaign_id=campaign_id).stats
+    assert (stats["unsubscribed"], stats["suppressed"]) == (1, 1)
+
+
+def test_a_crashed_batch_leaves_unknown_rows_that_are_never_resent(
+    committed_db: Engine, worker: list[int], smtp_server: SmtpTestServer
+) -> None:
+    _contacts(committed_db, 10)
+    campaign_id = _campaign(committed_db)
+    tasks.dispatch_campaigns()
+    worker.clear()
+
+    def die(*_args: object, **_kwargs: object) -> None:
+        raise SystemExit("worker killed mid-batch")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tasks.sending, "deliver_batch", die)
+        patch.setitem(tasks.celery_app.conf, "crm_campaign_batch_size", 4)
+        with pytest.raises(SystemExit):
+            tasks.send_batch(campaign_id)
+    assert _statuses(committed_db, campaign_id) == {"sending": 4, "pending": 6}
+    # Later: the dispatcher finds rows sending for longer than a task may run.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tasks, "_claim_timeout", lambda: 0)
+        tasks.dispatch_campaigns()
+    tasks.send_batch(campaign_id)
+    tasks.send_batch(campaign_id)
+    assert _statuses(committed_db, campaign_id) == {"unknown": 4, "sent": 6}
+    assert len(smtp_server.handler.received) == 6
+    with Session(committed_db) as session:
+        view = services.get_campaign_view(session, campaign_id=campaign_id)
+    assert (view.status, view.stats["unknown"], view.stats["sent"]) == ("sent", 4, 6)
+
+
+def test_a_refused_connection_sends_nothing_and_keeps_rows_pending(
+    committed_db: Engine, worker: list[int], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.services import free_port
+
+    dead = settings.model_copy(update={"mail_url": f"smtp://127.0.0.1:{free_port()}"})
+    monkeypatch.setattr(tasks, "get_settings", lambda: dead)
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    tasks.dispatch_campaigns()
+    tasks.send_batch(campaign_id)
+    assert _statuses(committed_db, campaign_id) == {"pending": 3}
+    with Session(committed_db) as session:
+        attempts = session.scalars(select(CampaignSend.attempts)).all()
+    assert attempts == [0, 0, 0]
+
+
+def test_a_bounced_recipient_fails_and_the_rest_go_out(
+    committed_db: Engine, worker: list[int], smtp_server: SmtpTestServer
+) -> None:
+    smtp_server.handler.refuse_rcpt["p1@example.com"] = "550 no such user"
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    tasks.dispatch_campaigns()
+    _run_until_idle(worker)
+    assert _statuses(committed_db, campaign_id) == {"sent": 2, "failed": 1}
+
+
+def test_a_connection_lost_during_data_is_unknown_and_not_retried(
+    committed_db: Engine, worker: list[int], smtp_server: SmtpTestServer
+) -> None:
+    # The server takes each message, then hangs up before answering: it may have gone out.
+    smtp_server.handler.drop_after_data = True
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    tasks.dispatch_campaigns()
+    _run_until_idle(worker)
+    tasks.send_batch(campaign_id)
+    assert _statuses(committed_db, campaign_id) == {"unknown": 3}
+    assert len(smtp_server.handler.received) == 3

@@ -1,0 +1,176 @@
+"""The campaigns API: create, inspect, schedule, send, pause, resume, cancel, preview."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from crm_core.campaigns import sending, services
+from crm_core.errors import FieldError, InvalidInput, PermanentError
+from webhooks.auth import require_api_key
+from webhooks.problems import problem
+from workers.publish import enqueue_campaign_work
+
+bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
+_MAX_ID = 2**63 - 1
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None and not request.get_data():
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidInput([FieldError(loc=(), msg="the body must be a JSON object")])
+    return body
+
+
+def _instant(body: dict[str, Any], field: str) -> dt.datetime | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    try:
+        instant = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise InvalidInput([FieldError(loc=(field,), msg="must be ISO 8601 with a time zone")])
+    return instant.astimezone(dt.UTC)
+
+
+def _run(work: Callable[[Any], Any], *, status: int = 200) -> Response:
+    """Run ``work`` in one transaction and map the service errors to problems."""
+    try:
+        with current_app.extensions["crm"].sessions.begin() as session:
+            result = work(session)
+    except services.CampaignNotFoundError as exc:
+        return problem(404, str(exc), type_="not-found")
+    except services.CampaignStateError as exc:
+        return problem(409, str(exc), title="Not allowed now", type_="campaign-state")
+    except InvalidInput as exc:
+        return problem(
+            422, str(exc), title="Invalid campaign", type_="invalid", errors=exc.error_dicts()
+        )
+    except PermanentError as exc:
+        return problem(422, str(exc), title="Invalid campaign", type_="invalid")
+    response = jsonify(result)
+    response.status_code = status
+    return response
+
+
+def _view(session: Any, campaign_id: int) -> dict[str, Any]:
+    return services.get_campaign_view(session, campaign_id=campaign_id).as_dict()
+
+
+@bp.post("")
+@require_api_key
+def create() -> Response:
+    """Create a campaign: 201 with its id."""
+
+    def work(session: Any) -> dict[str, Any]:
+        body = _body()
+        campaign = services.create_campaign(
+            session,
+            name=body.get("name"),  # type: ignore[arg-type]
+            code=body.get("code"),  # type: ignore[arg-type]
+            subject=body.get("subject"),  # type: ignore[arg-type]
+            text=body.get("text"),  # type: ignore[arg-type]
+            html=body.get("html"),
+            segment=body.get("segment"),
+            send_at=_instant(body, "send_at"),
+        )
+        return {"id": campaign.id}
+
+    return _run(work, status=201)
+
+
+@bp.get("")
+@require_api_key
+def list_all() -> Response:
+    """Every campaign with its status, newest first."""
+    return _run(
+        lambda s: {
+            "items": [
+                {"id": c.id, "name": c.name, "code": c.code, "status": c.status}
+                for c in services.list_campaigns(s)
+            ]
+        }
+    )
+
+
+@bp.get("/<int:campaign_id>")
+@require_api_key
+def show(campaign_id: int) -> Response:
+    """The campaign with its status and stats."""
+    if campaign_id > _MAX_ID:
+        return problem(404, f"no campaign {campaign_id}", type_="not-found")
+    return _run(lambda s: _view(s, campaign_id))
+
+
+@bp.post("/<int:campaign_id>/<any(send,schedule,pause,resume,cancel):action>")
+@require_api_key
+def act(campaign_id: int, action: str) -> Response:
+    """Change the campaign's status; the new view answers."""
+    if campaign_id > _MAX_ID:
+        return problem(404, f"no campaign {campaign_id}", type_="not-found")
+
+    def work(session: Any) -> dict[str, Any]:
+        if action == "send":
+            services.send_now(session, campaign_id=campaign_id)
+        elif action == "schedule":
+            body = _body()
+            services.schedule(
+                session,
+                campaign_id=campaign_id,
+                send_at=_instant(body, "send_at"),  # type: ignore[arg-type]
+                cron=body.get("cron"),
+            )
+        else:
+            getattr(services, action)(session, campaign_id=campaign_id)
+        return _view(session, campaign_id)
+
+    response = _run(work)
+    # After commit: start now rather than at the next beat.
+    if response.status_code == 200 and action == "send":
+        enqueue_campaign_work()
+    elif response.status_code == 200 and action == "resume":
+        enqueue_campaign_work(campaign_id)
+    return response
+
+
+@bp.get("/<int:campaign_id>/preview")
+@require_api_key
+def preview(campaign_id: int) -> Response:
+    """One contact's message as it would be sent: subject, text, html and headers."""
+    contact_id = request.args.get("contact_id", "")
+    if not contact_id.isdigit() or int(contact_id) > _MAX_ID or campaign_id > _MAX_ID:
+        return problem(422, "contact_id must be a contact's id", type_="invalid")
+    settings = current_app.extensions["crm"].settings
+    identity = sending.MailIdentity(
+        sender=settings.mail_from,
+        public_url=settings.public_url,
+        secret_key=settings.resolved_secret_key(),
+    )
+
+    def work(session: Any) -> dict[str, Any]:
+        message = sending.preview_message(
+            session, campaign_id=campaign_id, contact_id=int(contact_id), identity=identity
+        )
+        if message is None:
+            raise services.CampaignNotFoundError(
+                f"no campaign {campaign_id} or contact {contact_id}"
+            )
+        text = message.get_body(("plain",))
+        html = message.get_body(("html",))
+        return {
+            "subject": str(message["Subject"]),
+            "text": text.get_content() if text is not None else None,
+            "html": html.get_content() if html is not None else None,
+            "headers": {name: str(value) for name, value in message.items()
+                        if name.lower() not in ("content-type", "mime-version",
+                                                "content-transfer-encoding")},
+        }  # fmt: skip
+
+    return _run(work)
