@@ -97,6 +97,8 @@ task_routes = {
     # A slow IMAP server must not hold up the processing of stored events.
     "crm.mailboxes.*": {"queue": "mailboxes", "routing_key": "mailboxes"},
     "crm.campaigns.*": {"queue": "campaigns", "routing_key": "campaigns"},
+    # Other outbound mail (case acknowledgements) shares the sending queue.
+    "crm.mail.*": {"queue": "campaigns", "routing_key": "campaigns"},
 }
 # Send rows one campaign batch claims: a crash leaves at most this many unknown.
 crm_campaign_batch_size = 100
@@ -125,6 +127,11 @@ beat_schedule = {
     "poll-mailboxes": {
         "task": "crm.mailboxes.poll_all",
         "schedule": _settings.imap_poll_seconds,
+    },
+    # Sends the outbound e-mails recorded as pending (case acknowledgements).
+    "send-pending-mail": {
+        "task": "crm.mail.send_pending",
+        "schedule": 5.0,
     },
     # Starts due campaigns and turns sends left by a crashed batch into "unknown".
     "dispatch-campaigns": {

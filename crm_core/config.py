@@ -74,6 +74,25 @@ class Settings(BaseSettings):
         ge=0,
         description="How long the intake may reuse a source's looked-up credentials (0: never).",
     )
+    auto_ack_enabled: bool = Field(
+        default=False, description="Acknowledge each new case opened by e-mail with a reply."
+    )
+    auto_ack_subject: str = Field(
+        default="Re: {{ case.subject }}",
+        description="Jinja2 template of the acknowledgement's subject (the case token is added).",
+    )
+    auto_ack_text: str = Field(
+        default=(
+            "Hello{% if contact.first_name %} {{ contact.first_name }}{% endif %},\n\n"
+            "we have received your request and opened case #{{ case.id }}. "
+            "We will answer as soon as we can; please keep the case number in the subject "
+            "when you write again.\n"
+        ),
+        description="Jinja2 template of the acknowledgement's text (case, contact).",
+    )
+    auto_ack_per_sender_per_day: int = Field(
+        default=3, ge=0, description="Most acknowledgements one address gets in 24 hours."
+    )
     db_pool_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for one.")
     readiness_timeout: float = Field(
         default=2.0, gt=0, description="Seconds /readyz waits for the database and broker."

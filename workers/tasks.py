@@ -18,8 +18,9 @@ from crm_core.ingestion.models import EventStatus
 from crm_core.ingestion.pipeline import load_handlers, run_event
 from crm_core.ingestion.processing import claim_event, due_for_sweep, record_failure
 from crm_core.ops.services import record_heartbeat
+from crm_core.support.outbound import deliver_pending, pending_deliveries
 from workers.app import celery_app
-from workers.db import unit_of_work
+from workers.db import session_factory, unit_of_work
 from workers.publish import enqueue_event
 
 log = logging.getLogger(__name__)
@@ -186,3 +187,23 @@ def enqueue_send_batches(campaign_id: int, *, parallel: int, countdown: float | 
         except Exception as exc:  # any transport failure: the dispatcher republishes
             log.warning("could not publish send_batch(%s): %s", campaign_id, exc)
     return published
+
+
+@celery_app.task(name="crm.mail.send_pending")
+def send_pending_mail() -> int:
+    """Send the outbound e-mails recorded as pending (case acknowledgements); how many went."""
+    settings = get_settings()
+    with unit_of_work() as session:
+        pending = pending_deliveries(session)
+    if not pending:
+        return 0
+    backend = backend_from_url(
+        settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
+    )
+    outcomes = [
+        deliver_pending(
+            session_factory(), backend, activity_id=activity_id, sender=settings.mail_from
+        )
+        for activity_id in pending
+    ]
+    return outcomes.count("sent")

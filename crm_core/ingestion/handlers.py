@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_core.config import get_settings
+from crm_core.config import Settings, get_settings
 from crm_core.customers.models import Contact
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.models import EntityType, EventKind, InboxEvent
@@ -22,6 +22,7 @@ from crm_core.leads.services import capture_lead_event
 from crm_core.mail import MailLimits, MalformedEmail, ParsedEmail, parse_json, parse_rfc822
 from crm_core.sales.deals import record_deal
 from crm_core.sales.services import record_order
+from crm_core.support.auto_ack import AutoAckSettings
 from crm_core.support.inbound_mail import MailContext, ThreadDecision, receive_email
 from crm_core.support.services import upsert_case_from_ticket
 from crm_core.touched import Touched
@@ -124,6 +125,18 @@ def parse_email_event(event: InboxEvent) -> ParsedEmail:
     return parse_json(payload, limits=limits)
 
 
+def auto_ack_settings(settings: Settings) -> AutoAckSettings:
+    """The acknowledgement rules as configured."""
+    return AutoAckSettings(
+        enabled=settings.auto_ack_enabled,
+        subject=settings.auto_ack_subject,
+        text=settings.auto_ack_text,
+        sender=settings.mail_from,
+        own_addresses=frozenset(settings.support_addresses),
+        per_sender_per_day=settings.auto_ack_per_sender_per_day,
+    )
+
+
 @register_handler(EventKind.EMAILS)
 def handle_email(session: Session, event: InboxEvent) -> Entities:
     """An inbound e-mail: parse, thread, file on a case or a contact, record."""
@@ -136,6 +149,7 @@ def handle_email(session: Session, event: InboxEvent) -> Entities:
         sla_hours=settings.sla_first_response_hours,
         resolve_contact=lambda s, email, name: resolve_contact(s, email, name, field="from"),
         find_contact=find_contact,
+        auto_ack=auto_ack_settings(settings),
     )
     outcome = receive_email(session, parsed=parsed, context=context)
     # A replay finds its own message already filed: the first decision stands.

@@ -21,6 +21,7 @@ from crm_core.customers.models import Contact
 from crm_core.db import utcnow
 from crm_core.ingestion.models import EntityType
 from crm_core.mail import ParsedEmail, addressed_to_support, thread_keys
+from crm_core.support.auto_ack import AutoAckSettings, ack_refusal, record_auto_ack
 from crm_core.support.models import CaseChannel, CaseStatus, SupportCase
 from crm_core.support.services import first_response_due
 from crm_core.touched import Touched
@@ -60,6 +61,7 @@ class MailContext:
     sla_hours: dict[str, float]
     resolve_contact: ContactResolver
     find_contact: ContactFinder
+    auto_ack: AutoAckSettings | None = None
 
 
 def receive_email(session: Session, *, parsed: ParsedEmail, context: MailContext) -> MailOutcome:
@@ -184,12 +186,40 @@ def _open_case(session: Session, parsed: ParsedEmail, context: MailContext) -> M
     _touch(touched, opened)
     touched.add(EntityType.SUPPORT_CASE, case.id)
     reason = "addressed to a support address; no thread matched"
+    reason += _acknowledge(session, parsed, context, case=case, contact=contact, touched=touched)
     decision = (ThreadDecision.NEW_CASE, reason)
     activity = _email_activity(
         session, parsed, context, contact=contact, case=case, decision=decision
     )
     _touch(touched, activity)
     return MailOutcome(ThreadDecision.NEW_CASE, reason, touched)
+
+
+def _acknowledge(
+    session: Session,
+    parsed: ParsedEmail,
+    context: MailContext,
+    *,
+    case: SupportCase,
+    contact: Contact,
+    touched: Touched,
+) -> str:
+    """Record an acknowledgement when the rules allow one; the note for the reason."""
+    if context.auto_ack is None:
+        return ""
+    refusal = ack_refusal(session, parsed=parsed, contact=contact, settings=context.auto_ack)
+    if refusal is not None:
+        return f"; not acknowledged: {refusal}" if context.auto_ack.enabled else ""
+    ack = record_auto_ack(
+        session,
+        case=case,
+        contact=contact,
+        parsed=parsed,
+        settings=context.auto_ack,
+        event_id=context.event_id,
+    )
+    touched.add(EntityType.ACTIVITY, ack.id)
+    return "; acknowledged"
 
 
 def _append(
