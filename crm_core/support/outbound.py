@@ -7,6 +7,7 @@ system is called; a row found ``sending`` later (a crash) is never sent again.
 from __future__ import annotations
 
 import datetime as dt
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +17,20 @@ from crm_core.activities.models import Activity, ActivityType
 from crm_core.db import utcnow
 from crm_core.delivery.base import DeliveryError, MailBackend
 from crm_core.delivery.messages import AutoSubmitted, OutboundMail, build_message
+
+
+def send_one(
+    backend: MailBackend, message: EmailMessage, *, idempotency_key: str
+) -> tuple[str, str | None, str | None]:
+    """Hand one message over: ``(delivery, provider id, error)``.
+
+    Once it may have left, it is never sent again blindly: ``unknown``, not ``failed``.
+    """
+    try:
+        with backend:
+            return "sent", backend.send(message, idempotency_key=idempotency_key), None
+    except DeliveryError as exc:
+        return ("unknown" if exc.maybe_sent else "failed"), None, str(exc)[:1000]
 
 
 def pending_deliveries(
@@ -67,12 +82,9 @@ def deliver_pending(
         if details.get("auto_submitted")
         else None,
     )
-    delivery, provider_id, error = "sent", None, None
-    try:
-        with backend:
-            provider_id = backend.send(build_message(mail), idempotency_key=f"mail-{activity_id}")
-    except DeliveryError as exc:
-        delivery, error = ("unknown" if exc.maybe_sent else "failed"), str(exc)[:1000]
+    delivery, provider_id, error = send_one(
+        backend, build_message(mail), idempotency_key=f"mail-{activity_id}"
+    )
     with sessions.begin() as session:
         _record(session, activity_id, delivery=delivery, provider_id=provider_id, error=error)
     return delivery

@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.db import utcnow
-from crm_core.delivery.base import DeliveryError, MailBackend
+from crm_core.delivery.base import MailBackend
 from crm_core.delivery.messages import OutboundMail, build_message
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.mail import case_token, normalize_message_id, parse_case_token
 from crm_core.support.models import CaseStatus, SupportCase
+from crm_core.support.outbound import send_one
 
 # References carry the root and the most recent messages; a thread can be long.
 MAX_REFERENCES = 20
@@ -153,13 +154,9 @@ def send_case_reply(
             session, case_id=case_id, body=body, html=html, sender=sender
         )
         activity_id, message_id = activity.id, activity.message_id or ""
-    provider_id, error, delivery = None, None, "sent"
-    try:
-        with backend:
-            provider_id = backend.send(message, idempotency_key=f"reply-{activity_id}")
-    except DeliveryError as exc:
-        # Once it may have left, it is never sent again blindly: unknown, not failed.
-        delivery, error = ("unknown" if exc.maybe_sent else "failed"), str(exc)
+    delivery, provider_id, error = send_one(
+        backend, message, idempotency_key=f"reply-{activity_id}"
+    )
     with sessions.begin() as session:
         record_delivery(
             session,
