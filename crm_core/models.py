@@ -3,7 +3,7 @@
 Alembic, the ERD generator and the tests import this module.
 """
 
-from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
 from crm_core.campaigns.models import (
     CampaignMember,
     CampaignSend,
@@ -76,6 +76,7 @@ __all__ = [
     "MailboxSecurity",
     "MarketingCampaign",
     "MemberStatus",
+    "MessageReference",
     "Opportunity",
     "OpportunityStage",
     "Order",

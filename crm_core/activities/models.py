@@ -94,3 +94,21 @@ class Activity(Base):
     )
 
     contact: Mapped[Contact | None] = relationship()
+
+
+class MessageReference(Base):
+    """A Message-ID that an e-mail Activity named in In-Reply-To or References.
+
+    Threading looks both ways: a reply finds its parent by the parent's
+    Message-ID, and a message that is processed after its own reply finds the
+    reply here, so the order in which a thread arrives does not matter.
+    """
+
+    __tablename__ = "message_references"
+
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"),
+        primary_key=True,
+        info={"erd_label": "refers_to"},
+    )
+    message_id: Mapped[str] = mapped_column(Text, primary_key=True, index=True)

@@ -1,8 +1,15 @@
 """Inbound e-mail: thread it, file it, record it — the decision and its reason kept.
 
 Threading, in order: In-Reply-To/References against stored Message-IDs; a
-case token in the subject; a new case when addressed to support (never for
+stored reply that names this message (it was processed first); a case token
+in the subject; a new case when addressed to support (never for
 auto-generated mail); otherwise an Activity on the sender's contact.
+
+The order in which a thread's messages are processed does not matter: each
+message takes a lock on every Message-ID it carries or names, so a message and
+its reply are filed one after the other even by two workers at once, and
+whichever comes second finds the first — by its Message-ID, or through the
+references the first recorded.
 """
 
 from __future__ import annotations
@@ -11,15 +18,16 @@ import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
 from crm_core.campaigns.models import SuppressionReason
 from crm_core.campaigns.suppression import suppress
 from crm_core.customers.models import Contact
 from crm_core.db import utcnow
 from crm_core.ingestion.models import EntityType
+from crm_core.leads.locks import lock_identities
 from crm_core.mail import ParsedEmail, addressed_to_support, thread_keys
 from crm_core.support.auto_ack import AutoAckSettings, ack_refusal, record_auto_ack
 from crm_core.support.models import CaseChannel, CaseStatus, SupportCase
@@ -35,6 +43,7 @@ ContactFinder = Callable[[Session, str], Contact | None]
 class ThreadDecision(enum.StrEnum):
     REPLY_TO_CASE = "reply_to_case"
     REPLY_TO_MESSAGE = "reply_to_message"
+    PARENT_OF_REPLY = "parent_of_reply"
     CASE_TOKEN = "case_token"  # noqa: S105 (a decision, not a secret)
     NEW_CASE = "new_case"
     CONTACT_ACTIVITY = "contact_activity"
@@ -68,6 +77,7 @@ def receive_email(session: Session, *, parsed: ParsedEmail, context: MailContext
     """File one inbound e-mail; safe to call again with the same message."""
     if parsed.bounce is not None:
         return _record_bounce(session, parsed)
+    lock_identities(session, (f"message-id:{key}" for key in _thread_identities(parsed)))
     if parsed.message_id:
         seen = session.scalar(select(Activity.id).where(Activity.message_id == parsed.message_id))
         if seen is not None:
@@ -120,11 +130,40 @@ def _thread(
                 case,
                 None,
             )
+    if parsed.message_id:
+        child = session.scalars(
+            select(Activity)
+            .join(MessageReference, MessageReference.activity_id == Activity.id)
+            .where(
+                MessageReference.message_id == parsed.message_id,
+                Activity.support_case_id.is_not(None),
+            )
+            .order_by(Activity.id)
+        ).first()
+        case = session.get(SupportCase, child.support_case_id) if child else None
+        if child is not None and case is not None:
+            reason = f"named by <{child.message_id}> of case #{case.id}, which was filed first"
+            if case.root_message_id == child.message_id:
+                _reroot(case, parsed)
+            return ThreadDecision.PARENT_OF_REPLY, reason, case, None
     if parsed.case_token is not None:
         case = session.get(SupportCase, parsed.case_token)
         if case is not None:
             return ThreadDecision.CASE_TOKEN, f"subject carries [Case #{case.id}]", case, None
     return None
+
+
+def _reroot(case: SupportCase, parsed: ParsedEmail) -> None:
+    """The case was opened by a reply filed before this, its parent: the parent opens it now."""
+    case.root_message_id = parsed.message_id
+    case.subject = parsed.subject or case.subject
+    case.description = parsed.text[:10_000] or case.description
+
+
+def _thread_identities(parsed: ParsedEmail) -> list[str]:
+    """Every Message-ID that ties this message to a thread: its own and those it names."""
+    own = [parsed.message_id] if parsed.message_id else []
+    return [*own, *thread_keys(parsed)]
 
 
 def _record_bounce(session: Session, parsed: ParsedEmail) -> MailOutcome:
@@ -292,6 +331,12 @@ def _email_activity(
     session.add(activity)
     contact.last_activity_at = utcnow()
     session.flush()
+    named = thread_keys(parsed)
+    if named:
+        session.execute(
+            insert(MessageReference),
+            [{"activity_id": activity.id, "message_id": key} for key in named],
+        )
     return activity
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from crm_core import schema
 from crm_core.db import make_engine
@@ -50,5 +52,37 @@ def test_upgrade_is_repeatable_and_downgrade_removes_everything(empty_database: 
         assert set(metadata.tables) <= set(inspect(engine).get_table_names())
         schema.downgrade(empty_database, revision="base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_message_references_are_backfilled_from_stored_emails(empty_database: str) -> None:
+    schema.upgrade(empty_database, revision="0004")
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO activities (id, type, direction, occurred_at, summary, details,"
+                    " message_id) VALUES (1, 'email_received', 'inbound', :now, 'Re: x', :details,"
+                    " 'reply@x.example'), (2, 'note', 'internal', :now, 'n', :empty, NULL)"
+                ),
+                {
+                    "now": dt.datetime(2026, 1, 1),
+                    "details": json.dumps(
+                        {
+                            "in_reply_to": ["root@x.example"],
+                            "references": ["root@x.example", "mid@x.example"],
+                        }
+                    ),
+                    "empty": "{}",
+                },
+            )
+        schema.upgrade(empty_database, revision="0007")
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT activity_id, message_id FROM message_references ORDER BY message_id")
+            ).all()
+        assert [tuple(r) for r in rows] == [(1, "mid@x.example"), (1, "root@x.example")]
     finally:
         engine.dispose()

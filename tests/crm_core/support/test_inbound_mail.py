@@ -122,6 +122,49 @@ def test_a_reply_to_a_case_message_joins_the_case(session: Session) -> None:
     assert count(session, m.Activity, m.Activity.support_case_id == case.id) == 3
 
 
+def test_a_reply_filed_before_its_parent_is_joined_by_the_parent(session: Session) -> None:
+    first = receive(session, reply("alt.0001@jones.example"))
+    assert first.decision == "new_case"
+    opened = session.scalars(select(m.SupportCase)).one()
+    assert opened.subject == "Re: hello"
+
+    outcome = receive(session, fixture("02_multipart_alternative.eml"))
+
+    assert outcome.decision == "parent_of_reply"
+    assert f"of case #{opened.id}" in outcome.reason
+    case = session.scalars(select(m.SupportCase)).one()
+    # The parent opens the case now: its subject, its Message-ID as the root.
+    assert case.root_message_id == "alt.0001@jones.example"
+    assert case.subject != "Re: hello"
+    emails = session.scalars(
+        select(m.Activity).where(m.Activity.type == "email_received").order_by(m.Activity.id)
+    ).all()
+    assert [e.support_case_id for e in emails] == [case.id, case.id]
+    # A third message that names only the parent joins the same case.
+    third = receive(session, reply("alt.0001@jones.example", subject="Re: Re: hello"))
+    assert third.decision == "reply_to_case"
+    assert count(session, m.SupportCase) == 1
+
+
+def test_a_message_named_only_by_a_contact_activity_still_opens_its_case(
+    session: Session,
+) -> None:
+    message = reply("alt.0001@jones.example").replace("support@acme.test", "sales@acme.test")
+    assert receive(session, message).decision == "contact_activity"
+
+    outcome = receive(session, fixture("02_multipart_alternative.eml"))
+
+    assert outcome.decision == "new_case"
+
+
+def test_the_references_of_each_message_are_recorded(session: Session) -> None:
+    receive(session, reply("alt.0001@jones.example"))
+    refs = session.scalars(select(m.MessageReference.message_id)).all()
+    assert refs == ["alt.0001@jones.example"]
+    receive(session, fixture("01_plain_text.eml"))  # names nothing
+    assert count(session, m.MessageReference) == 1
+
+
 def test_a_reply_to_a_plain_message_is_an_activity_on_the_sender(session: Session) -> None:
     receive(session, fixture("01_plain_text.eml"))
     outcome = receive(session, fixture("11_reply_in_reply_to.eml"))
