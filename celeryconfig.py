@@ -99,6 +99,9 @@ task_routes = {
     "crm.campaigns.*": {"queue": "campaigns", "routing_key": "campaigns"},
     # Other outbound mail (case acknowledgements) shares the sending queue.
     "crm.mail.*": {"queue": "campaigns", "routing_key": "campaigns"},
+    # Follow-up rules and the notifications they send: never behind a campaign.
+    "crm.followups.*": {"queue": "followups", "routing_key": "followups"},
+    "crm.notifications.*": {"queue": "followups", "routing_key": "followups"},
 }
 # Send rows one campaign batch claims: a crash leaves at most this many unknown.
 crm_campaign_batch_size = 100
@@ -137,5 +140,15 @@ beat_schedule = {
     "dispatch-campaigns": {
         "task": "crm.campaigns.dispatch",
         "schedule": 10.0,
+    },
+    # Fires the follow-up rules over due times stored in the database (no long ETAs).
+    "evaluate-followups": {
+        "task": "crm.followups.evaluate",
+        "schedule": _settings.followup_eval_seconds,
+    },
+    # Posts the notifications owed to subscribers, and retries those that are due.
+    "deliver-notifications": {
+        "task": "crm.notifications.deliver",
+        "schedule": 5.0,
     },
 }

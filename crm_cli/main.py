@@ -11,6 +11,7 @@ from crm_cli.campaigns import campaigns
 from crm_cli.cases import cases
 from crm_cli.dev import dev
 from crm_cli.events import events
+from crm_cli.followups import followups, subscriptions
 from crm_cli.mailboxes import mailboxes
 from crm_cli.sources import api_keys, sources
 from crm_core.config import get_settings
@@ -108,3 +109,5 @@ cli.add_command(events)
 cli.add_command(cases)
 cli.add_command(mailboxes)
 cli.add_command(campaigns)
+cli.add_command(followups)
+cli.add_command(subscriptions)

@@ -206,6 +206,33 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="Wait before the sweeper republishes the same event again."
     )
 
+    followup_rules: str = Field(
+        default="",
+        description="Path of the follow-up rules file (TOML); empty: the shipped defaults.",
+    )
+    followup_eval_seconds: float = Field(
+        default=60.0, gt=0, description="How often beat evaluates the follow-up rules."
+    )
+    followup_batch_size: int = Field(
+        default=200, ge=1, description="Subjects one rule fires on per evaluation, at most."
+    )
+    notify_allow_private: bool = Field(
+        default=False,
+        description="Allow notifications to private, loopback and link-local addresses.",
+    )
+    notify_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Connect timeout of one notification POST."
+    )
+    notify_read_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Read timeout of one notification POST."
+    )
+    notify_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts at one notification before it is failed."
+    )
+    notify_backoff_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts at a notification."
+    )
+
     @field_validator("support_addresses", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:

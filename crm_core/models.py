@@ -29,6 +29,12 @@ from crm_core.ingestion.models import (
     SourceSecret,
 )
 from crm_core.mailboxes.models import Mailbox, MailboxSecurity
+from crm_core.notifications.models import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    NotificationDelivery,
+    Subscription,
+)
 from crm_core.ops.models import WorkerHeartbeat
 from crm_core.sales.models import (
     Agreement,
@@ -62,6 +68,8 @@ __all__ = [
     "Contact",
     "Customer",
     "CustomerKind",
+    "DeliveryAttempt",
+    "DeliveryStatus",
     "Direction",
     "EntityType",
     "EventEntity",
@@ -77,6 +85,7 @@ __all__ = [
     "MarketingCampaign",
     "MemberStatus",
     "MessageReference",
+    "NotificationDelivery",
     "Opportunity",
     "OpportunityStage",
     "Order",
@@ -88,6 +97,7 @@ __all__ = [
     "Source",
     "SourceSecret",
     "SubjectType",
+    "Subscription",
     "SupportCase",
     "Suppression",
     "SuppressionReason",

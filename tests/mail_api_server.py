@@ -28,6 +28,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""
 
 
 @dataclass
@@ -59,7 +60,7 @@ def _handler_for(api: MailApi) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length)
             body = json.loads(raw) if raw else None
-            answer = api.next_answer(RecordedRequest(self.path, dict(self.headers), body))
+            answer = api.next_answer(RecordedRequest(self.path, dict(self.headers), body, raw))
             if answer.delay:
                 time.sleep(answer.delay)
             payload = json.dumps(answer.body).encode() if answer.body is not None else b""

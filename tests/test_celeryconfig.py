@@ -54,6 +54,7 @@ def test_json_only_and_results_ignored() -> None:
 
 def test_every_scheduled_task_exists_and_routes_to_a_known_queue() -> None:
     # Imported to register the tasks, as a worker does.
+    import workers.followup_tasks
     import workers.mailbox_tasks
     import workers.tasks  # noqa: F401
     from workers.app import celery_app

@@ -1,4 +1,5 @@
-"""The read API: contacts, customers and their timelines, cases, opportunities, orders."""
+"""The read API: contacts, customers and their timelines, cases, opportunities, orders,
+follow-up tasks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import FieldError, InvalidInput
+from crm_core.followups import services as followups
+from crm_core.followups.models import FollowUpStatus
 from crm_core.readapi import queries
 from crm_core.readapi.pagination import Page, parse_limit
 from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
@@ -120,6 +123,37 @@ def show_order(order_id: int) -> Response:
     return _answer(
         _read(lambda s: queries.get_order(s, order_id=order_id), order_id), "order", order_id
     )
+
+
+@bp.get("/followups")
+@require_api_key
+def list_followups() -> Response:
+    """Follow-up tasks, the longest-due first; ``?status=open|done|cancelled``."""
+    try:
+        limit = parse_limit(request.args.get("limit"))
+        page = _read(
+            lambda s: followups.list_followups(
+                s,
+                status=request.args.get("status") or None,
+                cursor=request.args.get("cursor"),
+                limit=limit,
+            )
+        )
+    except InvalidInput as exc:
+        return _invalid(exc)
+    return jsonify(page.as_dict())
+
+
+@bp.post("/followups/<int:task_id>/<any(complete, cancel):action>")
+@require_api_key
+def close_followup(task_id: int, action: str) -> Response:
+    """Mark a follow-up task done (``complete``) or ``cancel`` it; repeating changes nothing."""
+    if task_id > _MAX_ID:
+        return problem(404, f"No follow-up {task_id}.", type_="not-found")
+    status = FollowUpStatus.DONE if action == "complete" else FollowUpStatus.CANCELLED
+    with current_app.extensions["crm"].sessions.begin() as session:
+        found = followups.close_followup(session, task_id=task_id, status=status)
+    return _answer(found, "follow-up", task_id)
 
 
 @bp.post("/cases/<int:case_id>/reply")

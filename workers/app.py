@@ -3,7 +3,9 @@
 from celery import Celery
 from celery.signals import worker_process_init
 
-celery_app = Celery("crm", include=["workers.tasks", "workers.mailbox_tasks"])
+celery_app = Celery(
+    "crm", include=["workers.tasks", "workers.mailbox_tasks", "workers.followup_tasks"]
+)
 celery_app.config_from_object("celeryconfig")
 
 

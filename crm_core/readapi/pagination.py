@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -49,3 +50,12 @@ def parse_limit(raw: str | None) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidInput([FieldError(("limit",), f"must be an integer from 1 to {MAX_LIMIT}")])
     return int(raw)
+
+
+def cursor_time(raw: Any) -> dt.datetime:
+    """A timestamp taken out of a cursor (UTC when it carries no offset)."""
+    try:
+        moment = dt.datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise InvalidInput([FieldError(("cursor",), "not a cursor this API returned")]) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

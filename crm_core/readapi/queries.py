@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -10,8 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from crm_core.activities.models import Activity
 from crm_core.customers.models import Contact, Customer
-from crm_core.errors import FieldError, InvalidInput
-from crm_core.readapi.pagination import Page, decode_cursor, encode_cursor
+from crm_core.readapi.pagination import Page, cursor_time, decode_cursor, encode_cursor
 from crm_core.readapi.serialize import to_dict
 from crm_core.sales.models import Opportunity, Order, OrderLine
 from crm_core.support.models import SupportCase
@@ -71,7 +69,7 @@ def customer_timeline(
         .limit(limit + 1)
     )
     if after is not None:
-        moment = _cursor_time(after[0])
+        moment = cursor_time(after[0])
         query = query.where(tuple_(Activity.occurred_at, Activity.id) < tuple_(moment, after[1]))
     rows = list(session.scalars(query))
     more = len(rows) > limit
@@ -81,14 +79,6 @@ def customer_timeline(
         items=[activity_dict(a) for a in rows],
         next=encode_cursor([last.occurred_at.isoformat(), last.id]) if more and last else None,
     )
-
-
-def _cursor_time(raw: Any) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(str(raw))
-    except ValueError:
-        raise InvalidInput([FieldError(("cursor",), "not a cursor this API returned")]) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def get_case(session: Session, *, case_id: int) -> dict[str, Any] | None:

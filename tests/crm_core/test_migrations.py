@@ -78,7 +78,7 @@ def test_message_references_are_backfilled_from_stored_emails(empty_database: st
                     "empty": "{}",
                 },
             )
-        schema.upgrade(empty_database, revision="0007")
+        schema.upgrade(empty_database, revision="0005")
         with engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT activity_id, message_id FROM message_references ORDER BY message_id")

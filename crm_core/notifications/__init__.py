@@ -1,0 +1,1 @@
+"""Outbound notifications: signed webhooks to the URLs that subscribed to an event."""

@@ -1,0 +1,66 @@
+"""Follow-up rules and outbound notifications: evaluated and sent by beat's schedule."""
+
+from __future__ import annotations
+
+import logging
+
+from crm_core.config import Settings, get_settings
+from crm_core.followups.rules import RuleSet, load_rules
+from crm_core.followups.services import evaluate
+from crm_core.notifications.sending import SendSettings, deliver_due
+from workers.app import celery_app
+from workers.db import session_factory, unit_of_work
+
+log = logging.getLogger(__name__)
+# Deliveries one run of the sender claims; the rest wait for the next run.
+DELIVERIES_PER_RUN = 200
+
+
+def rules(settings: Settings) -> RuleSet:
+    """The configured rules, read on every evaluation so an edit needs no restart."""
+    return load_rules(settings.followup_rules)
+
+
+def send_settings(settings: Settings) -> SendSettings:
+    return SendSettings(
+        allow_private=settings.notify_allow_private,
+        connect_timeout=settings.notify_connect_timeout_seconds,
+        read_timeout=settings.notify_read_timeout_seconds,
+        max_attempts=settings.notify_max_attempts,
+        backoff_max=settings.notify_backoff_max_seconds,
+        # A worker killed mid-POST leaves the delivery to be tried after this.
+        lease_seconds=settings.notify_connect_timeout_seconds
+        + settings.notify_read_timeout_seconds
+        + 60,
+    )
+
+
+@celery_app.task(name="crm.followups.evaluate")
+def evaluate_followups() -> int:
+    """Fire every rule on its due subjects; how many fired. Each fires once per subject."""
+    settings = get_settings()
+    with unit_of_work() as session:
+        fired = evaluate(
+            session, rules(settings), sender=settings.mail_from, limit=settings.followup_batch_size
+        )
+    if any(f.notification_ids for f in fired):
+        _publish("crm.notifications.deliver")
+    if any(f.email_activity_id for f in fired):
+        _publish("crm.mail.send_pending")
+    return len(fired)
+
+
+@celery_app.task(name="crm.notifications.deliver")
+def deliver_notifications() -> dict[str, int]:
+    """One attempt at every notification that is due; counts by outcome."""
+    return deliver_due(
+        session_factory(), settings=send_settings(get_settings()), limit=DELIVERIES_PER_RUN
+    )
+
+
+def _publish(name: str) -> None:
+    """Save beat's wait; beat runs the task soon anyway, so a failure is only logged."""
+    try:
+        celery_app.send_task(name)
+    except Exception as exc:  # any transport failure: beat runs it later
+        log.warning("could not publish %s: %s: %s", name, type(exc).__name__, exc)
