@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from crm_core.config import Settings, get_settings
-from crm_core.followups.rules import RuleSet, load_rules
+from crm_core.followups.rules import RulesError, RuleSet, load_rules
 from crm_core.followups.services import evaluate
 from crm_core.notifications.sending import SendSettings, deliver_due
 from workers.app import celery_app
@@ -39,9 +39,14 @@ def send_settings(settings: Settings) -> SendSettings:
 def evaluate_followups() -> int:
     """Fire every rule on its due subjects; how many fired. Each fires once per subject."""
     settings = get_settings()
+    try:
+        ruleset = rules(settings)
+    except RulesError as exc:
+        log.error("follow-up rules not evaluated: %s", exc)
+        return 0
     with unit_of_work() as session:
         fired = evaluate(
-            session, rules(settings), sender=settings.mail_from, limit=settings.followup_batch_size
+            session, ruleset, sender=settings.mail_from, limit=settings.followup_batch_size
         )
     if any(f.notification_ids for f in fired):
         _publish("crm.notifications.deliver")

@@ -1,0 +1,46 @@
+"""The follow-up task in process: a broken rules file is one logged line, not a traceback."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from crm_core.config import Settings
+from crm_core.db import make_session_factory
+from workers import db as worker_db
+from workers import followup_tasks
+
+
+@pytest.fixture
+def bound(committed_db: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    settings = Settings(database_url=database_url, broker_url="memory://")
+    monkeypatch.setattr(worker_db, "_factory", make_session_factory(committed_db))
+    monkeypatch.setattr(followup_tasks, "get_settings", lambda: settings)
+    return settings
+
+
+def test_a_bad_rules_file_is_logged_on_one_line(
+    bound: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "x"\nkind = "opportunity_idle"\nafter = "later"\n')
+    monkeypatch.setattr(bound, "followup_rules", str(rules))
+    with caplog.at_level(logging.ERROR, logger=followup_tasks.__name__):
+        assert followup_tasks.evaluate_followups.run() == 0
+    [record] = caplog.records
+    assert record.getMessage() == (
+        f"follow-up rules not evaluated: {rules}: rule 'x', field after: "
+        "must be a duration such as '30s', '48h' or '7d'"
+    )
+    assert record.exc_info is None
+
+
+def test_the_defaults_evaluate_an_empty_database(bound: Settings) -> None:
+    assert followup_tasks.evaluate_followups.run() == 0
+    assert followup_tasks.deliver_notifications.run() == {}
