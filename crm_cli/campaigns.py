@@ -45,7 +45,7 @@ def _show(view: services.CampaignView) -> None:
     if view.send_at:
         click.echo(f"send at\t{view.send_at.isoformat()}")
     if view.schedule_cron:
-        click.echo(f"cron\t{view.schedule_cron} (stored; recurring runs are not run yet)")
+        click.echo(f"cron\t{view.schedule_cron} (UTC; run {view.current_run})")
     click.echo("stats\t" + " ".join(f"{name}={count}" for name, count in view.stats.items()))
 
 
@@ -125,14 +125,19 @@ def send(campaign_id: int) -> None:
 
 @campaigns.command("schedule")
 @click.argument("campaign_id", type=int)
-@click.option("--at", "send_at", required=True, help="ISO 8601 date-time with a zone.")
-@click.option("--cron", help="Five-field cron expression (stored; recurring runs not run yet).")
-def schedule(campaign_id: int, send_at: str, cron: str | None) -> None:
-    """Send the campaign at a given time."""
+@click.option("--at", "send_at", help="ISO 8601 date-time with a zone (the first run with --cron).")
+@click.option("--cron", help="Five-field cron expression in UTC: send on every match.")
+def schedule(campaign_id: int, send_at: str | None, cron: str | None) -> None:
+    """Send the campaign at a given time, or on every match of a cron expression."""
+    if send_at is None and cron is None:
+        raise click.UsageError("give --at, --cron or both")
     when = _iso(send_at)
-    assert when is not None
-    _run(lambda s: services.schedule(s, campaign_id=campaign_id, send_at=when, cron=cron))
-    click.echo(f"campaign {campaign_id} scheduled for {when.isoformat()}")
+    campaign = _run(
+        lambda s: services.schedule(s, campaign_id=campaign_id, send_at=when, cron=cron)
+    )
+    first = campaign.send_at.isoformat()
+    every = f", then on every match of {campaign.schedule_cron!r} (UTC)" if cron else ""
+    click.echo(f"campaign {campaign_id} scheduled for {first}{every}")
 
 
 def _simple(action: str, done: str) -> click.Command:

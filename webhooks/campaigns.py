@@ -124,7 +124,7 @@ def act(campaign_id: int, action: str) -> Response:
             services.schedule(
                 session,
                 campaign_id=campaign_id,
-                send_at=_instant(body, "send_at"),  # type: ignore[arg-type]
+                send_at=_instant(body, "send_at"),
                 cron=body.get("cron"),
             )
         else:

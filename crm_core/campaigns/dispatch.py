@@ -22,6 +22,7 @@ from crm_core.campaigns.models import (
     SendStatus,
     Suppression,
 )
+from crm_core.campaigns.recurrence import next_run
 from crm_core.campaigns.segments import parse_segment, segment_query
 from crm_core.customers.models import Contact
 from crm_core.db import UTCDateTime, dialect_insert
@@ -70,22 +71,24 @@ def materialize_recipients(
     """Add one ``pending`` send row per recipient of the segment; how many were new.
 
     One ``INSERT … SELECT … ON CONFLICT DO NOTHING``: contacts with an address
-    and not on the suppression list. Running it again adds nobody twice.
+    and not on the suppression list, for the campaign's current run. Running it
+    again adds nobody twice.
     """
     recipients = segment_query(parse_segment(campaign.segment), exclude_suppressed=True, now=now)
     rows = select(
         literal(campaign.id),
+        literal(campaign.current_run),
         Contact.id,
         func.coalesce(Contact.email, Contact.email_normalized),
         literal(SendStatus.PENDING.value),
         literal(0),
         literal(now, UTCDateTime()),
     ).where(Contact.id.in_(recipients.order_by(None)))
-    columns = ["campaign_id", "contact_id", "email", "status", "attempts", "created_at"]
+    columns = ["campaign_id", "run", "contact_id", "email", "status", "attempts", "created_at"]
     statement = (
         dialect_insert(session, CampaignSend)
         .from_select(columns, rows)
-        .on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
+        .on_conflict_do_nothing(index_elements=["campaign_id", "run", "contact_id"])
         # SQLAlchemy only keeps an INSERT's rowcount when asked.
         .execution_options(preserve_rowcount=True)
     )
@@ -184,9 +187,10 @@ def complete_if_done(session: Session, *, campaign_id: int, now: dt.datetime) ->
 def complete_finished_campaigns(session: Session, *, now: dt.datetime) -> list[int]:
     """Every sending campaign with no row pending or sending becomes ``sent``; their ids.
 
-    Catches campaigns whose last batch died (its rows turned ``unknown``) or
-    whose segment was empty. Materialization commits with the claim, so a
-    campaign is never seen ``sending`` before its rows exist.
+    A recurring one is scheduled again instead, for its next run. Catches
+    campaigns whose last batch died (its rows turned ``unknown``) or whose
+    segment was empty. Materialization commits with the claim, so a campaign is
+    never seen ``sending`` before its rows exist.
     """
     return _complete(session, now=now, campaign_id=None)
 
@@ -203,10 +207,27 @@ def _complete(session: Session, *, now: dt.datetime, campaign_id: int | None) ->
         statement = statement.where(MarketingCampaign.id == campaign_id)
     completed = session.execute(
         statement.values(status=CampaignStatus.SENT, completed_at=now)
-        .returning(MarketingCampaign.id)
+        .returning(MarketingCampaign.id, MarketingCampaign.schedule_cron)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for campaign_id_, cron in completed:
+        if cron:
+            _schedule_next_run(session, campaign_id=campaign_id_, cron=cron, now=now)
+    return sorted(row[0] for row in completed)
+
+
+def _schedule_next_run(session: Session, *, campaign_id: int, cron: str, now: dt.datetime) -> None:
+    """A recurring campaign's run is over: the next one, in the same transaction."""
+    session.execute(
+        update(MarketingCampaign)
+        .where(MarketingCampaign.id == campaign_id)
+        .values(
+            status=CampaignStatus.SCHEDULED,
+            send_at=next_run(cron, after=now),
+            current_run=MarketingCampaign.current_run + 1,
+        )
         .execution_options(synchronize_session=False)
     )
-    return sorted(completed.scalars())
 
 
 def stalled_campaigns(session: Session, *, idle_for: dt.timedelta, now: dt.datetime) -> list[int]:

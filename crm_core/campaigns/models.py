@@ -64,6 +64,8 @@ class MarketingCampaign(Timestamped, Base):
     segment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     send_at: Mapped[dt.datetime | None]
     schedule_cron: Mapped[str80 | None]
+    # A recurring campaign is sent once per run; its send rows carry the run.
+    current_run: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     started_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
 
@@ -93,12 +95,12 @@ class CampaignMember(Base):
 
 
 class CampaignSend(Base):
-    """One message of a campaign to one contact; sent at most once."""
+    """One message of a campaign run to one contact; sent at most once."""
 
     __tablename__ = "campaign_sends"
     __table_args__ = (
         check_one_of("status", SendStatus),
-        UniqueConstraint("campaign_id", "contact_id"),
+        UniqueConstraint("campaign_id", "run", "contact_id"),
         Index("ix_campaign_sends_campaign_id_status", "campaign_id", "status"),
     )
 
@@ -109,6 +111,7 @@ class CampaignSend(Base):
     contact_id: Mapped[int] = mapped_column(
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True, info={"erd_label": "receives"}
     )
+    run: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     email: Mapped[str255]
     status: Mapped[str40] = mapped_column(default=SendStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -24,6 +24,7 @@ from crm_core.campaigns.models import (
     Suppression,
     SuppressionReason,
 )
+from crm_core.campaigns.recurrence import check_cron, next_run
 from crm_core.campaigns.segments import parse_segment
 from crm_core.campaigns.suppression import suppress
 from crm_core.campaigns.templates import validate_templates
@@ -72,6 +73,8 @@ class CampaignView:
     segment: dict[str, Any]
     send_at: dt.datetime | None
     schedule_cron: str | None
+    # Runs started so far (a campaign without ``schedule_cron`` has one).
+    current_run: int
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     stats: dict[str, int]
@@ -214,6 +217,7 @@ def get_campaign_view(session: Session, *, campaign_id: int) -> CampaignView:
         segment=campaign.segment,
         send_at=campaign.send_at,
         schedule_cron=campaign.schedule_cron,
+        current_run=campaign.current_run,
         started_at=campaign.started_at,
         completed_at=campaign.completed_at,
         stats=campaign_stats(session, campaign_id=campaign_id),
@@ -228,18 +232,37 @@ def _transition(session: Session, *, campaign_id: int, action: str) -> Marketing
 
 
 def schedule(
-    session: Session, *, campaign_id: int, send_at: dt.datetime, cron: str | None = None
+    session: Session,
+    *,
+    campaign_id: int,
+    send_at: dt.datetime | None,
+    cron: str | None = None,
+    now: dt.datetime | None = None,
 ) -> MarketingCampaign:
-    """Send the campaign at ``send_at``; ``cron`` is stored for recurring runs (not run yet)."""
-    errors = _check_send_at(send_at) or ([] if send_at else _required("send_at"))
-    if cron is not None and not (isinstance(cron, str) and len(cron.split()) == 5):
-        errors.append(FieldError(loc=("cron",), msg="must be a five-field cron expression"))
+    """Send the campaign at ``send_at``, or on every match of ``cron`` (UTC).
+
+    With ``cron`` the campaign recurs: the first run is at ``send_at`` when
+    given, else at the expression's next match; each later run is scheduled
+    when the one before it finishes. Without it the campaign is sent once.
+    """
+    errors = _check_send_at(send_at)
+    expression = None
+    if cron is not None:
+        try:
+            expression = check_cron(cron)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    elif not send_at:
+        errors.extend(_required("send_at"))
     if errors:
         raise InvalidInput(errors)
     campaign = _transition(session, campaign_id=campaign_id, action="schedule")
     campaign.status = S.SCHEDULED
+    if send_at is None:
+        assert expression is not None
+        send_at = next_run(expression, after=now or utcnow())
     campaign.send_at = send_at
-    campaign.schedule_cron = cron
+    campaign.schedule_cron = expression
     session.flush()
     return campaign
 

@@ -40,6 +40,9 @@ def test_campaign_lifecycle_from_the_command_line(crm, tmp_path: Path) -> None: 
     assert "draft" in crm("campaigns", "show", campaign_id).output
     assert "spring" in crm("campaigns", "list").output
     crm("campaigns", "schedule", campaign_id, "--at", "2030-01-01T09:00:00+00:00")
+    recurring = crm("campaigns", "schedule", campaign_id, "--cron", "0 9 * * *").output
+    assert "then on every match of '0 9 * * *' (UTC)" in recurring
+    assert "cron\t0 9 * * * (UTC; run 1)" in crm("campaigns", "show", campaign_id).output
     crm("campaigns", "pause", campaign_id)
     assert (
         "cannot send a campaign that is paused"
@@ -67,3 +70,7 @@ def test_bad_input_is_one_line(crm, tmp_path: Path) -> None:  # type: ignore[no-
     assert "no campaign 424242" in crm("campaigns", "show", "424242", ok=False).output
     naive = crm("campaigns", "schedule", "1", "--at", "2030-01-01T09:00", ok=False).output
     assert "time zone" in naive
+    neither = crm("campaigns", "schedule", "1", ok=False).output
+    assert "give --at, --cron or both" in neither
+    bad_cron = crm("campaigns", "schedule", "1", "--cron", "61 * * * *", ok=False).output
+    assert "cron: must be a five-field cron expression" in bad_cron

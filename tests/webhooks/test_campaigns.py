@@ -103,6 +103,22 @@ def test_create_show_and_move_through_states(client: FlaskClient, auth: dict[str
     assert [item["id"] for item in listed] == [campaign_id]
 
 
+def test_a_cron_schedule_recurs(client: FlaskClient, auth: dict[str, str]) -> None:
+    campaign_id = _create(client, auth)
+    url = f"/api/campaigns/{campaign_id}/schedule"
+    recurring = client.post(url, json={"cron": "0 9 * * mon"}, headers=auth)
+    assert recurring.status_code == 200
+    assert recurring.json["schedule_cron"] == "0 9 * * mon"
+    assert recurring.json["current_run"] == 1
+    first = dt.datetime.fromisoformat(recurring.json["send_at"])
+    assert (first.weekday(), first.hour, first.minute) == (0, 9, 0)
+    for bad in ({"cron": "every monday"}, {"cron": "0 9 * *"}, {}):
+        refused = client.post(url, json=bad, headers=auth)
+        assert refused.status_code == 422
+        assert refused.mimetype == "application/problem+json"
+        assert refused.json["errors"][0]["field"] in ("cron", "send_at")
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

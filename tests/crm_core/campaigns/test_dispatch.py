@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crm_core.campaigns import dispatch
+from crm_core.campaigns import dispatch, services
 from crm_core.campaigns.models import CampaignSend, CampaignStatus, SendStatus, SuppressionReason
 from crm_core.campaigns.suppression import suppress
 from crm_core.db import utcnow
@@ -147,3 +147,73 @@ def test_finished_campaigns_complete_even_when_their_last_batch_died(session: Se
     assert dispatch.complete_finished_campaigns(session, now=NOW) == sorted([crashed.id, empty.id])
     assert dispatch.complete_finished_campaigns(session, now=NOW) == []
     assert dispatch.has_pending(session, campaign_id=busy.id)
+
+
+def _run_to_the_end(session: Session, campaign_id: int, now: dt.datetime) -> list[int]:
+    """Claim (if due), materialize, 'send' every row and complete; the contacts of the run."""
+    for claimed in dispatch.claim_due_campaigns(session, now=now):
+        campaign = session.get(MarketingCampaign, claimed)
+        assert campaign is not None
+        session.refresh(campaign)
+        dispatch.materialize_recipients(session, campaign=campaign, now=now)
+    rows = dispatch.claim_batch(session, campaign_id=campaign_id, size=1000, now=now)
+    session.execute(
+        update(CampaignSend)
+        .where(CampaignSend.id.in_([r.id for r in rows]))
+        .values(status=SendStatus.SENT)
+    )
+    dispatch.complete_finished_campaigns(session, now=now)
+    session.expire_all()
+    return sorted(r.contact_id for r in rows)
+
+
+def test_a_recurring_campaign_sends_once_per_run_and_schedules_the_next(
+    session: Session,
+) -> None:
+    contacts = sorted(ContactFactory().id for _ in range(3))
+    campaign = MarketingCampaignFactory(status=CampaignStatus.DRAFT, segment={})
+    services.schedule(session, campaign_id=campaign.id, send_at=None, cron="0 9 * * *", now=NOW)
+    first_due = dt.datetime(2026, 6, 2, 9, tzinfo=dt.UTC)
+    assert (campaign.status, campaign.send_at) == ("scheduled", first_due)
+    assert dispatch.claim_due_campaigns(session, now=NOW) == []  # not yet
+
+    assert _run_to_the_end(session, campaign.id, first_due) == contacts
+    campaign = session.get(MarketingCampaign, campaign.id)
+    assert campaign is not None
+    # The run is over: the next one is scheduled, in the same transaction.
+    assert (campaign.status, campaign.current_run) == ("scheduled", 2)
+    assert campaign.send_at == first_due + dt.timedelta(days=1)
+    # Completing again, as a second dispatcher would, changes nothing.
+    assert dispatch.complete_finished_campaigns(session, now=first_due) == []
+
+    second_due = first_due + dt.timedelta(days=1)
+    assert _run_to_the_end(session, campaign.id, second_due) == contacts
+    runs = session.execute(
+        select(CampaignSend.run, CampaignSend.contact_id).where(
+            CampaignSend.campaign_id == campaign.id
+        )
+    ).all()
+    assert sorted(runs) == [(1, c) for c in contacts] + [(2, c) for c in contacts]
+
+
+def test_a_dispatcher_back_after_missed_runs_starts_one_catch_up_run(session: Session) -> None:
+    ContactFactory()
+    campaign = MarketingCampaignFactory(status=CampaignStatus.DRAFT, segment={})
+    services.schedule(session, campaign_id=campaign.id, send_at=NOW, cron="0 * * * *")
+    # Down for five hours: one run now, then the next full hour, not five runs.
+    back = NOW + dt.timedelta(hours=5, minutes=10)
+    assert len(_run_to_the_end(session, campaign.id, back)) == 1
+    campaign = session.get(MarketingCampaign, campaign.id)
+    assert campaign is not None
+    assert campaign.send_at == NOW + dt.timedelta(hours=6)
+    assert campaign.current_run == 2
+    assert dispatch.claim_due_campaigns(session, now=back) == []
+
+
+def test_a_one_off_campaign_ends_sent(session: Session) -> None:
+    ContactFactory()
+    campaign = MarketingCampaignFactory(status=CampaignStatus.SCHEDULED, send_at=NOW, segment={})
+    _run_to_the_end(session, campaign.id, NOW)
+    campaign = session.get(MarketingCampaign, campaign.id)
+    assert campaign is not None
+    assert (campaign.status, campaign.current_run) == ("sent", 1)

@@ -112,13 +112,22 @@ def test_schedule_checks_its_input(session: Session) -> None:
             send_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
             cron="every day",
         )
+    for bad in ("61 * * * *", "* * * *", "0 0 * * * *", "", 42):
+        with pytest.raises(InvalidInput, match="cron"):
+            services.schedule(session, campaign_id=campaign.id, send_at=None, cron=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="send_at"):
+        services.schedule(session, campaign_id=campaign.id, send_at=None)
     when = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
-    services.schedule(session, campaign_id=campaign.id, send_at=when, cron="0 9 * * 1")
+    services.schedule(session, campaign_id=campaign.id, send_at=when, cron="0  9 * * 1")
     assert (campaign.status, campaign.send_at, campaign.schedule_cron) == (
         "scheduled",
         when,
         "0 9 * * 1",
     )
+    # Without send_at the first run is the expression's next match.
+    now = dt.datetime(2030, 1, 1, 10, tzinfo=dt.UTC)  # a Tuesday
+    services.schedule(session, campaign_id=campaign.id, send_at=None, cron="30 8 * * *", now=now)
+    assert campaign.send_at == dt.datetime(2030, 1, 2, 8, 30, tzinfo=dt.UTC)
 
 
 def test_unknown_campaign(session: Session) -> None:
