@@ -14,10 +14,10 @@ messages and keeps nothing). Then, in the same run:
    campaign to all of them, claimed and materialized by the dispatcher's own
    functions (timed: materialization), then sent by ONE worker (prefork,
    ``--concurrency``) through its send batches: messages/s from the first batch
-   published until the campaign is ``sent``, and the worker's peak RSS (the
-   parent and its pool, sampled every 0.2 s from /proc).
+   published until the campaign is ``sent``, and the worker's peak memory (the
+   parent and its pool, sampled every 0.2 s from /proc: RSS and PSS sums).
 
-It prints both rates, their ratio, the materialization time and the peak RSS.
+It prints both rates, their ratio, the materialization time and the peak memory.
 """
 
 from __future__ import annotations
@@ -118,8 +118,13 @@ def seed_contacts(engine: Engine, count: int) -> None:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and every descendant (from /proc)."""
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) bytes of ``pid`` and every descendant, from /proc.
+
+    The RSS sum counts the pages a prefork pool shares with its parent once per
+    process; PSS divides each shared page among its sharers, so its sum is the
+    memory the worker really holds.
+    """
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -135,26 +140,29 @@ def tree_rss(pid: int) -> int:
         children = [p for p, pp in parents.items() if pp == parent and p not in family]
         family.update(children)
         frontier.extend(children)
-    total = 0
+    rss = pss = 0
     for member in family:
         try:
-            with open(f"/proc/{member}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
+            with open(f"/proc/{member}/smaps_rollup") as rollup:
+                for line in rollup:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
         except OSError:
             continue
-    return total
+    return rss, pss
 
 
-class PeakRss(threading.Thread):
+class PeakMemory(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self.stopped = pid, 0, threading.Event()
+        self.pid, self.rss, self.pss, self.stopped = pid, 0, 0, threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(0.2):
-            self.peak = max(self.peak, tree_rss(self.pid))
+            rss, pss = tree_memory(self.pid)
+            self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
 
 
 def measure(args: argparse.Namespace) -> dict[str, float]:
@@ -205,7 +213,7 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
             "--without-heartbeat",
         ]  # fmt: skip
         worker = subprocess.Popen(command, cwd=ROOT, env=env)
-        peak = PeakRss(worker.pid)
+        peak = PeakMemory(worker.pid)
         peak.start()
         publisher = Celery(broker=redis_url)
         try:
@@ -243,7 +251,8 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
         "delivered": delivered,
         "elapsed": elapsed,
         "materialize_s": materialize_s,
-        "peak_rss_mb": peak.peak / 2**20,
+        "peak_rss_mb": peak.rss / 2**20,
+        "peak_pss_mb": peak.pss / 2**20,
         "sent": stats["sent"],
         "unknown": stats["unknown"],
         "failed": stats["failed"],
@@ -266,7 +275,8 @@ def main() -> None:
     print(f"platform              {r['rate']:,.0f} messages/s "
           f"({r['delivered']:,} in {r['elapsed']:.1f} s)")  # fmt: skip
     print(f"platform / raw        {r['rate'] / r['raw']:.0%}")
-    print(f"worker peak RSS       {r['peak_rss_mb']:.0f} MB")
+    print(f"worker peak RSS sum   {r['peak_rss_mb']:.0f} MB (shared pages counted per process)")
+    print(f"worker peak PSS sum   {r['peak_pss_mb']:.0f} MB")
     print(f"sent/unknown/failed   {r['sent']:,}/{r['unknown']:,}/{r['failed']:,}")
 
 
