@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crm_core.campaigns.models import (
@@ -13,6 +13,7 @@ from crm_core.campaigns.models import (
 )
 from crm_core.customers.models import Contact
 from crm_core.db import dialect_insert, utcnow
+from crm_core.leads.locks import lock_identities
 from crm_core.leads.normalize import NormalizedLead
 from crm_core.sales.models import Opportunity, OpportunityStage
 
@@ -68,20 +69,53 @@ def record_response(session: Session, *, campaign_id: int, customer_id: int) -> 
 def opportunity_from_deal(
     session: Session, *, lead: NormalizedLead, contact: Contact, source_id: int | None
 ) -> Opportunity | None:
-    """A new opportunity for the deal the lead asks about, if it asks about one."""
+    """The opportunity for the deal the lead asks about, if it asks about one.
+
+    A deal is the customer's open opportunity of the same name (compared
+    without case or extra spaces) when there is one: the same form sent twice,
+    or two people of one company asking about the same thing, make one
+    opportunity, whose empty fields the later lead fills (never overwriting a
+    value). Otherwise a new one, stage ``new``. The name is locked first, so
+    two such leads processed at once meet in one opportunity.
+    """
     deal = lead.deal
     if deal is None:
         return None
     who = lead.company or lead.full_name or lead.email or "lead"
+    name = " ".join((deal.name or f"{who} (from lead)").split())[:255]
+    currency = deal.currency.upper() if deal.currency else None
+    lock_identities(session, [f"deal:{contact.customer_id}:{name.casefold()}"])
+    existing = session.scalars(
+        select(Opportunity)
+        .where(
+            Opportunity.customer_id == contact.customer_id,
+            func.lower(Opportunity.name) == name.lower(),
+            Opportunity.stage.not_in((OpportunityStage.WON, OpportunityStage.LOST)),
+        )
+        .order_by(Opportunity.id)
+        .limit(1)
+    ).first()
+    if existing is not None:
+        for field, value in (
+            ("contact_id", contact.id),
+            ("amount", deal.amount),
+            ("currency", currency),
+            ("expected_close_date", deal.close_date),
+            ("description", lead.message),
+        ):
+            if getattr(existing, field) is None and value is not None:
+                setattr(existing, field, value)
+        session.flush()
+        return existing
     opportunity = Opportunity(
         customer_id=contact.customer_id,
         contact_id=contact.id,
         source_id=source_id,
-        name=(deal.name or f"{who} (from lead)")[:255],
+        name=name,
         description=lead.message,
         stage=OpportunityStage.NEW,
         amount=deal.amount,
-        currency=deal.currency.upper() if deal.currency else None,
+        currency=currency,
         expected_close_date=deal.close_date,
     )
     session.add(opportunity)

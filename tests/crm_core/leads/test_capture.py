@@ -307,6 +307,43 @@ def test_a_deal_without_a_name_is_named_after_the_lead(session: Session) -> None
     assert session.get_one(m.Opportunity, result.opportunity_id).name == "Acme (from lead)"
 
 
+def test_the_same_deal_twice_is_one_opportunity_filled_in(session: Session) -> None:
+    first = capture(session, email="ada@acme.example", company="Acme", deal={"name": "40 seats"})
+    second = capture(
+        session,
+        email="bob@acme.example",
+        company="Acme",
+        message="Budget approved",
+        deal={"name": " 40  SEATS ", "amount": "990", "currency": "usd"},
+    )
+    assert second.opportunity_id == first.opportunity_id
+    opportunity = session.get_one(m.Opportunity, first.opportunity_id)
+    assert opportunity.contact_id == first.contact_id  # kept, not overwritten
+    assert (opportunity.amount, opportunity.currency) == (Decimal("990"), "USD")
+    assert opportunity.description == "Budget approved"
+    assert count(session, m.Opportunity) == 1
+    # A third lead cannot empty what is there, nor change a set amount.
+    capture(
+        session, email="cy@acme.example", company="Acme", deal={"name": "40 seats", "amount": "5"}
+    )
+    assert session.get_one(m.Opportunity, first.opportunity_id).amount == Decimal("990")
+
+
+def test_a_closed_deal_of_the_same_name_is_not_reopened(session: Session) -> None:
+    first = capture(session, email="ada@acme.example", company="Acme", deal={"name": "Renewal"})
+    session.get_one(m.Opportunity, first.opportunity_id).stage = m.OpportunityStage.WON
+    session.flush()
+    again = capture(session, email="ada@acme.example", company="Acme", deal={"name": "Renewal"})
+    assert again.opportunity_id != first.opportunity_id
+    assert count(session, m.Opportunity) == 2
+
+
+def test_the_same_deal_name_at_two_customers_is_two_opportunities(session: Session) -> None:
+    one = capture(session, email="ada@acme.example", company="Acme", deal={"name": "Pilot"})
+    two = capture(session, email="bo@other.example", company="Other", deal={"name": "Pilot"})
+    assert one.opportunity_id != two.opportunity_id
+
+
 def test_a_lead_without_a_deal_opens_no_opportunity(session: Session) -> None:
     assert capture(session, email="ada@acme.example").opportunity_id is None
 

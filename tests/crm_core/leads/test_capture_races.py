@@ -56,9 +56,19 @@ def round_leads(r: int) -> list[dict[str, Any]]:
         # The same new address at a new company domain twice.
         {"email": f"buyer@shop{r}.example", "utm_campaign": campaign},
         {"email": f"buyer@shop{r}.example", "job_title": "Buyer", "utm_campaign": campaign},
-        # Two new people at one new company domain: one company, one primary.
-        {"email": f"ada@firm{r}.example", "company": f"Firm {r}", "utm_campaign": campaign},
-        {"email": f"bob@firm{r}.example", "utm_campaign": campaign},
+        # Two new people at one new company domain asking about one deal:
+        # one company, one primary, one opportunity.
+        {
+            "email": f"ada@firm{r}.example",
+            "company": f"Firm {r}",
+            "utm_campaign": campaign,
+            "deal": {"name": f"Pilot {r}"},
+        },
+        {
+            "email": f"bob@firm{r}.example",
+            "utm_campaign": campaign,
+            "deal": {"name": f"pilot {r}", "amount": "100"},
+        },
         # Two free-mail people naming one new company: one company by name.
         {"email": f"carol{r}@yahoo.com", "company": f"Guild {r}", "utm_campaign": campaign},
         {"email": f"dave{r}@outlook.com", "company": f"guild  {r}", "utm_campaign": campaign},
@@ -123,6 +133,7 @@ def test_overlapping_leads_captured_concurrently_make_exact_counts(empty_engine:
     assert count(empty_engine, m.Activity) == 200
     assert count(empty_engine, m.MarketingCampaign) == 3
     assert count(empty_engine, m.CampaignMember) == 4 * ROUNDS
+    assert count(empty_engine, m.Opportunity) == ROUNDS
     assert customers_without_exactly_one_primary(empty_engine) == 0
     domains = select(func.count(m.Customer.domain.distinct()))
     assert scalar(empty_engine, domains) == 2 * ROUNDS
@@ -149,3 +160,23 @@ def test_one_new_person_captured_by_every_thread_at_once_is_one_contact(
     assert count(empty_engine, m.Customer) == 1
     assert count(empty_engine, m.Activity) == THREADS
     assert customers_without_exactly_one_primary(empty_engine) == 0
+
+
+def test_people_of_a_known_company_asking_about_one_deal_at_once_make_one_opportunity(
+    empty_engine: Engine,
+) -> None:
+    # The company exists, so nothing else serializes these leads.
+    run_concurrently(empty_engine, [[{"email": "first@known.example", "company": "Known"}]])
+    rounds = [
+        [
+            {"email": f"p{r}-{i}@known.example", "deal": {"name": f"Rollout {r}"}}
+            for i in range(THREADS)
+        ]
+        for r in range(5)
+    ]
+
+    errors = run_concurrently(empty_engine, rounds)
+
+    assert errors == []
+    assert count(empty_engine, m.Customer) == 1
+    assert count(empty_engine, m.Opportunity) == 5
