@@ -2,8 +2,10 @@
 
 A committed event is already safe; publishing only makes it fast. So the
 request hands the id to a per-process background thread and answers at once:
-a slow, paused or dead broker never holds a webhook up. Whatever is not
-published (queue full, broker down, process killed) the sweeper publishes.
+a slow, paused or dead broker never holds a webhook up. The thread publishes
+what has queued up since its last round in one go (one broker connection for
+the lot). Whatever is not published (queue full, broker down, process killed)
+the sweeper publishes.
 """
 
 from __future__ import annotations
@@ -17,17 +19,24 @@ from collections.abc import Callable
 
 from flask import Flask, current_app
 
-from workers.publish import enqueue_event
+from workers.publish import enqueue_events
 
 log = logging.getLogger(__name__)
 _EXTENSION = "crm_publisher"
 
 
 class BackgroundPublisher:
-    """A bounded queue of event ids and the daemon thread that publishes them."""
+    """A bounded queue of event ids and the daemon thread that publishes them in batches."""
 
-    def __init__(self, publish: Callable[[int], bool], *, capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        publish: Callable[[list[int]], object],
+        *,
+        capacity: int = 10_000,
+        max_batch: int = 100,
+    ) -> None:
         self._publish = publish
+        self._max_batch = max_batch
         self._queue: queue.Queue[int] = queue.Queue(maxsize=capacity)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -62,18 +71,24 @@ class BackgroundPublisher:
 
     def _run(self) -> None:
         while True:
-            event_id = self._queue.get()
+            batch = [self._queue.get()]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                self._publish(event_id)
+                self._publish(batch)
             except Exception:  # the publisher must outlive any error
-                log.exception("publishing event %s failed", event_id)
+                log.exception("publishing events %s failed", batch)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
 
 
 def init_app(app: Flask) -> None:
     """Give ``app`` a background publisher of inbox events."""
-    app.extensions[_EXTENSION] = BackgroundPublisher(enqueue_event)
+    app.extensions[_EXTENSION] = BackgroundPublisher(enqueue_events)
 
 
 def event_publisher() -> BackgroundPublisher:

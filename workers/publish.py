@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from workers.app import celery_app
 
@@ -39,6 +40,33 @@ def enqueue_event(event_id: int, *, countdown: float | None = None) -> bool:
         log.warning("could not publish event %s: %s: %s", event_id, type(exc).__name__, first_line)
         return False
     return True
+
+
+def enqueue_events(event_ids: Sequence[int]) -> int:
+    """Ask for ``event_ids`` to be processed over one broker connection; how many went.
+
+    The same ``process_event`` message per event as ``enqueue_event``, sent
+    through one producer, so a burst costs one connection checkout. Stops at
+    the first failure (logged): the sweeper publishes the rest. Never raises.
+    """
+    sent = 0
+    try:
+        with celery_app.producer_or_acquire() as producer:
+            for event_id in event_ids:
+                celery_app.send_task(
+                    "crm.ingest.process_event", args=(event_id,), queue="ingest", producer=producer
+                )
+                sent += 1
+    except Exception as exc:  # any transport failure: the sweeper will publish the rest
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        log.warning(
+            "could not publish %s of %s events: %s: %s",
+            len(event_ids) - sent,
+            len(event_ids),
+            type(exc).__name__,
+            first_line,
+        )
+    return sent
 
 
 def enqueue_campaign_work(campaign_id: int | None = None) -> bool:

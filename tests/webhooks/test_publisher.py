@@ -14,7 +14,7 @@ from webhooks.publisher import BackgroundPublisher
 
 def test_an_accepted_event_is_published_once(app: Flask, sender: Sender) -> None:
     published: list[int] = []
-    app.extensions["crm_publisher"] = BackgroundPublisher(lambda i: published.append(i) or True)
+    app.extensions["crm_publisher"] = BackgroundPublisher(published.extend)
     first = sender.post("leads", fixture_bytes("lead.json"), msg_id="m1").json["event_id"]
     sender.post("leads", fixture_bytes("lead.json"), msg_id="m1")
     sender.post("leads", b'{"email": 1}', msg_id="m2")
@@ -25,22 +25,41 @@ def test_an_accepted_event_is_published_once(app: Flask, sender: Sender) -> None
 def test_a_failing_publish_does_not_stop_the_publisher() -> None:
     seen: list[int] = []
 
-    def flaky(event_id: int) -> bool:
-        seen.append(event_id)
-        if event_id == 1:
+    def flaky(event_ids: list[int]) -> None:
+        seen.extend(event_ids)
+        if 1 in event_ids:
             raise RuntimeError("broker exploded")
-        return True
 
-    publisher = BackgroundPublisher(flaky)
+    publisher = BackgroundPublisher(flaky, max_batch=1)
     publisher.submit(1)
     publisher.submit(2)
     assert publisher.drain()
     assert seen == [1, 2]
 
 
+def test_what_queued_up_is_published_in_one_batch() -> None:
+    batches: list[list[int]] = []
+    first_call = threading.Event()
+    release = threading.Event()
+
+    def slow(event_ids: list[int]) -> None:
+        batches.append(list(event_ids))
+        first_call.set()
+        release.wait(5)
+
+    publisher = BackgroundPublisher(slow, max_batch=3)
+    publisher.submit(0)
+    assert first_call.wait(5)
+    for event_id in range(1, 6):  # queued while the first batch is out
+        publisher.submit(event_id)
+    release.set()
+    assert publisher.drain()
+    assert batches == [[0], [1, 2, 3], [4, 5]]
+
+
 def test_a_full_queue_drops_instead_of_blocking(caplog: pytest.LogCaptureFixture) -> None:
     release = threading.Event()
-    publisher = BackgroundPublisher(lambda _i: release.wait(5), capacity=1)
+    publisher = BackgroundPublisher(lambda _ids: release.wait(5), capacity=1)
     for event_id in range(5):
         publisher.submit(event_id)
     release.set()

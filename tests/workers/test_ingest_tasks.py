@@ -184,6 +184,23 @@ def test_publishing_to_a_dead_broker_returns_false(monkeypatch: pytest.MonkeyPat
     assert publish.enqueue_event(1) is False
 
 
+def test_a_batch_stops_at_the_first_failure_and_says_how_many_went(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[tuple[object, object]] = []
+
+    def flaky(name: str, *, args: tuple[int], producer: object, **_k: object) -> None:
+        if args == (3,):
+            raise ConnectionRefusedError("broker down")
+        sent.append((args, producer))
+
+    monkeypatch.setattr(publish.celery_app, "send_task", flaky)
+    assert publish.enqueue_events([1, 2, 3, 4]) == 2
+    assert [args for args, _ in sent] == [(1,), (2,)]
+    # One producer for the whole batch.
+    assert len({id(producer) for _, producer in sent}) == 1
+
+
 def _restore_handler(kind: str, previous: pipeline.Handler | None) -> None:
     """Put back the handler a test replaced (the real one, when it was loaded)."""
     if previous is None:
