@@ -103,6 +103,30 @@ def test_an_event_is_processed_once_with_its_entities(
     assert worker_session.get(Product, link.entity_id) is not None
 
 
+def test_process_events_handles_each_event_on_its_own(
+    worker_session: Session, lead_handler: list[int], published: list[tuple[int, float | None]]
+) -> None:
+    first = _event(worker_session, body=b'{"email": "a@example.com"}')
+    second = _event(worker_session, body=b'{"email": "b@example.com"}')
+    third = _event(worker_session, body=b'{"email": "c@example.com"}')
+    lost = OperationalError("SELECT 1", {}, ConnectionResetError("db blinked"))
+    pipeline.HANDLERS["leads"].failures.append(lost)  # type: ignore[attr-defined]
+
+    outcomes = tasks.process_events([first, second, third, second])
+
+    # The first event's transient failure is its own: retried later, the others processed.
+    assert outcomes == {"retry": 1, "processed": 2, "skipped": 1}
+    assert [event_id for event_id, _ in published] == [first]
+    assert _reloaded(worker_session, second).status == EventStatus.PROCESSED
+    assert _reloaded(worker_session, first).status == EventStatus.RECEIVED
+
+
+def test_process_events_refuses_what_is_not_a_list_of_ids(worker_session: Session) -> None:
+    assert tasks.process_events("1,2") == {}  # type: ignore[arg-type]
+    assert tasks.process_events([1, "2"]) == {}  # type: ignore[list-item]
+    assert tasks.process_events([True]) == {}
+
+
 def test_an_event_without_handler_fails_with_the_reason(
     worker_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,21 +208,27 @@ def test_publishing_to_a_dead_broker_returns_false(monkeypatch: pytest.MonkeyPat
     assert publish.enqueue_event(1) is False
 
 
-def test_a_batch_stops_at_the_first_failure_and_says_how_many_went(
+def test_a_burst_is_published_as_few_messages_and_stops_at_a_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sent: list[tuple[object, object]] = []
+    sent: list[tuple[str, object, object]] = []
 
-    def flaky(name: str, *, args: tuple[int], producer: object, **_k: object) -> None:
-        if args == (3,):
+    def flaky(name: str, *, args: tuple[list[int]], producer: object, **_k: object) -> None:
+        if 7 in args[0]:
             raise ConnectionRefusedError("broker down")
-        sent.append((args, producer))
+        sent.append((name, args, producer))
 
     monkeypatch.setattr(publish.celery_app, "send_task", flaky)
-    assert publish.enqueue_events([1, 2, 3, 4]) == 2
-    assert [args for args, _ in sent] == [(1,), (2,)]
-    # One producer for the whole batch.
-    assert len({id(producer) for _, producer in sent}) == 1
+    assert publish.enqueue_events([1, 2, 3, 4, 5], per_message=2) == 5
+    assert [(name, args) for name, args, _ in sent] == [
+        ("crm.ingest.process_events", ([1, 2],)),
+        ("crm.ingest.process_events", ([3, 4],)),
+        ("crm.ingest.process_events", ([5],)),
+    ]
+    # One producer for the whole burst.
+    assert len({id(producer) for _, _, producer in sent}) == 1
+    sent.clear()
+    assert publish.enqueue_events([5, 6, 7, 8], per_message=2) == 2
 
 
 def _restore_handler(kind: str, previous: pipeline.Handler | None) -> None:
