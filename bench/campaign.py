@@ -208,7 +208,7 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
         }
         command = [
             sys.executable, "-m", "celery", "--app", "workers.app", "worker",
-            "--queues", "campaigns", "--concurrency", str(args.concurrency),
+            "--queues", "campaigns", "--concurrency", str(args.concurrency), "--pool", args.pool,
             "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
             "--without-heartbeat",
         ]  # fmt: skip
@@ -266,6 +266,9 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--raw-messages", type=int, default=20_000)
+    parser.add_argument(
+        "--pool", choices=["prefork", "threads"], default="prefork", help="the worker's pool"
+    )
     args = parser.parse_args()
     r = measure(args)
     print()

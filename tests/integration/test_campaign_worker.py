@@ -18,7 +18,7 @@ from tests.services import free_port, scratch_postgres_database
 from tests.smtp_server import running_smtp_server
 
 pytestmark = pytest.mark.slow
-RECIPIENTS = 50
+RECIPIENTS = 500
 
 
 @pytest.fixture
