@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from crm_core.config import Settings, get_settings
 from crm_core.followups.rules import RulesError, RuleSet, load_rules
@@ -12,8 +13,11 @@ from workers.app import celery_app
 from workers.db import session_factory, unit_of_work
 
 log = logging.getLogger(__name__)
-# Deliveries one run of the sender claims; the rest wait for the next run.
-DELIVERIES_PER_RUN = 200
+# Deliveries claimed at a time: a claim's lease must outlast posting all of them.
+DELIVERIES_PER_CLAIM = 10
+# A run stops claiming after this share of the task time limit: a slow receiver
+# (every POST up to its timeouts) never gets the task killed mid-attempt.
+RUN_BUDGET_SHARE = 0.5
 
 
 def rules(settings: Settings) -> RuleSet:
@@ -28,9 +32,10 @@ def send_settings(settings: Settings) -> SendSettings:
         read_timeout=settings.notify_read_timeout_seconds,
         max_attempts=settings.notify_max_attempts,
         backoff_max=settings.notify_backoff_max_seconds,
-        # A worker killed mid-POST leaves the delivery to be tried after this.
-        lease_seconds=settings.notify_connect_timeout_seconds
-        + settings.notify_read_timeout_seconds
+        # Long enough to post a whole claim at worst; a worker killed mid-POST
+        # leaves its deliveries to be tried again after this.
+        lease_seconds=DELIVERIES_PER_CLAIM
+        * (settings.notify_connect_timeout_seconds + settings.notify_read_timeout_seconds)
         + 60,
     )
 
@@ -57,10 +62,18 @@ def evaluate_followups() -> int:
 
 @celery_app.task(name="crm.notifications.deliver")
 def deliver_notifications() -> dict[str, int]:
-    """One attempt at every notification that is due; counts by outcome."""
-    return deliver_due(
-        session_factory(), settings=send_settings(get_settings()), limit=DELIVERIES_PER_RUN
-    )
+    """One attempt at each notification that is due, for a bounded time; counts by outcome."""
+    settings = send_settings(get_settings())
+    per_post = settings.connect_timeout + settings.read_timeout
+    budget = (celery_app.conf.task_time_limit or 300) * RUN_BUDGET_SHARE
+    deadline = time.monotonic() + max(budget - DELIVERIES_PER_CLAIM * per_post, per_post)
+    totals: dict[str, int] = {}
+    while True:
+        counts = deliver_due(session_factory(), settings=settings, limit=DELIVERIES_PER_CLAIM)
+        for outcome, n in counts.items():
+            totals[outcome] = totals.get(outcome, 0) + n
+        if sum(counts.values()) < DELIVERIES_PER_CLAIM or time.monotonic() > deadline:
+            return totals
 
 
 def _publish(name: str) -> None:

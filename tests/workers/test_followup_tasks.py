@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from crm_core.config import Settings
 from crm_core.db import make_session_factory
+from tests.services import free_port
 from workers import db as worker_db
 from workers import followup_tasks
 
@@ -44,3 +45,28 @@ def test_a_bad_rules_file_is_logged_on_one_line(
 def test_the_defaults_evaluate_an_empty_database(bound: Settings) -> None:
     assert followup_tasks.evaluate_followups.run() == 0
     assert followup_tasks.deliver_notifications.run() == {}
+
+
+def test_the_sender_claims_in_small_rounds_until_nothing_is_due(
+    bound: Settings, committed_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_core.notifications.services import add_subscription, notify
+
+    sessions = make_session_factory(committed_db)
+    with sessions.begin() as session:
+        # Nothing listens there: every attempt is refused at once and retried later.
+        add_subscription(session, url=f"http://127.0.0.1:{free_port()}/x", events=["*"])
+        for case_id in range(25):
+            notify(session, event_type="case.escalated", data={"case": {"id": case_id}})
+    rounds: list[int] = []
+    real = followup_tasks.deliver_due
+
+    def counting(*args: object, limit: int, **kwargs: object) -> dict[str, int]:
+        rounds.append(limit)
+        return real(*args, limit=limit, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(followup_tasks, "deliver_due", counting)
+    monkeypatch.setattr(bound, "notify_allow_private", True)
+    totals = followup_tasks.deliver_notifications.run()
+    assert totals == {"pending": 25}
+    assert rounds == [10, 10, 10]
