@@ -82,11 +82,11 @@ def erd(write_into: Path | None) -> None:
 
 @cli.command()
 def status() -> None:
-    """Show the workers seen recently and whether the database answers."""
+    """Show whether the database answers, the workers seen recently, and the backlog."""
     import datetime as dt
 
     from crm_core.db import make_engine, make_session_factory
-    from crm_core.ops.services import database_ready, live_workers
+    from crm_core.ops.services import backlog, database_ready, live_workers
 
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url())
@@ -96,10 +96,15 @@ def status() -> None:
     window = dt.timedelta(seconds=3 * settings.heartbeat_seconds)
     with make_session_factory(engine)() as session:
         workers = live_workers(session, within=window)
+        counts = backlog(session)
+    engine.dispose()
     if not workers:
         click.echo(f"no worker seen in the last {window.total_seconds():.0f}s")
     for worker in workers:
         click.echo(f"{worker.hostname}\tpid {worker.pid}\tlast seen {worker.last_seen_at:%c}")
+    for name, by_status in counts.items():
+        listed = ", ".join(f"{n} {status}" for status, n in by_status.items()) or "none"
+        click.echo(f"{name}: {listed}")
 
 
 cli.add_command(dev)

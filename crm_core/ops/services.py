@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from crm_core.campaigns.models import CampaignSend
 from crm_core.db import dialect_insert, utcnow
+from crm_core.followups.models import FollowUpTask
+from crm_core.ingestion.models import InboxEvent
+from crm_core.notifications.models import NotificationDelivery
 from crm_core.ops.models import WorkerHeartbeat
 
 
@@ -48,3 +52,26 @@ def live_workers(session: Session, *, within: dt.timedelta) -> list[WorkerHeartb
         .order_by(WorkerHeartbeat.last_seen_at.desc())
     )
     return list(session.scalars(query))
+
+
+def backlog(session: Session) -> dict[str, dict[str, int]]:
+    """What is waiting or went wrong, by kind and status: one grouped count per table.
+
+    Inbox events, follow-up tasks, outbound notifications and campaign sends;
+    only statuses with rows appear.
+    """
+    tables = {
+        "inbox events": InboxEvent.status,
+        "follow-ups": FollowUpTask.status,
+        "notifications": NotificationDelivery.status,
+        "campaign sends": CampaignSend.status,
+    }
+    return {
+        name: {
+            str(status): int(count)
+            for status, count in session.execute(
+                select(column, func.count()).group_by(column).order_by(column)
+            )
+        }
+        for name, column in tables.items()
+    }
