@@ -8,15 +8,40 @@ module turns that refusal into a clean ``InvalidMessageError``.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from crm_core.db import utcnow
 from crm_core.errors import PermanentError
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, with each header's class made once.
+
+    ``HeaderRegistry`` builds a new class with ``type()`` every time a header
+    is set or counted, a good part of the cost of building a message; the
+    classes it builds for one name are all alike, so one per name is kept.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+# ``policy.default`` (CR/LF refused, RFC 5322 parsing) with the cached header classes.
+POLICY = policy.default.clone(header_factory=_HeaderClasses())
 
 
 class InvalidMessageError(PermanentError):
@@ -51,7 +76,7 @@ class OutboundMail:
 
 def build_message(mail: OutboundMail) -> EmailMessage:
     """The MIME message for ``mail``: text, with an HTML alternative when given."""
-    message = EmailMessage(policy=policy.default)
+    message = EmailMessage(policy=POLICY)
     try:
         _set_headers(message, mail)
         message.set_content(mail.text, cte=_transfer_encoding(mail.text))
@@ -70,14 +95,25 @@ def new_message_id(sender: str) -> str:
 
 def sender_domain(sender: str) -> str:
     """The domain of a From value like ``CRM <crm@example.com>``; ``localhost`` when absent."""
-    message = EmailMessage(policy=policy.default)
     try:
-        message["From"] = sender
-        addresses: tuple[Address, ...] = message["From"].addresses
+        addresses: tuple[Address, ...] = _from_header(sender).addresses  # type: ignore[attr-defined]
     except (ValueError, TypeError, IndexError) as exc:
         raise InvalidMessageError(f"cannot read the sender {sender!r}: {exc}") from None
     domain = addresses[0].domain if addresses else ""
     return domain or "localhost"
+
+
+@functools.lru_cache(maxsize=64)
+def _from_header(sender: str) -> BaseHeader:
+    """The parsed From header of ``sender``, parsed once: a batch has one sender.
+
+    Header objects are immutable, so one may be set on many messages; setting it
+    skips the parse (and its CR/LF check, done here once).
+    """
+    message = EmailMessage(policy=POLICY)
+    message["From"] = sender
+    header: BaseHeader = message["From"]
+    return header
 
 
 def envelope_sender(message: EmailMessage) -> str:
@@ -111,7 +147,7 @@ def _check_addresses(message: EmailMessage, name: str) -> None:
 
 
 def _set_headers(message: EmailMessage, mail: OutboundMail) -> None:
-    message["From"] = mail.sender
+    message["From"] = _from_header(mail.sender)
     message["To"] = mail.to
     _check_addresses(message, "From")
     _check_addresses(message, "To")

@@ -7,6 +7,8 @@ delivered; a connection lost while the server answers DATA may have been.
 
 from __future__ import annotations
 
+import functools
+import os
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -39,6 +41,22 @@ class SmtpSettings:
     timeout: float = 30.0
     # A CA bundle to trust instead of the system's (a private relay's own certificate).
     cafile: str | None = None
+
+
+def tls_context(cafile: str | None) -> ssl.SSLContext:
+    """The verifying TLS context for ``cafile`` (the system's CAs when None).
+
+    Loading a CA bundle takes tens of milliseconds, once per batch if built per
+    connection; a context is safe to share between connections and threads, so
+    it is built once per bundle (again when the file changes).
+    """
+    modified = os.stat(cafile).st_mtime_ns if cafile else None
+    return _tls_context(cafile, modified)
+
+
+@functools.lru_cache(maxsize=16)
+def _tls_context(cafile: str | None, _modified: int | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
 
 
 def classify_reply(code: int, reply: bytes | str, *, step: str) -> DeliveryError:
@@ -77,16 +95,16 @@ class SmtpBackend(BatchBackend):
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        context = ssl.create_default_context(cafile=s.cafile)
         connection: smtplib.SMTP
         if s.implicit_tls:
+            context = tls_context(s.cafile)
             connection = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
         else:
             connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
         try:
             connection.ehlo()
             if s.starttls:
-                connection.starttls(context=context)
+                connection.starttls(context=tls_context(s.cafile))
                 connection.ehlo()
             if s.username:
                 connection.login(s.username, s.password or "")

@@ -122,3 +122,34 @@ def test_envelope_addresses_are_bare() -> None:
     message = build_message(mail(to="Ann <ann@example.org>, bob@example.org"))
     assert envelope_sender(message) == "crm@acme.example"
     assert envelope_recipients(message) == ["ann@example.org", "bob@example.org"]
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["Acme CRM <crm@acme.example>\r\nBcc: victim@example.com", "not an address", ""],
+)
+def test_a_bad_sender_is_refused_every_time_not_only_the_first(sender: str) -> None:
+    # The parsed sender is kept between messages; a refusal must not be.
+    for _ in range(2):
+        with pytest.raises(InvalidMessageError):
+            build_message(mail(sender=sender))
+
+
+def test_messages_from_one_sender_share_nothing_but_the_sender() -> None:
+    first = build_message(mail(to="ann@example.org", subject="One"))
+    second = build_message(mail(to="bob@example.org", subject="Two", reply_to="help@acme.example"))
+    assert [str(first["To"]), str(first["Subject"]), first["Reply-To"]] == [
+        "ann@example.org",
+        "One",
+        None,
+    ]
+    assert [str(second["To"]), str(second["Subject"]), str(second["Reply-To"])] == [
+        "bob@example.org",
+        "Two",
+        "help@acme.example",
+    ]
+    assert reparsed(first)["From"].addresses[0].addr_spec == "crm@acme.example"
+    assert first["Message-ID"] != second["Message-ID"]
+    # A header set twice is still refused, as the standard policy does.
+    with pytest.raises(ValueError, match="at most 1 Subject"):
+        second["Subject"] = "Again"

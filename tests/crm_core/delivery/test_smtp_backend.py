@@ -191,3 +191,22 @@ def test_a_non_ascii_address_uses_smtputf8_when_the_server_has_it() -> None:
         ):
             backend.send(message_to("zoë@example.org"))
         assert server.handler.received == []
+
+
+def test_a_replaced_ca_bundle_is_read_again(tmp_path: Path) -> None:
+    # The TLS context is built once per bundle; a renewed certificate must not need a restart.
+    first_dir, second_dir = tmp_path / "one", tmp_path / "two"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    cert, key = self_signed_certificate(first_dir)
+    with (
+        running_smtp_server(ssl_context=server_tls_context(cert, key)) as server,
+        backend_from_url(server.url("smtps", query=f"cafile={cert}")) as backend,
+    ):
+        backend.send(message_to("a@example.org"))
+    renewed, renewed_key = self_signed_certificate(second_dir)
+    cert.write_bytes(renewed.read_bytes())  # the bundle at the same path now trusts the new one
+    with running_smtp_server(ssl_context=server_tls_context(renewed, renewed_key)) as server:
+        with backend_from_url(server.url("smtps", query=f"cafile={cert}")) as backend:
+            backend.send(message_to("b@example.org"))
+        assert len(server.handler.received) == 1
