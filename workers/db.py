@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,12 +14,18 @@ from crm_core.db import make_engine, make_session_factory
 
 _engine: Engine | None = None
 _factory: sessionmaker[Session] | None = None
+# A thread-pool worker's first tasks may start at once; they must share one engine.
+_creating = threading.Lock()
 
 
 def session_factory() -> sessionmaker[Session]:
     """This process's session factory, created on first use (after any fork)."""
     global _engine, _factory
-    if _factory is None:
+    if _factory is not None:
+        return _factory
+    with _creating:
+        if _factory is not None:
+            return _factory
         settings = get_settings()
         _engine = make_engine(
             settings.resolved_database_url(),

@@ -6,10 +6,10 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 
 from crm_core.campaigns import dispatch, sending
 from crm_core.campaigns import services as campaign_services
-from crm_core.campaigns.models import SendStatus
 from crm_core.config import Settings, get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
@@ -164,7 +164,9 @@ def send_batch(campaign_id: int) -> str:
     backend = backend_from_url(
         settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
     )
-    outcomes = sending.deliver_batch(backend, prepared)
+    # Half the time limit: the rest of a slow batch goes back to pending for the next one.
+    deadline = time.monotonic() + _claim_timeout() / 2
+    outcomes = sending.deliver_batch(backend, prepared, deadline=deadline)
     with unit_of_work() as session:
         sending.record_outcomes(
             session,
@@ -173,8 +175,7 @@ def send_batch(campaign_id: int) -> str:
             max_attempts=celery_app.conf.crm_campaign_max_attempts,
             now=utcnow(),
         )
-    halted = any(outcome.status == SendStatus.PENDING for outcome in outcomes)
-    countdown = celery_app.conf.crm_retry_backoff_max if halted else None
+    countdown = celery_app.conf.crm_retry_backoff_max if sending.needs_backoff(outcomes) else None
     enqueue_send_batches(campaign_id, parallel=1, countdown=countdown)
     return f"{len(outcomes)} settled"
 

@@ -8,6 +8,7 @@ from a read, sent with no transaction open, and the outcomes committed last.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -59,6 +60,10 @@ class SendOutcome:
     error: str | None = None
     provider_message_id: str | None = None
     attempted: bool = True
+
+
+# The error of rows a batch gave back unattempted when its time was up.
+OUT_OF_TIME = "batch out of time"
 
 
 def prepare_batch(
@@ -171,17 +176,25 @@ def _prepare(
     return PreparedSend(row, contact.customer_id, message)
 
 
-def deliver_batch(backend: MailBackend, prepared: Sequence[PreparedSend]) -> list[SendOutcome]:
+def deliver_batch(
+    backend: MailBackend, prepared: Sequence[PreparedSend], *, deadline: float | None = None
+) -> list[SendOutcome]:
     """Send each message over one backend connection; one outcome per row, in order.
 
     A transient failure that proves nothing went out stops the batch: that row
     and the rest go back to pending for a later batch. One that may have gone
-    out (the connection broke during DATA) is ``unknown``.
+    out (the connection broke during DATA) is ``unknown``. Past ``deadline``
+    (``time.monotonic()``) no further message is started: the rest go back to
+    pending, unattempted, so a slow server never keeps rows ``sending`` until
+    the dispatcher takes them for a dead batch's.
     """
     outcomes: list[SendOutcome] = []
     try:
         backend.open()
         for index, item in enumerate(prepared):
+            if deadline is not None and index and time.monotonic() > deadline:
+                outcomes.extend(_released(prepared[index:], OUT_OF_TIME, attempted=False))
+                break
             outcome = _deliver_one(backend, item)
             outcomes.append(outcome)
             if outcome.status == SendStatus.PENDING:
@@ -195,6 +208,11 @@ def deliver_batch(backend: MailBackend, prepared: Sequence[PreparedSend]) -> lis
     finally:
         backend.close()
     return outcomes
+
+
+def needs_backoff(outcomes: Sequence[SendOutcome]) -> bool:
+    """Whether a batch stopped on a delivery failure (not on its deadline): wait before the next."""
+    return any(o.status == SendStatus.PENDING and o.error != OUT_OF_TIME for o in outcomes)
 
 
 def _released(
