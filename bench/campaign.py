@@ -1,7 +1,7 @@
 """Benchmark of a campaign send end to end, beside a raw smtplib loop (not a test).
 
-    .venv/bin/python -m bench.campaign [--recipients 100000] [--concurrency 2]
-                                       [--raw-messages 20000]
+    .venv/bin/python -m bench.campaign [--recipients 100000] [--raw-messages 20000]
+                                       [--pool threads|prefork] [--concurrency N]
 
 It starts a scratch PostgreSQL database (``CRM_TEST_POSTGRES_URL``), a private
 redis-server, and an SMTP sink in a separate process (aiosmtpd; it counts
@@ -12,8 +12,9 @@ messages and keeps nothing). Then, in the same run:
    over one reused connection to the sink;
 2. the platform: ``--recipients`` contacts seeded with bulk inserts, a
    campaign to all of them, claimed and materialized by the dispatcher's own
-   functions (timed: materialization), then sent by ONE worker (prefork,
-   ``--concurrency``) through its send batches: messages/s from the first batch
+   functions (timed: materialization), then sent by ONE worker (by default
+   as the Procfile's ``sender`` runs: four threads; ``--pool prefork`` for a
+   process pool) through its send batches: messages/s from the first batch
    published until the campaign is ``sent``, and the worker's peak memory (the
    parent and its pool, sampled every 0.2 s from /proc: RSS and PSS sums).
 
@@ -264,12 +265,19 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--recipients", type=int, default=100_000)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--concurrency", type=int, help="threads or pool processes (default: 4 threads, 2 prefork)"
+    )
     parser.add_argument("--raw-messages", type=int, default=20_000)
     parser.add_argument(
-        "--pool", choices=["prefork", "threads"], default="prefork", help="the worker's pool"
+        "--pool",
+        choices=["prefork", "threads"],
+        default="threads",
+        help="the worker's pool (threads: the Procfile's sender)",
     )
     args = parser.parse_args()
+    if args.concurrency is None:
+        args.concurrency = 4 if args.pool == "threads" else 2
     r = measure(args)
     print()
     print(f"recipients            {args.recipients:,}")

@@ -64,12 +64,16 @@ def celery_worker(
     *,
     queues: str = "ingest,campaigns,followups,maintenance,mailboxes",
     concurrency: int = 2,
+    pool: str = "prefork",
     beat: bool = False,
     log_path: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real ``celery worker`` process (with embedded beat if asked) for the block."""
+    """A real ``celery worker`` process (with embedded beat if asked) for the block.
+
+    ``pool="threads"`` is how the Procfile's ``sender`` runs the campaigns queue.
+    """
     command = [
-        sys.executable, "-m", "celery", "--app", "workers.app", "worker",
+        sys.executable, "-m", "celery", "--app", "workers.app", "worker", "--pool", pool,
         "--queues", queues, "--concurrency", str(concurrency), "--loglevel", "INFO",
         "--without-gossip", "--without-mingle", "--hostname", f"test-{free_port()}@%h",
     ]  # fmt: skip

@@ -1,11 +1,12 @@
 """Campaign sends through real workers under faults: at most one message per recipient.
 
-* ``kill -9`` of the worker (and its pool) in the middle of a 500-recipient
-  send, then a restart of the broker (a Redis that keeps nothing, so every
-  queued message is lost): a new worker finishes the campaign from the
-  database alone; the SMTP server holds at most one message per recipient, and
+* ``kill -9`` of the worker (and its pool: threads, as the Procfile's
+  ``sender`` runs, and prefork) in the middle of a 500-recipient send, then
+  a restart of the broker (a Redis that keeps nothing, so every queued
+  message is lost): a new worker finishes the campaign from the database
+  alone; the SMTP server holds at most one message per recipient, and
   sent + unknown = 500.
-* The same campaign through the HTTP e-mail API backend without faults: 500
+* The same campaign through the HTTP e-mail API backend, on threads, without faults: 500
   requests, each with its own idempotency key, sent = 500, unknown = 0.
 * Two workers, each with its own beat, for a minute: a campaign due now, one
   due in 20 s and one recurring every minute each start once per run.
@@ -93,8 +94,10 @@ def env_for(url: str, redis_url: str, tmp_path: Path, **extra: str) -> dict[str,
     )
 
 
+# The Procfile's ``sender`` runs the campaigns queue on threads; prefork is the other pool.
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_kill_9_and_a_broker_restart_mid_send_never_send_twice(
-    database: tuple[str, sessionmaker[Session]], tmp_path: Path
+    database: tuple[str, sessionmaker[Session]], tmp_path: Path, pool: str
 ) -> None:
     url, sessions = database
     add_contacts(sessions, RECIPIENTS)
@@ -113,8 +116,9 @@ def test_kill_9_and_a_broker_restart_mid_send_never_send_twice(
                 CRM_TASK_TIME_LIMIT_SECONDS="15",
             )  # fmt: skip
             with celery_worker(
-                env, queues="campaigns", beat=True, log_path=tmp_path / "worker-1.log"
-            ) as first:
+                env, queues="campaigns", pool=pool, concurrency=4 if pool == "threads" else 2,
+                beat=True, log_path=tmp_path / "worker-1.log",
+            ) as first:  # fmt: skip
                 wait_until(
                     lambda: len(smtp.handler.received) >= 120,
                     timeout=90,
@@ -127,7 +131,7 @@ def test_kill_9_and_a_broker_restart_mid_send_never_send_twice(
             delivered_before = len(smtp.handler.received)
             assert delivered_before < RECIPIENTS
             with celery_worker(
-                env, queues="campaigns", beat=True, log_path=tmp_path / "worker-2.log"
+                env, queues="campaigns", pool=pool, beat=True, log_path=tmp_path / "worker-2.log"
             ):
                 wait_until(
                     lambda: view(sessions, campaign_id).status == "sent",
@@ -161,7 +165,10 @@ def test_the_http_api_backend_sends_each_message_once(
     try:
         with running_mail_api() as api:
             env = env_for(url, f"redis://127.0.0.1:{port}/0", tmp_path, CRM_MAIL_URL=api.url)
-            with celery_worker(env, queues="campaigns", beat=True, log_path=tmp_path / "w.log"):
+            with celery_worker(
+                env, queues="campaigns", pool="threads", concurrency=4, beat=True,
+                log_path=tmp_path / "w.log",
+            ):  # fmt: skip
                 wait_until(
                     lambda: view(sessions, campaign_id).status == "sent",
                     timeout=180,
