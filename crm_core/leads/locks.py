@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 
@@ -27,11 +27,22 @@ def advisory_key(identity: str) -> int:
 def lock_identities(session: Session, identities: Iterable[str]) -> None:
     """Hold a lock on each identity until the transaction ends (PostgreSQL only).
 
-    Keys are taken in sorted order so two transactions never wait on each other
-    in a cycle. Take them outside any savepoint: rolling back to a savepoint
-    releases the locks taken after it.
+    Keys are taken in sorted order, all in one statement, so two transactions
+    never wait on each other in a cycle. Take them outside any savepoint:
+    rolling back to a savepoint releases the locks taken after it.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted({advisory_key(identity) for identity in identities}):
-        session.execute(select(func.pg_advisory_xact_lock(key)))
+    keys = sorted({advisory_key(identity) for identity in identities})
+    if len(keys) == 1:
+        session.execute(select(func.pg_advisory_xact_lock(keys[0])))
+    elif keys:
+        session.execute(_LOCK_MANY, {"keys": keys})
+
+
+# The sorted keys, locked one after the other in array order.
+_LOCK_MANY = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM ("
+    " SELECT k FROM unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS u(k, n) ORDER BY n"
+    ") AS ordered"
+)
