@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Container
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -97,23 +98,28 @@ def choose_customer(
     return CustomerChoice(_new_customer_row(session, lead=lead), True)
 
 
-def _company_by_domain(session: Session, *, lead: NormalizedLead, domain: str) -> CustomerChoice:
-    """Insert the company of ``domain``, or find the one a concurrent lead inserted."""
+def company_values(lead: NormalizedLead, *, domain: str) -> dict[str, Any]:
+    """The columns of the company a lead from ``domain`` creates."""
     name = lead.company or domain
     now = utcnow()
+    return {
+        "kind": CustomerKind.COMPANY,
+        "name": name,
+        "name_key": name_key(name),
+        "domain": domain,
+        "country": lead.country,
+        "lifecycle_stage": LifecycleStage.LEAD,
+        "tags": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _company_by_domain(session: Session, *, lead: NormalizedLead, domain: str) -> CustomerChoice:
+    """Insert the company of ``domain``, or find the one a concurrent lead inserted."""
     inserted = session.execute(
         dialect_insert(session, Customer)
-        .values(
-            kind=CustomerKind.COMPANY,
-            name=name,
-            name_key=name_key(name),
-            domain=domain,
-            country=lead.country,
-            lifecycle_stage=LifecycleStage.LEAD,
-            tags=[],
-            created_at=now,
-            updated_at=now,
-        )
+        .values(**company_values(lead, domain=domain))
         .on_conflict_do_nothing(index_elements=["domain"])
         .returning(Customer.id)
     ).scalar()
@@ -123,8 +129,8 @@ def _company_by_domain(session: Session, *, lead: NormalizedLead, domain: str) -
     return CustomerChoice(customer, True)
 
 
-def _new_customer_row(session: Session, *, lead: NormalizedLead) -> Customer:
-    """A new company (named by the lead) or person customer, not yet with a contact."""
+def unsaved_customer(lead: NormalizedLead) -> Customer:
+    """A new company (named by the lead) or person customer, not yet added to a session."""
     if lead.company:
         customer = Customer(
             kind=CustomerKind.COMPANY,
@@ -144,6 +150,12 @@ def _new_customer_row(session: Session, *, lead: NormalizedLead) -> Customer:
             country=lead.country,
         )
     customer.lifecycle_stage = LifecycleStage.LEAD
+    return customer
+
+
+def _new_customer_row(session: Session, *, lead: NormalizedLead) -> Customer:
+    """A new company (named by the lead) or person customer, not yet with a contact."""
+    customer = unsaved_customer(lead)
     session.add(customer)
     session.flush()
     return customer

@@ -142,15 +142,20 @@ def capture_lead_event(
     listing each problem.
     """
     config = settings or get_settings()
+    lead = lead_of_event(event, settings=config)
+    free_domains = free_mail_domains(config.extra_freemail_domain_list())
+    result = capture_lead(
+        session, source_id=event.source_id, event_id=event.id, lead=lead, free_domains=free_domains
+    )
+    return result.entities
+
+
+def lead_of_event(event: InboxEvent, *, settings: Settings) -> NormalizedLead:
+    """The normalized lead of a stored ``leads`` event; ``InvalidInput`` listing each problem."""
     try:
         payload = LeadPayload.model_validate_json(event.body)
     except ValidationError as exc:
         raise InvalidInput(
             [FieldError(tuple(error["loc"]), error["msg"]) for error in exc.errors()]
         ) from None
-    lead = normalize_lead(payload, default_region=config.default_region)
-    free_domains = free_mail_domains(config.extra_freemail_domain_list())
-    result = capture_lead(
-        session, source_id=event.source_id, event_id=event.id, lead=lead, free_domains=free_domains
-    )
-    return result.entities
+    return normalize_lead(payload, default_region=settings.default_region)
