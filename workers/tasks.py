@@ -7,16 +7,23 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 
 from crm_core.campaigns import dispatch, sending
 from crm_core.campaigns import services as campaign_services
 from crm_core.config import Settings, get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
+from crm_core.ingestion.batching import leads_batchable, run_lead_batch
 from crm_core.ingestion.errors import PermanentError, is_transient
-from crm_core.ingestion.models import EventStatus
+from crm_core.ingestion.models import EventKind, EventStatus
 from crm_core.ingestion.pipeline import load_handlers, run_event
-from crm_core.ingestion.processing import claim_event, due_for_sweep, record_failure
+from crm_core.ingestion.processing import (
+    claim_event,
+    claim_events,
+    due_for_sweep,
+    record_failure,
+)
 from crm_core.ops.services import record_heartbeat
 from crm_core.support.outbound import deliver_pending, pending_deliveries
 from workers.app import celery_app
@@ -45,6 +52,11 @@ def process_event(event_id: int) -> str:
     with unit_of_work() as session:
         if not claim_event(session, event_id=event_id):
             return "skipped: not waiting for processing"
+    return _run_claimed(event_id)
+
+
+def _run_claimed(event_id: int) -> str:
+    """Process an event this worker claimed, in a transaction of its own; how it ended."""
     try:
         with unit_of_work() as session:
             run_event(session, event_id=event_id)
@@ -59,25 +71,50 @@ MAX_EVENTS_PER_MESSAGE = 100
 
 @celery_app.task(name="crm.ingest.process_events")
 def process_events(event_ids: list[int]) -> dict[str, int]:
-    """``process_event`` for each of ``event_ids``, in order; how many ended how.
+    """``process_event`` for each of ``event_ids``; how many ended how.
 
-    The web layer publishes the events a burst stored as one message: one
-    message to build and parse instead of one per event. Each event is still
-    claimed, processed and committed on its own, so one failing event touches
-    no other, and a worker killed half-way leaves the rest to the redelivered
-    message or the sweeper (an event already processed is skipped).
+    The web layer publishes the events a burst stored as one message. They
+    are claimed together (one statement, one commit). The ``leads`` among them
+    are then captured as one batch, in one transaction with a few statements
+    in all (``crm_core.ingestion.batching``); if the batch fails as a whole (a
+    conflict with a concurrent writer, a deadlock, a lost connection) it rolls
+    back and they are processed one by one like the other kinds, each in its
+    own transaction, so a failure is only ever that event's own. A worker
+    killed half-way leaves its claimed events to the sweeper, which releases
+    them after the task time limit.
     """
     if not isinstance(event_ids, list) or not all(
         isinstance(i, int) and not isinstance(i, bool) for i in event_ids
     ):
         log.error("process_events needs a list of event ids, not %.200r", event_ids)
         return {}
-    outcomes: dict[str, int] = {}
-    for event_id in event_ids[:MAX_EVENTS_PER_MESSAGE]:
-        outcome = process_event(event_id).split(":")[0]
-        outcome = "retry" if outcome.startswith("retry") else outcome
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
+    wanted = event_ids[:MAX_EVENTS_PER_MESSAGE]
+    with unit_of_work() as session:
+        claimed = claim_events(session, event_ids=wanted)
+    outcomes: Counter[str] = Counter()
+    if len(claimed) < len(wanted):
+        outcomes["skipped"] = len(wanted) - len(claimed)
+    leads = [event_id for event_id, kind in claimed.items() if kind == EventKind.LEADS.value]
+    batched: set[int] = set()
+    if len(leads) > 1 and leads_batchable():
+        try:
+            with unit_of_work() as session:
+                batch = run_lead_batch(session, event_ids=leads)
+        except Exception as exc:
+            log.warning(
+                "a batch of %d lead events goes one by one: %s: %s",
+                len(leads),
+                type(exc).__name__,
+                (str(exc).splitlines() or [""])[0],
+            )
+        else:
+            outcomes.update(processed=len(batch.processed), invalid=len(batch.invalid))
+            batched.update(leads)
+    for event_id in claimed:
+        if event_id not in batched:
+            outcome = _run_claimed(event_id).split(":")[0]
+            outcomes["retry" if outcome.startswith("retry") else outcome] += 1
+    return {name: count for name, count in outcomes.items() if count}
 
 
 def _record_failure(event_id: int, exc: Exception) -> str:

@@ -61,6 +61,31 @@ def claim_event(session: Session, *, event_id: int, now: dt.datetime | None = No
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def claim_events(
+    session: Session, *, event_ids: Sequence[int], now: dt.datetime | None = None
+) -> dict[int, str]:
+    """``claim_event`` for many events in one statement: the kind of each one this caller won.
+
+    The result keeps the order of ``event_ids``.
+    """
+    wanted = list(dict.fromkeys(event_ids))
+    if not wanted:
+        return {}
+    result = session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.id.in_(wanted), InboxEvent.status == EventStatus.RECEIVED)
+        .values(
+            status=EventStatus.PROCESSING,
+            claimed_at=now or utcnow(),
+            attempts=InboxEvent.attempts + 1,
+        )
+        .returning(InboxEvent.id, InboxEvent.kind)
+        .execution_options(synchronize_session=False)
+    )
+    won: dict[int, str] = {event_id: kind for event_id, kind in result}
+    return {event_id: won[event_id] for event_id in wanted if event_id in won}
+
+
 def complete_event(
     session: Session,
     *,
@@ -69,16 +94,35 @@ def complete_event(
     now: dt.datetime | None = None,
 ) -> None:
     """Mark a claimed event ``processed`` and link what it created or touched."""
-    _transition(
-        session,
-        event_id,
-        EventStatus.PROCESSED,
-        processed_at=now or utcnow(),
-        error=None,
-        errors=None,
-        next_attempt_at=None,
+    complete_events(session, completed={event_id: entities}, now=now)
+
+
+def complete_events(
+    session: Session,
+    *,
+    completed: dict[int, Iterable[tuple[str, int]]],
+    now: dt.datetime | None = None,
+) -> None:
+    """``complete_event`` for many events: one UPDATE and one INSERT of links in all."""
+    if not completed:
+        return
+    session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.id.in_(list(completed)), InboxEvent.status == EventStatus.PROCESSING)
+        .values(
+            status=EventStatus.PROCESSED,
+            processed_at=now or utcnow(),
+            error=None,
+            errors=None,
+            next_attempt_at=None,
+        )
+        .execution_options(synchronize_session=False)
     )
-    links = [{"event_id": event_id, "entity_type": t, "entity_id": i} for t, i in set(entities)]
+    links = [
+        {"event_id": event_id, "entity_type": kind, "entity_id": entity_id}
+        for event_id, entities in completed.items()
+        for kind, entity_id in sorted(set(entities))
+    ]
     if links:
         session.execute(dialect_insert(session, EventEntity).values(links).on_conflict_do_nothing())
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from celery import Celery
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -204,3 +205,59 @@ def test_a_worker_killed_mid_batch_leaves_every_event_processed_once(platform: P
             .having(func.count() > 1)
         ).all()
     assert per_event == []
+
+
+def test_two_workers_capturing_overlapping_batches_make_one_contact_per_address(
+    platform: Platform,
+) -> None:
+    # Bursts as the web layer publishes them (many ids per message), striped so that every
+    # batch holds addresses every other batch holds too: up to four batches at once lock,
+    # wait on and follow each other, or fall back to one by one, and still end exactly once.
+    leads = [lead(n) for n in range(400)]
+    with platform.sessions.begin() as session:
+        source = session.scalars(select(m.Source)).one()
+        ids = [
+            services.store_event(
+                session, source_id=source.id, kind="leads", webhook_id=f"burst-{n}",
+                content_type="application/json", body=json.dumps(body).encode(),
+            ).id
+            for n, body in enumerate(leads)
+        ]  # fmt: skip
+    publisher = Celery(broker=platform.env["CRM_BROKER_URL"])
+    publisher.conf.broker_transport_options = {
+        "global_keyprefix": platform.env["CRM_BROKER_KEY_PREFIX"]
+    }
+    log = platform.tmp
+    with (
+        celery_worker(platform.env, queues="ingest", log_path=log / "w1.log"),
+        celery_worker(platform.env, queues="ingest", log_path=log / "w2.log"),
+    ):
+        for stripe in range(8):
+            publisher.send_task("crm.ingest.process_events", args=[ids[stripe::8]], queue="ingest")
+        platform.wait_all_processed(400)
+    assert platform.count(m.Contact) == 150
+    assert platform.count(m.Customer, m.Customer.kind == "company") == 40
+    with platform.sessions() as session:
+        primary_of = list(
+            session.scalars(select(m.Contact.customer_id).where(m.Contact.is_primary))
+        )
+        per_event = session.execute(
+            select(m.Activity.event_id, func.count())
+            .where(m.Activity.type == "lead_captured")
+            .group_by(m.Activity.event_id)
+        ).all()
+        moments = session.scalar(
+            select(func.count(func.distinct(m.Activity.occurred_at))).where(
+                m.Activity.type == "lead_captured"
+            )
+        )
+    assert sorted(primary_of) == sorted(set(primary_of))
+    assert len(primary_of) == platform.count(m.Customer)
+    assert sorted(count for _, count in per_event) == [1] * 400
+    # A batch captures its leads at one moment; one by one, every lead has its own.
+    fell_back = sum(
+        (log / name).read_text().count("goes one by one") for name in ("w1.log", "w2.log")
+    )
+    assert moments is not None
+    assert moments <= 8 + 50 * fell_back
+    assert fell_back < 8, "no batch went through as a batch"

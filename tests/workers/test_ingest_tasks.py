@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from crm_core.customers.models import Contact
 from crm_core.db import make_session_factory
 from crm_core.ingestion import pipeline
+from crm_core.ingestion.batching import leads_batchable
 from crm_core.ingestion.errors import PermanentError
 from crm_core.ingestion.models import EventStatus, InboxEvent, Source
 from crm_core.models import Product
@@ -64,7 +68,7 @@ def lead_handler() -> Iterator[list[int]]:
 
 
 def _event(session: Session, *, kind: str = "leads", body: bytes | None = None) -> int:
-    source = Source(name=f"src-{kind}-{id(body)}")
+    source = Source(name=f"src-{kind}-{uuid.uuid4().hex[:12]}")
     session.add(source)
     session.flush()
     event = InboxEvent(
@@ -237,3 +241,68 @@ def _restore_handler(kind: str, previous: pipeline.Handler | None) -> None:
         pipeline.HANDLERS.pop(kind, None)
     else:
         pipeline.HANDLERS[kind] = previous
+
+
+def _statements(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_burst_of_leads_is_captured_as_one_batch(
+    worker_session: Session, committed_db: Engine
+) -> None:
+    leads = [
+        _event(worker_session, body=f'{{"email": "p{n}@acme.example"}}'.encode()) for n in range(20)
+    ]
+    bad = _event(worker_session, body=b'{"email": "not an address"}')
+    order = _event(
+        worker_session,
+        kind="orders",
+        body=b'{"order_number": "A-1", "email": "p0@acme.example", "currency": "EUR", '
+        b'"lines": [{"sku": "S-1", "name": "Thing", "quantity": 1, "unit_price": "5.00"}]}',
+    )
+    assert leads_batchable()
+    with contextlib.contextmanager(_statements)(committed_db) as statements:
+        outcomes = tasks.process_events([*leads, bad, order])
+    assert outcomes == {"processed": 21, "invalid": 1}
+    for event_id in leads:
+        event = _reloaded(worker_session, event_id)
+        assert event.status == EventStatus.PROCESSED
+        assert {link.entity_type for link in event.entities} == {"customer", "contact", "activity"}
+    assert _reloaded(worker_session, bad).status == EventStatus.INVALID
+    assert _reloaded(worker_session, bad).errors[0]["field"] == "email"
+    assert _reloaded(worker_session, order).status == EventStatus.PROCESSED
+    contacts = worker_session.scalars(select(Contact).order_by(Contact.id)).all()
+    worker_session.commit()
+    assert [c.email for c in contacts] == [f"p{n}@acme.example" for n in range(20)]
+    assert [c.is_primary for c in contacts] == [True] + [False] * 19
+    if committed_db.dialect.name == "postgresql":
+        # The twenty leads cost a fixed number of statements, not twenty times one lead's
+        # (SQLite's driver gets one INSERT per new row).
+        assert sum(s.startswith("INSERT INTO contacts") for s in statements) == 1
+        # 12 for the claim and the twenty-one leads, 15 for the order on its own.
+        assert len(statements) <= 30, "\n".join(s[:90] for s in statements)
+
+
+def test_a_batch_that_fails_as_a_whole_goes_one_by_one(
+    worker_session: Session, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def deadlocked(session: Session, *, event_ids: list[int]) -> object:
+        raise OperationalError("SELECT pg_advisory_xact_lock", {}, Exception("deadlock detected"))
+
+    monkeypatch.setattr(tasks, "run_lead_batch", deadlocked)
+    leads = [
+        _event(worker_session, body=f'{{"email": "q{n}@acme.example"}}'.encode()) for n in range(3)
+    ]
+    assert tasks.process_events(leads) == {"processed": 3}
+    assert "a batch of 3 lead events goes one by one: OperationalError" in caplog.text
+    assert all(_reloaded(worker_session, e).status == EventStatus.PROCESSED for e in leads)
+    assert worker_session.scalar(select(func.count()).select_from(Contact)) == 3
