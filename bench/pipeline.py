@@ -2,19 +2,24 @@
 
     .venv/bin/python -m bench.pipeline [--events 2000] [--existing 10000,1000000]
                                        [--latency-samples 200] [--concurrency 2]
+                                       [--per-message 100]
 
 For each size of the existing contact base (seeded with bulk inserts) it starts
 a scratch PostgreSQL database, a private redis-server and ONE worker
 (prefork, ``--concurrency``), then:
 
 1. drains ``--events`` no-op tasks published at once (the baseline);
-2. drains ``--events`` stored lead events published at once (the pipeline:
-   claim, normalize, match or create contact and customer, Activity, complete);
+2. drains ``--events`` stored lead events published at once, as the web
+   layer publishes a burst: ``--per-message`` event ids per
+   ``crm.ingest.process_events`` message, whose leads the worker captures as
+   one batch (``--per-message 1``: one ``process_event`` message per event,
+   each claimed and processed on its own). The pipeline: claim, normalize,
+   match or create contact and customer, Activity, complete;
 3. posts ``--latency-samples`` signed leads through gunicorn, one every
    ``--latency-interval`` seconds (default 0.1), and times each from the POST
    to the contact being visible in the read API (polled every 20 ms);
-4. counts the database round trips (statements and commits) of one event in
-   process.
+4. counts the database round trips (statements and commits) per event in
+   process, the same way (one by one, or in batches of ``--per-message``).
 
 It prints events/s for both, the ratio, p50/p99 latency and round trips per
 event, and finally the per-event cost at the largest base over the smallest.
@@ -136,8 +141,12 @@ def store_leads(engine: Engine, source_id: int, count: int, run: str) -> list[in
     return ids
 
 
-def drain_leads(publisher: Celery, engine: Engine, ids: list[int]) -> float:
-    """Seconds to process stored lead events published at once."""
+def drain_leads(publisher: Celery, engine: Engine, ids: list[int], per_message: int) -> float:
+    """Seconds to process stored lead events published at once.
+
+    They are published as the web layer publishes a burst: ``per_message`` ids
+    per ``crm.ingest.process_events`` message (1: one ``process_event`` each).
+    """
     from crm_core.ingestion.models import EventStatus, InboxEvent
 
     def done() -> bool:
@@ -148,17 +157,29 @@ def drain_leads(publisher: Celery, engine: Engine, ids: list[int]) -> float:
             return conn.scalar(waiting) == 0
 
     started = time.perf_counter()
-    for event_id in ids:
-        publisher.send_task("crm.ingest.process_event", args=[event_id], queue="ingest")
+    if per_message == 1:
+        for event_id in ids:
+            publisher.send_task("crm.ingest.process_event", args=[event_id], queue="ingest")
+    else:
+        for start in range(0, len(ids), per_message):
+            chunk = ids[start : start + per_message]
+            publisher.send_task("crm.ingest.process_events", args=[chunk], queue="ingest")
     wait_for(done, "the lead events to be processed", timeout=1800)
     return time.perf_counter() - started
 
 
-def round_trips_per_event(engine: Engine, source_id: int, samples: int = 50) -> float:
-    """Statements and commits one lead event costs, processed in this process."""
+def round_trips_per_event(
+    engine: Engine, source_id: int, samples: int = 100, per_message: int = 1
+) -> float:
+    """Statements and commits one lead event costs, processed in this process.
+
+    One by one (``per_message`` 1: claim, then process, each committed) or as
+    the worker handles a message of ``per_message`` events (one claim, one batch).
+    """
     from crm_core.db import make_session_factory
+    from crm_core.ingestion.batching import run_lead_batch
     from crm_core.ingestion.pipeline import load_handlers, run_event
-    from crm_core.ingestion.processing import claim_event
+    from crm_core.ingestion.processing import claim_event, claim_events
 
     load_handlers()
     ids = store_leads(engine, source_id, samples, f"rt{uuid.uuid4().hex[:6]}")
@@ -171,7 +192,14 @@ def round_trips_per_event(engine: Engine, source_id: int, samples: int = 50) -> 
     event.listen(engine, "commit", count)
     sessions = make_session_factory(engine)
     try:
-        for event_id in ids:
+        if per_message > 1:
+            for start in range(0, len(ids), per_message):
+                chunk = ids[start : start + per_message]
+                with sessions.begin() as session:
+                    claim_events(session, event_ids=chunk)
+                with sessions.begin() as session:
+                    run_lead_batch(session, event_ids=chunk)
+        for event_id in ids if per_message == 1 else []:
             with sessions.begin() as session:
                 claim_event(session, event_id=event_id)
             with sessions.begin() as session:
@@ -272,9 +300,9 @@ def measure(existing: int, args: argparse.Namespace) -> dict[str, float]:
             wait_for(lambda: client.exists(f"{prefix}_kombu.binding.ingest"), "the worker", 60)
             time.sleep(2)
             noop_seconds = drain_noops(publisher, args.events, client, prefix)
-            lead_seconds = drain_leads(publisher, engine, ids)
+            lead_seconds = drain_leads(publisher, engine, ids, args.per_message)
             lat = latencies(env, secret, api_key, args.latency_samples, args.latency_interval)
-        trips = round_trips_per_event(engine, source_id)
+        trips = round_trips_per_event(engine, source_id, per_message=args.per_message)
         engine.dispose()
     return {
         "existing": existing,
@@ -295,6 +323,13 @@ def main() -> None:
     parser.add_argument("--existing", default="10000,1000000")
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--per-message",
+        type=int,
+        default=100,
+        help="lead events per published message, as the web layer publishes a burst "
+        "(1: one process_event message per event)",
+    )
     parser.add_argument(
         "--latency-interval", type=float, default=0.1, help="seconds between latency samples"
     )
