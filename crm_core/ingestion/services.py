@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select
+from sqlalchemy import Connection, Table, and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -179,9 +179,12 @@ _SOURCE_CREDENTIALS = (
 
 
 def source_credentials(
-    session: Session, *, name: str, now: dt.datetime | None = None
+    session: Session | Connection, *, name: str, now: dt.datetime | None = None
 ) -> SourceCredentials | None:
-    """The source ``name`` with its active secrets, in one query; ``None`` if unknown."""
+    """The source ``name`` with its active secrets, in one query; ``None`` if unknown.
+
+    Takes a Core connection too: the intake's hot path does without an ORM session.
+    """
     rows = session.execute(_SOURCE_CREDENTIALS, {"name": name, "now": now or utcnow()}).all()
     if not rows:
         return None
@@ -272,7 +275,7 @@ def _insert_new_event(dialect: str) -> Any:
 
 
 def store_event(
-    session: Session,
+    session: Session | Connection,
     *,
     source_id: int,
     kind: EventKind | str,
@@ -286,6 +289,7 @@ def store_event(
 
     With ``errors`` the event is stored as ``invalid``. A redelivery, even one
     racing the first delivery, inserts nothing and returns the first event.
+    Takes a Core connection too (the intake's hot path).
     """
     status = EventStatus.INVALID if errors else EventStatus.RECEIVED
     values = {
@@ -303,7 +307,8 @@ def store_event(
     }
     # ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
     # commit, then yields no row; the SELECT below then finds the winner's row.
-    insert = _insert_new_event(session.get_bind().dialect.name)
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    insert = _insert_new_event(bind.dialect.name)
     row = session.execute(insert, values).first()
     if row is not None:
         return StoredEvent(row.id, row.status, row.errors, created=True)

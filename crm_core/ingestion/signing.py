@@ -17,6 +17,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable
+from functools import lru_cache
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a format marker, not a secret
 SECRET_BYTES = 32
@@ -38,8 +39,12 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
 
 
+@lru_cache(maxsize=1024)
 def decode_secret(secret: str) -> bytes:
-    """The HMAC key of ``secret`` (with or without ``whsec_``; padding optional)."""
+    """The HMAC key of ``secret`` (with or without ``whsec_``; padding optional).
+
+    Cached: every webhook verifies against its source's secrets.
+    """
     encoded = secret.removeprefix(SECRET_PREFIX)
     try:
         key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
