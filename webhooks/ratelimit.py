@@ -1,16 +1,34 @@
-"""Per-source rate limits on shared storage (Redis when configured), via ``limits``."""
+"""Per-source rate limits on shared storage (Redis when configured), via ``limits``.
+
+A fixed window per source and minute, counted in the shared storage so every
+web process draws on one budget. Asking the storage on every request would
+cost a round trip per webhook, so each process reserves its requests in small
+blocks: one ``INCRBY`` takes up to ``block`` requests of the window's budget
+and the process spends them locally until the window ends. The block is at
+most 1 % of the budget (and at most ``max_block``), so:
+
+- the limiter never admits more than the budget in a window (a block is only
+  granted from what the shared counter still has);
+- it may admit a little less: what a process reserved and did not spend before
+  the window ended, at most ``block - 1`` requests per process;
+- a small budget (under 200 a minute) is counted request by request, exactly.
+
+A refused process remembers until when the window is spent and refuses
+locally until then. When the storage is unreachable the limiter fails open:
+a webhook is never refused because the limiter is down.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
-from limits import RateLimitItemPerMinute
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.storage import Storage, storage_from_string
 
 from crm_core.config import Settings
 
@@ -18,40 +36,103 @@ log = logging.getLogger(__name__)
 _EXTENSION = "crm_ratelimit"
 # Rate limiting must never hold a webhook up: short timeouts, and fail open.
 _REDIS_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+MAX_BLOCK = 64
+BLOCK_SHARE = 100  # a block is at most 1/BLOCK_SHARE of the budget
 
 
-@dataclass(frozen=True)
+def block_size(budget: int, max_block: int = MAX_BLOCK) -> int:
+    """How many requests one reservation takes: 1 % of the budget, between 1 and ``max_block``."""
+    return max(1, min(max_block, budget // BLOCK_SHARE))
+
+
+@dataclass
+class _Reservation:
+    """What one process holds of one source's current window."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tokens: int = 0
+    budget: int = 0
+    valid_until: float = 0.0  # monotonic: the end of the window the tokens belong to
+    refused_until: float = 0.0  # monotonic: the window is spent until then
+
+
 class RateLimiter:
     """A fixed-window limiter keyed by source, with a default per-minute budget."""
 
-    limiter: FixedWindowRateLimiter
-    default_per_minute: int
-    prefix: str
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        default_per_minute: int,
+        prefix: str,
+        window_seconds: int = 60,
+        max_block: int = MAX_BLOCK,
+    ) -> None:
+        self.storage = storage
+        self.default_per_minute = default_per_minute
+        self.prefix = prefix
+        self.window_seconds = window_seconds
+        self.max_block = max_block
+        self._reservations: dict[str, _Reservation] = {}
+        self._lock = threading.Lock()
 
     def retry_after(self, source_id: int, per_minute: int | None) -> int | None:
         """Count one request; ``None`` if allowed, else the seconds until the next window."""
         budget = self.default_per_minute if per_minute is None else per_minute
         if budget <= 0:
             return None
-        item = RateLimitItemPerMinute(budget)
         key = f"{self.prefix}:source:{source_id}"
-        try:
-            if self.limiter.hit(item, key):
+        reservation = self._reservation(key)
+        with reservation.lock:
+            now = time.monotonic()
+            if reservation.budget != budget:  # the source's budget changed: start afresh
+                reservation.tokens, reservation.refused_until = 0, 0.0
+                reservation.budget = budget
+            if reservation.tokens > 0 and now < reservation.valid_until:
+                reservation.tokens -= 1
                 return None
-            reset = self.limiter.get_window_stats(item, key).reset_time
+            if now < reservation.refused_until:
+                return max(1, math.ceil(reservation.refused_until - now))
+            return self._reserve(reservation, key, budget, now)
+
+    def _reserve(self, reservation: _Reservation, key: str, budget: int, now: float) -> int | None:
+        """Take a block of the window's budget from the storage and spend one request of it."""
+        item = RateLimitItemPerSecond(budget, self.window_seconds)
+        block = block_size(budget, self.max_block)
+        try:
+            total = self.storage.incr(item.key_for(key), item.get_expiry(), amount=block)
+            granted = max(0, min(block, budget - (total - block)))
+            # A grant of one is spent at once: only leftovers and refusals need the window's end.
+            ends_in = 0.0 if granted == 1 else self._ends_in(item, key)
         except Exception as exc:  # storage down: accept rather than lose a webhook
             log.warning("rate limit storage unavailable: %s: %s", type(exc).__name__, exc)
             return None
-        return max(1, math.ceil(reset - time.time()))
+        if granted:
+            reservation.tokens = granted - 1
+            reservation.valid_until = now + ends_in
+            return None
+        wait = max(1, math.ceil(ends_in))
+        reservation.refused_until = now + wait
+        return wait
+
+    def _ends_in(self, item: RateLimitItem, key: str) -> float:
+        """Seconds until the current window of ``key`` ends."""
+        return float(self.storage.get_expiry(item.key_for(key))) - time.time()
+
+    def _reservation(self, key: str) -> _Reservation:
+        reservation = self._reservations.get(key)
+        if reservation is None:
+            with self._lock:
+                reservation = self._reservations.setdefault(key, _Reservation())
+        return reservation
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Attach a rate limiter on the configured storage to ``app``."""
     url = settings.resolved_ratelimit_url()
     options = _REDIS_OPTIONS if url.startswith(("redis://", "rediss://")) else {}
-    storage = storage_from_string(url, **options)
     app.extensions[_EXTENSION] = RateLimiter(
-        limiter=FixedWindowRateLimiter(storage),
+        storage_from_string(url, **options),
         default_per_minute=settings.rate_limit_per_minute,
         prefix=settings.ratelimit_prefix,
     )

@@ -114,3 +114,27 @@ def test_the_rate_limit_lives_in_redis(postgres_app) -> None:  # type: ignore[no
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) >= 1
     other.extensions["crm"].engine.dispose()
+
+
+def test_web_processes_sharing_a_large_budget_in_redis_never_exceed_it() -> None:
+    """Reserving in blocks, concurrent processes admit at most the budget, and nearly all of it."""
+    from limits.storage import storage_from_string
+
+    from webhooks.ratelimit import RateLimiter, block_size
+
+    reason = redis_reason()
+    if reason:
+        unavailable("Redis", reason)
+    prefix = f"test-{uuid.uuid4().hex}"
+    processes = [
+        RateLimiter(storage_from_string(REDIS_URL), default_per_minute=0, prefix=prefix)
+        for _ in range(3)
+    ]
+    budget = 2000
+
+    def hits(limiter: RateLimiter) -> int:
+        return sum(limiter.retry_after(7, budget) is None for _ in range(1000))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:  # two threads in each "process"
+        allowed = sum(pool.map(hits, processes * 2))
+    assert budget - len(processes) * (block_size(budget) - 1) <= allowed <= budget
