@@ -69,6 +69,15 @@ class Settings(BaseSettings):
             "(retried), and the pool is refreshed; on, every request pays the round trip."
         ),
     )
+    publish_linger_ms: float = Field(
+        default=50.0,
+        ge=0,
+        le=1000,
+        description=(
+            "How long the web layer's publisher waits for more accepted events before it "
+            "publishes what it has as one message (0: at once)."
+        ),
+    )
     source_cache_seconds: float = Field(
         default=5.0,
         ge=0,

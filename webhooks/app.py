@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     register_error_handlers(app)
     ratelimit.init_app(app, settings)
-    publisher.init_app(app)
+    publisher.init_app(app, settings)
     app.register_blueprint(health.bp)
     app.register_blueprint(intake.bp)
     app.register_blueprint(events.bp)

@@ -4,8 +4,10 @@ A committed event is already safe; publishing only makes it fast. So the
 request hands the id to a per-process background thread and answers at once:
 a slow, paused or dead broker never holds a webhook up. The thread publishes
 what has queued up since its last round in one go (one broker connection for
-the lot). Whatever is not published (queue full, broker down, process killed)
-the sweeper publishes.
+the lot), after lingering a moment for more when the first id arrives: under
+load a burst becomes one message instead of one each, for a few milliseconds
+of latency. Whatever is not published (queue full, broker down, process
+killed) the sweeper publishes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 
 from flask import Flask, current_app
 
+from crm_core.config import Settings
 from workers.publish import enqueue_events
 
 log = logging.getLogger(__name__)
@@ -34,9 +37,11 @@ class BackgroundPublisher:
         *,
         capacity: int = 10_000,
         max_batch: int = 100,
+        linger: float = 0.0,
     ) -> None:
         self._publish = publish
         self._max_batch = max_batch
+        self.linger = linger
         self._queue: queue.Queue[int] = queue.Queue(maxsize=capacity)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -69,14 +74,23 @@ class BackgroundPublisher:
                 )
                 self._thread.start()
 
+    def _next_batch(self) -> list[int]:
+        """The next id, and whatever else arrived within the linger (at most ``max_batch``)."""
+        batch = [self._queue.get()]
+        if self.linger:
+            # Sleep rather than wait on the queue: a wait would wake this
+            # thread (and take the GIL from the request threads) on every id.
+            time.sleep(self.linger)
+        while len(batch) < self._max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = self._next_batch()
             try:
                 self._publish(batch)
             except Exception:  # the publisher must outlive any error
@@ -86,9 +100,11 @@ class BackgroundPublisher:
                     self._queue.task_done()
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, settings: Settings) -> None:
     """Give ``app`` a background publisher of inbox events."""
-    app.extensions[_EXTENSION] = BackgroundPublisher(enqueue_events)
+    app.extensions[_EXTENSION] = BackgroundPublisher(
+        enqueue_events, linger=settings.publish_linger_ms / 1000
+    )
 
 
 def event_publisher() -> BackgroundPublisher:

@@ -65,3 +65,27 @@ def test_a_full_queue_drops_instead_of_blocking(caplog: pytest.LogCaptureFixture
     release.set()
     assert publisher.drain()
     assert "left to the sweeper" in caplog.text
+
+
+def test_ids_arriving_within_the_linger_go_out_as_one_batch() -> None:
+    batches: list[list[int]] = []
+    publisher = BackgroundPublisher(lambda ids: batches.append(list(ids)), linger=0.5)
+    for event_id in range(5):
+        publisher.submit(event_id)
+    assert publisher.drain()
+    assert batches == [[0, 1, 2, 3, 4]]
+
+
+def test_the_publisher_lingers_as_configured() -> None:
+    from crm_core.config import Settings
+    from webhooks.app import create_app
+
+    app = create_app(
+        Settings(
+            database_url="sqlite://",
+            broker_url="memory://",
+            ratelimit_url="memory://",
+            publish_linger_ms=5,
+        )
+    )
+    assert app.extensions["crm_publisher"].linger == 0.005
