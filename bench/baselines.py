@@ -38,6 +38,8 @@ def insert_app() -> Flask:
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size)
     with engine.begin() as conn:
+        # gunicorn's workers start together; CREATE TABLE IF NOT EXISTS races itself.
+        conn.execute(text("SELECT pg_advisory_xact_lock(4242)"))
         conn.execute(text(CREATE_TABLE))
     app = Flask(__name__)
 
