@@ -1,6 +1,6 @@
 """Benchmark of the webhook intake against two baselines (not a test).
 
-    .venv/bin/python -m bench.intake [--duration 20] [--senders 32] [--workers 2] [--threads 8]
+    .venv/bin/python -m bench.intake [--duration 20] [--senders 32] [--workers 2] [--threads 4]
                                      [--client wrk|python]
 
 Starts a private redis-server and a scratch PostgreSQL database, then serves
@@ -273,9 +273,10 @@ def main(args: argparse.Namespace) -> None:
 
 
 def _row(name: str, r: dict[str, float]) -> str:
+    tail = f"  (p90 {r['p90_ms']:.1f}, max {r['max_ms']:.0f} ms)" if "p90_ms" in r else ""
     return (
         f"{name:7} {r['requests']:7.0f} requests  {r['accepted_per_s']:8.1f} accepted/s  "
-        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  non-2xx {r['non_2xx']:.0f}"
+        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  non-2xx {r['non_2xx']:.0f}{tail}"
     )
 
 
@@ -284,7 +285,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--senders", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4)  # the Procfile's WEB_THREADS
     parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument(
         "--set", action="append", default=[], metavar="CRM_X=V", help="Override a setting."

@@ -56,9 +56,9 @@ function done(summary, latency, requests)
   end
   local errors = summary.errors
   io.write(string.format(
-    '{"requests": %d, "seconds": %.3f, "p50_ms": %.3f, "p99_ms": %.3f, "non_2xx": %d, ' ..
-    '"socket_errors": %d, "wrapped": %d}\n',
+    '{"requests": %d, "seconds": %.3f, "p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, ' ..
+    '"max_ms": %.3f, "non_2xx": %d, "socket_errors": %d, "wrapped": %d}\n',
     summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, bad,
+    latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000, bad,
     errors.connect + errors.read + errors.write + errors.timeout, wraps))
 end
