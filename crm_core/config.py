@@ -74,8 +74,8 @@ class Settings(BaseSettings):
         ge=0,
         le=1000,
         description=(
-            "How long the web layer's publisher waits for more accepted events before it "
-            "publishes what it has as one message (0: at once)."
+            "How long the web layer's publisher waits after publishing before it publishes "
+            "again; accepted events arriving meanwhile go out together (0: no wait)."
         ),
     )
     source_cache_seconds: float = Field(

@@ -3,11 +3,11 @@
 A committed event is already safe; publishing only makes it fast. So the
 request hands the id to a per-process background thread and answers at once:
 a slow, paused or dead broker never holds a webhook up. The thread publishes
-what has queued up since its last round in one go (one broker connection for
-the lot), after lingering a moment for more when the first id arrives: under
-load a burst becomes one message instead of one each, for a few milliseconds
-of latency. Whatever is not published (queue full, broker down, process
-killed) the sweeper publishes.
+what has queued up in one go (one broker connection for the lot, 100 ids to a
+message), then lingers before its next round: an id that arrives when all is
+quiet goes out at once, and under load a burst becomes one message instead of
+one each. Whatever is not published (queue full, broker down, process killed)
+the sweeper publishes.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class BackgroundPublisher:
         publish: Callable[[list[int]], object],
         *,
         capacity: int = 10_000,
-        max_batch: int = 100,
+        max_batch: int = 1000,
         linger: float = 0.0,
     ) -> None:
         self._publish = publish
@@ -75,12 +75,8 @@ class BackgroundPublisher:
                 self._thread.start()
 
     def _next_batch(self) -> list[int]:
-        """The next id, and whatever else arrived within the linger (at most ``max_batch``)."""
+        """The next id, and whatever else has queued up (at most ``max_batch``)."""
         batch = [self._queue.get()]
-        if self.linger:
-            # Sleep rather than wait on the queue: a wait would wake this
-            # thread (and take the GIL from the request threads) on every id.
-            time.sleep(self.linger)
         while len(batch) < self._max_batch:
             try:
                 batch.append(self._queue.get_nowait())
@@ -98,6 +94,11 @@ class BackgroundPublisher:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+            if self.linger:
+                # At most one round per linger: what arrives meanwhile goes out
+                # together. A sleep, not a wait on the queue, which would wake
+                # this thread (and take the GIL from requests) on every id.
+                time.sleep(self.linger)
 
 
 def init_app(app: Flask, settings: Settings) -> None:

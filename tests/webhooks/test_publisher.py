@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from flask import Flask
@@ -67,13 +68,23 @@ def test_a_full_queue_drops_instead_of_blocking(caplog: pytest.LogCaptureFixture
     assert "left to the sweeper" in caplog.text
 
 
-def test_ids_arriving_within_the_linger_go_out_as_one_batch() -> None:
+def test_a_quiet_publisher_publishes_at_once_and_then_batches_for_the_linger() -> None:
     batches: list[list[int]] = []
-    publisher = BackgroundPublisher(lambda ids: batches.append(list(ids)), linger=0.5)
-    for event_id in range(5):
+    first = threading.Event()
+
+    def publish(ids: list[int]) -> None:
+        batches.append(list(ids))
+        first.set()
+
+    publisher = BackgroundPublisher(publish, linger=1.0)
+    started = time.monotonic()
+    publisher.submit(0)
+    assert first.wait(5)
+    assert time.monotonic() - started < 0.5  # no linger before a quiet round
+    for event_id in range(1, 5):  # arriving while the publisher lingers
         publisher.submit(event_id)
     assert publisher.drain()
-    assert batches == [[0, 1, 2, 3, 4]]
+    assert batches == [[0], [1, 2, 3, 4]]
 
 
 def test_the_publisher_lingers_as_configured() -> None:
