@@ -98,8 +98,14 @@ def create_campaign(
     segment: dict[str, Any] | None = None,
     send_at: dt.datetime | None = None,
 ) -> MarketingCampaign:
-    """A new campaign, a draft (or scheduled when ``send_at`` is given); InvalidInput if bad."""
-    errors = _check_names(session, name=name, code=code)
+    """A new campaign, a draft (or scheduled when ``send_at`` is given); InvalidInput if bad.
+
+    A lead's UTM code creates a campaign before anyone writes it (an empty
+    draft, see ``campaign_for_code``): creating a campaign with that code fills
+    the draft in, keeping its id and the leads it is credited with.
+    """
+    adopted = _attribution_draft(session, code)
+    errors = _check_names(session, name=name, code=None if adopted else code)
     errors.extend(_check_templates(subject=subject, text=text, html=html))
     try:
         parse_segment(segment or {})
@@ -108,25 +114,53 @@ def create_campaign(
     errors.extend(_check_send_at(send_at))
     if errors:
         raise InvalidInput(errors)
-    campaign = MarketingCampaign(
-        name=name.strip(),
-        code=code.strip(),
-        subject=subject,
-        text_template=text,
-        html_template=html,
-        segment=segment or {},
-        send_at=send_at,
-        status=S.SCHEDULED if send_at else S.DRAFT,
-    )
+    campaign = adopted or MarketingCampaign(code=code.strip())
+    campaign.name = name.strip()
+    campaign.subject = subject
+    campaign.text_template = text
+    campaign.html_template = html
+    campaign.segment = segment or {}
+    campaign.send_at = send_at
+    campaign.status = S.SCHEDULED if send_at else S.DRAFT
     session.add(campaign)
     session.flush()
     return campaign
 
 
+def _attribution_draft(session: Session, code: Any) -> MarketingCampaign | None:
+    """The empty draft a lead's UTM code created for ``code``, if that is what holds it."""
+    if not isinstance(code, str):
+        return None
+    campaign = session.scalars(
+        select(MarketingCampaign).where(MarketingCampaign.code == code.strip())
+    ).one_or_none()
+    if campaign is None or campaign.status != S.DRAFT or _has_content(campaign):
+        return None
+    return campaign
+
+
+def _has_content(campaign: MarketingCampaign) -> bool:
+    return bool((campaign.subject or "").strip() or (campaign.text_template or "").strip())
+
+
+def _check_sendable(campaign: MarketingCampaign) -> None:
+    """A campaign goes out only with a subject and a text (one a lead's UTM code made has none)."""
+    missing = [
+        FieldError(loc=(field,), msg=f"the campaign has no {field} yet; create it with one")
+        for field, value in (("subject", campaign.subject), ("text", campaign.text_template))
+        if not (value or "").strip()
+    ]
+    if missing:
+        raise InvalidInput(missing)
+
+
 def _check_names(session: Session, *, name: Any, code: Any) -> list[FieldError]:
+    """``name`` and ``code`` well formed, ``code`` unused (``None``: taken over, not checked)."""
     errors: list[FieldError] = []
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME:
         errors.append(FieldError(loc=("name",), msg=f"must be 1-{MAX_NAME} characters"))
+    if code is None:
+        return errors
     if not isinstance(code, str) or not 1 <= len(code.strip()) <= MAX_CODE:
         errors.append(FieldError(loc=("code",), msg=f"must be 1-{MAX_CODE} characters"))
     elif session.scalar(select(MarketingCampaign.id).where(MarketingCampaign.code == code.strip())):
@@ -136,9 +170,9 @@ def _check_names(session: Session, *, name: Any, code: Any) -> list[FieldError]:
 
 def _check_templates(*, subject: Any, text: Any, html: Any) -> list[FieldError]:
     errors = [
-        FieldError(loc=(field,), msg="is required and must be a string")
+        FieldError(loc=(field,), msg="is required and must be a non-blank string")
         for field, value in (("subject", subject), ("text", text))
-        if not isinstance(value, str)
+        if not isinstance(value, str) or not value.strip()
     ]
     if html is not None and not isinstance(html, str):
         errors.append(FieldError(loc=("html",), msg="must be a string"))
@@ -257,6 +291,7 @@ def schedule(
     if errors:
         raise InvalidInput(errors)
     campaign = _transition(session, campaign_id=campaign_id, action="schedule")
+    _check_sendable(campaign)
     campaign.status = S.SCHEDULED
     if send_at is None:
         assert expression is not None
@@ -281,6 +316,7 @@ def send_now(session: Session, *, campaign_id: int, now: dt.datetime | None = No
         return False
     if campaign.status not in TRANSITIONS["send"]:
         raise CampaignStateError(action="send", status=campaign.status)
+    _check_sendable(campaign)
     campaign.status = S.SCHEDULED
     campaign.send_at = now or utcnow()
     session.flush()

@@ -74,3 +74,26 @@ def test_bad_input_is_one_line(crm, tmp_path: Path) -> None:  # type: ignore[no-
     assert "give --at, --cron or both" in neither
     bad_cron = crm("campaigns", "schedule", "1", "--cron", "61 * * * *", ok=False).output
     assert "cron: must be a five-field cron expression" in bad_cron
+
+
+def test_a_campaign_a_lead_created_is_written_with_create_before_it_can_be_sent(  # type: ignore[no-untyped-def]
+    crm, committed_db: Engine, tmp_path: Path
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from crm_core.leads.attribution import campaign_for_code
+
+    with Session(committed_db) as session:
+        draft_id = str(campaign_for_code(session, code="ads-2026").id)
+        session.commit()
+    refused = crm("campaigns", "send", draft_id, ok=False).output
+    assert "subject: the campaign has no subject yet" in refused
+    assert "Traceback" not in refused
+    body = tmp_path / "body.txt"
+    body.write_text("Hi", encoding="utf-8")
+    created = crm(
+        "campaigns", "create", "--name", "Ads", "--code", "ads-2026",
+        "--subject", "Hello", "--text-file", str(body),
+    ).output  # fmt: skip
+    assert created.split()[1] == draft_id
+    assert "campaign due now" in crm("campaigns", "send", draft_id).output

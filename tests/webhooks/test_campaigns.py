@@ -226,3 +226,17 @@ def test_bad_tokens_get_a_400_page(
         assert response.status_code == 400
         assert response.mimetype == "text/html"
     assert _suppressed(app) == (0, 0)
+
+
+def test_sending_a_campaign_without_content_is_a_422_naming_what_is_missing(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    from crm_core.leads.attribution import campaign_for_code
+
+    with app.extensions["crm"].sessions.begin() as session:
+        draft_id = campaign_for_code(session, code="from-a-lead").id
+    response = client.post(f"/api/campaigns/{draft_id}/send", headers=auth)
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert {error["field"] for error in response.json["errors"]} == {"subject", "text"}
+    assert client.get(f"/api/campaigns/{draft_id}", headers=auth).json["status"] == "draft"

@@ -10,7 +10,13 @@ from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType
 from crm_core.campaigns import services
-from crm_core.campaigns.models import CampaignSend, CampaignStatus, SendStatus, SuppressionReason
+from crm_core.campaigns.models import (
+    CampaignMember,
+    CampaignSend,
+    CampaignStatus,
+    SendStatus,
+    SuppressionReason,
+)
 from crm_core.campaigns.suppression import suppress
 from crm_core.errors import InvalidInput
 from tests.factories import ContactFactory, MarketingCampaignFactory
@@ -189,3 +195,48 @@ def test_unsubscribe_suppresses_once_with_one_activity(session: Session) -> None
 
 def test_unsubscribe_of_a_deleted_contact_is_quiet(session: Session) -> None:
     assert services.record_unsubscribe(session, contact_id=987654, campaign_id=None) is False
+
+
+def test_a_campaign_a_lead_created_cannot_be_sent_until_it_is_written(session: Session) -> None:
+    from crm_core.leads.attribution import campaign_for_code, record_response
+
+    draft = campaign_for_code(session, code="spring-ads")
+    customer_id = ContactFactory().customer_id
+    record_response(session, campaign_id=draft.id, customer_id=customer_id)
+    for attempt in (
+        lambda: services.send_now(session, campaign_id=draft.id),
+        lambda: services.schedule(
+            session, campaign_id=draft.id, send_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+        ),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            attempt()
+        assert {error.field for error in caught.value.errors} == {"subject", "text"}
+    assert services.get_campaign_view(session, campaign_id=draft.id).status == "draft"
+
+    # Creating the campaign with that code writes the draft: same id, same credited leads.
+    written = _create(session, name="Spring ads", code="spring-ads")
+    assert written == draft.id
+    assert services.send_now(session, campaign_id=written)
+    view = services.get_campaign_view(session, campaign_id=written)
+    assert (view.name, view.subject, view.status) == (
+        "Spring ads",
+        "Hi {{ contact.first_name }}",
+        "scheduled",
+    )
+    members = session.scalars(select(func.count()).select_from(CampaignMember)).one()
+    assert members == 1
+
+
+def test_a_written_campaign_keeps_its_code(session: Session) -> None:
+    _create(session, code="taken")
+    with pytest.raises(InvalidInput) as caught:
+        _create(session, code="taken")
+    assert [error.field for error in caught.value.errors] == ["code"]
+
+
+@pytest.mark.parametrize("field", ["subject", "text"])
+def test_a_blank_subject_or_text_is_refused(session: Session, field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        _create(session, **{field: "  "})
+    assert [error.field for error in caught.value.errors] == [field]
