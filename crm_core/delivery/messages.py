@@ -12,12 +12,41 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import policy
-from email.headerregistry import Address, BaseHeader, HeaderRegistry
+from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import format_datetime, make_msgid
 
 from crm_core.db import utcnow
 from crm_core.errors import PermanentError
+
+
+class TokenListHeader(UnstructuredHeader, BaseHeader):
+    """A header holding a list of ``<…>`` tokens (message ids, URLs), folded between tokens only.
+
+    The standard library treats ``In-Reply-To``, ``References`` and
+    ``List-Unsubscribe`` as unstructured text, and folds a token longer than a
+    line into RFC 2047 encoded-words (``=?utf-8?q?=3C…?=``): mail clients then
+    no longer see the message id (the reply loses its thread) or the URL (the
+    one-click unsubscribe is gone). Here a line breaks only between tokens, and
+    a token longer than a line stays whole on a line of its own (RFC 5322
+    allows 998 characters).
+    """
+
+    def fold(self, *, policy: Policy) -> str:
+        value = str(self)
+        if not value.isascii():  # not a token list we made: leave it to the standard folding
+            return str(super().fold(policy=policy))
+        limit = policy.max_line_length or 998
+        head = f"{self.name}:"
+        lines, line = [], head
+        for token in value.split():
+            if line != head and len(line) + 1 + len(token) > limit:
+                lines.append(line)
+                line = ""
+            line += " " + token
+        lines.append(line)
+        return policy.linesep.join(lines) + policy.linesep
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -26,10 +55,13 @@ class _HeaderClasses(HeaderRegistry):
     ``HeaderRegistry`` builds a new class with ``type()`` every time a header
     is set or counted, a good part of the cost of building a message; the
     classes it builds for one name are all alike, so one per name is kept.
+    Message-id and URL lists are ``TokenListHeader``s.
     """
 
     def __init__(self) -> None:
         super().__init__()
+        for name in ("in-reply-to", "references", "list-unsubscribe"):
+            self.map_to_type(name, TokenListHeader)
         self._made: dict[str, type[BaseHeader]] = {}
 
     def __getitem__(self, name: str) -> type[BaseHeader]:

@@ -153,3 +153,42 @@ def test_messages_from_one_sender_share_nothing_but_the_sender() -> None:
     # A header set twice is still refused, as the standard policy does.
     with pytest.raises(ValueError, match="at most 1 Subject"):
         second["Subject"] = "Again"
+
+
+# Real ids are often longer than a header line: Gmail's, Outlook's.
+LONG_ID = "<CAFx9v8pQm2nJ0=" + "a1b2c3d4e5" * 5 + "@mail.gmail.com>"
+OTHER_ID = "<PAXP193MB2314C6F90A60DA909597069AA7802@PAXP193MB2314.EURP193.PROD.OUTLOOK.COM>"
+LONG_URL = "https://crm.acme.example/unsubscribe/eyJrIjo0MiwiYyI6N30.awablg.wouGGZ_goiMBJSP_fbbIWg"
+
+
+def header_lines(raw: bytes, name: bytes) -> list[bytes]:
+    """The physical lines of header ``name`` in ``raw``: its first line and continuations."""
+    lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(name + b":"))
+    end = start + 1
+    while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+        end += 1
+    return lines[start:end]
+
+
+@pytest.mark.parametrize("wire", [policy.SMTP, policy.SMTPUTF8], ids=["smtp", "smtputf8"])
+def test_long_message_ids_and_urls_go_out_as_written_never_as_encoded_words(wire: Any) -> None:
+    message = build_message(
+        mail(in_reply_to=LONG_ID, references=[OTHER_ID, LONG_ID], unsubscribe_url=LONG_URL)
+    )
+    raw = message.as_bytes(policy=wire)
+    assert b"=?" not in raw.split(b"\r\n\r\n", 1)[0]
+    assert header_lines(raw, b"In-Reply-To") == [b"In-Reply-To: " + LONG_ID.encode()]
+    assert header_lines(raw, b"List-Unsubscribe") == [f"List-Unsubscribe: <{LONG_URL}>".encode()]
+    # Several ids fold between ids, each whole on its own line.
+    assert header_lines(raw, b"References") == [
+        b"References: " + OTHER_ID.encode(),
+        b" " + LONG_ID.encode(),
+    ]
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["References"] == f"{OTHER_ID} {LONG_ID}"
+
+
+def test_short_references_stay_on_one_line() -> None:
+    raw = build_message(mail(references=["<a@x>", "<b@y>"])).as_bytes(policy=policy.SMTP)
+    assert header_lines(raw, b"References") == [b"References: <a@x> <b@y>"]

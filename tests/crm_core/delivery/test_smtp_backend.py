@@ -44,13 +44,20 @@ def test_a_batch_is_delivered_over_one_connection(smtp_server: SmtpTestServer) -
 
 
 def test_headers_arrive_intact(smtp_server: SmtpTestServer) -> None:
-    url = "https://crm.example/unsubscribe/t0k.en"
+    # As long as real ones: a token, a Gmail message id.
+    url = "https://crm.example.com/unsubscribe/eyJrIjo0MiwiYyI6N30.awablg.wouGGZ_goiMBJSP_fbbIWg"
+    parent = "<CAFx9v8pQm2nJ0=" + "a1b2c3d4e5" * 5 + "@mail.gmail.com>"
     with backend_from_url(smtp_server.url()) as backend:
-        backend.send(message_to("ann@example.org", "Grüße", unsubscribe_url=url))
+        backend.send(
+            message_to("ann@example.org", "Grüße", unsubscribe_url=url, in_reply_to=parent)
+        )
     (mail,) = smtp_server.handler.received
     assert mail.message["Subject"] == "Grüße"
     assert mail.message["List-Unsubscribe"] == f"<{url}>"
     assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # On the wire, not only once parsed: clients do not decode encoded-words in these.
+    assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in mail.raw
+    assert f"\r\nIn-Reply-To: {parent}\r\n".encode() in mail.raw
     assert b"\r\n" in mail.raw
 
 
