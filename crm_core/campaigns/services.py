@@ -104,8 +104,11 @@ def create_campaign(
     draft, see ``campaign_for_code``): creating a campaign with that code fills
     the draft in, keeping its id and the leads it is credited with.
     """
-    adopted = _attribution_draft(session, code)
-    errors = _check_names(session, name=name, code=None if adopted else code)
+    existing = _campaign_with_code(session, code)
+    # An empty draft is what a lead's UTM code made: it is written, not refused.
+    empty_draft = existing and existing.status == S.DRAFT and not _has_content(existing)
+    adopted = existing if empty_draft else None
+    errors = _check_names(name=name, code=code, code_taken=bool(existing and not adopted))
     errors.extend(_check_templates(subject=subject, text=text, html=html))
     try:
         parse_segment(segment or {})
@@ -127,43 +130,44 @@ def create_campaign(
     return campaign
 
 
-def _attribution_draft(session: Session, code: Any) -> MarketingCampaign | None:
-    """The empty draft a lead's UTM code created for ``code``, if that is what holds it."""
+def _campaign_with_code(session: Session, code: Any) -> MarketingCampaign | None:
     if not isinstance(code, str):
         return None
-    campaign = session.scalars(
-        select(MarketingCampaign).where(MarketingCampaign.code == code.strip())
-    ).one_or_none()
-    if campaign is None or campaign.status != S.DRAFT or _has_content(campaign):
-        return None
-    return campaign
+    query = select(MarketingCampaign).where(MarketingCampaign.code == code.strip())
+    return session.scalars(query).one_or_none()
+
+
+CONTENT_FIELDS = ("subject", "text")
+
+
+def _missing_content(campaign: MarketingCampaign) -> tuple[str, ...]:
+    """Which of subject and text the campaign lacks (a lead's UTM code makes one with neither)."""
+    values = {"subject": campaign.subject, "text": campaign.text_template}
+    return tuple(field for field in CONTENT_FIELDS if not (values[field] or "").strip())
 
 
 def _has_content(campaign: MarketingCampaign) -> bool:
-    return bool((campaign.subject or "").strip() or (campaign.text_template or "").strip())
+    return len(_missing_content(campaign)) < len(CONTENT_FIELDS)
 
 
 def _check_sendable(campaign: MarketingCampaign) -> None:
-    """A campaign goes out only with a subject and a text (one a lead's UTM code made has none)."""
+    """A campaign goes out only with a subject and a text."""
     missing = [
         FieldError(loc=(field,), msg=f"the campaign has no {field} yet; create it with one")
-        for field, value in (("subject", campaign.subject), ("text", campaign.text_template))
-        if not (value or "").strip()
+        for field in _missing_content(campaign)
     ]
     if missing:
         raise InvalidInput(missing)
 
 
-def _check_names(session: Session, *, name: Any, code: Any) -> list[FieldError]:
-    """``name`` and ``code`` well formed, ``code`` unused (``None``: taken over, not checked)."""
+def _check_names(*, name: Any, code: Any, code_taken: bool) -> list[FieldError]:
+    """``name`` and ``code`` well formed, and ``code`` not another campaign's."""
     errors: list[FieldError] = []
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME:
         errors.append(FieldError(loc=("name",), msg=f"must be 1-{MAX_NAME} characters"))
-    if code is None:
-        return errors
     if not isinstance(code, str) or not 1 <= len(code.strip()) <= MAX_CODE:
         errors.append(FieldError(loc=("code",), msg=f"must be 1-{MAX_CODE} characters"))
-    elif session.scalar(select(MarketingCampaign.id).where(MarketingCampaign.code == code.strip())):
+    elif code_taken:
         errors.append(FieldError(loc=("code",), msg=f"a campaign with code {code!r} exists"))
     return errors
 
