@@ -1,7 +1,7 @@
 """Benchmark of the webhook intake against two baselines (not a test).
 
     .venv/bin/python -m bench.intake [--duration 20] [--senders 32] [--workers 2] [--threads 4]
-                                     [--client wrk|python]
+                                     [--no-reuse-port] [--client wrk|python]
 
 Starts a private redis-server and a scratch PostgreSQL database, then serves
 three apps in turn under the same gunicorn settings: ``bare`` (parse JSON,
@@ -112,6 +112,7 @@ def gunicorn(target: str, env: dict[str, str], args: argparse.Namespace):  # typ
         "--threads", str(args.threads),
         "--keep-alive", "30",
         "--backlog", "2048",
+        *(["--reuse-port"] if args.reuse_port else []),
         "--bind", f"127.0.0.1:{port}",
         "--log-level", "warning",
         TARGETS[target],
@@ -267,7 +268,8 @@ def main(args: argparse.Namespace) -> None:
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     print(
-        f"gunicorn gthread --workers {args.workers} --threads {args.threads}; "
+        f"gunicorn gthread --workers {args.workers} --threads {args.threads}"
+        f"{' --reuse-port' if args.reuse_port else ''}; "
         f"{args.senders} connections ({args.client_kind}) for {args.duration:g} s each"
     )
 
@@ -286,6 +288,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--senders", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)  # the Procfile's WEB_THREADS
+    parser.add_argument(  # the Procfile's setting
+        "--reuse-port",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one listening socket per gunicorn worker (default: on)",
+    )
     parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument(
         "--set", action="append", default=[], metavar="CRM_X=V", help="Override a setting."

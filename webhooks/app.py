@@ -11,17 +11,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
+from crm_core.ingestion.inbox import Inbox
 from webhooks import api, campaigns, events, health, intake, publisher, ratelimit, unsubscribe
 from webhooks.problems import register_error_handlers
 
 
 @dataclass(frozen=True)
 class CrmState:
-    """What the app shares between requests: settings and the database."""
+    """What the app shares between requests: settings, the database and the inbox writer."""
 
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    inbox: Inbox
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -36,7 +38,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         pre_ping=settings.db_pre_ping,
     )
     app.extensions["crm"] = CrmState(
-        settings=settings, engine=engine, sessions=make_session_factory(engine)
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        inbox=Inbox(engine),
     )
     register_error_handlers(app)
     ratelimit.init_app(app, settings)

@@ -258,20 +258,51 @@ class StoredEvent:
 
 
 _INBOX = cast(Table, InboxEvent.__table__)
-_EXISTING_EVENT = select(_INBOX.c.id, _INBOX.c.status, _INBOX.c.errors).where(
+EXISTING_EVENT = select(_INBOX.c.id, _INBOX.c.status, _INBOX.c.errors).where(
     _INBOX.c.source_id == bindparam("source_id"), _INBOX.c.webhook_id == bindparam("webhook_id")
 )
 
 
 @lru_cache(maxsize=4)
-def _insert_new_event(dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING, built once per backend (it runs per request)."""
+def insert_new_event(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, built once per backend (it runs per request).
+
+    ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
+    commit, then yields no row; ``EXISTING_EVENT`` then finds the winner's row.
+    """
     insert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     return (
         insert(_INBOX)
         .on_conflict_do_nothing(index_elements=["source_id", "webhook_id"])
         .returning(_INBOX.c.id, _INBOX.c.status, _INBOX.c.errors)
     )
+
+
+def new_event_values(
+    *,
+    source_id: int,
+    kind: EventKind | str,
+    webhook_id: str,
+    content_type: str,
+    body: bytes,
+    headers: dict[str, Any] | None = None,
+    errors: list[FieldError] | None = None,
+) -> dict[str, Any]:
+    """The inbox row of a request just received: ``invalid`` with its ``errors`` if any."""
+    status = EventStatus.INVALID if errors else EventStatus.RECEIVED
+    return {
+        "source_id": source_id,
+        "kind": str(kind),
+        "webhook_id": webhook_id,
+        "content_type": content_type[:255],
+        "headers": headers or {},
+        "body": body,
+        "status": str(status),
+        "attempts": 0,
+        "errors": [e.as_dict() for e in errors] if errors else None,
+        "error": "the payload failed validation" if errors else None,
+        "received_at": utcnow(),
+    }
 
 
 def store_event(
@@ -289,29 +320,22 @@ def store_event(
 
     With ``errors`` the event is stored as ``invalid``. A redelivery, even one
     racing the first delivery, inserts nothing and returns the first event.
-    Takes a Core connection too (the intake's hot path).
+    Takes a Core connection too. (The web intake writes through
+    ``crm_core.ingestion.inbox``, which runs the same statements.)
     """
-    status = EventStatus.INVALID if errors else EventStatus.RECEIVED
-    values = {
-        "source_id": source_id,
-        "kind": str(kind),
-        "webhook_id": webhook_id,
-        "content_type": content_type[:255],
-        "headers": headers or {},
-        "body": body,
-        "status": str(status),
-        "attempts": 0,
-        "errors": [e.as_dict() for e in errors] if errors else None,
-        "error": "the payload failed validation" if errors else None,
-        "received_at": utcnow(),
-    }
-    # ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
-    # commit, then yields no row; the SELECT below then finds the winner's row.
+    values = new_event_values(
+        source_id=source_id,
+        kind=kind,
+        webhook_id=webhook_id,
+        content_type=content_type,
+        body=body,
+        headers=headers,
+        errors=errors,
+    )
     bind = session if isinstance(session, Connection) else session.get_bind()
-    insert = _insert_new_event(bind.dialect.name)
-    row = session.execute(insert, values).first()
+    row = session.execute(insert_new_event(bind.dialect.name), values).first()
     if row is not None:
         return StoredEvent(row.id, row.status, row.errors, created=True)
     key = {"source_id": source_id, "webhook_id": webhook_id}
-    existing = session.execute(_EXISTING_EVENT, key).one()
+    existing = session.execute(EXISTING_EVENT, key).one()
     return StoredEvent(existing.id, existing.status, existing.errors, created=False)
