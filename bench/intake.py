@@ -184,7 +184,7 @@ def send(port: int, secret: str, senders: int, duration: float) -> dict[str, flo
 
 
 # Requests signed per second of the run for wrk: above any rate this machine reaches.
-WRK_REQUESTS_PER_SECOND = 8000
+WRK_REQUESTS_PER_SECOND = 12000
 
 
 def run_wrk(port: int, secret: str, args: argparse.Namespace) -> dict[str, float]:
