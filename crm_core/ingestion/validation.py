@@ -14,7 +14,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.schemas import PAYLOAD_SCHEMAS, EmailPayload, OrderPayload, Payload
+from crm_core.ingestion.schemas import (
+    PAYLOAD_SCHEMAS,
+    DealPayload,
+    EmailPayload,
+    LeadPayload,
+    OrderPayload,
+    Payload,
+    TicketPayload,
+)
+from crm_core.leads.errors import InvalidField
+from crm_core.leads.normalize import normalize_email
 from crm_core.sales.services import check_order_total
 
 JSON_TYPE = "application/json"
@@ -118,13 +128,36 @@ def _validate_document(kind: str, document: Any) -> Validated:
         return Validated(errors=[_field_error(err) for err in exc.errors(include_input=False)])
     except (ValueError, RecursionError) as exc:
         return _refuse("body", str(exc).splitlines()[0][:_MAX_MESSAGE])
-    extra = _order_total_errors(payload) if isinstance(payload, OrderPayload) else []
+    extra = _address_errors(payload)
+    if isinstance(payload, OrderPayload):
+        extra += _order_total_errors(payload)
     return Validated(errors=extra) if extra else Validated(payload=payload)
 
 
 def _field_error(error: Any) -> FieldError:
     loc = tuple(error.get("loc", ())) or ("body",)
     return FieldError(loc, str(error.get("msg", "invalid"))[:_MAX_MESSAGE], error.get("type", ""))
+
+
+def _addresses(payload: Payload) -> list[tuple[tuple[str, ...], str | None]]:
+    """The e-mail addresses of a payload that the workers match people by, with their places."""
+    if isinstance(payload, TicketPayload):
+        return [(("requester", "email"), payload.requester.email)]
+    if isinstance(payload, LeadPayload | OrderPayload | DealPayload):
+        return [(("email",), payload.email)]
+    return []
+
+
+def _address_errors(payload: Payload) -> list[FieldError]:
+    """Addresses the workers would refuse (email-validator, no DNS) are refused here already."""
+    errors = []
+    for loc, address in _addresses(payload):
+        if address:
+            try:
+                normalize_email(address)
+            except InvalidField as exc:
+                errors.append(FieldError(loc, exc.message[:_MAX_MESSAGE], "value_error"))
+    return errors
 
 
 def _order_total_errors(order: OrderPayload) -> list[FieldError]:

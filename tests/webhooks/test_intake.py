@@ -124,8 +124,9 @@ def test_e_mails_have_their_own_larger_limit(sender: Sender) -> None:
         (b"[" * 10_000 + b"]" * 10_000, "body"),
         (b'{"email": ' + b"1" * 5000 + b"}", "body"),
         (b'{"email": 42, "deal": {"amount": "-1"}}', "email"),
+        (b'{"email": "ada.example.com", "phone": "+44 20 7946 0000"}', "email"),
     ],
-    ids=["not-json", "deep", "huge-number", "fails-validation"],
+    ids=["not-json", "deep", "huge-number", "fails-validation", "not-an-address"],
 )
 def test_a_bad_payload_is_stored_invalid_and_answered_422(
     app: Flask, sender: Sender, body: bytes, field: str

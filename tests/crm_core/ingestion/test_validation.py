@@ -86,6 +86,36 @@ def test_an_order_total_must_match_its_lines() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("kind", "fixture", "path"),
+    [
+        ("leads", "lead.json", ("email",)),
+        ("tickets", "ticket.json", ("requester", "email")),
+        ("orders", "order.json", ("email",)),
+        ("deals", "deal.json", ("email",)),
+    ],
+)
+def test_an_address_the_workers_would_refuse_is_refused_here(
+    kind: str, fixture: str, path: tuple[str, ...]
+) -> None:
+    document = fixture_json(fixture)
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    for bad in ("ada.example.com", "ada@localhost", "Ada <ada@example.com>", "ada@exa mple.com"):
+        target[path[-1]] = bad
+        outcome = validate_payload(kind, json.dumps(document).encode(), JSON)
+        assert [(e.field, e.type) for e in outcome.errors] == [(".".join(path), "value_error")]
+    target[path[-1]] = "  Ada.Lovelace@Example.COM "
+    outcome = validate_payload(kind, json.dumps(document).encode(), JSON)
+    assert outcome.ok, outcome.errors
+
+
+def test_an_empty_email_beside_a_phone_is_no_address_at_all() -> None:
+    outcome = validate_payload("leads", b'{"email": " ", "phone": "+1 555 0100"}', JSON)
+    assert outcome.ok, outcome.errors
+
+
 def test_hostile_input_is_not_echoed_in_errors() -> None:
     secret_like = "<script>" + "x" * 5000
     outcome = validate_payload("leads", json.dumps({"email": [secret_like]}).encode(), JSON)
