@@ -107,6 +107,7 @@ def gunicorn(target: str, env: dict[str, str], args: argparse.Namespace):  # typ
     port = free_port()
     command = [
         sys.executable, "-m", "gunicorn",
+        "--config", "python:webhooks.gunicorn_conf",
         "--worker-class", "gthread",
         "--workers", str(args.workers),
         "--threads", str(args.threads),

@@ -220,8 +220,9 @@ def latencies(
 
     port = free_port()
     command = [
-        sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "2",
-        "--threads", "4", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+        sys.executable, "-m", "gunicorn", "--config", "python:webhooks.gunicorn_conf",
+        "--worker-class", "gthread", "--workers", "2", "--threads", "4", "--reuse-port",
+        "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
         "webhooks.app:create_app()",
     ]  # fmt: skip
     web = subprocess.Popen(command, cwd=ROOT, env=env)

@@ -110,7 +110,8 @@ def web_app(env: dict[str, str], *, workers: int = 1, threads: int = 4) -> Itera
     """gunicorn serving the web app; yields its base URL."""
     port = free_port()
     command = [
-        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+        sys.executable, "-m", "gunicorn", "--config", "python:webhooks.gunicorn_conf",
+        "--workers", str(workers), "--threads", str(threads),
         "--worker-class", "gthread", "--bind", f"127.0.0.1:{port}", "webhooks.app:create_app()",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, env=env)
