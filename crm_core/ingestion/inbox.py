@@ -18,16 +18,15 @@ as SQLAlchemy's ``DBAPIError``, whichever path raised them.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from crm_core.errors import FieldError
-from crm_core.ingestion.models import EventKind
 from crm_core.ingestion.services import (
     EXISTING_EVENT,
+    NewEvent,
     SourceCredentials,
     StoredEvent,
     insert_new_event,
@@ -61,35 +60,14 @@ class Inbox:
         with self.engine.connect() as conn:
             return source_credentials(conn, name=name)
 
-    def store(
-        self,
-        *,
-        source_id: int,
-        kind: EventKind | str,
-        webhook_id: str,
-        content_type: str,
-        body: bytes,
-        headers: dict[str, Any] | None = None,
-        errors: list[FieldError] | None = None,
-    ) -> StoredEvent:
+    def store(self, **event: Unpack[NewEvent]) -> StoredEvent:
         """Store a request once per (source, webhook-id), committed; see ``store_event``."""
-        fields: dict[str, Any] = {
-            "source_id": source_id,
-            "kind": kind,
-            "webhook_id": webhook_id,
-            "content_type": content_type,
-            "body": body,
-            "headers": headers,
-            "errors": errors,
-        }
         if not self.direct:
             with self.engine.begin() as conn:
-                return store_event(conn, **fields)
-        values = new_event_values(**fields)
-        for column in _JSON_COLUMNS:
-            values[column] = json.dumps(
-                values[column]
-            )  # None is JSON null, as SQLAlchemy stores it
+                return store_event(conn, **event)
+        values = new_event_values(**event)
+        for column in _JSON_COLUMNS:  # None becomes JSON null, as SQLAlchemy stores it
+            values[column] = json.dumps(values[column])
         return self._store_direct(values)
 
     def _store_direct(self, values: dict[str, Any]) -> StoredEvent:

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 from sqlalchemy import Connection, Table, and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -278,25 +278,29 @@ def insert_new_event(dialect: str) -> Any:
     )
 
 
-def new_event_values(
-    *,
-    source_id: int,
-    kind: EventKind | str,
-    webhook_id: str,
-    content_type: str,
-    body: bytes,
-    headers: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-) -> dict[str, Any]:
+class NewEvent(TypedDict):
+    """A request as received, in the words every writer of the inbox takes."""
+
+    source_id: int
+    kind: EventKind | str
+    webhook_id: str
+    content_type: str
+    body: bytes
+    headers: NotRequired[dict[str, Any] | None]
+    errors: NotRequired[list[FieldError] | None]
+
+
+def new_event_values(**event: Unpack[NewEvent]) -> dict[str, Any]:
     """The inbox row of a request just received: ``invalid`` with its ``errors`` if any."""
+    errors = event.get("errors")
     status = EventStatus.INVALID if errors else EventStatus.RECEIVED
     return {
-        "source_id": source_id,
-        "kind": str(kind),
-        "webhook_id": webhook_id,
-        "content_type": content_type[:255],
-        "headers": headers or {},
-        "body": body,
+        "source_id": event["source_id"],
+        "kind": str(event["kind"]),
+        "webhook_id": event["webhook_id"],
+        "content_type": event["content_type"][:255],
+        "headers": event.get("headers") or {},
+        "body": event["body"],
         "status": str(status),
         "attempts": 0,
         "errors": [e.as_dict() for e in errors] if errors else None,
@@ -305,17 +309,7 @@ def new_event_values(
     }
 
 
-def store_event(
-    session: Session | Connection,
-    *,
-    source_id: int,
-    kind: EventKind | str,
-    webhook_id: str,
-    content_type: str,
-    body: bytes,
-    headers: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-) -> StoredEvent:
+def store_event(session: Session | Connection, **event: Unpack[NewEvent]) -> StoredEvent:
     """Insert a request into the inbox once per (source, webhook-id); race-safe.
 
     With ``errors`` the event is stored as ``invalid``. A redelivery, even one
@@ -323,19 +317,11 @@ def store_event(
     Takes a Core connection too. (The web intake writes through
     ``crm_core.ingestion.inbox``, which runs the same statements.)
     """
-    values = new_event_values(
-        source_id=source_id,
-        kind=kind,
-        webhook_id=webhook_id,
-        content_type=content_type,
-        body=body,
-        headers=headers,
-        errors=errors,
-    )
+    values = new_event_values(**event)
     bind = session if isinstance(session, Connection) else session.get_bind()
     row = session.execute(insert_new_event(bind.dialect.name), values).first()
     if row is not None:
         return StoredEvent(row.id, row.status, row.errors, created=True)
-    key = {"source_id": source_id, "webhook_id": webhook_id}
+    key = {"source_id": event["source_id"], "webhook_id": event["webhook_id"]}
     existing = session.execute(EXISTING_EVENT, key).one()
     return StoredEvent(existing.id, existing.status, existing.errors, created=False)

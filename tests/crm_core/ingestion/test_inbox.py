@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,14 +19,25 @@ from crm_core.ingestion.models import EventStatus, InboxEvent
 BODY = b'{"email": "a@example.com"}'
 
 
+@pytest.fixture
+def pool_of_one(postgres_url: str) -> Iterator[Engine]:
+    """An engine whose pool holds one connection, so every test step reuses it."""
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    yield engine
+    with engine.begin() as conn:
+        for table in ("inbox_events", "source_secrets", "sources"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    engine.dispose()
+
+
 def _source(engine: Engine, name: str = "shop") -> int:
     with make_session_factory(engine).begin() as session:
         source, _ = services.create_source(session, name=name)
         return source.id
 
 
-def _store(inbox: Inbox, source_id: int, webhook_id: str, **kw: Any) -> services.StoredEvent:
-    return inbox.store(
+def _event(source_id: int, webhook_id: str, **kw: Any) -> services.NewEvent:
+    return services.NewEvent(
         source_id=source_id,
         kind="leads",
         webhook_id=webhook_id,
@@ -34,6 +46,10 @@ def _store(inbox: Inbox, source_id: int, webhook_id: str, **kw: Any) -> services
         headers={"webhook-timestamp": "1", "user-agent": "tests"},
         **kw,
     )
+
+
+def _store(inbox: Inbox, source_id: int, webhook_id: str, **kw: Any) -> services.StoredEvent:
+    return inbox.store(**_event(source_id, webhook_id, **kw))
 
 
 def _rows(engine: Engine) -> list[InboxEvent]:
@@ -77,16 +93,7 @@ def test_postgresql_takes_the_direct_path_and_writes_what_store_event_writes(
         _store(inbox, source_id, webhook_id, **kw)
     with postgres_committed.begin() as conn:
         for webhook_id, kw in (("orm_ok", {}), ("orm_bad", {"errors": errors})):
-            services.store_event(
-                conn,
-                source_id=source_id,
-                kind="leads",
-                webhook_id=webhook_id,
-                content_type="application/json",
-                body=BODY,
-                headers={"webhook-timestamp": "1", "user-agent": "tests"},
-                **kw,
-            )
+            services.store_event(conn, **_event(source_id, webhook_id, **kw))
     with postgres_committed.connect() as conn:
         rows = conn.execute(
             text(
@@ -100,57 +107,43 @@ def test_postgresql_takes_the_direct_path_and_writes_what_store_event_writes(
     assert by_id["direct_bad"] == by_id["orm_bad"]
 
 
-def test_connections_go_back_to_the_pool_out_of_autocommit(postgres_url: str) -> None:
-    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+def test_connections_go_back_to_the_pool_out_of_autocommit(pool_of_one: Engine) -> None:
+    engine = pool_of_one
+    inbox = Inbox(engine)
+    _store(inbox, _source(engine), "msg_pool")
+    with pytest.raises(IntegrityError):
+        _store(inbox, 999_999_999, "msg_no_source")  # no such source: a foreign-key error
+    fairy = engine.raw_connection()
     try:
-        inbox = Inbox(engine)
-        _store(inbox, _source(engine), "msg_pool")
-        with pytest.raises(IntegrityError):
-            _store(inbox, 999_999_999, "msg_no_source")  # no such source: a foreign-key error
-        fairy = engine.raw_connection()
-        try:
-            assert fairy.dbapi_connection is not None
-            assert fairy.dbapi_connection.autocommit is False
-        finally:
-            fairy.close()
-        # A session on that one pooled connection still rolls back what it does not commit.
-        with make_session_factory(engine)() as session:
-            session.execute(text("DELETE FROM inbox_events"))
-            session.rollback()
-        assert [row.webhook_id for row in _rows(engine)] == ["msg_pool"]
+        assert fairy.dbapi_connection is not None
+        assert fairy.dbapi_connection.autocommit is False
     finally:
-        with engine.begin() as conn:
-            conn.execute(text("DELETE FROM inbox_events"))
-            conn.execute(text("DELETE FROM source_secrets"))
-            conn.execute(text("DELETE FROM sources"))
-        engine.dispose()
+        fairy.close()
+    # A session on that one pooled connection still rolls back what it does not commit.
+    with make_session_factory(engine)() as session:
+        session.execute(text("DELETE FROM inbox_events"))
+        session.rollback()
+    assert [row.webhook_id for row in _rows(engine)] == ["msg_pool"]
 
 
 def test_a_dropped_connection_is_a_dbapi_error_and_the_next_store_reconnects(
-    postgres_url: str,
+    pool_of_one: Engine, postgres_url: str
 ) -> None:
-    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
-    try:
-        inbox = Inbox(engine)
-        source_id = _source(engine)
-        _store(inbox, source_id, "before")
-        with engine.connect() as conn:
-            backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        killer = make_engine(postgres_url)
-        with killer.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
-        killer.dispose()
-        with pytest.raises(DBAPIError) as caught:
-            _store(inbox, source_id, "during")
-        assert caught.value.connection_invalidated
-        assert _store(inbox, source_id, "after").created
-        assert [row.webhook_id for row in _rows(engine)] == ["before", "after"]
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("DELETE FROM inbox_events"))
-            conn.execute(text("DELETE FROM source_secrets"))
-            conn.execute(text("DELETE FROM sources"))
-        engine.dispose()
+    engine = pool_of_one
+    inbox = Inbox(engine)
+    source_id = _source(engine)
+    _store(inbox, source_id, "before")
+    with engine.connect() as conn:
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    killer = make_engine(postgres_url)
+    with killer.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    killer.dispose()
+    with pytest.raises(DBAPIError) as caught:
+        _store(inbox, source_id, "during")
+    assert caught.value.connection_invalidated
+    assert _store(inbox, source_id, "after").created
+    assert [row.webhook_id for row in _rows(engine)] == ["before", "after"]
 
 
 def test_racing_stores_of_one_webhook_id_make_one_event(postgres_committed: Engine) -> None:
