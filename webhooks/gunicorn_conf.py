@@ -1,8 +1,9 @@
 """gunicorn hooks for the web process: ``gunicorn --config python:webhooks.gunicorn_conf``.
 
 The Procfile, the benchmark and the integration tests pass the same file, so
-what is measured and tested is what runs. Settings stay on the command line;
-only hooks live here.
+what is measured and tested is what runs. What differs between deployments
+(workers, threads, the address) stays on the command line; what every
+deployment wants alike lives here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,14 @@ import logging
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# gunicorn 25.1 and later open a control socket for ``gunicornc`` (resize,
+# reload, stop) at one path per user, $XDG_RUNTIME_DIR/gunicorn.ctl or
+# ~/.gunicorn/gunicorn.ctl, which every gunicorn of that user binds in turn.
+# Nothing here uses it: without it, no other process can resize or stop this
+# one, and a second gunicorn on the machine cannot take its place. (Older
+# gunicorns skip a setting they do not know.)
+control_socket_disable = True
 
 
 def post_worker_init(worker: Any) -> None:

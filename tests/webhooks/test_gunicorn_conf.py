@@ -6,6 +6,7 @@ import gc
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import requests
@@ -27,14 +28,17 @@ def test_post_worker_init_takes_loaded_objects_out_of_the_collectors_generations
     assert any(obj is loaded for obj in gc.get_objects())
 
 
-def test_a_gunicorn_worker_started_with_the_config_runs_the_hook() -> None:
+def test_a_gunicorn_started_with_the_config_freezes_and_opens_no_control_socket(
+    tmp_path: Path,
+) -> None:
     port = free_port()
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)}
     command = [
         sys.executable, "-m", "gunicorn", "--config", "python:webhooks.gunicorn_conf",
         "--worker-class", "gthread", "--workers", "1", "--threads", "2",
         "--bind", f"127.0.0.1:{port}", "tests.webhooks.freeze_probe:app",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO)
+    process = subprocess.Popen(command, cwd=REPO, env=env)
 
     def frozen() -> str | None:
         try:
@@ -45,5 +49,7 @@ def test_a_gunicorn_worker_started_with_the_config_runs_the_hook() -> None:
     try:
         # The app and every module the worker imported; without the hook, 0.
         assert int(wait_until(frozen, timeout=30, what="gunicorn")) > 10_000
+        # gunicorn's default would be $XDG_RUNTIME_DIR/gunicorn.ctl.
+        assert list(tmp_path.iterdir()) == []
     finally:
         stop(process)
