@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
@@ -29,6 +30,18 @@ def _worker_command(schedule_file: str, loglevel: str) -> list[str]:
         "--loglevel",
         loglevel,
     ]
+
+
+def listening_url(host: str, port: int) -> str:
+    """The base URL of ``host:port`` as seen from this machine (all addresses: loopback)."""
+    try:
+        if ipaddress.ip_address(host).is_unspecified:
+            host = "127.0.0.1"
+    except ValueError:  # a host name
+        pass
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
@@ -65,6 +78,9 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
     from crm_core import schema
     from webhooks.app import create_app
 
+    # Links in outgoing mail (unsubscribe) are built on CRM_PUBLIC_URL: unless it
+    # is set, the address served here. The worker inherits it.
+    os.environ.setdefault("CRM_PUBLIC_URL", listening_url(host, port))
     settings = get_settings()
     settings.ensure_var_dir()
     if not no_migrate:
@@ -80,7 +96,10 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    click.echo(f"crm dev: web on http://{host}:{port}  database {settings.resolved_database_url()}")
+    click.echo(
+        f"crm dev: web on {listening_url(host, port)} (public URL {settings.public_url})"
+        f"  database {settings.resolved_database_url()}"
+    )
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     except KeyboardInterrupt:

@@ -49,5 +49,8 @@ def test_dev_server_runs_web_worker_and_beat_without_services(tmp_path: Path) ->
     finally:
         stop(process)
         log.close()
-    assert process.returncode == 0, (tmp_path / "dev.log").read_text()
+    output = (tmp_path / "dev.log").read_text()
+    assert process.returncode == 0, output
+    # No CRM_PUBLIC_URL given: unsubscribe links point at the port served.
+    assert f"public URL http://127.0.0.1:{port}" in output
     assert (tmp_path / "var" / "broker.sqlite3").exists()
