@@ -97,8 +97,8 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
 
     signal.signal(signal.SIGTERM, _terminate)
     click.echo(
-        f"crm dev: web on {listening_url(host, port)} (public URL {settings.public_url})"
-        f"  database {settings.resolved_database_url()}"
+        f"crm dev: web listening on {host}:{port}, public URL {settings.public_url},"
+        f" database {settings.resolved_database_url()}"
     )
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
