@@ -97,7 +97,7 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
 
     signal.signal(signal.SIGTERM, _terminate)
     click.echo(
-        f"crm dev: web listening on {host}:{port}, public URL {settings.public_url},"
+        f"crm dev: web listening on {host}:{port}, public URL {settings.resolved_public_url()},"
         f" database {settings.resolved_database_url()}"
     )
     try:

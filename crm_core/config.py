@@ -21,7 +21,14 @@ DEFAULT_VAR_DIR = Path("var")
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 
 
-class MissingSecretKeyError(RuntimeError):
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
+
+
+class MissingSettingError(RuntimeError):
+    """A setting that a real database (production) requires is not set."""
+
+
+class MissingSecretKeyError(MissingSettingError):
     """``CRM_SECRET_KEY`` is required (a real database is configured) but not set."""
 
 
@@ -47,8 +54,11 @@ class Settings(BaseSettings):
         description="Prefix of every broker key on Redis, so environments can share one server.",
     )
     public_url: str = Field(
-        default="http://127.0.0.1:5000",
-        description="Base URL at which this platform is reachable by people and senders.",
+        default="",
+        description=(
+            "Base URL at which this platform is reachable by people and senders; required"
+            f" with CRM_DATABASE_URL, else {DEFAULT_PUBLIC_URL}."
+        ),
     )
     default_region: str = Field(
         default="US",
@@ -268,6 +278,20 @@ class Settings(BaseSettings):
         if self.mail_url:
             return self.mail_url
         return f"file://{(self.var_dir / 'outbox').resolve()}"
+
+    def resolved_public_url(self) -> str:
+        """The base URL of links in outgoing mail: the setting, else (embedded default only)
+        ``DEFAULT_PUBLIC_URL``.
+
+        With a real database the platform runs behind an address only the
+        deployment knows; a loopback default would put dead unsubscribe links
+        into campaign mail, so it has to be configured.
+        """
+        if self.public_url:
+            return self.public_url
+        if self.database_url:
+            raise MissingSettingError("CRM_PUBLIC_URL must be set when CRM_DATABASE_URL is")
+        return DEFAULT_PUBLIC_URL
 
     def resolved_secret_key(self) -> str:
         """The signing secret: the setting, else (embedded default only) a generated one.

@@ -150,7 +150,7 @@ def preview(campaign_id: int) -> Response:
     settings = current_app.extensions["crm"].settings
     identity = sending.MailIdentity(
         sender=settings.mail_from,
-        public_url=settings.public_url,
+        public_url=settings.resolved_public_url(),
         secret_key=settings.resolved_secret_key(),
     )
 

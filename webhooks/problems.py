@@ -9,6 +9,8 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
+from crm_core.config import MissingSettingError
+
 log = logging.getLogger(__name__)
 
 # Problems with their own meaning get a type under /problems/; plain HTTP
@@ -50,6 +52,12 @@ def register_error_handlers(app: Flask) -> None:
         code = exc.code or 500
         headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type",)}
         return problem(code, exc.description, headers=headers)
+
+    @app.errorhandler(MissingSettingError)
+    def _misconfigured(exc: MissingSettingError) -> Response:
+        # The operator's to fix, and the message says how: no stack trace needed.
+        log.error("%s", exc)
+        return problem(503, str(exc), type_="misconfigured")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

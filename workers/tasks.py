@@ -184,7 +184,10 @@ def send_batch(campaign_id: int) -> str:
     crash in between leaves the rows ``sending``, which the dispatcher turns
     into ``unknown``: never sent twice.
     """
+    # Before the claim: a missing setting must leave the sends pending, not
+    # claimed and then abandoned (which the dispatcher would call ``unknown``).
     settings = get_settings()
+    identity = mail_identity(settings)
     with unit_of_work() as session:
         claimed = dispatch.claim_batch(
             session,
@@ -196,7 +199,7 @@ def send_batch(campaign_id: int) -> str:
         return _finish_campaign(campaign_id)
     with unit_of_work() as session:
         prepared = sending.prepare_batch(
-            session, campaign_id=campaign_id, claimed=claimed, identity=mail_identity(settings)
+            session, campaign_id=campaign_id, claimed=claimed, identity=identity
         )
     backend = backend_from_url(
         settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
@@ -233,7 +236,7 @@ def mail_identity(settings: Settings) -> sending.MailIdentity:
     """The sender and unsubscribe-link settings of campaign mail."""
     return sending.MailIdentity(
         sender=settings.mail_from,
-        public_url=settings.public_url,
+        public_url=settings.resolved_public_url(),
         secret_key=settings.resolved_secret_key(),
     )
 

@@ -89,6 +89,7 @@ def env_for(url: str, redis_url: str, tmp_path: Path, **extra: str) -> dict[str,
         CRM_DATABASE_URL=url,
         CRM_BROKER_URL=redis_url,
         CRM_SECRET_KEY="campaign-fault-secret",
+        CRM_PUBLIC_URL="https://crm.example.com",
         CRM_VAR_DIR=str(tmp_path),
         **extra,
     )

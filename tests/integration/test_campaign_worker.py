@@ -79,6 +79,7 @@ def test_beat_dispatches_and_the_worker_sends_each_message_once(
                 CRM_DATABASE_URL=postgres_url,
                 CRM_BROKER_URL=private_redis,
                 CRM_SECRET_KEY="worker-test-secret",
+                CRM_PUBLIC_URL="https://crm.example.com",
                 CRM_MAIL_URL=smtp.url(),
                 CRM_VAR_DIR=str(tmp_path),
             )

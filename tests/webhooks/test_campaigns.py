@@ -166,6 +166,21 @@ def test_preview_renders_one_contact(
     assert missing.status_code == 404
 
 
+def test_preview_without_a_public_url_is_a_problem_naming_the_setting(
+    app: Flask, client: FlaskClient, auth: dict[str, str], contact_id: int
+) -> None:
+    campaign_id = _create(client, auth)
+    settings = app.extensions["crm"].settings
+    unset = create_app(settings.model_copy(update={"public_url": ""})).test_client()
+    response = unset.get(
+        f"/api/campaigns/{campaign_id}/preview?contact_id={contact_id}", headers=auth
+    )
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.json["type"].endswith("/misconfigured")
+    assert "CRM_PUBLIC_URL must be set" in response.json["detail"]
+
+
 def _token(app: Flask, contact_id: int, **kw: Any) -> str:
     secret = kw.pop("secret", app.extensions["crm"].settings.resolved_secret_key())
     return make_unsubscribe_token(secret_key=secret, contact_id=contact_id, campaign_id=None)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from crm_core.activities.models import Activity, ActivityType
 from crm_core.campaigns import services
 from crm_core.campaigns.models import CampaignSend
-from crm_core.config import Settings
+from crm_core.config import MissingSettingError, Settings
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import make_session_factory
 from tests.smtp_server import SmtpTestServer, smtp_server
@@ -221,3 +221,25 @@ def test_a_connection_lost_during_data_is_unknown_and_not_retried(
     tasks.send_batch(campaign_id)
     assert _statuses(committed_db, campaign_id) == {"unknown": 3}
     assert len(smtp_server.handler.received) == 3
+
+
+def test_a_missing_public_url_refuses_the_batch_before_claiming_it(
+    committed_db: Engine,
+    worker: list[int],
+    settings: Settings,
+    smtp_server: SmtpTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    unset = settings.model_copy(update={"public_url": ""})
+    monkeypatch.setattr(tasks, "get_settings", lambda: unset)
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    tasks.dispatch_campaigns()
+    with pytest.raises(MissingSettingError, match="CRM_PUBLIC_URL"):
+        tasks.send_batch(campaign_id)
+    # Nothing claimed, so nothing for the dispatcher to give up on as unknown.
+    assert _statuses(committed_db, campaign_id) == {"pending": 3}
+    assert smtp_server.handler.received == []
+    monkeypatch.setattr(tasks, "get_settings", lambda: settings)
+    tasks.send_batch(campaign_id)
+    assert _statuses(committed_db, campaign_id) == {"sent": 3}
