@@ -148,11 +148,7 @@ def preview(campaign_id: int) -> Response:
     if not contact_id.isdigit() or int(contact_id) > _MAX_ID or campaign_id > _MAX_ID:
         return problem(422, "contact_id must be a contact's id", type_="invalid")
     settings = current_app.extensions["crm"].settings
-    identity = sending.MailIdentity(
-        sender=settings.mail_from,
-        public_url=settings.resolved_public_url(),
-        secret_key=settings.resolved_secret_key(),
-    )
+    identity = sending.MailIdentity.from_settings(settings)
 
     def work(session: Any) -> dict[str, Any]:
         message = sending.preview_message(

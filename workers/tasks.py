@@ -11,7 +11,7 @@ from collections import Counter
 
 from crm_core.campaigns import dispatch, sending
 from crm_core.campaigns import services as campaign_services
-from crm_core.config import Settings, get_settings
+from crm_core.config import get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
 from crm_core.ingestion.batching import leads_batchable, run_lead_batch
@@ -187,7 +187,7 @@ def send_batch(campaign_id: int) -> str:
     # Before the claim: a missing setting must leave the sends pending, not
     # claimed and then abandoned (which the dispatcher would call ``unknown``).
     settings = get_settings()
-    identity = mail_identity(settings)
+    identity = sending.MailIdentity.from_settings(settings)
     with unit_of_work() as session:
         claimed = dispatch.claim_batch(
             session,
@@ -230,15 +230,6 @@ def _claim_timeout() -> int:
     # A batch runs inside one task; a row sending for longer than a task may
     # live belongs to a batch that died.
     return int(celery_app.conf.task_time_limit or 300)
-
-
-def mail_identity(settings: Settings) -> sending.MailIdentity:
-    """The sender and unsubscribe-link settings of campaign mail."""
-    return sending.MailIdentity(
-        sender=settings.mail_from,
-        public_url=settings.resolved_public_url(),
-        secret_key=settings.resolved_secret_key(),
-    )
 
 
 def enqueue_send_batches(campaign_id: int, *, parallel: int, countdown: float | None = None) -> int:

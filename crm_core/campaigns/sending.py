@@ -26,6 +26,7 @@ from crm_core.campaigns.templates import (
     customer_context,
 )
 from crm_core.campaigns.unsubscribe import make_unsubscribe_token, make_unsubscribe_url
+from crm_core.config import Settings
 from crm_core.customers.models import Contact
 from crm_core.delivery.base import MailBackend, PermanentDeliveryError, TransientDeliveryError
 from crm_core.delivery.messages import AutoSubmitted, OutboundMail, build_message
@@ -39,6 +40,15 @@ class MailIdentity:
     sender: str
     public_url: str
     secret_key: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MailIdentity:
+        """The configured identity; ``MissingSettingError`` if production lacks a part of it."""
+        return cls(
+            sender=settings.mail_from,
+            public_url=settings.resolved_public_url(),
+            secret_key=settings.resolved_secret_key(),
+        )
 
 
 @dataclass(frozen=True)
