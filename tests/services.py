@@ -20,7 +20,17 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get(
     "CRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("CRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_url() -> str:
+    """Database 15, or one database per pytest-xdist worker (gw0 → 15, gw1 → 14, …)."""
+    if os.environ.get("CRM_TEST_REDIS_URL"):
+        return os.environ["CRM_TEST_REDIS_URL"]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return f"redis://127.0.0.1:6379/{15 - int(worker.removeprefix('gw')) % 8}"
+
+
+REDIS_URL = _redis_url()
 
 
 def unavailable(what: str, why: str) -> None:
