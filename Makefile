@@ -7,12 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint erd readme-erd clean
+.PHONY: install run test lint docs docs-erd docs-config erd clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,12 +32,20 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-## Print the ER diagram of the data model; `make readme-erd` refreshes the README copy.
+## Build the documentation site into ./site; a broken link or a page left out of the nav fails.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+## Refresh the generated parts of the docs: the ER diagram and the configuration reference.
+docs-erd: $(STAMP)
+	$(BIN)/crm erd --write-into docs/data-model.md
+
+docs-config: $(STAMP)
+	$(BIN)/crm config-docs --write-into docs/configuration.md
+
+## Print the ER diagram of the data model.
 erd: $(STAMP)
 	$(BIN)/crm erd
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
-
-readme-erd: $(STAMP)
-	$(BIN)/crm erd --write-into README.md
+	rm -rf $(VENV) var site .pytest_cache .mypy_cache .ruff_cache .hypothesis
