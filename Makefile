@@ -34,7 +34,7 @@ lint: $(STAMP)
 
 ## Build the documentation site into ./site; a broken link or a page left out of the nav fails.
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 ## Refresh the generated parts of the docs: the ER diagram and the configuration reference.
 docs-erd: $(STAMP)
