@@ -9,12 +9,12 @@ PYTEST_ARGS ?=
 # Most of the suite waits on servers and processes, not the CPU: four workers on two cores.
 PYTEST_WORKERS ?= 4
 
-.PHONY: install run test lint erd readme-erd clean
+.PHONY: install run test lint docs docs-erd docs-config erd clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,12 +34,20 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-## Print the ER diagram of the data model; `make readme-erd` refreshes the README copy.
+## Build the documentation site into ./site; a broken link or a page left out of the nav fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## Refresh the generated parts of the docs: the ER diagram and the configuration reference.
+docs-erd: $(STAMP)
+	$(BIN)/crm erd --write-into docs/data-model.md
+
+docs-config: $(STAMP)
+	$(BIN)/crm config-docs --write-into docs/configuration.md
+
+## Print the ER diagram of the data model.
 erd: $(STAMP)
 	$(BIN)/crm erd
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
-
-readme-erd: $(STAMP)
-	$(BIN)/crm erd --write-into README.md
+	rm -rf $(VENV) var site .pytest_cache .mypy_cache .ruff_cache .hypothesis

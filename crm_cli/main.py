@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
 from crm_cli.campaigns import campaigns
 from crm_cli.cases import cases
 from crm_cli.dev import dev
+from crm_cli.docs import config_docs, erd
 from crm_cli.events import events
 from crm_cli.followups import followups, subscriptions
 from crm_cli.mailboxes import mailboxes
@@ -54,32 +52,6 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
-ERD_START, ERD_END = "<!-- erd:start -->\n```mermaid\n", "```\n<!-- erd:end -->"
-
-
-@cli.command()
-@click.option(
-    "--write-into",
-    type=click.Path(exists=True, dir_okay=False, writable=True, path_type=Path),
-    help="Replace the diagram between the erd markers of this Markdown file instead.",
-)
-def erd(write_into: Path | None) -> None:
-    """Print the Mermaid ER diagram of the data model."""
-    from crm_core.erd import render_mermaid
-    from crm_core.models import metadata
-
-    diagram = render_mermaid(metadata)
-    if write_into is None:
-        sys.stdout.write(diagram)
-        return
-    text = write_into.read_text(encoding="utf-8")
-    start, end = text.find(ERD_START), text.find(ERD_END)
-    if start < 0 or end < start:
-        raise click.ClickException(f"{write_into}: no erd:start/erd:end markers")
-    write_into.write_text(text[: start + len(ERD_START)] + diagram + text[end:], encoding="utf-8")
-    click.echo(f"{write_into}: diagram updated")
-
-
 @cli.command()
 def status() -> None:
     """Show whether the database answers, the workers seen recently, and the backlog."""
@@ -108,6 +80,8 @@ def status() -> None:
 
 
 cli.add_command(dev)
+cli.add_command(erd)
+cli.add_command(config_docs)
 cli.add_command(sources)
 cli.add_command(api_keys)
 cli.add_command(events)

@@ -33,7 +33,11 @@ class MissingSecretKeyError(MissingSettingError):
 
 
 class Settings(BaseSettings):
-    """All configuration of the platform; see the README's configuration table."""
+    """All configuration of the platform.
+
+    Each field's ``description`` is its documentation: docs/configuration.md is
+    generated from them (``crm config-docs --write-into docs/configuration.md``).
+    """
 
     model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
 
@@ -43,11 +47,17 @@ class Settings(BaseSettings):
     )
     database_url: str = Field(
         default="",
-        description="SQLAlchemy URL of the record. Default: SQLite file var/crm.sqlite3.",
+        description=(
+            "SQLAlchemy URL of the record, e.g. postgresql+psycopg://user:pass@host:5432/crm."
+            " Default: SQLite file var/crm.sqlite3."
+        ),
     )
     broker_url: str = Field(
         default="",
-        description="Celery broker URL. Default: embedded SQLite broker var/broker.sqlite3.",
+        description=(
+            "Celery broker URL, e.g. redis://host:6379/0 (or amqp://… for RabbitMQ)."
+            " Default: embedded SQLite broker var/broker.sqlite3."
+        ),
     )
     broker_key_prefix: str = Field(
         default="",
@@ -56,8 +66,11 @@ class Settings(BaseSettings):
     public_url: str = Field(
         default="",
         description=(
-            "Base URL at which this platform is reachable by people and senders; required"
-            f" with CRM_DATABASE_URL, else {DEFAULT_PUBLIC_URL}."
+            "Base URL at which this platform is reachable by people and senders; unsubscribe"
+            " links in campaign mail are built on it. Required with CRM_DATABASE_URL: until it"
+            " is set, campaign batches are refused before any send is claimed and a preview"
+            f" answers 503 naming the setting. Else {DEFAULT_PUBLIC_URL}, and `crm dev` sets"
+            " it to the address it serves."
         ),
     )
     default_region: str = Field(
@@ -68,9 +81,12 @@ class Settings(BaseSettings):
     )
     extra_freemail_domains: str = Field(
         default="",
-        description="Comma-separated domains to treat as free-mail, besides the shipped list.",
+        description=(
+            "Comma-separated domains to treat as free-mail, besides the shipped lists"
+            " (never matched as companies)."
+        ),
     )
-    db_pool_size: int = Field(default=5, ge=1, description="Connections kept per process.")
+    db_pool_size: int = Field(default=5, ge=1, description="Database connections kept per process.")
     db_pre_ping: bool = Field(
         default=False,
         description=(
@@ -91,14 +107,21 @@ class Settings(BaseSettings):
     source_cache_seconds: float = Field(
         default=5.0,
         ge=0,
-        description="How long the intake may reuse a source's looked-up credentials (0: never).",
+        description=(
+            "How long the intake may reuse a source's looked-up credentials (0: never): a"
+            " revoked secret or disabled source is honoured at most this long, a newly rotated"
+            " secret works at once."
+        ),
     )
     auto_ack_enabled: bool = Field(
         default=False, description="Acknowledge each new case opened by e-mail with a reply."
     )
     auto_ack_subject: str = Field(
         default="Re: {{ case.subject }}",
-        description="Jinja2 template of the acknowledgement's subject (the case token is added).",
+        description=(
+            "Jinja2 template of the acknowledgement's subject, with `case` and `contact`"
+            " (the case token is added)."
+        ),
     )
     auto_ack_text: str = Field(
         default=(
@@ -107,12 +130,14 @@ class Settings(BaseSettings):
             "We will answer as soon as we can; please keep the case number in the subject "
             "when you write again.\n"
         ),
-        description="Jinja2 template of the acknowledgement's text (case, contact).",
+        description="Jinja2 template of the acknowledgement's text, with `case` and `contact`.",
     )
     auto_ack_per_sender_per_day: int = Field(
         default=3, ge=0, description="Most acknowledgements one address gets in 24 hours."
     )
-    db_pool_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for one.")
+    db_pool_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for a pooled database connection."
+    )
     readiness_timeout: float = Field(
         default=2.0, gt=0, description="Seconds /readyz waits for the database and broker."
     )
@@ -202,7 +227,12 @@ class Settings(BaseSettings):
         default=24.0, ge=0, description="How long a rotated-out signing secret keeps verifying."
     )
     rate_limit_per_minute: int = Field(
-        default=6000, ge=0, description="Requests per minute per source (0: unlimited)."
+        default=6000,
+        ge=0,
+        description=(
+            "Requests per minute per source, unless the source has its own"
+            " (`crm sources add --rate-limit`); 0: unlimited."
+        ),
     )
     ratelimit_url: str = Field(
         default="",
@@ -233,11 +263,16 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="How often beat evaluates the follow-up rules."
     )
     followup_batch_size: int = Field(
-        default=200, ge=1, description="Subjects one rule fires on per evaluation, at most."
+        default=200,
+        ge=1,
+        description="Most subjects one rule fires on per evaluation; the rest fire at the next.",
     )
     notify_allow_private: bool = Field(
         default=False,
-        description="Allow notifications to private, loopback and link-local addresses.",
+        description=(
+            "Allow notifications to private, loopback and link-local addresses (tests,"
+            " receivers on an internal network)."
+        ),
     )
     notify_connect_timeout_seconds: float = Field(
         default=5.0, gt=0, description="Connect timeout of one notification POST."

@@ -1,4 +1,4 @@
-"""The ER diagram covers the seed and the README shows the current one."""
+"""The ER diagram covers the seed and the data-model page shows the current one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from crm_core.erd import render_mermaid
 from crm_core.models import metadata
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DATA_MODEL_PAGE = Path(__file__).resolve().parents[2] / "docs" / "data-model.md"
 SEED_ENTITIES = (
     "CUSTOMERS",
     "CONTACTS",
@@ -68,10 +68,10 @@ def test_the_diagram_is_stable() -> None:
     assert render_mermaid(metadata) == render_mermaid(metadata)
 
 
-def test_readme_shows_the_current_diagram() -> None:
-    text = README.read_text(encoding="utf-8")
+def test_the_data_model_page_shows_the_current_diagram() -> None:
+    text = DATA_MODEL_PAGE.read_text(encoding="utf-8")
     match = re.search(r"<!-- erd:start -->\n```mermaid\n(.*?)```\n<!-- erd:end -->", text, re.S)
-    assert match, "README.md has no <!-- erd:start --> mermaid block"
+    assert match, "docs/data-model.md has no <!-- erd:start --> mermaid block"
     assert match.group(1) == render_mermaid(metadata), (
-        "README's ER diagram is stale: run `crm erd` and paste it between the erd markers"
+        "docs/data-model.md's ER diagram is stale: run `make docs-erd`"
     )
