@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -170,6 +171,38 @@ def test_transient_errors_retry_with_backoff_then_the_event_is_dead(
     assert tasks.process_event(event_id) == "dead"
     assert _reloaded(worker_session, event_id).status == EventStatus.DEAD
     assert worker_session.scalars(select(Product)).all() == []
+
+
+def test_the_soft_time_limit_is_a_transient_failure(
+    worker_session: Session, lead_handler: list[int], published: list[tuple[int, float | None]]
+) -> None:
+    pipeline.HANDLERS["leads"].failures.append(SoftTimeLimitExceeded())  # type: ignore[attr-defined]
+    event_id = _event(worker_session)
+    assert tasks.process_event(event_id).startswith("retry in")
+    event = _reloaded(worker_session, event_id)
+    assert (event.status, event.attempts) == (EventStatus.RECEIVED, 1)
+    assert "soft time limit" in (event.error or "")
+    assert [e for e, _ in published] == [event_id]
+
+
+def test_an_event_whose_worker_died_at_every_attempt_is_not_claimed_again(
+    worker_session: Session,
+    lead_handler: list[int],
+    published: list[tuple[int, float | None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(celery_app.conf, "crm_max_attempts", 2)
+    event_id = _event(worker_session)
+    for attempt in (1, 2):  # each claim is released by the sweeper, as after a crash
+        event = _reloaded(worker_session, event_id)
+        event.attempts, event.error = attempt, f"worker died while processing (attempt {attempt})"
+        worker_session.commit()
+    for task in (tasks.process_event, lambda i: tasks.process_events([i])):
+        task(event_id)
+        assert lead_handler == []
+    event = _reloaded(worker_session, event_id)
+    assert (event.status, event.attempts) == (EventStatus.DEAD, 2)
+    assert event.error == "gave up after 2 attempts: worker died while processing (attempt 2)"
 
 
 def test_a_permanent_error_fails_without_retry(
