@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from crm_core.ingestion.services import authenticate_api_key
 from webhooks.problems import problem
@@ -19,17 +20,29 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
+def _valid_api_key() -> bool:
+    token = _bearer_token()
+    if token is None:
+        return False
+    with current_app.extensions["crm"].sessions.begin() as session:
+        return authenticate_api_key(session, key=token) is not None
+
+
+def request_has_api_key() -> bool:
+    """Whether the request carries a valid API key; ``False`` also when none can be checked."""
+    try:
+        return _valid_api_key()
+    except SQLAlchemyError:  # the database is down: nothing extra is shown
+        return False
+
+
 def require_api_key(view: Callable[..., Response]) -> Callable[..., Response]:
     """Refuse the request with a 401 problem document unless it has a valid API key."""
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Response:
-        token = _bearer_token()
-        if token is not None:
-            with current_app.extensions["crm"].sessions.begin() as session:
-                api_key = authenticate_api_key(session, key=token)
-            if api_key is not None:
-                return view(*args, **kwargs)
+        if _valid_api_key():
+            return view(*args, **kwargs)
         return problem(
             401,
             "A valid API key is required: 'Authorization: Bearer <key>'.",

@@ -16,6 +16,7 @@ from crm_core.campaigns import services as campaign_services
 from crm_core.config import get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
+from crm_core.errors import failure_trace
 from crm_core.ingestion.batching import leads_batchable, run_lead_batch
 from crm_core.ingestion.errors import PermanentError, TransientError, is_transient
 from crm_core.ingestion.models import EventKind, EventStatus
@@ -112,11 +113,9 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
             with unit_of_work() as session:
                 batch = run_lead_batch(session, event_ids=leads)
         except Exception as exc:
+            # The type alone: a message can quote the payload.
             log.warning(
-                "a batch of %d lead events goes one by one: %s: %s",
-                len(leads),
-                type(exc).__name__,
-                (str(exc).splitlines() or [""])[0],
+                "a batch of %d lead events goes one by one: %s", len(leads), type(exc).__name__
             )
         else:
             outcomes.update(processed=len(batch.processed), invalid=len(batch.invalid))
@@ -131,7 +130,8 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
 def _record_failure(event_id: int, exc: Exception) -> str:
     """Record why processing failed; publish the retry if one is due."""
     if not isinstance(exc, PermanentError) and not is_transient(exc):
-        log.exception("event %s failed", event_id)
+        # The stack, not the message: a message can quote the payload.
+        log.error("event %s failed (the reason is on the event)\n%s", event_id, failure_trace(exc))
     with unit_of_work() as session:
         outcome = record_failure(
             session,

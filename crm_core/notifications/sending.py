@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.db import utcnow
+from crm_core.errors import failure_trace
 from crm_core.ingestion.signing import sign
 from crm_core.notifications.models import (
     DeliveryAttempt,
@@ -225,7 +226,9 @@ def send_delivery(
     try:
         result = poster(request, settings)
     except Exception as exc:  # whatever went wrong is this delivery's attempt, not the batch's
-        log.exception("notification delivery %s: the attempt raised", delivery_id)
+        log.error(
+            "notification delivery %s: the attempt raised\n%s", delivery_id, failure_trace(exc)
+        )
         result = AttemptResult(None, f"{type(exc).__name__}: {exc}", retryable=True)
     duration_ms = int((time.monotonic() - started) * 1000)
     with sessions.begin() as session:
@@ -283,8 +286,9 @@ def deliver_due(
             outcome = send_delivery(
                 sessions, delivery_id=delivery_id, settings=settings, poster=poster
             )
-        except Exception:  # the record is unreachable: the lease runs out, and it is tried again
-            log.exception("notification delivery %s could not be recorded", delivery_id)
+        except Exception as exc:  # the record is unreachable: the lease runs out, it is tried again
+            trace = failure_trace(exc)
+            log.error("notification delivery %s could not be recorded\n%s", delivery_id, trace)
             outcome = "error"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts

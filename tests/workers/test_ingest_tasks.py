@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -223,6 +225,36 @@ def test_a_bug_in_a_handler_fails_the_event_and_is_logged(
     assert tasks.process_event(event_id) == "failed"
     assert "KeyError" in (_reloaded(worker_session, event_id).error or "")
     assert f"event {event_id} failed" in caplog.text
+
+
+def test_no_log_record_carries_the_payload(
+    worker_session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler bug on a real write: the driver's error quotes the row, the log must not."""
+    marker = "ann.private@customer.example"
+
+    def careless(session: Session, event: InboxEvent) -> list[tuple[str, int]]:
+        email = json.loads(event.body)["email"]
+        session.add(Product(sku=None, name=email, currency="EUR"))  # NOT NULL: a bug
+        session.flush()
+        return []
+
+    previous = pipeline.HANDLERS.get("leads")
+    pipeline.register_handler("leads", replace=True)(careless)
+    try:
+        caplog.set_level(logging.DEBUG)
+        event_id = _event(worker_session, body=json.dumps({"email": marker}).encode())
+        assert tasks.process_event(event_id) == "failed"
+        assert tasks.process_events(
+            [_event(worker_session, body=b'{"email": "%s"}' % marker.encode())]
+        ) == {"failed": 1}
+    finally:
+        _restore_handler("leads", previous)
+    assert f"event {event_id} failed" in caplog.text
+    assert "IntegrityError" in caplog.text
+    assert "careless" in caplog.text  # where it failed is there
+    assert marker not in caplog.text
+    assert marker not in (_reloaded(worker_session, event_id).error or "")
 
 
 def test_the_sweeper_publishes_waiting_events(
