@@ -10,6 +10,7 @@ from flask import Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from crm_core.ingestion.services import authenticate_api_key
+from webhooks.failure_budget import count_failure, refused_for_failures
 from webhooks.problems import problem
 
 
@@ -41,13 +42,19 @@ def require_api_key(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Response:
+        refusal = refused_for_failures()
+        if refusal is not None:
+            return refusal
         if _valid_api_key():
             return view(*args, **kwargs)
-        return problem(
+        # A wrong key counts against the client's budget of failures; a missing one
+        # (a browser, a forgotten header) does not.
+        unauthorized = problem(
             401,
             "A valid API key is required: 'Authorization: Bearer <key>'.",
             type_="unauthorized",
             headers={"WWW-Authenticate": 'Bearer realm="crm"'},
         )
+        return unauthorized if _bearer_token() is None else count_failure(unauthorized)
 
     return guarded
