@@ -46,7 +46,8 @@ _visibility_timeout = 2 * (task_time_limit + crm_retry_backoff_max)
 if _settings.broker_is_embedded:
     # kombu's SQLAlchemy transport hands these options to create_engine(); it
     # has no visibility timeout (unacked messages are restored on shutdown).
-    broker_transport_options: dict[str, object] = {}
+    # Its errors never quote a message's values (task arguments).
+    broker_transport_options: dict[str, object] = {"hide_parameters": True}
 else:
     broker_transport_options = {
         "visibility_timeout": _visibility_timeout,

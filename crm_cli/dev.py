@@ -10,8 +10,10 @@ import sys
 import threading
 
 import click
+from kombu.utils.url import maybe_sanitize_url
+from sqlalchemy.engine import make_url
 
-from crm_core.config import get_settings
+from crm_core.config import Settings, get_settings
 
 
 def _worker_command(schedule_file: str, loglevel: str) -> list[str]:
@@ -42,6 +44,20 @@ def listening_url(host: str, port: int) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+def started_line(settings: Settings, host: str, port: int) -> str:
+    """What ``crm dev`` says it serves: addresses and URLs, with every password masked.
+
+    The line lands in terminals, CI logs and screenshots; a password in a
+    database or broker URL must not.
+    """
+    database = make_url(settings.resolved_database_url()).render_as_string(hide_password=True)
+    broker = maybe_sanitize_url(settings.resolved_broker_url(), mask="***")
+    return (
+        f"crm dev: web listening on {host}:{port}, public URL {settings.resolved_public_url()},"
+        f" database {database}, broker {broker}"
+    )
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
@@ -96,10 +112,7 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    click.echo(
-        f"crm dev: web listening on {host}:{port}, public URL {settings.resolved_public_url()},"
-        f" database {settings.resolved_database_url()}"
-    )
+    click.echo(started_line(settings, host, port))
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     except KeyboardInterrupt:

@@ -212,7 +212,9 @@ class Settings(BaseSettings):
     )
 
     max_json_bytes: int = Field(
-        default=1024 * 1024, gt=0, description="Largest JSON webhook body accepted (bytes)."
+        default=1024 * 1024,
+        gt=0,
+        description="Largest JSON body accepted (bytes), by a webhook or the API; larger is 413.",
     )
     max_email_bytes: int = Field(
         default=25 * 1024 * 1024, gt=0, description="Largest e-mail webhook body accepted (bytes)."
@@ -240,6 +242,26 @@ class Settings(BaseSettings):
     )
     ratelimit_prefix: str = Field(
         default="crm", description="Namespace of the rate-limit keys in shared storage."
+    )
+    auth_failures_per_window: int = Field(
+        default=30,
+        ge=0,
+        description=(
+            "Failed unauthenticated requests (unknown source, bad signature, bad API key) one"
+            " client address may make per CRM_AUTH_FAILURE_WINDOW_SECONDS; after that it is"
+            " answered 429 until the window ends. IPv6 addresses count per /64. 0: no limit."
+        ),
+    )
+    auth_failure_window_seconds: int = Field(
+        default=300, gt=0, description="The window of CRM_AUTH_FAILURES_PER_WINDOW, in seconds."
+    )
+    trusted_proxy_hops: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Reverse proxies in front of the web process that append to X-Forwarded-For; the"
+            " client address is read that many hops back. 0: the peer's own address (no proxy)."
+        ),
     )
     handler_modules: list[str] = Field(
         default_factory=list,

@@ -143,6 +143,9 @@ def make_engine(
     **kw: Any,
 ) -> Engine:
     """Create an engine for ``url`` with the settings each backend needs."""
+    # Errors (logged, or stored as a reason) never quote the statement's values:
+    # they are personal data, e-mail bodies and addresses.
+    kw.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -45,3 +46,24 @@ class InvalidInput(PermanentError):
 
     def error_dicts(self) -> list[dict[str, Any]]:
         return [error.as_dict() for error in self.errors]
+
+
+def failure_trace(exc: BaseException) -> str:
+    """Where ``exc`` and the exceptions behind it were raised, by type, without their messages.
+
+    For logs. A message can quote its input: a database's DETAIL line ("Failing
+    row contains (…)"), a ``KeyError``'s key, a validator's value. Logs must
+    never carry a payload, so only the types and the stack go there; the first
+    line of the message is kept with the failed work (an event's ``error``).
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = type(current)
+        intro = "raised" if current is exc else "after"
+        parts.append(f"{intro} {kind.__module__}.{kind.__qualname__}:\n")
+        parts.extend(traceback.format_tb(current.__traceback__))
+        current = current.__cause__ or current.__context__
+    return "".join(parts).rstrip()

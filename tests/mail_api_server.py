@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import queue
+import ssl
 import threading
 import time
 from collections import deque
@@ -11,6 +13,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+HUGE = 64 * 1024 * 1024  # far more than the socket buffers of loopback hold
+
+
+class Rebinding:
+    """A resolver whose name points somewhere else after its first answer (a TTL of 0)."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[str, int]] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.calls.append((host, port))
+        return [self.answers[min(len(self.calls), len(self.answers)) - 1]]
 
 
 @dataclass
@@ -21,6 +37,7 @@ class Answer:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    raw: bytes | None = None  # sent as the body instead of ``body`` as JSON
 
 
 @dataclass
@@ -36,13 +53,19 @@ class MailApi:
     """What the server saw, and what it will answer next (then 200 with an id)."""
 
     port: int = 0
+    host: str = "127.0.0.1"
+    scheme: str = "http"
     requests: list[RecordedRequest] = field(default_factory=list)
+    # Per answer: whether the client took the whole body (False: it hung up first).
+    answered: queue.Queue[bool] = field(default_factory=queue.Queue)
+    # The TLS server names (SNI) clients asked for.
+    server_names: list[str | None] = field(default_factory=list)
     script: deque[Answer] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/send"
+        return f"{self.scheme}://{self.host}:{self.port}/v1/send"
 
     def next_answer(self, request: RecordedRequest) -> Answer:
         with self.lock:
@@ -64,13 +87,22 @@ def _handler_for(api: MailApi) -> type[BaseHTTPRequestHandler]:
             if answer.delay:
                 time.sleep(answer.delay)
             payload = json.dumps(answer.body).encode() if answer.body is not None else b""
+            if answer.raw is not None:
+                payload = answer.raw
             self.send_response(answer.status)
             for name, value in answer.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.wfile.write(payload)
+                self.wfile.flush()
+            except OSError:  # the client closed the connection before taking it all
+                self.close_connection = True
+                api.answered.put(False)
+                return
+            api.answered.put(True)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -79,11 +111,23 @@ def _handler_for(api: MailApi) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_mail_api() -> Iterator[MailApi]:
-    """Serve the fake API on a free loopback port for the duration of the block."""
-    api = MailApi()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(api))
+def running_mail_api(
+    host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+) -> Iterator[MailApi]:
+    """Serve the fake API on a loopback address (a free port by default) for the block.
+
+    With ``tls`` it speaks HTTPS and notes the server name each client asked for.
+    """
+    api = MailApi(host=host, scheme="https" if tls else "http")
+    server = ThreadingHTTPServer((host, port), _handler_for(api))
     server.daemon_threads = True
+    if tls is not None:
+
+        def note_name(_socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
+            api.server_names.append(name)
+
+        tls.sni_callback = note_name  # type: ignore[assignment]
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     api.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()

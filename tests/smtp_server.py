@@ -120,8 +120,10 @@ def smtp_server() -> Iterator[SmtpTestServer]:
         yield server
 
 
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A certificate and key for 127.0.0.1 and localhost, made with openssl."""
+def self_signed_certificate(
+    directory: Path, names: str = "IP:127.0.0.1,DNS:localhost"
+) -> tuple[Path, Path]:
+    """A certificate and key for ``names`` (default 127.0.0.1 and localhost), made with openssl."""
     if shutil.which("openssl") is None:
         unavailable("openssl", "needed to make a test certificate")
     cert, key = directory / "cert.pem", directory / "key.pem"
@@ -129,7 +131,7 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         [
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
             "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-addext", f"subjectAltName={names}",
         ],
         check=True,
         capture_output=True,

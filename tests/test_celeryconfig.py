@@ -72,3 +72,17 @@ def test_embedded_broker_gets_no_redis_options() -> None:
 
     assert Settings(broker_url="").broker_is_embedded
     assert not Settings(broker_url="redis://x").broker_is_embedded
+
+
+def test_the_embedded_brokers_engine_hides_message_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_core.config import get_settings
+
+    monkeypatch.setenv("CRM_BROKER_URL", "")
+    get_settings.cache_clear()
+    try:
+        embedded = importlib.reload(celeryconfig)
+        assert embedded.broker_transport_options == {"hide_parameters": True}
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        importlib.reload(celeryconfig)

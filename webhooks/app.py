@@ -8,11 +8,23 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion.inbox import Inbox
-from webhooks import api, campaigns, events, health, intake, publisher, ratelimit, unsubscribe
+from webhooks import (
+    api,
+    bodies,
+    campaigns,
+    events,
+    failure_budget,
+    health,
+    intake,
+    publisher,
+    ratelimit,
+    unsubscribe,
+)
 from webhooks.problems import register_error_handlers
 
 
@@ -43,8 +55,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         sessions=make_session_factory(engine),
         inbox=Inbox(engine),
     )
+    bodies.init_app(app, settings)
+    if settings.trusted_proxy_hops:
+        # The client address (failure budget) is the one the trusted proxies saw.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     register_error_handlers(app)
-    ratelimit.init_app(app, settings)
+    limiter = ratelimit.init_app(app, settings)
+    failure_budget.init_app(app, settings, limiter.storage)
     publisher.init_app(app, settings)
     app.register_blueprint(health.bp)
     app.register_blueprint(intake.bp)

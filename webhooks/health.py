@@ -1,13 +1,23 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+``/readyz`` answers anyone, so it says only which check is ``ok`` and which is
+``unavailable``. Why a check failed (host names, ports, "password
+authentication failed for user …") is shown only to a caller with a valid API
+key, and always logged.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from flask import Blueprint, Response, current_app, jsonify
 
 from crm_core.ops.services import database_ready
+from webhooks.auth import request_has_api_key
 from webhooks.problems import problem
 from workers.publish import broker_ready
 
+log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 
 
@@ -19,14 +29,18 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """200 when the database and the broker answer, else 503 with the reasons."""
+    """200 when the database and the broker answer, else 503 naming the checks that failed."""
     crm = current_app.extensions["crm"]
     settings = crm.settings
-    checks = (
-        database_ready(crm.engine),
-        broker_ready(settings.resolved_broker_url(), timeout=settings.readiness_timeout),
-    )
-    failures = [reason for reason in checks if reason is not None]
-    if failures:
-        return problem(503, "; ".join(failures), title="Not ready", checks=failures)
-    return jsonify(status="ready", checks={"database": "ok", "broker": "ok"})
+    reasons = {
+        "database": database_ready(crm.engine),
+        "broker": broker_ready(settings.resolved_broker_url(), timeout=settings.readiness_timeout),
+    }
+    checks = {name: "ok" if reason is None else "unavailable" for name, reason in reasons.items()}
+    failed = {name: reason for name, reason in reasons.items() if reason is not None}
+    if not failed:
+        return jsonify(status="ready", checks=checks)
+    log.warning("not ready: %s", "; ".join(failed.values()))
+    details = {"reasons": failed} if request_has_api_key() else {}
+    detail = f"Not ready: {', '.join(failed)} unavailable."
+    return problem(503, detail, title="Not ready", checks=checks, **details)

@@ -1,8 +1,11 @@
 """``POST /webhooks/<source>/<kind>``: verify, store durably, acknowledge, then enqueue.
 
-The order of checks is the order of cost: the route (404), the media type
-(415), the size (413), the source and its signature (404/401), the sender's
-rate (429). Only then is anything written; a 2xx means the event is committed.
+The order of checks is the order of cost: the client's budget of failures
+(429), the route (404), the media type (415), the source (404, before a byte
+of the body is read), the size (413), the signature (401), the source's rate
+(429). Only then is anything written; a 2xx means the event is committed.
+An unknown source and a bad signature count against the client address's
+budget of failures (``webhooks.failure_budget``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from crm_core.ingestion.services import SourceCredentials, StoredEvent
 from crm_core.ingestion.signing import SignatureError, verify
 from crm_core.ingestion.source_cache import SourceCache
 from crm_core.ingestion.validation import accepted_content_types, validate_payload
+from webhooks.failure_budget import count_failure, refused_for_failures
 from webhooks.problems import problem
 from webhooks.publisher import event_publisher
 from webhooks.ratelimit import rate_limiter
@@ -40,15 +44,21 @@ def receive(source_name: str, kind: str) -> Response:
     """Accept one signed webhook: 202 when new, 200 when already received."""
     settings: Settings = current_app.extensions["crm"].settings
     try:
+        _check_failures()
         if kind not in KINDS:
             raise Refused(problem(404, f"Unknown kind {kind[:40]!r}.", type_="unknown-kind"))
         content_type = _check_content_type(kind)
-        body = _read_body(limit=_size_limit(kind, settings))
         # No ORM session and no transaction of its own: this is the hottest
         # path there is. The inbox stores the event with one statement that is
         # committed when it returns (crm_core.ingestion.inbox).
         inbox: Inbox = current_app.extensions["crm"].inbox
-        source = _verified_source(inbox, source_name, body, settings)
+        name = source_name[:80]
+        source, cached = _known_source(inbox, name)
+        body = _read_body(limit=_size_limit(kind, settings))
+        if not _signed_by(source, body, settings, final=not cached):
+            # Perhaps a secret rotated since the credentials were cached: ask the database.
+            source = _load_source(inbox, name)
+            _signed_by(source, body, settings, final=True)
         _check_rate(source)
         stored = _store(inbox, source, kind, content_type, body, settings)
     except Refused as refused:
@@ -85,6 +95,7 @@ def _read_body(*, limit: int) -> bytes:
     """The raw body, refusing more than ``limit`` bytes by header or by what arrives."""
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
+    request.max_content_length = limit + 1  # this limit, not the app's MAX_CONTENT_LENGTH
     body = request.stream.read(limit + 1)
     if len(body) > limit:
         raise _too_large(limit)
@@ -109,27 +120,24 @@ def _load_source(inbox: Inbox, name: str) -> SourceCredentials:
     """The enabled source ``name``; a disabled one is as unknown as a missing one (404)."""
     source = inbox.source(name)
     if source is None or not source.enabled:
-        raise Refused(problem(404, "Unknown source.", type_="unknown-source"))
+        raise Refused(count_failure(problem(404, "Unknown source.", type_="unknown-source")))
     _source_cache().put(name, source)
     return source
 
 
-def _verified_source(inbox: Inbox, name: str, body: bytes, settings: Settings) -> SourceCredentials:
-    """The source, its signature checked: cached credentials first, fresh ones if they fail."""
-    name = name[:80]
+def _known_source(inbox: Inbox, name: str) -> tuple[SourceCredentials, bool]:
+    """The source, from the cache when it is there (then ``True``), else from the database."""
     cached = _source_cache().get(name)
     if cached is not None:
-        try:
-            _check_signature(cached, body, settings)
-            return cached
-        except Refused:
-            pass  # perhaps a secret rotated since: ask the database
-    source = _load_source(inbox, name)
-    _check_signature(source, body, settings)
-    return source
+        return cached, True
+    return _load_source(inbox, name), False
 
 
-def _check_signature(source: SourceCredentials, body: bytes, settings: Settings) -> None:
+def _signed_by(source: SourceCredentials, body: bytes, settings: Settings, *, final: bool) -> bool:
+    """Whether one of the source's secrets signed the request; if not and ``final``, a 401.
+
+    The 401 counts against the client's budget of failures.
+    """
     try:
         verify(
             source.secrets,
@@ -140,7 +148,17 @@ def _check_signature(source: SourceCredentials, body: bytes, settings: Settings)
             tolerance=settings.signature_tolerance_seconds,
         )
     except SignatureError as exc:
-        raise Refused(problem(401, str(exc), type_="invalid-signature")) from None
+        if final:
+            refusal = problem(401, str(exc), type_="invalid-signature")
+            raise Refused(count_failure(refusal)) from None
+        return False
+    return True
+
+
+def _check_failures() -> None:
+    refusal = refused_for_failures()
+    if refusal is not None:
+        raise Refused(refusal)
 
 
 def _check_rate(source: SourceCredentials) -> None:

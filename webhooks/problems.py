@@ -6,10 +6,11 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from crm_core.config import MissingSettingError
+from crm_core.errors import failure_trace
 
 log = logging.getLogger(__name__)
 
@@ -61,5 +62,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error")
+        # The stack, not the message: a message can quote the request's body.
+        log.error("unhandled error in %s %s\n%s", request.method, request.path, failure_trace(exc))
         return problem(500, "The server could not complete the request; it has been logged.")

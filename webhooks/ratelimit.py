@@ -127,15 +127,17 @@ class RateLimiter:
         return reservation
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Attach a rate limiter on the configured storage to ``app``."""
+def init_app(app: Flask, settings: Settings) -> RateLimiter:
+    """Attach a rate limiter on the configured storage to ``app``; the limiter."""
     url = settings.resolved_ratelimit_url()
     options = _REDIS_OPTIONS if url.startswith(("redis://", "rediss://")) else {}
-    app.extensions[_EXTENSION] = RateLimiter(
+    limiter = RateLimiter(
         storage_from_string(url, **options),
         default_per_minute=settings.rate_limit_per_minute,
         prefix=settings.ratelimit_prefix,
     )
+    app.extensions[_EXTENSION] = limiter
+    return limiter
 
 
 def rate_limiter() -> RateLimiter:

@@ -9,13 +9,16 @@ import socket
 import time
 from collections import Counter
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from crm_core.campaigns import dispatch, sending
 from crm_core.campaigns import services as campaign_services
 from crm_core.config import get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
+from crm_core.errors import failure_trace
 from crm_core.ingestion.batching import leads_batchable, run_lead_batch
-from crm_core.ingestion.errors import PermanentError, is_transient
+from crm_core.ingestion.errors import PermanentError, TransientError, is_transient
 from crm_core.ingestion.models import EventKind, EventStatus
 from crm_core.ingestion.pipeline import load_handlers, run_event
 from crm_core.ingestion.processing import (
@@ -50,7 +53,9 @@ def process_event(event_id: int) -> str:
     writes and the ``processed`` mark commit together or not at all.
     """
     with unit_of_work() as session:
-        if not claim_event(session, event_id=event_id):
+        if not claim_event(
+            session, event_id=event_id, max_attempts=celery_app.conf.crm_max_attempts
+        ):
             return "skipped: not waiting for processing"
     return _run_claimed(event_id)
 
@@ -60,6 +65,10 @@ def _run_claimed(event_id: int) -> str:
     try:
         with unit_of_work() as session:
             run_event(session, event_id=event_id)
+    except SoftTimeLimitExceeded:
+        # Slow, not wrong: a busy database or a long queue of locks. Retried
+        # with backoff like a lost connection, and dead after the last attempt.
+        return _record_failure(event_id, TransientError("took longer than the soft time limit"))
     except Exception as exc:
         return _record_failure(event_id, exc)
     return EventStatus.PROCESSED.value
@@ -81,7 +90,8 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
     back and they are processed one by one like the other kinds, each in its
     own transaction, so a failure is only ever that event's own. A worker
     killed half-way leaves its claimed events to the sweeper, which releases
-    them after the task time limit.
+    them after the task time limit; an event claimed ``CRM_MAX_ATTEMPTS``
+    times is then ``dead`` instead of claimed again.
     """
     if not isinstance(event_ids, list) or not all(
         isinstance(i, int) and not isinstance(i, bool) for i in event_ids
@@ -90,7 +100,9 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
         return {}
     wanted = event_ids[:MAX_EVENTS_PER_MESSAGE]
     with unit_of_work() as session:
-        claimed = claim_events(session, event_ids=wanted)
+        claimed = claim_events(
+            session, event_ids=wanted, max_attempts=celery_app.conf.crm_max_attempts
+        )
     outcomes: Counter[str] = Counter()
     if len(claimed) < len(wanted):
         outcomes["skipped"] = len(wanted) - len(claimed)
@@ -101,11 +113,9 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
             with unit_of_work() as session:
                 batch = run_lead_batch(session, event_ids=leads)
         except Exception as exc:
+            # The type alone: a message can quote the payload.
             log.warning(
-                "a batch of %d lead events goes one by one: %s: %s",
-                len(leads),
-                type(exc).__name__,
-                (str(exc).splitlines() or [""])[0],
+                "a batch of %d lead events goes one by one: %s", len(leads), type(exc).__name__
             )
         else:
             outcomes.update(processed=len(batch.processed), invalid=len(batch.invalid))
@@ -120,7 +130,8 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
 def _record_failure(event_id: int, exc: Exception) -> str:
     """Record why processing failed; publish the retry if one is due."""
     if not isinstance(exc, PermanentError) and not is_transient(exc):
-        log.exception("event %s failed", event_id)
+        # The stack, not the message: a message can quote the payload.
+        log.error("event %s failed (the reason is on the event)\n%s", event_id, failure_trace(exc))
     with unit_of_work() as session:
         outcome = record_failure(
             session,

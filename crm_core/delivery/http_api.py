@@ -5,10 +5,14 @@ headers that matter); a small adapter in front of a particular provider, or
 the provider itself if it speaks this shape, receives it. The caller's key
 (the send row's id) goes in ``Idempotency-Key`` so a retried POST that had in
 fact succeeded is not delivered twice by a provider that honours the header.
+
+The API's host is resolved once per batch and every POST goes to that
+address (``crm_core.pinned_http``); at most 64 KiB of an answer is read.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from crm_core.delivery.base import (
     TransientDeliveryError,
 )
 from crm_core.delivery.messages import envelope_recipients, envelope_sender
+from crm_core.pinned_http import Resolver, pinned_session, read_capped, resolve, retry_after_seconds
 
 FORWARDED_HEADERS = (
     "Message-ID",
@@ -53,16 +58,24 @@ class HttpApiBackend(BatchBackend):
     """POSTs each message as JSON over one keep-alive ``requests.Session`` per batch."""
 
     def __init__(
-        self, settings: HttpApiSettings, *, sleep: Callable[[float], None] = time.sleep
+        self,
+        settings: HttpApiSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        resolver: Resolver = resolve,
     ) -> None:
         self.settings = settings
         self._sleep = sleep
+        self._resolver = resolver
         self._session: requests.Session | None = None
 
     def open(self) -> None:
-        """Start a session (its connection pool is reused across the batch)."""
+        """Start a session pinned to the API's address (one lookup and one pool per batch)."""
         if self._session is None:
-            self._session = requests.Session()
+            try:
+                self._session = pinned_session(self.settings.url, resolver=self._resolver)
+            except ConnectionError as exc:
+                raise TransientDeliveryError(f"e-mail API unreachable: {exc}") from None
             if self.settings.token:
                 self._session.headers["Authorization"] = f"Bearer {self.settings.token}"
 
@@ -101,12 +114,14 @@ class HttpApiBackend(BatchBackend):
                 timeout=(self.settings.connect_timeout, self.settings.read_timeout),
                 # A redirect would resend personal data to wherever it points.
                 allow_redirects=False,
+                stream=True,
             )
+            answer = read_capped(response)
         except requests.RequestException as exc:
             raise _network_error(exc) from None
         if 200 <= response.status_code < 300:
-            return _provider_id(response, message)
-        raise _status_error(response)
+            return _provider_id(answer, message)
+        raise _status_error(response, answer)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -130,15 +145,15 @@ def api_payload(message: EmailMessage) -> dict[str, Any]:
     }
 
 
-def _provider_id(response: requests.Response, message: EmailMessage) -> str:
+def _provider_id(answer: bytes, message: EmailMessage) -> str:
     try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    if isinstance(answer, dict):
+        parsed = json.loads(answer)
+    except ValueError:  # not JSON, or cut at the cap
+        parsed = None
+    if isinstance(parsed, dict):
         for key in ("id", "message_id", "messageId"):
-            if isinstance(answer.get(key), str | int):
-                return str(answer[key])
+            if isinstance(parsed.get(key), str | int):
+                return str(parsed[key])[:255]
     return str(message["Message-ID"] or "")
 
 
@@ -151,17 +166,11 @@ def _network_error(exc: requests.RequestException) -> DeliveryError:
     return TransientDeliveryError(f"e-mail API unreachable: {exc}", maybe_sent=not never_sent)
 
 
-def _status_error(response: requests.Response) -> DeliveryError:
+def _status_error(response: requests.Response, answer: bytes) -> DeliveryError:
     status = response.status_code
-    detail = f"e-mail API answered {status}: {response.text[:200]}"
+    excerpt = answer[:200].decode("utf-8", "replace")
+    detail = f"e-mail API answered {status}: {excerpt}"
     if status == 429 or status >= 500:
-        return TransientDeliveryError(detail, retry_after=_retry_after(response))
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        return TransientDeliveryError(detail, retry_after=retry_after)
     return PermanentDeliveryError(detail)
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import String, and_, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_core.db import dialect_insert, utcnow
@@ -28,6 +28,8 @@ from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent
 # a rule changed, say): handlers are idempotent, so it writes nothing twice.
 REPLAYABLE = (EventStatus.INVALID, EventStatus.FAILED, EventStatus.DEAD, EventStatus.PROCESSED)
 _ERROR_LIMIT = 2000
+# Why a claim ended without a word from its worker (out of memory, hard time limit).
+WORKER_DIED = "worker died while processing"
 
 
 class EventNotFound(LookupError):
@@ -46,23 +48,27 @@ def get_event(session: Session, *, event_id: int) -> InboxEvent:
     return event
 
 
-def claim_event(session: Session, *, event_id: int, now: dt.datetime | None = None) -> bool:
-    """Move the event from ``received`` to ``processing``; ``True`` if this caller won."""
-    result = session.execute(
-        update(InboxEvent)
-        .where(InboxEvent.id == event_id, InboxEvent.status == EventStatus.RECEIVED)
-        .values(
-            status=EventStatus.PROCESSING,
-            claimed_at=now or utcnow(),
-            attempts=InboxEvent.attempts + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+def claim_event(
+    session: Session,
+    *,
+    event_id: int,
+    max_attempts: int | None = None,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Move the event from ``received`` to ``processing``; ``True`` if this caller won.
+
+    An event that already had ``max_attempts`` claims is not claimed again but
+    marked ``dead`` (see ``bury_exhausted``).
+    """
+    return bool(claim_events(session, event_ids=[event_id], max_attempts=max_attempts, now=now))
 
 
 def claim_events(
-    session: Session, *, event_ids: Sequence[int], now: dt.datetime | None = None
+    session: Session,
+    *,
+    event_ids: Sequence[int],
+    max_attempts: int | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[int, str]:
     """``claim_event`` for many events in one statement: the kind of each one this caller won.
 
@@ -71,9 +77,13 @@ def claim_events(
     wanted = list(dict.fromkeys(event_ids))
     if not wanted:
         return {}
+    claimable = [InboxEvent.id.in_(wanted), InboxEvent.status == EventStatus.RECEIVED]
+    if max_attempts is not None:
+        bury_exhausted(session, event_ids=wanted, max_attempts=max_attempts)
+        claimable.append(InboxEvent.attempts < max_attempts)
     result = session.execute(
         update(InboxEvent)
-        .where(InboxEvent.id.in_(wanted), InboxEvent.status == EventStatus.RECEIVED)
+        .where(*claimable)
         .values(
             status=EventStatus.PROCESSING,
             claimed_at=now or utcnow(),
@@ -84,6 +94,36 @@ def claim_events(
     )
     won: dict[int, str] = {event_id: kind for event_id, kind in result}
     return {event_id: won[event_id] for event_id in wanted if event_id in won}
+
+
+def bury_exhausted(session: Session, *, event_ids: Sequence[int], max_attempts: int) -> int:
+    """Mark ``dead`` the waiting events among ``event_ids`` that used up their attempts.
+
+    Every failure a worker records at the last attempt already makes the event
+    ``dead`` (``schedule_retry``). A waiting event with no attempt left is one
+    whose last claim ended without a word: the worker died (out of memory,
+    killed at the hard time limit) and the sweeper released the claim. Claiming
+    it again would only kill another worker, forever; the reason the sweeper
+    noted is kept.
+    """
+    result = session.execute(
+        update(InboxEvent)
+        .where(
+            InboxEvent.id.in_(list(event_ids)),
+            InboxEvent.status == EventStatus.RECEIVED,
+            InboxEvent.attempts >= max_attempts,
+        )
+        .values(
+            status=EventStatus.DEAD,
+            error=literal("gave up after ")
+            + cast(InboxEvent.attempts, String)
+            + " attempts: "
+            + func.coalesce(InboxEvent.error, WORKER_DIED),
+            next_attempt_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def complete_event(
@@ -218,8 +258,10 @@ def due_for_sweep(
     """Events to publish again: unclaimed ones past their grace, and claims that timed out.
 
     A claim older than the task time limit belongs to a worker that died; it is
-    released to ``received``. Each returned event is not returned again before
-    ``republish_after``, so a long queue is not flooded with copies.
+    released to ``received``, saying so. The next claim counts as an attempt, so
+    an event that kills every worker that takes it ends ``dead``. Each returned
+    event is not returned again before ``republish_after``, so a long queue is
+    not flooded with copies.
     """
     now = now or utcnow()
     session.execute(
@@ -228,7 +270,13 @@ def due_for_sweep(
             InboxEvent.status == EventStatus.PROCESSING,
             InboxEvent.claimed_at <= now - claim_timeout,
         )
-        .values(status=EventStatus.RECEIVED, next_attempt_at=now)
+        .values(
+            status=EventStatus.RECEIVED,
+            next_attempt_at=now,
+            # Said now, so the event shows why it waits again, and so that
+            # ``bury_exhausted`` can say why it gave up.
+            error=literal(f"{WORKER_DIED} (attempt ") + cast(InboxEvent.attempts, String) + ")",
+        )
         .execution_options(synchronize_session=False)
     )
     waiting = or_(

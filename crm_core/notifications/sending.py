@@ -9,7 +9,10 @@ every attempt, so it can tell (Standard Webhooks' at-least-once contract).
 Before each POST the URL's host is resolved and every address checked: a
 private, loopback, link-local, multicast or reserved target is refused unless
 explicitly allowed (``CRM_NOTIFY_ALLOW_PRIVATE``), so a subscription cannot be
-used to reach the platform's own network.
+used to reach the platform's own network. The POST then goes to the address
+that was checked, never to the name again (``crm_core.pinned_http``), and the
+answer's body is not read. Whatever an attempt raises is recorded on that
+delivery as a failed attempt; the rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -17,20 +20,19 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import logging
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.db import utcnow
+from crm_core.errors import failure_trace
 from crm_core.ingestion.signing import sign
 from crm_core.notifications.models import (
     DeliveryAttempt,
@@ -38,6 +40,9 @@ from crm_core.notifications.models import (
     NotificationDelivery,
     Subscription,
 )
+from crm_core.pinned_http import Origin, PinnedSession, Resolver, resolve, retry_after_seconds
+
+log = logging.getLogger(__name__)
 
 # Answers worth trying again: the receiver is busy or broken for now.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -60,32 +65,29 @@ class UnsafeTarget(Exception):
     """The URL resolves to an address notifications must not be sent to."""
 
 
-Resolver = Callable[[str, int], list[str]]
+def check_target(url: str, *, allow_private: bool, resolver: Resolver = resolve) -> list[str]:
+    """The addresses of the URL's host; ``UnsafeTarget`` unless every one is a public address.
 
-
-def resolve(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
-
-
-def check_target(url: str, *, allow_private: bool, resolver: Resolver = resolve) -> None:
-    """Raise ``UnsafeTarget`` unless every address of the URL's host is a public one."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    if parts.scheme not in ("http", "https") or not host:
-        raise UnsafeTarget(f"not an http(s) URL: {url}")
-    if allow_private:
-        return
+    The caller connects to one of these, never to the name (``PinnedSession``):
+    a second lookup could answer differently (DNS rebinding).
+    """
     try:
-        addresses = resolver(host, port)
+        origin = Origin.of(url)
+    except ValueError as exc:
+        raise UnsafeTarget(str(exc)) from None
+    try:
+        addresses = resolver(origin.host, origin.port)
     except OSError as exc:
-        raise ConnectionError(f"cannot resolve {host}: {exc}") from exc
+        raise ConnectionError(f"cannot resolve {origin.host}: {exc}") from exc
+    if not addresses:
+        raise ConnectionError(f"cannot resolve {origin.host}: no address")
+    if allow_private:
+        return addresses
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if not ip.is_global or ip.is_multicast or ip.is_reserved:
-            raise UnsafeTarget(f"{host} resolves to {ip}, which is not a public address")
+            raise UnsafeTarget(f"{origin.host} resolves to {ip}, which is not a public address")
+    return addresses
 
 
 def claim_due(
@@ -154,51 +156,46 @@ class AttemptResult:
 Poster = Callable[[Request, SendSettings], AttemptResult]
 
 
-def post(request: Request, settings: SendSettings) -> AttemptResult:
-    """POST once with ``requests``: no redirects followed, bounded connect and read times."""
+def post(
+    request: Request, settings: SendSettings, *, resolver: Resolver = resolve
+) -> AttemptResult:
+    """POST once to the checked address: no redirects, bounded times, the answer's body unread."""
     try:
-        check_target(request.url, allow_private=settings.allow_private)
+        addresses = check_target(
+            request.url, allow_private=settings.allow_private, resolver=resolver
+        )
     except UnsafeTarget as exc:
         return AttemptResult(None, str(exc), retryable=False)
     except ConnectionError as exc:
         return AttemptResult(None, str(exc), retryable=True)
     try:
-        response = requests.post(
-            request.url,
-            data=request.body,
-            headers=request.headers,
-            timeout=(settings.connect_timeout, settings.read_timeout),
-            allow_redirects=False,
-        )
+        # Streamed and closed unread: only the status and headers matter.
+        with (
+            PinnedSession(Origin.of(request.url), addresses[0]) as session,
+            session.post(
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                timeout=(settings.connect_timeout, settings.read_timeout),
+                allow_redirects=False,
+                stream=True,
+            ) as response,
+        ):
+            code, answer_headers = response.status_code, response.headers
     except requests.RequestException as exc:
         return AttemptResult(None, f"{type(exc).__name__}: {exc}", retryable=True)
-    code = response.status_code
-    response.close()
     if 200 <= code < 300:
         return AttemptResult(code, None, retryable=False)
     if 300 <= code < 400:
         return AttemptResult(
-            code, f"redirect to {response.headers.get('location')!r} not followed", retryable=False
+            code, f"redirect to {answer_headers.get('location')!r} not followed", retryable=False
         )
     return AttemptResult(
         code,
         f"answered {code}",
         retryable=code in RETRYABLE_STATUS,
-        retry_after=_retry_after(response.headers.get("retry-after")),
+        retry_after=retry_after_seconds(answer_headers.get("retry-after")),
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (moment - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def backoff(
@@ -226,7 +223,13 @@ def send_delivery(
             return "skipped"
         request = build_request(delivery, subscription, now=time.time())
     started = time.monotonic()
-    result = poster(request, settings)
+    try:
+        result = poster(request, settings)
+    except Exception as exc:  # whatever went wrong is this delivery's attempt, not the batch's
+        log.error(
+            "notification delivery %s: the attempt raised\n%s", delivery_id, failure_trace(exc)
+        )
+        result = AttemptResult(None, f"{type(exc).__name__}: {exc}", retryable=True)
     duration_ms = int((time.monotonic() - started) * 1000)
     with sessions.begin() as session:
         delivery = session.get(NotificationDelivery, delivery_id, with_for_update=True)
@@ -279,7 +282,14 @@ def deliver_due(
         ids = claim_due(session, now=utcnow(), limit=limit, lease_seconds=settings.lease_seconds)
     counts: dict[str, int] = {}
     for delivery_id in ids:
-        outcome = send_delivery(sessions, delivery_id=delivery_id, settings=settings, poster=poster)
+        try:
+            outcome = send_delivery(
+                sessions, delivery_id=delivery_id, settings=settings, poster=poster
+            )
+        except Exception as exc:  # the record is unreachable: the lease runs out, it is tried again
+            trace = failure_trace(exc)
+            log.error("notification delivery %s could not be recorded\n%s", delivery_id, trace)
+            outcome = "error"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 

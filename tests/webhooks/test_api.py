@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -202,3 +203,35 @@ def test_a_reply_from_a_case_reaches_the_smtp_server(
     missing = sender.client.post("/api/cases/999999/reply", json={"body": "x"}, headers=auth)
     assert missing.status_code == 404
     assert len(smtp_server.handler.received) == 1
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["content-length", "chunked"])
+def test_an_api_body_over_the_json_limit_is_413(
+    app: Flask, sender: Sender, api_key: str, announced: bool
+) -> None:
+    body = json.dumps({"body": "x" * 70_000}).encode()  # the app allows 64 KiB
+    if announced:
+        framing: dict[str, object] = {"CONTENT_LENGTH": str(len(body))}
+    else:  # as gunicorn passes a chunked request on
+        framing = {"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"}
+    response = sender.client.post(
+        "/api/cases/1/reply",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_key}"},
+        environ_overrides=framing,
+    )
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"
+
+
+def test_a_chunked_api_body_within_the_limit_is_read_whole(sender: Sender, api_key: str) -> None:
+    body = json.dumps({"body": "x" * 60_000}).encode()
+    response = sender.client.post(
+        "/api/cases/999999/reply",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_key}"},
+        environ_overrides={"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"},
+    )
+    assert response.status_code == 404  # parsed, and the case looked up

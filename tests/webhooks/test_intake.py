@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -68,6 +69,39 @@ def test_unknown_source_kind_and_disabled_source_are_404(app: Flask, sender: Sen
     assert response.status_code == 404
     assert response.content_type == PROBLEM
     assert _events(app) == []
+
+
+class CountedBody(io.BytesIO):
+    """A request body that counts how often anyone reads it."""
+
+    reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        return super().read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        self.reads += 1
+        return super().readinto(buffer)
+
+
+@pytest.mark.parametrize("disabled", [False, True], ids=["unknown", "disabled"])
+def test_an_unknown_source_is_404_before_a_byte_of_the_body_is_read(
+    app: Flask, sender: Sender, disabled: bool
+) -> None:
+    name = "shop" if disabled else "no-such-source"
+    if disabled:
+        with app.extensions["crm"].sessions.begin() as session:
+            services.set_source_enabled(session, name="shop", enabled=False)
+    body = CountedBody(b'{"email": "a@example.com"}' * 100)
+    response = sender.client.post(
+        f"/webhooks/{name}/leads",
+        input_stream=body,
+        headers=signed_headers(sender.secret, body.getvalue()),
+        environ_overrides={"CONTENT_LENGTH": str(len(body.getvalue()))},
+    )
+    assert response.status_code == 404
+    assert body.reads == 0
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -172,6 +175,38 @@ def test_transient_errors_retry_with_backoff_then_the_event_is_dead(
     assert worker_session.scalars(select(Product)).all() == []
 
 
+def test_the_soft_time_limit_is_a_transient_failure(
+    worker_session: Session, lead_handler: list[int], published: list[tuple[int, float | None]]
+) -> None:
+    pipeline.HANDLERS["leads"].failures.append(SoftTimeLimitExceeded())  # type: ignore[attr-defined]
+    event_id = _event(worker_session)
+    assert tasks.process_event(event_id).startswith("retry in")
+    event = _reloaded(worker_session, event_id)
+    assert (event.status, event.attempts) == (EventStatus.RECEIVED, 1)
+    assert "soft time limit" in (event.error or "")
+    assert [e for e, _ in published] == [event_id]
+
+
+def test_an_event_whose_worker_died_at_every_attempt_is_not_claimed_again(
+    worker_session: Session,
+    lead_handler: list[int],
+    published: list[tuple[int, float | None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(celery_app.conf, "crm_max_attempts", 2)
+    event_id = _event(worker_session)
+    for attempt in (1, 2):  # each claim is released by the sweeper, as after a crash
+        event = _reloaded(worker_session, event_id)
+        event.attempts, event.error = attempt, f"worker died while processing (attempt {attempt})"
+        worker_session.commit()
+    for task in (tasks.process_event, lambda i: tasks.process_events([i])):
+        task(event_id)
+        assert lead_handler == []
+    event = _reloaded(worker_session, event_id)
+    assert (event.status, event.attempts) == (EventStatus.DEAD, 2)
+    assert event.error == "gave up after 2 attempts: worker died while processing (attempt 2)"
+
+
 def test_a_permanent_error_fails_without_retry(
     worker_session: Session, lead_handler: list[int], published: list
 ) -> None:
@@ -190,6 +225,36 @@ def test_a_bug_in_a_handler_fails_the_event_and_is_logged(
     assert tasks.process_event(event_id) == "failed"
     assert "KeyError" in (_reloaded(worker_session, event_id).error or "")
     assert f"event {event_id} failed" in caplog.text
+
+
+def test_no_log_record_carries_the_payload(
+    worker_session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler bug on a real write: the driver's error quotes the row, the log must not."""
+    marker = "ann.private@customer.example"
+
+    def careless(session: Session, event: InboxEvent) -> list[tuple[str, int]]:
+        email = json.loads(event.body)["email"]
+        session.add(Product(sku=None, name=email, currency="EUR"))  # NOT NULL: a bug
+        session.flush()
+        return []
+
+    previous = pipeline.HANDLERS.get("leads")
+    pipeline.register_handler("leads", replace=True)(careless)
+    try:
+        caplog.set_level(logging.DEBUG)
+        event_id = _event(worker_session, body=json.dumps({"email": marker}).encode())
+        assert tasks.process_event(event_id) == "failed"
+        assert tasks.process_events(
+            [_event(worker_session, body=b'{"email": "%s"}' % marker.encode())]
+        ) == {"failed": 1}
+    finally:
+        _restore_handler("leads", previous)
+    assert f"event {event_id} failed" in caplog.text
+    assert "IntegrityError" in caplog.text
+    assert "careless" in caplog.text  # where it failed is there
+    assert marker not in caplog.text
+    assert marker not in (_reloaded(worker_session, event_id).error or "")
 
 
 def test_the_sweeper_publishes_waiting_events(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +11,7 @@ from crm_core.delivery.backends import backend_from_url
 from crm_core.delivery.base import PermanentDeliveryError, TransientDeliveryError
 from crm_core.delivery.http_api import HttpApiBackend, HttpApiSettings
 from crm_core.delivery.messages import AutoSubmitted, OutboundMail, build_message
-from tests.mail_api_server import Answer, MailApi, running_mail_api
+from tests.mail_api_server import HUGE, Answer, MailApi, Rebinding, running_mail_api
 from tests.services import free_port
 
 
@@ -148,3 +149,47 @@ def test_the_url_password_becomes_the_bearer_token_not_part_of_the_url(api: Mail
     (request,) = api.requests
     assert request.headers["Authorization"] == "Bearer s=cret"
     assert request.path == "/v1/send"
+
+
+def test_a_batch_posts_to_the_address_its_name_had_when_it_opened() -> None:
+    with (
+        running_mail_api() as api,
+        running_mail_api(host="127.0.0.2", port=api.port) as internal,
+    ):
+        resolver = Rebinding("127.0.0.1", "127.0.0.2")
+        url = f"http://mail-api.rebind.test:{api.port}/v1/send"
+        sender = HttpApiBackend(HttpApiSettings(url=url, retries=0), resolver=resolver)
+        with sender:
+            sender.send(campaign_message())
+            sender.send(campaign_message())
+    assert resolver.calls == [("mail-api.rebind.test", api.port)]
+    assert [r.headers["Host"] for r in api.requests] == [f"mail-api.rebind.test:{api.port}"] * 2
+    assert internal.requests == []
+
+
+def test_a_name_that_does_not_resolve_is_transient_and_nothing_was_sent() -> None:
+    def nowhere(host: str, port: int) -> list[str]:
+        raise OSError("Name or service not known")
+
+    sender = HttpApiBackend(HttpApiSettings(url="http://mail-api.test/send"), resolver=nowhere)
+    with pytest.raises(TransientDeliveryError, match="cannot resolve") as caught:
+        sender.send(campaign_message())
+    assert not caught.value.maybe_sent
+
+
+def test_only_the_first_64_kib_of_an_answer_are_read(api: MailApi) -> None:
+    api.script.append(Answer(200, raw=b'{"id": "' + b"x" * HUGE + b'"}'))
+    message = campaign_message()
+    with backend(api, []) as sender:
+        assert sender.send(message) == message["Message-ID"]  # cut short: not JSON
+    assert api.answered.get(timeout=30) is False
+
+
+def test_a_retry_after_date_without_a_zone_is_utc(api: MailApi) -> None:
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+    api.script.append(Answer(503, headers={"Retry-After": soon.strftime("%a %b %d %H:%M:%S %Y")}))
+    sleeps: list[float] = []
+    with backend(api, sleeps) as sender:
+        sender.send(campaign_message())
+    [slept] = sleeps
+    assert 20 < slept <= 30

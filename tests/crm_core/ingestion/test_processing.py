@@ -122,6 +122,44 @@ def test_the_sweeper_finds_waiting_and_abandoned_events_once(session: Session) -
     assert not {retry_later.id, busy.id, done.id} & set(due)
 
 
+SWEEP = {
+    "received_grace": dt.timedelta(seconds=5),
+    "claim_timeout": dt.timedelta(minutes=5),
+    "republish_after": dt.timedelta(minutes=2),
+}
+
+
+def test_an_event_that_kills_every_worker_ends_dead(session: Session) -> None:
+    """Out of memory or the hard time limit: no failure is ever recorded, only claims."""
+    event = InboxEventFactory()
+    now = utcnow()
+    for attempt in (1, 2, 3):
+        assert processing.claim_event(session, event_id=event.id, max_attempts=3, now=now)
+        now += dt.timedelta(minutes=6)  # the worker died; its claim timed out
+        assert processing.due_for_sweep(session, now=now, **SWEEP) == [event.id]
+        event = _reload(session, event)
+        assert (event.status, event.attempts) == (EventStatus.RECEIVED, attempt)
+        assert event.error == f"worker died while processing (attempt {attempt})"
+    assert not processing.claim_event(session, event_id=event.id, max_attempts=3, now=now)
+    event = _reload(session, event)
+    assert (event.status, event.attempts) == (EventStatus.DEAD, 3)
+    assert event.error == "gave up after 3 attempts: worker died while processing (attempt 3)"
+    later = now + dt.timedelta(hours=1)
+    assert processing.due_for_sweep(session, now=later, **SWEEP) == []
+
+
+def test_a_batch_claim_buries_only_the_exhausted_events(session: Session) -> None:
+    # Left waiting with more claims than allowed (by a worker that died, or a lowered limit).
+    exhausted = InboxEventFactory(attempts=9, error="worker died while processing (attempt 9)")
+    fresh = InboxEventFactory(attempts=2)
+    won = processing.claim_events(session, event_ids=[exhausted.id, fresh.id], max_attempts=8)
+    assert list(won) == [fresh.id]
+    exhausted, fresh = _reload(session, exhausted), _reload(session, fresh)
+    assert (exhausted.status, exhausted.attempts) == (EventStatus.DEAD, 9)
+    assert exhausted.error == "gave up after 9 attempts: worker died while processing (attempt 9)"
+    assert (fresh.status, fresh.attempts) == (EventStatus.PROCESSING, 3)
+
+
 @pytest.fixture
 def product_handler() -> Iterator[None]:
     """A handler for leads that creates a real row, registered for one test."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 
 import pytest
@@ -14,15 +15,18 @@ from crm_core import models as m
 from crm_core.db import make_session_factory, utcnow
 from crm_core.errors import InvalidInput
 from crm_core.notifications.sending import (
+    AttemptResult,
+    Request,
     SendSettings,
     UnsafeTarget,
     backoff,
     check_target,
     claim_due,
     deliver_due,
+    post,
 )
 from crm_core.notifications.services import add_subscription, notify, remove_subscription
-from tests.mail_api_server import Answer, MailApi, running_mail_api
+from tests.mail_api_server import HUGE, Answer, MailApi, Rebinding, running_mail_api
 
 LOCAL = SendSettings(allow_private=True, connect_timeout=2, read_timeout=2, max_attempts=3)
 
@@ -195,6 +199,74 @@ def test_check_target_accepts_public_addresses() -> None:
         allow_private=False,
         resolver=lambda host, port: ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
     )
+
+
+def test_a_name_that_rebinds_after_the_check_is_not_followed(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The check sees one address, then the name points at an internal service."""
+    with (
+        running_mail_api() as receiver,
+        running_mail_api(host="127.0.0.2", port=receiver.port) as internal,
+    ):
+        resolver = Rebinding("127.0.0.1", "127.0.0.2")
+        subscribe(sessions, f"http://hooks.rebind.test:{receiver.port}/v1/send", ["*"])
+        escalate(sessions)
+        poster = functools.partial(post, resolver=resolver)
+        assert deliver_due(sessions, settings=LOCAL, poster=poster) == {"delivered": 1}
+    assert resolver.calls == [("hooks.rebind.test", receiver.port)]
+    [request] = receiver.requests
+    assert request.headers["Host"] == f"hooks.rebind.test:{receiver.port}"
+    assert internal.requests == []
+
+
+def test_the_answer_body_is_not_read(sessions: sessionmaker[Session], receiver: MailApi) -> None:
+    subscribe(sessions, receiver.url, ["*"])
+    escalate(sessions)
+    receiver.script.append(Answer(raw=b"x" * HUGE))
+    assert deliver_due(sessions, settings=LOCAL) == {"delivered": 1}
+    assert receiver.answered.get(timeout=30) is False
+
+
+def test_a_retry_after_date_without_a_zone_is_utc_and_spoils_nothing(
+    sessions: sessionmaker[Session], receiver: MailApi
+) -> None:
+    subscribe(sessions, receiver.url, ["*"])
+    first, second = escalate(sessions, 1) + escalate(sessions, 2)
+    in_ten_minutes = (utcnow() + dt.timedelta(minutes=10)).strftime("%a, %d %b %Y %H:%M:%S")
+    receiver.script.append(Answer(status=503, headers={"Retry-After": in_ten_minutes}))
+
+    assert deliver_due(sessions, settings=LOCAL) == {"pending": 1, "delivered": 1}
+    by_id = {d.id: d for d in deliveries(sessions)}
+    assert (by_id[first].status, by_id[first].attempts) == ("pending", 1)
+    assert by_id[first].next_attempt_at >= utcnow() + dt.timedelta(minutes=9)
+    assert by_id[second].status == "delivered"
+
+
+def test_an_attempt_that_raises_is_recorded_on_its_delivery_alone(
+    sessions: sessionmaker[Session], receiver: MailApi
+) -> None:
+    subscribe(sessions, receiver.url, ["*"])
+    first, second = escalate(sessions, 1) + escalate(sessions, 2)
+
+    def flaky(request: Request, settings: SendSettings) -> AttemptResult:
+        if request.headers["webhook-id"] == f"msg_{first}":
+            raise TypeError("can't subtract offset-naive and offset-aware datetimes")
+        return post(request, settings)
+
+    assert deliver_due(sessions, settings=LOCAL, poster=flaky) == {"pending": 1, "delivered": 1}
+    by_id = {d.id: d for d in deliveries(sessions)}
+    assert (by_id[first].status, by_id[first].attempts) == ("pending", 1)
+    assert by_id[first].last_error == (
+        "TypeError: can't subtract offset-naive and offset-aware datetimes"
+    )
+    assert by_id[second].status == "delivered"
+    # It counts as an attempt, so it ends failed after the last one instead of looping.
+    for _ in range(LOCAL.max_attempts - 1):
+        with sessions.begin() as session:
+            session.get(m.NotificationDelivery, first).next_attempt_at = utcnow()
+        deliver_due(sessions, settings=LOCAL, poster=flaky)
+    assert {d.id: d.status for d in deliveries(sessions)}[first] == "failed"
 
 
 def test_two_claimers_never_take_the_same_delivery(postgres_committed: Engine) -> None:
