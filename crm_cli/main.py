@@ -16,6 +16,7 @@ from crm_cli.followups import followups, subscriptions
 from crm_cli.mailboxes import mailboxes
 from crm_cli.sources import api_keys, sources
 from crm_core.config import MissingSettingError, get_settings
+from crm_core.delivery.backends import InvalidMailUrlError
 from crm_core.encryption.types import KeyringMissing
 
 
@@ -36,7 +37,7 @@ class CrmGroup(click.Group):
             if isinstance(exc.orig, MissingSettingError | KeyringMissing):
                 raise click.ClickException(str(exc.orig)) from None
             raise
-        except MissingSettingError as exc:
+        except (MissingSettingError, InvalidMailUrlError) as exc:
             raise click.ClickException(str(exc)) from None
 
 
