@@ -65,7 +65,10 @@ def add(name: str, url: str, password_stdin: bool, move_to: str | None) -> None:
 def _password(url: str, *, from_stdin: bool) -> str | None:
     """The password from stdin, the environment or a prompt; None when the URL carries it."""
     if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("--password-stdin: standard input held no password")
+        return password
     if PASSWORD_VARIABLE in os.environ:
         return os.environ[PASSWORD_VARIABLE]
     try:

@@ -127,6 +127,9 @@ def test_a_password_in_the_url_is_warned_about_and_not_taken_twice(  # type: ign
     assert "password: is given both in the URL and apart" in twice.output
     added = crm("mailboxes", "add", "support", "--url", imap_server.url())
     assert "visible in ps and the shell history" in added.output
+    url = imap_server.url().replace(f":{imap_server.users['support']}@", "@")
+    empty = crm("mailboxes", "add", "other", "--url", url, "--password-stdin", input="", ok=False)
+    assert "standard input held no password" in empty.output
 
 
 def test_a_bad_url_is_reported_before_the_prompt(crm) -> None:  # type: ignore[no-untyped-def]

@@ -41,6 +41,7 @@ def test_a_source_whose_secret_cannot_be_read_is_a_503_and_nothing_is_stored(
     response = client.post("/webhooks/shop/leads", data=BODY, headers=signed_headers(secret, BODY))
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
+    assert response.get_json()["type"] == "/problems/misconfigured"
     assert detail in response.get_json()["detail"]
     assert secret not in response.get_data(as_text=True)
     with committed_db.connect() as conn:
