@@ -52,12 +52,14 @@ def end_to_end(server, messages: int, args: argparse.Namespace) -> dict[str, flo
     from crm_core import models as m
     from crm_core import schema
     from crm_core.db import make_engine, make_session_factory
+    from crm_core.encryption.keyring import Keyring
     from crm_core.mailboxes.polling import PollLimits, poll_mailbox
     from crm_core.mailboxes.services import add_mailbox
 
+    key = Keyring.generate_key()
     with scratch_database() as url, private_redis() as broker:
         schema.upgrade(url)
-        engine = make_engine(url)
+        engine = make_engine(url, keyring=Keyring([key]))
         sessions = make_session_factory(engine)
         with sessions.begin() as session:
             mailbox_id = add_mailbox(session, name="support", url=server.url()).id
@@ -68,6 +70,7 @@ def end_to_end(server, messages: int, args: argparse.Namespace) -> dict[str, flo
             "CRM_BROKER_KEY_PREFIX": prefix,
             "CRM_SUPPORT_ADDRESSES": "support@acme.test",
             "CRM_SECRET_KEY": "bench",
+            "CRM_ENCRYPTION_KEYS": key,
         }
         publisher = Celery("bench", broker=broker)
         publisher.conf.broker_transport_options = {"global_keyprefix": prefix}

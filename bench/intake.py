@@ -236,12 +236,14 @@ def run_sender_process(port: int, secret: str, args: argparse.Namespace) -> dict
 def main(args: argparse.Namespace) -> None:
     from crm_core import schema
     from crm_core.db import make_engine, make_session_factory
+    from crm_core.encryption.keyring import Keyring
     from crm_core.ingestion.services import create_source
 
     results = {}
+    key = Keyring.generate_key()
     with private_redis() as redis_url, scratch_database() as database_url:
         schema.upgrade(database_url)
-        engine = make_engine(database_url)
+        engine = make_engine(database_url, keyring=Keyring([key]))
         with make_session_factory(engine).begin() as session:
             _, secret = create_source(session, name="bench")
         engine.dispose()
@@ -249,6 +251,7 @@ def main(args: argparse.Namespace) -> None:
         env.update(
             CRM_DATABASE_URL=database_url,
             CRM_BROKER_URL=redis_url,
+            CRM_ENCRYPTION_KEYS=key,
             CRM_RATE_LIMIT_PER_MINUTE="100000000",
             CRM_DB_POOL_SIZE=str(args.threads),
             CRM_LOG_LEVEL="WARNING",

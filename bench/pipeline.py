@@ -273,11 +273,13 @@ def percentile(values: list[float], q: float) -> float:
 def measure(existing: int, args: argparse.Namespace) -> dict[str, float]:
     from crm_core import schema
     from crm_core.db import make_engine, make_session_factory
+    from crm_core.encryption.keyring import Keyring
     from crm_core.ingestion.services import create_api_key, create_source
 
+    key = Keyring.generate_key()
     with scratch_database() as url, private_redis() as broker:
         schema.upgrade(url)
-        engine = make_engine(url)
+        engine = make_engine(url, keyring=Keyring([key]))
         seeded = time.perf_counter()
         seed_contacts(engine, existing)
         seed_seconds = time.perf_counter() - seeded
@@ -293,6 +295,7 @@ def measure(existing: int, args: argparse.Namespace) -> dict[str, float]:
             "CRM_BROKER_KEY_PREFIX": prefix,
             "CRM_RATELIMIT_URL": "memory://",
             "CRM_SECRET_KEY": "bench",
+            "CRM_ENCRYPTION_KEYS": key,
             "PYTHONPATH": str(ROOT),
         }
         publisher = Celery("bench", broker=broker)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from urllib.parse import urlsplit
+
 import click
 
 from crm_cli.session import transaction
@@ -16,24 +20,66 @@ def mailboxes() -> None:
     """IMAP mailboxes polled for inbound support mail."""
 
 
+PASSWORD_VARIABLE = "CRM_MAILBOX_PASSWORD"  # noqa: S105 - the variable's name
+
+
 @mailboxes.command("add")
 @click.argument("name")
 @click.option(
     "--url",
     required=True,
-    help="imap://USER:PASS@HOST:PORT/FOLDER (imaps:// for TLS, ?starttls=1 for STARTTLS).",
+    help="imap://USER@HOST:PORT/FOLDER (imaps:// for TLS, ?starttls=1 for STARTTLS).",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input.",
 )
 @click.option("--move-to", help="Folder handled messages are moved to (default: flag \\Seen).")
-def add(name: str, url: str, move_to: str | None) -> None:
-    """Poll a mailbox; its messages are stored under the source mailbox-NAME."""
-    with transaction() as session:
-        try:
-            view = services.add_mailbox(session, name=name, url=url, move_to=move_to)
-        except InvalidInput as exc:
-            raise click.ClickException(str(exc)) from None
+def add(name: str, url: str, password_stdin: bool, move_to: str | None) -> None:
+    """Poll a mailbox; its messages are stored under the source mailbox-NAME.
+
+    The password comes from standard input (--password-stdin), else from
+    CRM_MAILBOX_PASSWORD, else from a prompt. USER:PASS@ in the URL works too,
+    but a command line is visible to other users (ps) and kept in shell history.
+    """
+    try:
+        password = _password(url, from_stdin=password_stdin)
+        with transaction() as session:
+            view = services.add_mailbox(
+                session, name=name, url=url, move_to=move_to, password=password
+            )
+    except InvalidInput as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(
         f"mailbox {view.name!r} added: {view.url} (source {services.source_name_of(view.name)})"
     )
+    if password is None:
+        click.echo(
+            "warning: a password in --url is visible in ps and the shell history; prefer"
+            f" the prompt, --password-stdin or {PASSWORD_VARIABLE}",
+            err=True,
+        )
+
+
+def _password(url: str, *, from_stdin: bool) -> str | None:
+    """The password from stdin, the environment or a prompt; None when the URL carries it."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("--password-stdin: standard input held no password")
+        return password
+    if PASSWORD_VARIABLE in os.environ:
+        return os.environ[PASSWORD_VARIABLE]
+    try:
+        in_url = urlsplit(url.strip()).password is not None
+    except ValueError:
+        in_url = False
+    if in_url:
+        return None
+    # A wrong URL is reported before anyone types a password for it.
+    services.parse_mailbox_url(url, password="")
+    return str(click.prompt("Password", hide_input=True, err=True))
 
 
 def _line(view: MailboxView) -> str:

@@ -8,24 +8,35 @@ from crm_cli.campaigns import campaigns
 from crm_cli.cases import cases
 from crm_cli.dev import dev
 from crm_cli.docs import config_docs, erd
+from crm_cli.encryption import secrets_group
 from crm_cli.events import events
 from crm_cli.followups import followups, subscriptions
 from crm_cli.mailboxes import mailboxes
 from crm_cli.sources import api_keys, sources
-from crm_core.config import get_settings
+from crm_core.config import MissingSettingError, get_settings
+from crm_core.delivery.backends import InvalidMailUrlError
+from crm_core.encryption.types import KeyringMissing
 
 
 class CrmGroup(click.Group):
     """Turns expected failures into one-line messages instead of tracebacks."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import OperationalError, StatementError
 
         try:
             return super().invoke(ctx)
         except OperationalError as exc:
             first = str(exc.orig or exc).splitlines()[0]
             raise click.ClickException(f"database error: {first}") from None
+        except StatementError as exc:
+            # A secret column could not be encrypted (no usable key): say why, and
+            # never print the statement's parameters, which hold the plaintext.
+            if isinstance(exc.orig, MissingSettingError | KeyringMissing):
+                raise click.ClickException(str(exc.orig)) from None
+            raise
+        except (MissingSettingError, InvalidMailUrlError) as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @click.group(cls=CrmGroup)
@@ -90,3 +101,4 @@ cli.add_command(mailboxes)
 cli.add_command(campaigns)
 cli.add_command(followups)
 cli.add_command(subscriptions)
+cli.add_command(secrets_group)

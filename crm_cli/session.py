@@ -9,12 +9,14 @@ from sqlalchemy.orm import Session
 
 from crm_core.config import get_settings
 from crm_core.db import make_engine, make_session_factory
+from crm_core.encryption.keyring import Keyring
 
 
 @contextmanager
 def transaction() -> Iterator[Session]:
     """A session committed when the block ends, rolled back if it raises."""
-    engine = make_engine(get_settings().resolved_database_url())
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url(), keyring=Keyring.from_settings(settings))
     try:
         with make_session_factory(engine).begin() as session:
             yield session

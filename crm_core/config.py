@@ -8,8 +8,10 @@ RabbitMQ) to run on real services; no code changes.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
+ENCRYPTION_KEY_FILE = "encryption_key"
 
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
@@ -26,6 +29,10 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 
 class MissingSettingError(RuntimeError):
     """A setting that a real database (production) requires is not set."""
+
+
+class InvalidSettingError(MissingSettingError):
+    """A setting is set but unusable (e.g. a malformed key); handled like a missing one."""
 
 
 class MissingSecretKeyError(MissingSettingError):
@@ -193,11 +200,21 @@ class Settings(BaseSettings):
             "the embedded default keeps a generated one in var/secret_key."
         ),
     )
+    encryption_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Comma-separated Fernet keys, newest first, that secrets at rest (signing and"
+            " subscription secrets, IMAP passwords) are encrypted under; the newest encrypts,"
+            " all decrypt. Required with CRM_DATABASE_URL; the embedded default keeps a"
+            " generated one in var/encryption_key. `crm secrets generate-key` makes one."
+        ),
+    )
     mail_url: str = Field(
         default="",
         description=(
             "Outbound mail: smtp://user:pass@host:port[?starttls=1], smtps://…, https://… "
-            "(an HTTP e-mail API), console:// or file://DIR. Default: file://var/outbox."
+            "(an HTTP e-mail API), console:// or file://DIR. Default: file://var/outbox. "
+            "A password is only sent over TLS (smtps:// or ?starttls=1) unless ?insecure=1."
         ),
     )
     mail_from: str = Field(
@@ -364,6 +381,21 @@ class Settings(BaseSettings):
             raise MissingSecretKeyError("CRM_SECRET_KEY must be set when CRM_DATABASE_URL is")
         return _read_or_create_secret(self.ensure_var_dir() / SECRET_KEY_FILE)
 
+    def resolved_encryption_keys(self) -> list[str]:
+        """The keys secrets at rest are encrypted under, newest first.
+
+        Like the secret key: required with a real database, where every process
+        must hold the same keys; on one machine generated once into
+        ``<var_dir>/encryption_key`` (mode 0600).
+        """
+        configured = self.encryption_keys.get_secret_value()
+        if configured:
+            return [key.strip() for key in configured.split(",") if key.strip()]
+        if self.database_url:
+            raise MissingSettingError("CRM_ENCRYPTION_KEYS must be set when CRM_DATABASE_URL is")
+        path = self.ensure_var_dir() / ENCRYPTION_KEY_FILE
+        return [_read_or_create_secret(path, make=_new_fernet_key, setting="CRM_ENCRYPTION_KEYS")]
+
     @property
     def broker_is_embedded(self) -> bool:
         return self.resolved_broker_url().startswith(("sqla+", "sqlalchemy+"))
@@ -391,8 +423,19 @@ class Settings(BaseSettings):
         return [part for part in parts if part]
 
 
-def _read_or_create_secret(path: Path) -> str:
-    """The key kept at ``path``, written there first if absent.
+def _new_secret_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _new_fernet_key() -> str:
+    # The form cryptography's Fernet takes: url-safe base64 of 32 random bytes.
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def _read_or_create_secret(
+    path: Path, *, make: Callable[[], str] = _new_secret_key, setting: str = "CRM_SECRET_KEY"
+) -> str:
+    """The key kept at ``path``, written there first (made by ``make``) if absent.
 
     The new key goes to a private temporary file that is hard-linked into
     place: the link fails if another process won the race, and then both use
@@ -402,7 +445,7 @@ def _read_or_create_secret(path: Path) -> str:
         temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
+            handle.write(make())
         try:
             os.link(temporary, path)
         except FileExistsError:
@@ -411,7 +454,7 @@ def _read_or_create_secret(path: Path) -> str:
             temporary.unlink()
     key = path.read_text().strip()
     if not key:
-        raise MissingSecretKeyError(f"{path} is empty; delete it or set CRM_SECRET_KEY")
+        raise MissingSecretKeyError(f"{path} is empty; delete it or set {setting}")
     return key
 
 

@@ -30,6 +30,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.orm import Session as Session
 
+from crm_core.encryption.keyring import Keyring
+from crm_core.encryption.types import bind_keyring
+
 # Stable constraint names, so migrations can refer to them on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -140,9 +143,14 @@ def make_engine(
     pool_size: int = 5,
     pool_timeout: float = 10.0,
     pre_ping: bool = False,
+    keyring: Keyring | None = None,
     **kw: Any,
 ) -> Engine:
-    """Create an engine for ``url`` with the settings each backend needs."""
+    """Create an engine for ``url`` with the settings each backend needs.
+
+    ``keyring`` encrypts and decrypts the secret columns; without one, reading
+    or writing a secret fails (``crm_core.encryption.types``).
+    """
     # Errors (logged, or stored as a reason) never quote the statement's values:
     # they are personal data, e-mail bodies and addresses.
     kw.setdefault("hide_parameters", True)
@@ -150,13 +158,16 @@ def make_engine(
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kw)
         _configure_sqlite(engine)
-        return engine
-    # Connections older than half an hour are replaced, so idle ones that a
-    # firewall or the server timed out are rarely met; pre-ping is optional.
-    kw.setdefault("pool_recycle", 1800)
-    return create_engine(
-        url, pool_size=pool_size, pool_timeout=pool_timeout, pool_pre_ping=pre_ping, **kw
-    )
+    else:
+        # Connections older than half an hour are replaced, so idle ones that a
+        # firewall or the server timed out are rarely met; pre-ping is optional.
+        kw.setdefault("pool_recycle", 1800)
+        engine = create_engine(
+            url, pool_size=pool_size, pool_timeout=pool_timeout, pool_pre_ping=pre_ping, **kw
+        )
+    if keyring is not None:
+        bind_keyring(engine, keyring)
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

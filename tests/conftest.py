@@ -17,6 +17,7 @@ os.environ.setdefault("CRM_BROKER_URL", "memory://")
 from crm_core import schema
 from crm_core.db import make_engine
 from crm_core.models import metadata
+from tests.keyring import TEST_KEYRING
 from tests.services import postgres_reason, scratch_postgres_database, unavailable
 
 BACKENDS = ("sqlite", "postgresql")
@@ -48,7 +49,7 @@ def database_url(
 
 @pytest.fixture(scope="session")
 def db_engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, keyring=TEST_KEYRING)
     yield engine
     engine.dispose()
 
@@ -100,7 +101,7 @@ def postgres_url(postgres_available: None) -> Iterator[str]:
 @pytest.fixture
 def postgres_committed(postgres_url: str) -> Iterator[Engine]:
     """Like ``committed_db``, on PostgreSQL only (row locks, advisory locks, SKIP LOCKED)."""
-    engine = make_engine(postgres_url)
+    engine = make_engine(postgres_url, keyring=TEST_KEYRING)
     yield engine
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import requests
 
+from tests.keyring import TEST_ENCRYPTION_KEYS
 from tests.services import free_port, unavailable
 
 T = TypeVar("T")
@@ -24,8 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def service_env(**overrides: str) -> dict[str, str]:
-    """The environment for a child process: ours minus CRM_* settings, plus ``overrides``."""
+    """The environment for a child process: ours minus CRM_* settings, plus ``overrides``.
+
+    The encryption key stays: the child reads the secrets the test wrote.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    env["CRM_ENCRYPTION_KEYS"] = TEST_ENCRYPTION_KEYS
     env.update(overrides)
     env["PYTHONPATH"] = str(REPO)
     return env

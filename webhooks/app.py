@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
+from crm_core.encryption.keyring import Keyring
 from crm_core.ingestion.inbox import Inbox
 from webhooks import (
     api,
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         pool_size=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout,
         pre_ping=settings.db_pre_ping,
+        keyring=Keyring.from_settings(settings),
     )
     app.extensions["crm"] = CrmState(
         settings=settings,

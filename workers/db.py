@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.config import get_settings
 from crm_core.db import make_engine, make_session_factory
+from crm_core.encryption.keyring import Keyring
 
 _engine: Engine | None = None
 _factory: sessionmaker[Session] | None = None
@@ -32,6 +33,7 @@ def session_factory() -> sessionmaker[Session]:
             pool_size=settings.db_pool_size,
             pool_timeout=settings.db_pool_timeout,
             pre_ping=settings.db_pre_ping,
+            keyring=Keyring.from_settings(settings),
         )
         _factory = make_session_factory(_engine)
     return _factory

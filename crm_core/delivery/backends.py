@@ -3,7 +3,9 @@
 ``smtp://user:pass@host:port[?starttls=1]``, ``smtps://…``, ``http(s)://…``
 (an HTTP e-mail API; the URL's password, if any, is its bearer token),
 ``console://`` and ``file://DIR``. Query options: ``timeout`` (seconds),
-``cafile`` (SMTP), ``retries`` and ``backoff`` (HTTP).
+``cafile`` and ``insecure`` (SMTP), ``retries`` and ``backoff`` (HTTP). An SMTP
+password goes only over TLS (``smtps://`` or ``?starttls=1``) unless the URL
+says ``?insecure=1``.
 """
 
 from __future__ import annotations
@@ -132,15 +134,23 @@ def _smtp_settings(
         raise InvalidMailUrlError("the mail URL's port is not a number") from None
     if not parts.hostname:
         raise InvalidMailUrlError("an smtp:// URL needs a host")
+    starttls = _flag(options.get("starttls", "0"))
+    insecure = _flag(options.get("insecure", "0"))
+    if parts.username and not (implicit_tls or starttls or insecure):
+        raise InvalidMailUrlError(
+            "an smtp:// URL with a user would send the password unencrypted: use smtps://,"
+            " add ?starttls=1, or ?insecure=1 for a relay nobody can listen in on"
+        )
     return SmtpSettings(
         host=parts.hostname,
         port=port or (465 if implicit_tls else 25),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         implicit_tls=implicit_tls,
-        starttls=_flag(options.get("starttls", "0")),
+        starttls=starttls,
         timeout=_number(options, "timeout", 30.0),
         cafile=options.get("cafile"),
+        insecure_auth=insecure,
     )
 
 

@@ -41,6 +41,9 @@ class SmtpSettings:
     timeout: float = 30.0
     # A CA bundle to trust instead of the system's (a private relay's own certificate).
     cafile: str | None = None
+    # Send the password over a connection without TLS (``?insecure=1``): only for a
+    # relay on the same host or network, where nobody can listen in.
+    insecure_auth: bool = False
 
 
 def tls_context(cafile: str | None) -> ssl.SSLContext:
@@ -66,6 +69,20 @@ def classify_reply(code: int, reply: bytes | str, *, step: str) -> DeliveryError
     if 500 <= code < 600:
         return PermanentDeliveryError(message)
     return TransientDeliveryError(message)
+
+
+def _check_encrypted(connection: smtplib.SMTP, *, insecure_auth: bool) -> None:
+    """Refuse to send a password over plain TCP unless the URL allowed it.
+
+    Checked on the socket itself, so no path (a server that stops offering
+    STARTTLS, a settings object built by hand) can reach AUTH in clear.
+    """
+    if insecure_auth or isinstance(connection.sock, ssl.SSLSocket):
+        return
+    raise PermanentDeliveryError(
+        "SMTP AUTH refused: the connection is not encrypted; use smtps:// or ?starttls=1"
+        " (or ?insecure=1 for a relay nobody can listen in on)"
+    )
 
 
 class SmtpBackend(BatchBackend):
@@ -107,6 +124,7 @@ class SmtpBackend(BatchBackend):
                 connection.starttls(context=tls_context(s.cafile))
                 connection.ehlo()
             if s.username:
+                _check_encrypted(connection, insecure_auth=s.insecure_auth)
                 connection.login(s.username, s.password or "")
         except BaseException:
             connection.close()

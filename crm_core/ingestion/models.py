@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_core.db import Base, BigId, Timestamped, check_one_of, intpk, str40, str80, str255, utcnow
+from crm_core.encryption.types import EncryptedString
 
 
 class EventKind(enum.StrEnum):
@@ -80,8 +81,9 @@ class SourceSecret(Base):
     source_id: Mapped[int] = mapped_column(
         ForeignKey("sources.id", ondelete="CASCADE"), index=True, info={"erd_label": "signs_with"}
     )
-    # ``whsec_`` + base64; HMAC needs the secret itself, so it cannot be hashed.
-    secret: Mapped[str255]
+    # ``whsec_`` + base64; HMAC needs the secret itself, so it cannot be hashed:
+    # it is encrypted at rest instead (crm_core.encryption).
+    secret: Mapped[str] = mapped_column(EncryptedString(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime | None]
 

@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Base, Timestamped, check_one_of, intpk, str40, str80, str255
+from crm_core.encryption.types import EncryptedText
 
 
 class MailboxSecurity(enum.StrEnum):
@@ -38,8 +39,9 @@ class Mailbox(Timestamped, Base):
     port: Mapped[int] = mapped_column(Integer)
     security: Mapped[str40] = mapped_column(default=MailboxSecurity.TLS)
     username: Mapped[str255]
-    # IMAP LOGIN needs the secret itself, so it cannot be hashed; never log or show it.
-    password: Mapped[str] = mapped_column(Text)
+    # IMAP LOGIN needs the secret itself, so it cannot be hashed: it is encrypted at
+    # rest instead (crm_core.encryption). Never log or show it.
+    password: Mapped[str] = mapped_column(EncryptedText())
     folder: Mapped[str255] = mapped_column(default="INBOX")
     # Where handled messages go; NULL leaves them in ``folder``, flagged \Seen.
     move_to: Mapped[str255 | None]

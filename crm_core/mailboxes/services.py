@@ -73,11 +73,14 @@ def _starttls_requested(query: str) -> bool:
     raise _bad_url("starttls must be 1 or 0")
 
 
-def parse_mailbox_url(url: str) -> MailboxAddress:
-    """Read ``imap[s]://USER:PASS@HOST[:PORT][/FOLDER][?starttls=1]``; ``InvalidInput`` if wrong.
+def parse_mailbox_url(url: str, *, password: str | None = None) -> MailboxAddress:
+    """Read ``imap[s]://USER[:PASS]@HOST[:PORT][/FOLDER][?starttls=1]``; ``InvalidInput`` if wrong.
 
     User and password are percent-decoded (write ``@`` as ``%40``); the port
-    defaults to 143 (``imap``) or 993 (``imaps``), the folder to INBOX.
+    defaults to 143 (``imap``) or 993 (``imaps``), the folder to INBOX. The
+    password is in the URL or in ``password``, not both: a URL given on a
+    command line is visible to every user of the machine (``ps``) and kept in
+    the shell's history, so callers should prefer ``password``.
     """
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
@@ -89,8 +92,12 @@ def parse_mailbox_url(url: str) -> MailboxAddress:
         raise _bad_url("the port must be a number from 1 to 65535") from None
     if not parts.hostname:
         raise _bad_url("a host is required")
-    if not parts.username or parts.password is None:
+    if not parts.username or (parts.password is None and password is None):
         raise _bad_url("a user and a password are required (imap://USER:PASS@HOST/)")
+    if parts.password is not None and password is not None:
+        raise InvalidInput(
+            [FieldError(("password",), "is given both in the URL and apart; give it once")]
+        )
     starttls = _starttls_requested(parts.query)
     if starttls and scheme == "imaps":
         raise _bad_url("starttls applies to imap://, not imaps://, which is TLS from the start")
@@ -101,7 +108,7 @@ def parse_mailbox_url(url: str) -> MailboxAddress:
         port=port,
         security=MailboxSecurity.STARTTLS if starttls else security,
         username=unquote(parts.username),
-        password=unquote(parts.password),
+        password=unquote(parts.password) if parts.password is not None else password or "",
         folder=folder,
     )
 
@@ -162,11 +169,20 @@ def _mailbox_source_id(session: Session, *, mailbox_name: str) -> int:
 
 
 def add_mailbox(
-    session: Session, *, name: str, url: str, move_to: str | None = None
+    session: Session,
+    *,
+    name: str,
+    url: str,
+    move_to: str | None = None,
+    password: str | None = None,
 ) -> MailboxView:
-    """Add a mailbox to poll; ``InvalidInput`` for a bad URL or a name already in use."""
+    """Add a mailbox to poll; ``InvalidInput`` for a bad URL or a name already in use.
+
+    The password is in ``url`` or in ``password`` (see ``parse_mailbox_url``);
+    it is stored encrypted.
+    """
     name = _check_name(name)
-    address = parse_mailbox_url(url)
+    address = parse_mailbox_url(url, password=password)
     move_to = (move_to or "").strip() or None
     if move_to == address.folder:
         raise InvalidInput([FieldError(("move_to",), "must differ from the folder polled")])

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm_core.db import Base, Timestamped, check_one_of, intpk, str40, str80, str255, utcnow
+from crm_core.db import Base, Timestamped, check_one_of, intpk, str40, str80, utcnow
+from crm_core.encryption.types import EncryptedString
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -27,8 +28,9 @@ class Subscription(Timestamped, Base):
     url: Mapped[str] = mapped_column(Text)
     # Event types ("case.escalated", …) or "*" for every event.
     events: Mapped[list[str]] = mapped_column(JSON)
-    # ``whsec_`` + base64; HMAC needs the secret itself, so it cannot be hashed.
-    secret: Mapped[str255]
+    # ``whsec_`` + base64; HMAC needs the secret itself, so it cannot be hashed:
+    # it is encrypted at rest instead (crm_core.encryption).
+    secret: Mapped[str] = mapped_column(EncryptedString(255))
     enabled: Mapped[bool] = mapped_column(default=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from crm_cli import session as cli_session
 from crm_cli.main import cli
@@ -23,8 +23,8 @@ def crm(database_url: str, committed_db: Engine, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(cli_session, "get_settings", lambda: settings)
     runner = CliRunner()
 
-    def run(*args: str, ok: bool = True):  # type: ignore[no-untyped-def]
-        result = runner.invoke(cli, list(args))
+    def run(*args: str, ok: bool = True, **invoke):  # type: ignore[no-untyped-def]
+        result = runner.invoke(cli, list(args), **invoke)
         assert (result.exit_code == 0) is ok, result.output
         if not ok:
             assert result.exit_code == 1
@@ -89,3 +89,50 @@ def test_a_bad_url_is_one_line(crm, url: str, message: str) -> None:  # type: ig
     assert message in output
     assert len(output.strip().splitlines()) == 1
     assert "no mailboxes" in crm("mailboxes", "list").output
+
+
+@pytest.mark.parametrize("way", ["stdin", "environment", "prompt"])
+def test_the_password_need_not_be_on_the_command_line(  # type: ignore[no-untyped-def]
+    crm, imap_server: DovecotServer, committed_db: Engine, way: str
+) -> None:
+    password = imap_server.users["support"]
+    url = imap_server.url().replace(f":{password}@", "@")
+    assert password not in url
+    args = ["mailboxes", "add", "support", "--url", url]
+    if way == "stdin":
+        added = crm(*args, "--password-stdin", input=password + "\n")
+    elif way == "environment":
+        added = crm(*args, env={"CRM_MAILBOX_PASSWORD": password})
+    else:
+        added = crm(*args, input=password + "\n")
+        assert "Password: " in added.output
+    assert password not in added.output
+    assert "warning" not in added.output
+    with committed_db.connect() as conn:
+        stored = conn.execute(text("SELECT password FROM mailboxes")).scalar_one()
+    assert password not in stored
+    imap_server.append([support_request(1)])
+    assert crm("mailboxes", "test", "support").output.strip() == (
+        "mailbox 'support': 1 messages in INBOX"
+    )
+
+
+def test_a_password_in_the_url_is_warned_about_and_not_taken_twice(  # type: ignore[no-untyped-def]
+    crm, imap_server: DovecotServer
+) -> None:
+    twice = crm(
+        "mailboxes", "add", "support", "--url", imap_server.url(), "--password-stdin",
+        input="other\n", ok=False,
+    )  # fmt: skip
+    assert "password: is given both in the URL and apart" in twice.output
+    added = crm("mailboxes", "add", "support", "--url", imap_server.url())
+    assert "visible in ps and the shell history" in added.output
+    url = imap_server.url().replace(f":{imap_server.users['support']}@", "@")
+    empty = crm("mailboxes", "add", "other", "--url", url, "--password-stdin", input="", ok=False)
+    assert "standard input held no password" in empty.output
+
+
+def test_a_bad_url_is_reported_before_the_prompt(crm) -> None:  # type: ignore[no-untyped-def]
+    output = crm("mailboxes", "add", "support", "--url", "imap://u@host:99999/", ok=False).output
+    assert "Password" not in output
+    assert "port" in output

@@ -24,6 +24,7 @@ from crm_core import schema
 from crm_core.customers.services import create_customer
 from crm_core.db import make_engine, make_session_factory, utcnow
 from crm_core.notifications.services import add_subscription
+from tests.keyring import TEST_KEYRING
 from tests.mail_api_server import running_mail_api
 from tests.processes import celery_worker, service_env, start_redis, stop, wait_until
 from tests.services import free_port, scratch_postgres_database
@@ -56,7 +57,7 @@ after = "5s"
 def database(postgres_available: None) -> Iterator[tuple[str, sessionmaker[Session]]]:
     with scratch_postgres_database("crm_followup_beats") as url:
         schema.upgrade(url)
-        engine = make_engine(url)
+        engine = make_engine(url, keyring=TEST_KEYRING)
         yield url, make_session_factory(engine)
         engine.dispose()
 

@@ -29,6 +29,7 @@ from tests.imap_server import (
     imap_server_fixture,  # noqa: F401 - the fixture imap_server
     support_request,
 )
+from tests.keyring import TEST_KEYRING
 from tests.services import scratch_postgres_database
 from workers import db as worker_db
 from workers import mailbox_tasks, tasks
@@ -47,7 +48,7 @@ def engine(postgres_available: None, monkeypatch: pytest.MonkeyPatch) -> Iterato
     get_settings.cache_clear()
     with scratch_postgres_database("crm_imap_pipeline") as url:
         schema.upgrade(url)
-        engine = make_engine(url)
+        engine = make_engine(url, keyring=TEST_KEYRING)
         monkeypatch.setattr(worker_db, "_factory", make_session_factory(engine))
         try:
             yield engine

@@ -24,6 +24,7 @@ from tests.imap_server import (
     imap_server_fixture,  # noqa: F401 - the fixture imap_server
     support_request,
 )
+from tests.keyring import TEST_KEYRING
 from tests.processes import celery_worker, service_env, wait_until
 from tests.services import REDIS_URL, redis_reason, scratch_postgres_database, unavailable
 
@@ -39,7 +40,7 @@ def database(postgres_available: None) -> Iterator[tuple[str, sessionmaker[Sessi
         unavailable("Redis", reason)
     with scratch_postgres_database("crm_imap_worker") as url:
         schema.upgrade(url)
-        engine = make_engine(url)
+        engine = make_engine(url, keyring=TEST_KEYRING)
         yield url, make_session_factory(engine)
         engine.dispose()
 

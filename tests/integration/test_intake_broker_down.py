@@ -17,6 +17,7 @@ from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import services
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from crm_core.models import Product
+from tests.keyring import TEST_KEYRING
 from tests.processes import celery_worker, service_env, start_redis, stop, wait_until, web_app
 from tests.services import free_port, scratch_postgres_database
 from tests.signed import signed_headers
@@ -40,7 +41,7 @@ def _post(base: str, secret: str, n: int) -> requests.Response:
 def test_requests_survive_a_dead_broker_and_are_processed_once_it_returns(
     database: str, tmp_path
 ) -> None:
-    engine = make_engine(database)
+    engine = make_engine(database, keyring=TEST_KEYRING)
     sessions = make_session_factory(engine)
     with sessions.begin() as session:
         _, secret = services.create_source(session, name="forms")

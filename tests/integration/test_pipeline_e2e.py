@@ -26,6 +26,7 @@ from crm_core import schema
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import services
 from crm_core.ingestion.models import EventStatus, InboxEvent
+from tests.keyring import TEST_KEYRING
 from tests.processes import (
     REPO,
     celery_worker,
@@ -78,7 +79,7 @@ def platform(postgres_available: None, tmp_path: Path) -> Iterator[Platform]:
         unavailable("Redis", reason)
     with scratch_postgres_database("crm_e2e") as url:
         schema.upgrade(url)
-        engine = make_engine(url)
+        engine = make_engine(url, keyring=TEST_KEYRING)
         with make_session_factory(engine).begin() as session:
             _, secret = services.create_source(session, name="forms")
         env = service_env(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from crm_core.delivery.backends import SmtpBackend, backend_from_url
+from crm_core.delivery.backends import InvalidMailUrlError, SmtpBackend, backend_from_url
 from crm_core.delivery.base import PermanentDeliveryError, TransientDeliveryError
 from crm_core.delivery.messages import OutboundMail, build_message
 from crm_core.delivery.smtp import SmtpSettings
@@ -143,11 +144,38 @@ def test_login_and_bad_credentials() -> None:
         "auth_require_tls": False,
     }
     with running_smtp_server(**options) as server:
-        with backend_from_url(server.url(userinfo="crm:p%40ss%20word")) as backend:
+        # Plain TCP on loopback: the URL has to say that a password may go in clear.
+        url = server.url(userinfo="crm:p%40ss%20word", query="insecure=1")
+        with backend_from_url(url) as backend:
             backend.send(message_to("a@example.org"))
         assert len(server.handler.received) == 1
         with pytest.raises(PermanentDeliveryError, match="login refused"):
-            backend_from_url(server.url(userinfo="crm:wrong")).open()
+            backend_from_url(server.url(userinfo="crm:wrong", query="insecure=1")).open()
+
+
+def test_auth_over_plain_tcp_is_refused_unless_the_url_says_insecure() -> None:
+    attempts: list[str] = []
+    accept = password_authenticator("crm", "secret")
+
+    def recording(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        attempts.append(mechanism)
+        return accept(server, session, envelope, mechanism, data)
+
+    with running_smtp_server(authenticator=recording, auth_require_tls=False) as server:
+        # A URL that would log in without TLS is refused as soon as it is read...
+        with pytest.raises(InvalidMailUrlError, match=r"unencrypted.*insecure=1"):
+            backend_from_url(server.url(userinfo="crm:secret"))
+        # ...and a backend built any other way never sends AUTH over plain TCP either.
+        settings = SmtpSettings(host=server.host, port=server.port, username="crm", password="x")
+        with pytest.raises(PermanentDeliveryError, match="not encrypted"):
+            SmtpBackend(settings).send(message_to("a@example.org"))
+        assert attempts == []
+        assert server.handler.received == []
+
+        with backend_from_url(server.url(userinfo="crm:secret", query="insecure=1")) as backend:
+            backend.send(message_to("a@example.org"))
+        assert len(attempts) == 1
+        assert len(server.handler.received) == 1
 
 
 def test_starttls_upgrades_before_login(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from crm_core.errors import FieldError
 from crm_core.ingestion import services
 from crm_core.ingestion.inbox import Inbox
 from crm_core.ingestion.models import EventStatus, InboxEvent
+from tests.keyring import TEST_KEYRING
 
 BODY = b'{"email": "a@example.com"}'
 
@@ -22,7 +23,7 @@ BODY = b'{"email": "a@example.com"}'
 @pytest.fixture
 def pool_of_one(postgres_url: str) -> Iterator[Engine]:
     """An engine whose pool holds one connection, so every test step reuses it."""
-    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0, keyring=TEST_KEYRING)
     yield engine
     with engine.begin() as conn:
         for table in ("inbox_events", "source_secrets", "sources"):

@@ -1,0 +1,1 @@
+"""Secrets at rest: the keyring they are encrypted under, the column type, and rotation."""
