@@ -24,6 +24,8 @@ BODY = b'{"email": "ada@example.com"}'
         ("", "CRM_ENCRYPTION_KEYS must be set when CRM_DATABASE_URL is"),
         (Keyring.generate_key(), "does not decrypt under any key in CRM_ENCRYPTION_KEYS"),
     ],
+    # Named, not by value: the key is random, and every xdist worker must collect the same ids.
+    ids=["no-keys", "another-key"],
 )
 def test_a_source_whose_secret_cannot_be_read_is_a_503_and_nothing_is_stored(
     database_url: str, committed_db: Engine, keys: str, detail: str
