@@ -166,6 +166,32 @@ def test_preview_renders_one_contact(
     assert missing.status_code == 404
 
 
+def test_a_template_past_a_bound_is_422_naming_it_at_create_and_preview(
+    client: FlaskClient, auth: dict[str, str], contact_id: int
+) -> None:
+    created = client.post(
+        "/api/campaigns",
+        json={**CAMPAIGN, "html": '{{ "%010000000d" % 1 }}'},
+        headers=auth,
+    )
+    assert created.status_code == 422
+    assert created.json["errors"][0]["field"] == "html"
+    assert "format width" in created.json["errors"][0]["message"]
+    # Past a bound only for this contact's data: created, then refused by the preview.
+    campaign_id = _create(
+        client, auth,
+        text='{% if contact.first_name == "Ada" %}{{ "x"|center(10000000) }}{% endif %}',
+    )  # fmt: skip
+    preview = client.get(
+        f"/api/campaigns/{campaign_id}/preview?contact_id={contact_id}", headers=auth
+    )
+    assert preview.status_code == 422
+    assert preview.json["errors"] == [
+        {"field": "text", "message": "exceeds the bound on padding width (1,000)",
+         "type": "template_bound"}
+    ]  # fmt: skip
+
+
 def test_preview_without_a_public_url_is_a_problem_naming_the_setting(
     app: Flask, client: FlaskClient, auth: dict[str, str], contact_id: int
 ) -> None:
