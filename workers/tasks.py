@@ -10,7 +10,6 @@ import time
 from collections import Counter
 
 from crm_core.campaigns import dispatch, sending
-from crm_core.campaigns import services as campaign_services
 from crm_core.config import get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
@@ -157,11 +156,8 @@ def dispatch_campaigns() -> int:
         recovered = dispatch.recover_stale_sending(
             session, older_than=dt.timedelta(seconds=_claim_timeout()), now=now
         )
-        # Claim and recipients commit together: a campaign is never sending without its rows.
-        started = dispatch.claim_due_campaigns(session, now=now)
-        for campaign_id in started:
-            campaign = campaign_services.get_campaign(session, campaign_id=campaign_id)
-            dispatch.materialize_recipients(session, campaign=campaign, now=now)
+        due = dispatch.due_campaigns(session, now=now)
+    started = [campaign_id for campaign_id in due if _start_campaign(campaign_id, now=now)]
     if recovered:
         log.warning("%s campaign sends found sending after a crash are now unknown", recovered)
     with unit_of_work() as session:
@@ -174,6 +170,27 @@ def dispatch_campaigns() -> int:
     for campaign_id in stalled:
         enqueue_send_batches(campaign_id, parallel=1)
     return len(started)
+
+
+def _start_campaign(campaign_id: int, *, now: dt.datetime) -> bool:
+    """Claim and materialize one campaign in its own transaction; True if it started.
+
+    A campaign that raises is rolled back alone and marked ``failed`` with the
+    reason, so the other due campaigns still go out. A transient error (a lost
+    connection, a lock) leaves it scheduled for the next tick.
+    """
+    try:
+        with unit_of_work() as session:
+            return dispatch.start_campaign(session, campaign_id=campaign_id, now=now)
+    except Exception as exc:
+        if is_transient(exc):
+            log.warning("campaign %s not started this time: %s", campaign_id, exc)
+            return False
+        reason = dispatch.describe_failure(exc)
+        log.error("campaign %s failed to start: %s", campaign_id, reason)
+    with unit_of_work() as session:
+        dispatch.fail_campaign(session, campaign_id=campaign_id, reason=reason, now=now)
+    return False
 
 
 @celery_app.task(name="crm.campaigns.send_batch")

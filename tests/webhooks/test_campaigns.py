@@ -137,6 +137,36 @@ def test_bad_campaigns_are_422_naming_the_field(
     assert any(error["field"].startswith(field) for error in response.json["errors"])
 
 
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-01:00"])
+def test_a_date_out_of_range_is_422_never_500(
+    client: FlaskClient, auth: dict[str, str], when: str
+) -> None:
+    created = client.post("/api/campaigns", json={**CAMPAIGN, "send_at": when}, headers=auth)
+    assert created.status_code == 422
+    assert [e["field"] for e in created.json["errors"]] == ["send_at"]
+    campaign_id = _create(client, auth)
+    scheduled = client.post(
+        f"/api/campaigns/{campaign_id}/schedule", json={"send_at": when}, headers=auth
+    )
+    assert scheduled.status_code == 422
+    assert [e["field"] for e in scheduled.json["errors"]] == ["send_at"]
+    segment = {"all": [{"field": "created_at", "op": "gt", "value": when}]}
+    in_segment = client.post(
+        "/api/campaigns", json={**CAMPAIGN, "code": "other", "segment": segment}, headers=auth
+    )
+    assert in_segment.status_code == 422
+    assert [e["field"] for e in in_segment.json["errors"]] == ["segment.all.0.value"]
+
+
+def test_a_cron_that_never_matches_is_422(client: FlaskClient, auth: dict[str, str]) -> None:
+    campaign_id = _create(client, auth)
+    response = client.post(
+        f"/api/campaigns/{campaign_id}/schedule", json={"cron": "0 0 30 2 *"}, headers=auth
+    )
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "cron"
+
+
 def test_unknown_campaign_and_missing_key(client: FlaskClient, auth: dict[str, str]) -> None:
     assert client.get("/api/campaigns/999999", headers=auth).status_code == 404
     assert client.post("/api/campaigns/999999/pause", headers=auth).status_code == 404
