@@ -197,14 +197,19 @@ def _start_campaign(campaign_id: int, *, now: dt.datetime) -> bool:
 def send_batch(campaign_id: int) -> str:
     """Claim a batch of the campaign's sends, send it over one connection, record outcomes.
 
-    The claim commits before anything is sent; the outcomes commit after. A
-    crash in between leaves the rows ``sending``, which the dispatcher turns
-    into ``unknown``: never sent twice.
+    The claim commits before anything is sent; the outcomes commit after. Only
+    a process that dies in between leaves rows ``sending``, which the
+    dispatcher turns into ``unknown``: never sent twice. Any other failure
+    after the claim gives the rows back: pending, or failed with the reason
+    after the attempt limit.
     """
-    # Before the claim: a missing setting must leave the sends pending, not
-    # claimed and then abandoned (which the dispatcher would call ``unknown``).
+    # Before the claim: a missing setting or a bad mail URL must leave the sends
+    # pending, not claimed and then abandoned.
     settings = get_settings()
     identity = sending.MailIdentity.from_settings(settings)
+    backend = backend_from_url(
+        settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
+    )
     with unit_of_work() as session:
         claimed = dispatch.claim_batch(
             session,
@@ -214,16 +219,18 @@ def send_batch(campaign_id: int) -> str:
         )
     if not claimed:
         return _finish_campaign(campaign_id)
-    with unit_of_work() as session:
-        prepared = sending.prepare_batch(
-            session, campaign_id=campaign_id, claimed=claimed, identity=identity
-        )
-    backend = backend_from_url(
-        settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
-    )
     # Half the time limit: the rest of a slow batch goes back to pending for the next one.
     deadline = time.monotonic() + _claim_timeout() / 2
-    outcomes = sending.deliver_batch(backend, prepared, deadline=deadline)
+    try:
+        with unit_of_work() as session:
+            prepared = sending.prepare_batch(
+                session, campaign_id=campaign_id, claimed=claimed, identity=identity
+            )
+    except Exception as exc:  # nothing reached the backend: the rows go back
+        log.exception("campaign %s: a batch of %d could not be prepared", campaign_id, len(claimed))
+        outcomes = sending.release_unsent(claimed, dispatch.describe_failure(exc))
+    else:
+        outcomes = sending.deliver_batch(backend, prepared, deadline=deadline)
     with unit_of_work() as session:
         sending.record_outcomes(
             session,

@@ -48,6 +48,9 @@ class MailBackend(Protocol):
     def close(self) -> None:
         """Disconnect; safe to call when not open."""
 
+    def limit_to(self, deadline: float | None) -> None:
+        """Retry or wait no later than ``deadline`` (``time.monotonic()``); None: no limit."""
+
     def __enter__(self) -> Self: ...
 
     def __exit__(
@@ -60,6 +63,13 @@ class MailBackend(Protocol):
 
 class BatchBackend:
     """Base of the backends: ``with backend:`` opens once and closes at the end of the batch."""
+
+    # A batch's deadline (``time.monotonic()``): a backend that retries stops retrying by then.
+    deadline: float | None = None
+
+    def limit_to(self, deadline: float | None) -> None:
+        """Retry or wait no later than ``deadline``; None: no limit."""
+        self.deadline = deadline
 
     def open(self) -> None:
         """Nothing to connect by default."""

@@ -53,10 +53,15 @@ class HttpApiBackend(BatchBackend):
     """POSTs each message as JSON over one keep-alive ``requests.Session`` per batch."""
 
     def __init__(
-        self, settings: HttpApiSettings, *, sleep: Callable[[float], None] = time.sleep
+        self,
+        settings: HttpApiSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._sleep = sleep
+        self._clock = clock
         self._session: requests.Session | None = None
 
     def open(self) -> None:
@@ -87,7 +92,11 @@ class HttpApiBackend(BatchBackend):
                 maybe_sent = exc.maybe_sent = maybe_sent or exc.maybe_sent
                 if isinstance(exc, PermanentDeliveryError) or attempt > self.settings.retries:
                     raise
-                self._sleep(self._delay(attempt, exc.retry_after))
+                delay = self._delay(attempt, exc.retry_after)
+                # A retry that would end past the batch's deadline is not made.
+                if self.deadline is not None and self._clock() + delay > self.deadline:
+                    raise
+                self._sleep(delay)
 
     def _post_once(
         self, body: dict[str, Any], headers: dict[str, str], message: EmailMessage

@@ -17,6 +17,7 @@ from crm_core.campaigns.models import CampaignSend, MarketingCampaign
 from crm_core.config import MissingSettingError, Settings
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import make_session_factory
+from crm_core.delivery.backends import InvalidMailUrlError
 from crm_core.ingestion import services as api_keys
 from tests.smtp_server import SmtpTestServer, smtp_server
 from webhooks.app import create_app
@@ -295,3 +296,77 @@ def test_a_campaign_that_cannot_start_fails_alone_and_the_other_goes_out(
     monkeypatch.setattr(cli_session, "get_settings", lambda: settings)
     output = CliRunner().invoke(cli, ["campaigns", "show", str(bad_id)]).output
     assert f"failed\t{bad.failure_reason}" in output
+
+
+def _errors(engine: Engine, campaign_id: int) -> set[str | None]:
+    with Session(engine) as session:
+        query = select(CampaignSend.error).where(CampaignSend.campaign_id == campaign_id)
+        return set(session.scalars(query))
+
+
+def test_a_recursive_template_fails_its_sends_with_the_reason_never_unknown(
+    committed_db: Engine, worker: list[int], smtp_server: SmtpTestServer
+) -> None:
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    # Stored before templates were bounded (create refuses it now).
+    with make_session_factory(committed_db).begin() as session:
+        session.execute(
+            update(MarketingCampaign)
+            .where(MarketingCampaign.id == campaign_id)
+            .values(text_template="{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}")
+        )
+    tasks.dispatch_campaigns()
+    _run_until_idle(worker)
+    assert _statuses(committed_db, campaign_id) == {"failed": 3}
+    assert _errors(committed_db, campaign_id) == {
+        "text: exceeds the bound on macro and recursive loop depth (20)"
+    }
+    assert smtp_server.handler.received == []
+
+
+def test_a_mistyped_mail_url_claims_nothing(
+    committed_db: Engine, worker: list[int], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typo = settings.model_copy(update={"mail_url": "smtp//mail.example.com:25"})
+    monkeypatch.setattr(tasks, "get_settings", lambda: typo)
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    tasks.dispatch_campaigns()
+    with pytest.raises(InvalidMailUrlError, match="unknown mail URL scheme"):
+        tasks.send_batch(campaign_id)
+    assert _statuses(committed_db, campaign_id) == {"pending": 3}
+
+
+def test_a_failure_after_the_claim_gives_the_rows_back_then_fails_them_with_the_reason(
+    committed_db: Engine,
+    worker: list[int],
+    smtp_server: SmtpTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    tasks.dispatch_campaigns()
+    worker.clear()
+
+    def unreadable(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the contacts could not be read")
+
+    monkeypatch.setattr(tasks.sending, "prepare_batch", unreadable)
+    tasks.send_batch(campaign_id)
+    # Claimed, then given back: pending, one attempt counted, the reason kept.
+    assert _statuses(committed_db, campaign_id) == {"pending": 3}
+    assert _errors(committed_db, campaign_id) == {"RuntimeError: the contacts could not be read"}
+    # Later, the dispatcher has nothing to call unknown.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tasks, "_claim_timeout", lambda: 0)
+        tasks.dispatch_campaigns()
+    assert _statuses(committed_db, campaign_id) == {"pending": 3}
+    # After the attempt limit the rows fail, with the reason, and the campaign ends.
+    tasks.send_batch(campaign_id)
+    tasks.send_batch(campaign_id)
+    assert _statuses(committed_db, campaign_id) == {"failed": 3}
+    tasks.send_batch(campaign_id)
+    with Session(committed_db) as session:
+        assert services.get_campaign_view(session, campaign_id=campaign_id).status == "sent"
+    assert smtp_server.handler.received == []
