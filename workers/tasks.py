@@ -187,7 +187,9 @@ def _start_campaign(campaign_id: int, *, now: dt.datetime) -> bool:
             log.warning("campaign %s not started this time: %s", campaign_id, exc)
             return False
         reason = dispatch.describe_failure(exc)
-        log.error("campaign %s failed to start: %s", campaign_id, reason)
+        # Bad input is told in one line; anything else is a defect worth its traceback.
+        unexpected = not isinstance(exc, PermanentError)
+        log.error("campaign %s failed to start: %s", campaign_id, reason, exc_info=unexpected)
     with unit_of_work() as session:
         dispatch.fail_campaign(session, campaign_id=campaign_id, reason=reason, now=now)
     return False
