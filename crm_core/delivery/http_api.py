@@ -53,15 +53,10 @@ class HttpApiBackend(BatchBackend):
     """POSTs each message as JSON over one keep-alive ``requests.Session`` per batch."""
 
     def __init__(
-        self,
-        settings: HttpApiSettings,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        self, settings: HttpApiSettings, *, sleep: Callable[[float], None] = time.sleep
     ) -> None:
         self.settings = settings
         self._sleep = sleep
-        self._clock = clock
         self._session: requests.Session | None = None
 
     def open(self) -> None:
@@ -93,8 +88,7 @@ class HttpApiBackend(BatchBackend):
                 if isinstance(exc, PermanentDeliveryError) or attempt > self.settings.retries:
                     raise
                 delay = self._delay(attempt, exc.retry_after)
-                # A retry that would end past the batch's deadline is not made.
-                if self.deadline is not None and self._clock() + delay > self.deadline:
+                if not self.can_wait(delay):  # a retry past the batch's deadline is not made
                     raise
                 self._sleep(delay)
 

@@ -162,7 +162,8 @@ def test_retries_never_outlive_the_batch_deadline(api: MailApi) -> None:
 
     api.script.extend([Answer(503)] * 6)
     settings = HttpApiSettings(url=api.url, read_timeout=5.0, retries=5, backoff=0.5)
-    sender = HttpApiBackend(settings, sleep=sleep, clock=lambda: now[0])
+    sender = HttpApiBackend(settings, sleep=sleep)
+    sender.clock = lambda: now[0]  # type: ignore[method-assign]
     sender.limit_to(now[0] + 2.0)
     with sender, pytest.raises(TransientDeliveryError, match="503"):
         sender.send(campaign_message(), idempotency_key="send-9")
