@@ -288,6 +288,8 @@ def _schedule_next_run(session: Session, *, campaign_id: int, cron: str, now: dt
             .values(
                 status=CampaignStatus.FAILED,
                 failure_reason=f"cron {cron!r} has no next run: {describe_failure(exc)}"[:500],
+                # This run is over: scheduled again (with a cron that matches), the next one starts.
+                current_run=MarketingCampaign.current_run + 1,
             )
             .execution_options(synchronize_session=False)
         )

@@ -238,6 +238,9 @@ def test_a_stored_cron_with_no_next_run_fails_its_campaign_and_no_other(session:
     assert never_row.failure_reason is not None
     assert "cron '0 0 30 2 *' has no next run" in never_row.failure_reason
     assert (daily_row.status, daily_row.current_run) == ("scheduled", 2)
+    # Scheduled again with a cron that matches, its next run reaches everyone again.
+    services.schedule(session, campaign_id=never.id, send_at=NOW, cron="0 9 * * *")
+    assert len(_run_to_the_end(session, never.id, NOW)) == 1
 
 
 def test_start_claims_and_materializes_one_campaign_and_fail_keeps_a_paused_one(
