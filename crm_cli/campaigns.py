@@ -25,7 +25,8 @@ def _iso(value: str | None) -> dt.datetime | None:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time") from None
     if instant.tzinfo is None:
         raise click.BadParameter("give a time zone, e.g. 2026-06-01T09:00:00+00:00")
-    return instant.astimezone(dt.UTC)
+    # Converted to UTC by the service, which also refuses a moment out of range.
+    return instant
 
 
 def _run(work: Callable[[Session], Any]) -> Any:
@@ -46,6 +47,8 @@ def _show(view: services.CampaignView) -> None:
         click.echo(f"send at\t{view.send_at.isoformat()}")
     if view.schedule_cron:
         click.echo(f"cron\t{view.schedule_cron} (UTC; run {view.current_run})")
+    if view.failure_reason:
+        click.echo(f"failed\t{view.failure_reason}")
     click.echo("stats\t" + " ".join(f"{name}={count}" for name, count in view.stats.items()))
 
 

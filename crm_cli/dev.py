@@ -14,6 +14,7 @@ from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.engine import make_url
 
 from crm_core.config import Settings, get_settings
+from crm_core.delivery.backends import check_mail_url
 
 
 def _worker_command(schedule_file: str, loglevel: str) -> list[str]:
@@ -98,6 +99,10 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
     # is set, the address served here. The worker inherits it.
     os.environ.setdefault("CRM_PUBLIC_URL", listening_url(host, port))
     settings = get_settings()
+    # Checked before anything starts: a worker would otherwise claim sends it cannot make.
+    problem = check_mail_url(settings.resolved_mail_url())
+    if problem:
+        raise click.ClickException(problem)
     settings.ensure_var_dir()
     if not no_migrate:
         schema.upgrade(settings.resolved_database_url())

@@ -1,7 +1,7 @@
 """The Celery application."""
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 celery_app = Celery(
     "crm", include=["workers.tasks", "workers.mailbox_tasks", "workers.followup_tasks"]
@@ -15,3 +15,18 @@ def _fresh_engine_after_fork(**_kwargs: object) -> None:
     from workers.db import reset_engine
 
     reset_engine()
+
+
+@worker_init.connect
+def _refuse_a_bad_mail_url(**_kwargs: object) -> None:
+    """A worker whose mail URL names no usable backend stops at start, with one line saying why.
+
+    Otherwise it would start, claim campaign sends and only then find it cannot send them.
+    """
+    from crm_core.config import get_settings
+    from crm_core.delivery.backends import check_mail_url
+
+    problem = check_mail_url(get_settings().resolved_mail_url())
+    if problem:
+        # SystemExit passes Celery's signal dispatch (which logs other errors and carries on).
+        raise SystemExit(f"crm worker: {problem}")

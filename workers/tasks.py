@@ -12,7 +12,6 @@ from collections import Counter
 from celery.exceptions import SoftTimeLimitExceeded
 
 from crm_core.campaigns import dispatch, sending
-from crm_core.campaigns import services as campaign_services
 from crm_core.config import get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
@@ -168,11 +167,8 @@ def dispatch_campaigns() -> int:
         recovered = dispatch.recover_stale_sending(
             session, older_than=dt.timedelta(seconds=_claim_timeout()), now=now
         )
-        # Claim and recipients commit together: a campaign is never sending without its rows.
-        started = dispatch.claim_due_campaigns(session, now=now)
-        for campaign_id in started:
-            campaign = campaign_services.get_campaign(session, campaign_id=campaign_id)
-            dispatch.materialize_recipients(session, campaign=campaign, now=now)
+        due = dispatch.due_campaigns(session, now=now)
+    started = [campaign_id for campaign_id in due if _start_campaign(campaign_id, now=now)]
     if recovered:
         log.warning("%s campaign sends found sending after a crash are now unknown", recovered)
     with unit_of_work() as session:
@@ -187,18 +183,46 @@ def dispatch_campaigns() -> int:
     return len(started)
 
 
+def _start_campaign(campaign_id: int, *, now: dt.datetime) -> bool:
+    """Claim and materialize one campaign in its own transaction; True if it started.
+
+    A campaign that raises is rolled back alone and marked ``failed`` with the
+    reason, so the other due campaigns still go out. A transient error (a lost
+    connection, a lock) leaves it scheduled for the next tick.
+    """
+    try:
+        with unit_of_work() as session:
+            return dispatch.start_campaign(session, campaign_id=campaign_id, now=now)
+    except Exception as exc:
+        if is_transient(exc):
+            log.warning("campaign %s not started this time: %s", campaign_id, exc)
+            return False
+        reason = dispatch.describe_failure(exc)
+        # Bad input is told in one line; anything else is a defect worth its traceback.
+        unexpected = not isinstance(exc, PermanentError)
+        log.error("campaign %s failed to start: %s", campaign_id, reason, exc_info=unexpected)
+    with unit_of_work() as session:
+        dispatch.fail_campaign(session, campaign_id=campaign_id, reason=reason, now=now)
+    return False
+
+
 @celery_app.task(name="crm.campaigns.send_batch")
 def send_batch(campaign_id: int) -> str:
     """Claim a batch of the campaign's sends, send it over one connection, record outcomes.
 
-    The claim commits before anything is sent; the outcomes commit after. A
-    crash in between leaves the rows ``sending``, which the dispatcher turns
-    into ``unknown``: never sent twice.
+    The claim commits before anything is sent; the outcomes commit after. Only
+    a process that dies in between leaves rows ``sending``, which the
+    dispatcher turns into ``unknown``: never sent twice. Any other failure
+    after the claim gives the rows back: pending, or failed with the reason
+    after the attempt limit.
     """
-    # Before the claim: a missing setting must leave the sends pending, not
-    # claimed and then abandoned (which the dispatcher would call ``unknown``).
+    # Before the claim: a missing setting or a bad mail URL must leave the sends
+    # pending, not claimed and then abandoned.
     settings = get_settings()
     identity = sending.MailIdentity.from_settings(settings)
+    backend = backend_from_url(
+        settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
+    )
     with unit_of_work() as session:
         claimed = dispatch.claim_batch(
             session,
@@ -208,16 +232,18 @@ def send_batch(campaign_id: int) -> str:
         )
     if not claimed:
         return _finish_campaign(campaign_id)
-    with unit_of_work() as session:
-        prepared = sending.prepare_batch(
-            session, campaign_id=campaign_id, claimed=claimed, identity=identity
-        )
-    backend = backend_from_url(
-        settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
-    )
     # Half the time limit: the rest of a slow batch goes back to pending for the next one.
     deadline = time.monotonic() + _claim_timeout() / 2
-    outcomes = sending.deliver_batch(backend, prepared, deadline=deadline)
+    try:
+        with unit_of_work() as session:
+            prepared = sending.prepare_batch(
+                session, campaign_id=campaign_id, claimed=claimed, identity=identity
+            )
+    except Exception as exc:  # nothing reached the backend: the rows go back
+        log.exception("campaign %s: a batch of %d could not be prepared", campaign_id, len(claimed))
+        outcomes = sending.release_unsent(claimed, dispatch.describe_failure(exc))
+    else:
+        outcomes = sending.deliver_batch(backend, prepared, deadline=deadline)
     with unit_of_work() as session:
         sending.record_outcomes(
             session,

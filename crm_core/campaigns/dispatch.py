@@ -41,8 +41,16 @@ class ClaimedSend:
     attempts: int = 0
 
 
-def claim_due_campaigns(session: Session, *, now: dt.datetime) -> list[int]:
-    """Move every due scheduled campaign to ``sending``; the ids this caller won.
+def due_campaigns(session: Session, *, now: dt.datetime) -> list[int]:
+    """The ids of the scheduled campaigns that are due, oldest id first (nothing is claimed)."""
+    query = select(MarketingCampaign.id).where(
+        MarketingCampaign.status == CampaignStatus.SCHEDULED, MarketingCampaign.send_at <= now
+    )
+    return list(session.scalars(query.order_by(MarketingCampaign.id)))
+
+
+def claim_campaign(session: Session, *, campaign_id: int, now: dt.datetime) -> bool:
+    """Move one due scheduled campaign to ``sending``; True if this caller won it.
 
     One conditional UPDATE: two dispatchers racing on PostgreSQL both try the
     row, the second waits for the first's commit, re-checks ``status`` and
@@ -52,6 +60,7 @@ def claim_due_campaigns(session: Session, *, now: dt.datetime) -> list[int]:
     claimed = session.execute(
         update(MarketingCampaign)
         .where(
+            MarketingCampaign.id == campaign_id,
             MarketingCampaign.status == CampaignStatus.SCHEDULED,
             MarketingCampaign.send_at <= now,
         )
@@ -62,7 +71,55 @@ def claim_due_campaigns(session: Session, *, now: dt.datetime) -> list[int]:
         .returning(MarketingCampaign.id)
         .execution_options(synchronize_session=False)
     )
-    return sorted(claimed.scalars())
+    return claimed.scalar() is not None
+
+
+def claim_due_campaigns(session: Session, *, now: dt.datetime) -> list[int]:
+    """``claim_campaign`` for every due campaign; the ids this caller won."""
+    return [
+        campaign_id
+        for campaign_id in due_campaigns(session, now=now)
+        if claim_campaign(session, campaign_id=campaign_id, now=now)
+    ]
+
+
+def start_campaign(session: Session, *, campaign_id: int, now: dt.datetime) -> bool:
+    """Claim one due campaign and add its recipients' send rows; True if this caller started it.
+
+    The caller commits both together, in a transaction of this campaign's own:
+    a campaign is never ``sending`` without its rows, and one that cannot be
+    started (see ``fail_campaign``) holds up no other.
+    """
+    if not claim_campaign(session, campaign_id=campaign_id, now=now):
+        return False
+    campaign = session.get(MarketingCampaign, campaign_id)
+    assert campaign is not None  # just claimed in this transaction
+    materialize_recipients(session, campaign=campaign, now=now)
+    return True
+
+
+def fail_campaign(session: Session, *, campaign_id: int, reason: str, now: dt.datetime) -> bool:
+    """A campaign the dispatcher cannot start or reschedule becomes ``failed``, with the reason.
+
+    Only from ``scheduled`` or ``sending``: a campaign paused or cancelled in
+    the meantime keeps the state a person gave it.
+    """
+    failed = session.execute(
+        update(MarketingCampaign)
+        .where(
+            MarketingCampaign.id == campaign_id,
+            MarketingCampaign.status.in_((CampaignStatus.SCHEDULED, CampaignStatus.SENDING)),
+        )
+        .values(status=CampaignStatus.FAILED, failure_reason=reason[:500], completed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(failed.rowcount)  # type: ignore[attr-defined]
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line saying why a campaign failed, for people (no traceback)."""
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}"[:500] if first_line else type(exc).__name__
 
 
 def materialize_recipients(
@@ -217,13 +274,32 @@ def _complete(session: Session, *, now: dt.datetime, campaign_id: int | None) ->
 
 
 def _schedule_next_run(session: Session, *, campaign_id: int, cron: str, now: dt.datetime) -> None:
-    """A recurring campaign's run is over: the next one, in the same transaction."""
+    """A recurring campaign's run is over: the next one, in the same transaction.
+
+    A cron with no next run (stored before runs were checked) fails the
+    campaign with the reason instead of failing the whole dispatch.
+    """
+    try:
+        following = next_run(cron, after=now)
+    except ValueError as exc:  # croniter's errors are ValueErrors
+        session.execute(
+            update(MarketingCampaign)
+            .where(MarketingCampaign.id == campaign_id)
+            .values(
+                status=CampaignStatus.FAILED,
+                failure_reason=f"cron {cron!r} has no next run: {describe_failure(exc)}"[:500],
+                # This run is over: scheduled again (with a cron that matches), the next one starts.
+                current_run=MarketingCampaign.current_run + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return
     session.execute(
         update(MarketingCampaign)
         .where(MarketingCampaign.id == campaign_id)
         .values(
             status=CampaignStatus.SCHEDULED,
-            send_at=next_run(cron, after=now),
+            send_at=following,
             current_run=MarketingCampaign.current_run + 1,
         )
         .execution_options(synchronize_session=False)

@@ -19,6 +19,8 @@ class CampaignStatus(enum.StrEnum):
     SENT = "sent"
     PAUSED = "paused"
     CANCELLED = "cancelled"
+    # The dispatcher could not start it (or schedule its next run); ``failure_reason`` says why.
+    FAILED = "failed"
 
 
 class MemberStatus(enum.StrEnum):
@@ -68,6 +70,8 @@ class MarketingCampaign(Timestamped, Base):
     current_run: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     started_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
+    # Why the campaign is ``failed``, for the API and ``crm campaigns show``.
+    failure_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class CampaignMember(Base):

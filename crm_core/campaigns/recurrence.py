@@ -12,13 +12,18 @@ import datetime as dt
 
 from croniter import croniter
 
+from crm_core.campaigns.instants import MAX_CRON_GAP
 from crm_core.errors import FieldError, InvalidInput
 
 MAX_CRON_CHARS = 80
 
 
-def check_cron(expression: object) -> str:
-    """``expression`` trimmed, if it is a valid five-field cron expression; InvalidInput if not."""
+def check_cron(expression: object, *, now: dt.datetime) -> str:
+    """``expression`` trimmed, if it is a valid five-field cron expression; InvalidInput if not.
+
+    It must also match within ``MAX_CRON_GAP`` of ``now``: ``0 0 30 2 *`` is
+    well formed but never matches, and the dispatcher could never schedule it.
+    """
     if not isinstance(expression, str) or not expression.strip():
         raise InvalidInput([FieldError(("cron",), "must be a five-field cron expression")])
     text = " ".join(expression.split())
@@ -26,6 +31,13 @@ def check_cron(expression: object) -> str:
         raise InvalidInput(
             [FieldError(("cron",), "must be a five-field cron expression, e.g. '0 9 * * mon'")]
         )
+    try:
+        following = next_run(text, after=now)
+    except ValueError:  # croniter's own errors are ValueErrors
+        following = None
+    if following is None or following - now > MAX_CRON_GAP:
+        years = MAX_CRON_GAP.days // 366
+        raise InvalidInput([FieldError(("cron",), f"never matches within {years} years")])
     return text
 
 

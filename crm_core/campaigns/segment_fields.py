@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from crm_core.campaigns.instants import check_duration, to_utc
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 from crm_core.support.models import CaseStatus, SupportCase
 
@@ -264,7 +265,10 @@ def _boolean(value: Any) -> bool:
 
 
 def _instant(value: Any) -> dt.datetime | Ago:
-    """An aware UTC datetime from an ISO 8601 date or date-time (naive means UTC), or an Ago."""
+    """An aware UTC datetime from an ISO 8601 date or date-time (naive means UTC), or an Ago.
+
+    ValueError names the problem, a moment or a duration out of range included.
+    """
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 date, date-time or duration (P30D) string")
     if value.strip().upper().startswith("P"):
@@ -272,13 +276,14 @@ def _instant(value: Any) -> dt.datetime | Ago:
     try:
         if len(value.strip()) == 10:
             day = dt.date.fromisoformat(value.strip())
-            return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        instant = dt.datetime.fromisoformat(value.strip())
+            instant = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        else:
+            instant = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO 8601 date or date-time") from None
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=dt.UTC)
-    return instant.astimezone(dt.UTC)
+    return to_utc(instant)
 
 
 def _ago(value: str) -> Ago:
@@ -286,9 +291,7 @@ def _ago(value: str) -> Ago:
         delta = _DURATION.validate_python(value)
     except ValidationError:
         raise ValueError(f"{value!r} is not an ISO 8601 duration like P30D or PT12H") from None
-    if delta < dt.timedelta(0):
-        raise ValueError("a duration must not be negative")
-    return Ago(delta)
+    return Ago(check_duration(delta))
 
 
 _DURATION = TypeAdapter(dt.timedelta)

@@ -23,6 +23,9 @@ from crm_core.errors import FieldError, InvalidInput
 
 MAX_DEPTH = 5
 MAX_RULES = 200
+# Values of all rules together (an ``in`` list counts each of its values): each is a bound
+# parameter of the one query, which must stay far below PostgreSQL's 65,535.
+MAX_VALUES = 5_000
 
 
 class Rule(BaseModel):
@@ -60,6 +63,8 @@ def parse_segment(doc: Any) -> Segment:
     """Check a segment document and type its values; InvalidInput names each bad rule."""
     parser = _Parser()
     root = parser.document(doc)
+    if parser.value_count > MAX_VALUES:
+        parser.fail(("segment",), f"a segment holds at most {MAX_VALUES} values in all its rules")
     if parser.errors:
         raise InvalidInput(parser.errors)
     return Segment(root=root)
@@ -117,6 +122,7 @@ class _Parser:
     def __init__(self) -> None:
         self.errors: list[FieldError] = []
         self.rule_count = 0
+        self.value_count = 0
 
     def fail(self, loc: tuple[str | int, ...], msg: str) -> None:
         self.errors.append(FieldError(loc=loc, msg=msg))
@@ -177,6 +183,7 @@ class _Parser:
         except ValueError as exc:
             self.fail((*loc, "value"), str(exc))
             return None
+        self.value_count += len(value) if isinstance(value, list) else 1
         return Rule(field=rule.field, op=rule.op, value=value)
 
 

@@ -8,6 +8,7 @@ from a read, sent with no transaction open, and the outcomes committed last.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from crm_core.activities.models import Activity, ActivityType, Direction
-from crm_core.campaigns.dispatch import ClaimedSend
+from crm_core.campaigns.dispatch import ClaimedSend, describe_failure
 from crm_core.campaigns.models import CampaignSend, MarketingCampaign, SendStatus
 from crm_core.campaigns.templates import (
     CampaignTemplates,
@@ -31,6 +32,8 @@ from crm_core.customers.models import Contact
 from crm_core.delivery.base import MailBackend, PermanentDeliveryError, TransientDeliveryError
 from crm_core.delivery.messages import AutoSubmitted, OutboundMail, build_message
 from crm_core.errors import PermanentError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class SendOutcome:
     error: str | None = None
     provider_message_id: str | None = None
     attempted: bool = True
+    # The backend misbehaved: send nothing more over it in this batch.
+    stops_batch: bool = False
 
 
 # The error of rows a batch gave back unattempted when its time was up.
@@ -189,17 +194,19 @@ def _prepare(
 def deliver_batch(
     backend: MailBackend, prepared: Sequence[PreparedSend], *, deadline: float | None = None
 ) -> list[SendOutcome]:
-    """Send each message over one backend connection; one outcome per row, in order.
+    """Send each message over one backend connection; one outcome per row, in order; never raises.
 
     A transient failure that proves nothing went out stops the batch: that row
     and the rest go back to pending for a later batch. One that may have gone
     out (the connection broke during DATA) is ``unknown``. Past ``deadline``
-    (``time.monotonic()``) no further message is started: the rest go back to
-    pending, unattempted, so a slow server never keeps rows ``sending`` until
-    the dispatcher takes them for a dead batch's.
+    (``time.monotonic()``) no further message is started and the backend makes
+    no further retry: the rest go back to pending, unattempted, so a slow
+    server never keeps rows ``sending`` until the dispatcher takes them for a
+    dead batch's.
     """
     outcomes: list[SendOutcome] = []
     try:
+        backend.limit_to(deadline)
         backend.open()
         for index, item in enumerate(prepared):
             if deadline is not None and index and time.monotonic() > deadline:
@@ -207,7 +214,7 @@ def deliver_batch(
                 break
             outcome = _deliver_one(backend, item)
             outcomes.append(outcome)
-            if outcome.status == SendStatus.PENDING:
+            if outcome.status == SendStatus.PENDING or outcome.stops_batch:
                 rest = prepared[index + 1 :]
                 outcomes.extend(_released(rest, outcome.error, attempted=False))
                 break
@@ -215,9 +222,30 @@ def deliver_batch(
         outcomes.extend(_released(prepared[len(outcomes) :], str(exc), attempted=False))
     except PermanentDeliveryError as exc:  # from open(): bad credentials, refused server
         outcomes.extend(_released(prepared[len(outcomes) :], str(exc), attempted=True))
+    except Exception as exc:  # from open(): a backend broken in a way it cannot place
+        outcomes.extend(_released(prepared[len(outcomes) :], describe_failure(exc), attempted=True))
     finally:
-        backend.close()
+        _close(backend)
     return outcomes
+
+
+def release_unsent(claimed: Sequence[ClaimedSend], error: str) -> list[SendOutcome]:
+    """Outcomes giving a claimed batch back unsent: pending again, failed after the attempt limit.
+
+    For a batch that failed after its claim and before any message reached
+    the backend (its messages could not be prepared): nothing can have gone
+    out, so none of it is ``unknown``.
+    """
+    items = [PreparedSend(row, None, None, error) for row in claimed]
+    return _released(items, error, attempted=True)
+
+
+def _close(backend: MailBackend) -> None:
+    # A failing close must not turn a settled batch into an exception.
+    try:
+        backend.close()
+    except Exception as exc:
+        log.warning("closing the mail backend failed: %s", describe_failure(exc))
 
 
 def needs_backoff(outcomes: Sequence[SendOutcome]) -> bool:
@@ -241,6 +269,11 @@ def _deliver_one(backend: MailBackend, item: PreparedSend) -> SendOutcome:
     except TransientDeliveryError as exc:
         status = SendStatus.UNKNOWN if exc.maybe_sent else SendStatus.PENDING
         return SendOutcome(item, status, str(exc)[:500])
+    except Exception as exc:
+        # Not a failure the backend could place: the message may have left, so it is
+        # unknown (never sent twice), and the batch stops before the next one.
+        reason = f"unexpected error while sending: {describe_failure(exc)}"[:500]
+        return SendOutcome(item, SendStatus.UNKNOWN, reason, stops_batch=True)
     return SendOutcome(item, SendStatus.SENT, provider_message_id=provider_id)
 
 

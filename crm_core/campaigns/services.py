@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.campaigns.instants import to_utc
 from crm_core.campaigns.models import (
     CampaignSend,
     CampaignStatus,
@@ -39,11 +40,12 @@ MAX_CRON = 80
 S = CampaignStatus
 # What each action may start from.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "schedule": frozenset({S.DRAFT, S.SCHEDULED}),
-    "send": frozenset({S.DRAFT, S.SCHEDULED}),
+    # A failed campaign can be scheduled again, e.g. with a cron that matches.
+    "schedule": frozenset({S.DRAFT, S.SCHEDULED, S.FAILED}),
+    "send": frozenset({S.DRAFT, S.SCHEDULED, S.FAILED}),
     "pause": frozenset({S.SCHEDULED, S.SENDING}),
     "resume": frozenset({S.PAUSED}),
-    "cancel": frozenset({S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED}),
+    "cancel": frozenset({S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED, S.FAILED}),
 }
 
 
@@ -78,6 +80,8 @@ class CampaignView:
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     stats: dict[str, int]
+    # Why it is ``failed`` (None otherwise).
+    failure_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: times in ISO 8601."""
@@ -123,7 +127,7 @@ def create_campaign(
     campaign.text_template = text
     campaign.html_template = html
     campaign.segment = segment or {}
-    campaign.send_at = send_at
+    campaign.send_at = to_utc(send_at) if send_at else None
     campaign.status = S.SCHEDULED if send_at else S.DRAFT
     session.add(campaign)
     session.flush()
@@ -194,6 +198,10 @@ def _check_send_at(send_at: Any) -> list[FieldError]:
         return []
     if not isinstance(send_at, dt.datetime) or send_at.tzinfo is None:
         return [FieldError(loc=("send_at",), msg="must be a date-time with a time zone")]
+    try:
+        to_utc(send_at)
+    except ValueError as exc:
+        return [FieldError(loc=("send_at",), msg=str(exc))]
     return []
 
 
@@ -259,6 +267,7 @@ def get_campaign_view(session: Session, *, campaign_id: int) -> CampaignView:
         started_at=campaign.started_at,
         completed_at=campaign.completed_at,
         stats=campaign_stats(session, campaign_id=campaign_id),
+        failure_reason=campaign.failure_reason,
     )
 
 
@@ -283,11 +292,12 @@ def schedule(
     given, else at the expression's next match; each later run is scheduled
     when the one before it finishes. Without it the campaign is sent once.
     """
+    now = now or utcnow()
     errors = _check_send_at(send_at)
     expression = None
     if cron is not None:
         try:
-            expression = check_cron(cron)
+            expression = check_cron(cron, now=now)
         except InvalidInput as exc:
             errors.extend(exc.errors)
     elif not send_at:
@@ -297,10 +307,11 @@ def schedule(
     campaign = _transition(session, campaign_id=campaign_id, action="schedule")
     _check_sendable(campaign)
     campaign.status = S.SCHEDULED
+    campaign.failure_reason = None
     if send_at is None:
         assert expression is not None
-        send_at = next_run(expression, after=now or utcnow())
-    campaign.send_at = send_at
+        send_at = next_run(expression, after=now)
+    campaign.send_at = to_utc(send_at)
     campaign.schedule_cron = expression
     session.flush()
     return campaign
@@ -322,6 +333,7 @@ def send_now(session: Session, *, campaign_id: int, now: dt.datetime | None = No
         raise CampaignStateError(action="send", status=campaign.status)
     _check_sendable(campaign)
     campaign.status = S.SCHEDULED
+    campaign.failure_reason = None
     campaign.send_at = now or utcnow()
     session.flush()
     return True

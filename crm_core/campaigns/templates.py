@@ -1,8 +1,9 @@
 """Campaign templates: subject, text and HTML rendered per contact in Jinja2's sandbox.
 
 Templates are written by marketing users through the API, so they run in an
-immutable sandbox (no ``_``-attributes, no mutating calls, bounded ranges) and
-see plain dicts, never ORM objects: a template cannot reach the session.
+immutable sandbox (no ``_``-attributes, no mutating calls) whose every way of
+making work is bounded (``crm_core.campaigns.sandbox``), and see plain dicts,
+never ORM objects: a template cannot reach the session or exhaust the process.
 """
 
 from __future__ import annotations
@@ -14,38 +15,17 @@ from typing import Any
 from jinja2 import ChainableUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from crm_core.campaigns.sandbox import (
+    MAX_CALL_DEPTH,
+    MAX_PART_CHARS,
+    BoundedSandbox,
+    TemplateBoundError,
+    render_budget,
+)
 from crm_core.customers.models import Contact, Customer
 from crm_core.errors import FieldError, InvalidInput
 
 MAX_TEMPLATE_CHARS = 200_000
-# Bounds on what one expression may build, so a template cannot exhaust a worker's memory.
-MAX_PRODUCT_LENGTH = 100_000
-MAX_EXPONENT = 100
-
-
-class BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with ``*`` and ``**`` kept from building huge values."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
-        # Jinja's default renders a blocked attribute as "", hiding the attempt; fail instead.
-        raise SecurityError(f"access to attribute {attribute!r} is not allowed")
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponent larger than {MAX_EXPONENT}")
-        if operator == "*":
-            _check_repeat(left, right)
-            _check_repeat(right, left)
-        return super().call_binop(context, operator, left, right)
-
-
-def _check_repeat(sequence: Any, times: Any) -> None:
-    repeatable = isinstance(sequence, str | list | tuple) and isinstance(times, int)
-    if repeatable and len(sequence) * times > MAX_PRODUCT_LENGTH:
-        raise SecurityError(f"a value longer than {MAX_PRODUCT_LENGTH}")
-
 
 # Undefined names and attributes render as "" (a contact without a first name
 # is normal); ChainableUndefined also lets ``contact.missing.deeper`` render "".
@@ -112,8 +92,32 @@ def compile_templates(*, subject: str, text: str, html: str | None = None) -> Ca
 
 
 def validate_templates(*, subject: str, text: str, html: str | None = None) -> None:
-    """Check the templates when a campaign is created or changed (InvalidInput if bad)."""
-    compile_templates(subject=subject, text=text, html=html)
+    """Check the templates when a campaign is created or changed (InvalidInput if bad).
+
+    Each is parsed, then rendered once for a sample contact: a template that
+    breaks a bound (size, width, loops, recursion) or the sandbox is refused
+    here, not at send time. Errors that depend on a contact's data are left to
+    the send, which fails that contact's message alone.
+    """
+    templates = compile_templates(subject=subject, text=text, html=html)
+    try:
+        templates.render(
+            contact=SAMPLE_CONTACT, customer=SAMPLE_CUSTOMER, unsubscribe_url=SAMPLE_URL
+        )
+    except InvalidInput as exc:
+        refused = [error for error in exc.errors if error.type == BOUND_ERROR]
+        if refused:
+            raise InvalidInput(refused) from None
+
+
+# What a template sees when it is checked, before any real contact: every field set.
+SAMPLE_CONTACT: dict[str, Any] = {
+    **dict.fromkeys(CONTACT_FIELDS, "sample"), "id": 1, "email": "sample@example.com",
+}  # fmt: skip
+SAMPLE_CUSTOMER: dict[str, Any] = {**dict.fromkeys(CUSTOMER_FIELDS, "sample"), "id": 1}
+SAMPLE_URL = "https://crm.example/unsubscribe/sample"
+# The FieldError type of a template the sandbox or its bounds refused.
+BOUND_ERROR = "template_bound"
 
 
 def contact_context(contact: Contact) -> dict[str, Any]:
@@ -145,10 +149,35 @@ def _compile(
 
 def _render(name: str, template: Template, context: dict[str, Any]) -> str:
     try:
-        return template.render(context)
+        return _bounded_render(template, context)
+    except TemplateBoundError as exc:
+        raise InvalidInput([FieldError((name,), str(exc), BOUND_ERROR)]) from None
+    except RecursionError:
+        msg = f"exceeds the bound on macro and recursive loop depth ({MAX_CALL_DEPTH})"
+        raise InvalidInput([FieldError((name,), msg, BOUND_ERROR)]) from None
     except SecurityError as exc:
-        raise InvalidInput([FieldError(loc=(name,), msg=f"not allowed: {exc}")]) from None
-    except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        raise InvalidInput([FieldError((name,), f"not allowed: {exc}", BOUND_ERROR)]) from None
+    except (
+        TemplateError,
+        ArithmeticError,
+        AttributeError,
+        TypeError,
+        ValueError,
+        LookupError,
+    ) as exc:
         # A template can fail per contact (e.g. a filter given None); never a traceback.
         msg = f"cannot render: {type(exc).__name__}: {exc}"
         raise InvalidInput([FieldError(loc=(name,), msg=msg)]) from None
+
+
+def _bounded_render(template: Template, context: dict[str, Any]) -> str:
+    """The rendered text, stopped as soon as it is longer than a part may be."""
+    chunks: list[str] = []
+    size = 0
+    with render_budget():
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > MAX_PART_CHARS:
+                raise TemplateBoundError("rendered size in characters", MAX_PART_CHARS)
+            chunks.append(chunk)
+    return "".join(chunks)

@@ -43,6 +43,7 @@ __all__ = [
     "SmtpBackend",
     "TransientDeliveryError",
     "backend_from_url",
+    "check_mail_url",
 ]
 
 SEPARATOR = "-" * 72
@@ -95,6 +96,15 @@ class FileBackend(BatchBackend):
             Path(temporary).unlink(missing_ok=True)
             raise TransientDeliveryError(f"cannot write {name}: {exc}") from None
         return name
+
+
+def check_mail_url(url: str) -> str | None:
+    """Why ``url`` names no usable backend, in one line; None when it does (nothing connects)."""
+    try:
+        _backend(url)
+    except InvalidMailUrlError as exc:
+        return f"CRM_MAIL_URL is not usable: {exc}"
+    return None
 
 
 def backend_from_url(url: str, *, rate_per_second: float = 0.0) -> MailBackend:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from types import TracebackType
 from typing import Protocol, Self
@@ -48,6 +50,9 @@ class MailBackend(Protocol):
     def close(self) -> None:
         """Disconnect; safe to call when not open."""
 
+    def limit_to(self, deadline: float | None) -> None:
+        """Retry or wait no later than ``deadline`` (``time.monotonic()``); None: no limit."""
+
     def __enter__(self) -> Self: ...
 
     def __exit__(
@@ -60,6 +65,18 @@ class MailBackend(Protocol):
 
 class BatchBackend:
     """Base of the backends: ``with backend:`` opens once and closes at the end of the batch."""
+
+    # A batch's deadline (``time.monotonic()``): a backend that retries stops retrying by then.
+    deadline: float | None = None
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+
+    def limit_to(self, deadline: float | None) -> None:
+        """Retry or wait no later than ``deadline``; None: no limit."""
+        self.deadline = deadline
+
+    def can_wait(self, seconds: float) -> bool:
+        """Whether a wait of ``seconds`` from now still ends by the deadline."""
+        return self.deadline is None or self.clock() + seconds <= self.deadline
 
     def open(self) -> None:
         """Nothing to connect by default."""

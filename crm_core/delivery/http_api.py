@@ -100,7 +100,10 @@ class HttpApiBackend(BatchBackend):
                 maybe_sent = exc.maybe_sent = maybe_sent or exc.maybe_sent
                 if isinstance(exc, PermanentDeliveryError) or attempt > self.settings.retries:
                     raise
-                self._sleep(self._delay(attempt, exc.retry_after))
+                delay = self._delay(attempt, exc.retry_after)
+                if not self.can_wait(delay):  # a retry past the batch's deadline is not made
+                    raise
+                self._sleep(delay)
 
     def _post_once(
         self, body: dict[str, Any], headers: dict[str, str], message: EmailMessage

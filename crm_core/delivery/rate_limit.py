@@ -55,6 +55,11 @@ class RateLimitedBackend(BatchBackend):
     def open(self) -> None:
         self.inner.open()
 
+    def limit_to(self, deadline: float | None) -> None:
+        """The inner backend's retries stop by ``deadline`` too."""
+        self.deadline = deadline
+        self.inner.limit_to(deadline)
+
     def send(self, message: EmailMessage, *, idempotency_key: str | None = None) -> str:
         """Wait for a token, then send through the inner backend."""
         self.bucket.acquire()

@@ -74,6 +74,10 @@ def test_bad_input_is_one_line(crm, tmp_path: Path) -> None:  # type: ignore[no-
     assert "give --at, --cron or both" in neither
     bad_cron = crm("campaigns", "schedule", "1", "--cron", "61 * * * *", ok=False).output
     assert "cron: must be a five-field cron expression" in bad_cron
+    far = ("--subject", "s", "--send-at", "0001-01-01T00:00:00+01:00")
+    out_of_range = crm(*base, *far, ok=False).output
+    assert "send_at: must be between 1900-01-01 and 9000-01-01 (UTC)" in out_of_range
+    assert "Traceback" not in out_of_range
 
 
 def test_a_campaign_a_lead_created_is_written_with_create_before_it_can_be_sent(  # type: ignore[no-untyped-def]

@@ -137,6 +137,36 @@ def test_bad_campaigns_are_422_naming_the_field(
     assert any(error["field"].startswith(field) for error in response.json["errors"])
 
 
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-01:00"])
+def test_a_date_out_of_range_is_422_never_500(
+    client: FlaskClient, auth: dict[str, str], when: str
+) -> None:
+    created = client.post("/api/campaigns", json={**CAMPAIGN, "send_at": when}, headers=auth)
+    assert created.status_code == 422
+    assert [e["field"] for e in created.json["errors"]] == ["send_at"]
+    campaign_id = _create(client, auth)
+    scheduled = client.post(
+        f"/api/campaigns/{campaign_id}/schedule", json={"send_at": when}, headers=auth
+    )
+    assert scheduled.status_code == 422
+    assert [e["field"] for e in scheduled.json["errors"]] == ["send_at"]
+    segment = {"all": [{"field": "created_at", "op": "gt", "value": when}]}
+    in_segment = client.post(
+        "/api/campaigns", json={**CAMPAIGN, "code": "other", "segment": segment}, headers=auth
+    )
+    assert in_segment.status_code == 422
+    assert [e["field"] for e in in_segment.json["errors"]] == ["segment.all.0.value"]
+
+
+def test_a_cron_that_never_matches_is_422(client: FlaskClient, auth: dict[str, str]) -> None:
+    campaign_id = _create(client, auth)
+    response = client.post(
+        f"/api/campaigns/{campaign_id}/schedule", json={"cron": "0 0 30 2 *"}, headers=auth
+    )
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "cron"
+
+
 def test_unknown_campaign_and_missing_key(client: FlaskClient, auth: dict[str, str]) -> None:
     assert client.get("/api/campaigns/999999", headers=auth).status_code == 404
     assert client.post("/api/campaigns/999999/pause", headers=auth).status_code == 404
@@ -164,6 +194,32 @@ def test_preview_renders_one_contact(
     assert bad.status_code == 422
     missing = client.get(f"/api/campaigns/{campaign_id}/preview?contact_id=999999", headers=auth)
     assert missing.status_code == 404
+
+
+def test_a_template_past_a_bound_is_422_naming_it_at_create_and_preview(
+    client: FlaskClient, auth: dict[str, str], contact_id: int
+) -> None:
+    created = client.post(
+        "/api/campaigns",
+        json={**CAMPAIGN, "html": '{{ "%010000000d" % 1 }}'},
+        headers=auth,
+    )
+    assert created.status_code == 422
+    assert created.json["errors"][0]["field"] == "html"
+    assert "format width" in created.json["errors"][0]["message"]
+    # Past a bound only for this contact's data: created, then refused by the preview.
+    campaign_id = _create(
+        client, auth,
+        text='{% if contact.first_name == "Ada" %}{{ "x"|center(10000000) }}{% endif %}',
+    )  # fmt: skip
+    preview = client.get(
+        f"/api/campaigns/{campaign_id}/preview?contact_id={contact_id}", headers=auth
+    )
+    assert preview.status_code == 422
+    assert preview.json["errors"] == [
+        {"field": "text", "message": "exceeds the bound on padding width (1,000)",
+         "type": "template_bound"}
+    ]  # fmt: skip
 
 
 def test_preview_without_a_public_url_is_a_problem_naming_the_setting(

@@ -5,15 +5,20 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import Engine, func, select
+from click.testing import CliRunner
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from crm_cli import session as cli_session
+from crm_cli.main import cli
 from crm_core.activities.models import Activity, ActivityType
 from crm_core.campaigns import services
-from crm_core.campaigns.models import CampaignSend
+from crm_core.campaigns.models import CampaignSend, MarketingCampaign
 from crm_core.config import MissingSettingError, Settings
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import make_session_factory
+from crm_core.delivery.backends import InvalidMailUrlError
+from crm_core.ingestion import services as api_keys
 from tests.smtp_server import SmtpTestServer, smtp_server
 from webhooks.app import create_app
 from workers import db as worker_db
@@ -71,12 +76,12 @@ def _contacts(engine: Engine, count: int) -> list[int]:
         return [c.id for c in contacts]
 
 
-def _campaign(engine: Engine) -> int:
+def _campaign(engine: Engine, code: str = "news") -> int:
     with make_session_factory(engine).begin() as session:
         campaign = services.create_campaign(
             session,
             name="News",
-            code="news",
+            code=code,
             subject="News for {{ contact.first_name }}",
             text="Hi {{ contact.first_name }}. Leave: {{ unsubscribe_url }}",
         )
@@ -243,3 +248,125 @@ def test_a_missing_public_url_refuses_the_batch_before_claiming_it(
     monkeypatch.setattr(tasks, "get_settings", lambda: settings)
     tasks.send_batch(campaign_id)
     assert _statuses(committed_db, campaign_id) == {"sent": 3}
+
+
+def test_a_campaign_that_cannot_start_fails_alone_and_the_other_goes_out(
+    committed_db: Engine,
+    worker: list[int],
+    smtp_server: SmtpTestServer,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _contacts(committed_db, 3)
+    bad_id = _campaign(committed_db, code="bad")
+    # Stored before segments were checked: the duration overflows when subtracted from now.
+    overflowing = {"all": [{"field": "last_activity_at", "op": "gt", "value": "P999999999D"}]}
+    with make_session_factory(committed_db).begin() as session:
+        session.execute(
+            update(MarketingCampaign)
+            .where(MarketingCampaign.id == bad_id)
+            .values(segment=overflowing)
+        )
+    good_id = _campaign(committed_db, code="good")
+
+    assert tasks.dispatch_campaigns() == 1
+    _run_until_idle(worker)
+    assert sorted(mail.rcpt_tos[0] for mail in smtp_server.handler.received) == [
+        "p0@example.com", "p1@example.com", "p2@example.com",
+    ]  # fmt: skip
+    with Session(committed_db) as session:
+        good = services.get_campaign_view(session, campaign_id=good_id)
+        bad = services.get_campaign_view(session, campaign_id=bad_id)
+    assert (good.status, good.stats["sent"]) == ("sent", 3)
+    assert (bad.status, bad.stats["targeted"]) == ("failed", 0)
+    assert bad.failure_reason is not None
+    assert "segment.all.0.value: a duration must be at most 36525 days" in bad.failure_reason
+    # The next tick leaves it failed and sends nothing more.
+    assert tasks.dispatch_campaigns() == 0
+    assert len(smtp_server.handler.received) == 3
+
+    # The reason is shown where people look: the API and the command line.
+    app = create_app(settings)
+    with app.extensions["crm"].sessions.begin() as session:
+        _, key = api_keys.create_api_key(session, name="ops")
+    shown = app.test_client().get(
+        f"/api/campaigns/{bad_id}", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert (shown.json["status"], shown.json["failure_reason"]) == ("failed", bad.failure_reason)
+    monkeypatch.setattr(cli_session, "get_settings", lambda: settings)
+    output = CliRunner().invoke(cli, ["campaigns", "show", str(bad_id)]).output
+    assert f"failed\t{bad.failure_reason}" in output
+
+
+def _errors(engine: Engine, campaign_id: int) -> set[str | None]:
+    with Session(engine) as session:
+        query = select(CampaignSend.error).where(CampaignSend.campaign_id == campaign_id)
+        return set(session.scalars(query))
+
+
+def test_a_recursive_template_fails_its_sends_with_the_reason_never_unknown(
+    committed_db: Engine, worker: list[int], smtp_server: SmtpTestServer
+) -> None:
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    # Stored before templates were bounded (create refuses it now).
+    with make_session_factory(committed_db).begin() as session:
+        session.execute(
+            update(MarketingCampaign)
+            .where(MarketingCampaign.id == campaign_id)
+            .values(text_template="{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}")
+        )
+    tasks.dispatch_campaigns()
+    _run_until_idle(worker)
+    assert _statuses(committed_db, campaign_id) == {"failed": 3}
+    assert _errors(committed_db, campaign_id) == {
+        "text: exceeds the bound on macro and recursive loop depth (20)"
+    }
+    assert smtp_server.handler.received == []
+
+
+def test_a_mistyped_mail_url_claims_nothing(
+    committed_db: Engine, worker: list[int], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typo = settings.model_copy(update={"mail_url": "smtp//mail.example.com:25"})
+    monkeypatch.setattr(tasks, "get_settings", lambda: typo)
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    tasks.dispatch_campaigns()
+    with pytest.raises(InvalidMailUrlError, match="unknown mail URL scheme"):
+        tasks.send_batch(campaign_id)
+    assert _statuses(committed_db, campaign_id) == {"pending": 3}
+
+
+def test_a_failure_after_the_claim_gives_the_rows_back_then_fails_them_with_the_reason(
+    committed_db: Engine,
+    worker: list[int],
+    smtp_server: SmtpTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _contacts(committed_db, 3)
+    campaign_id = _campaign(committed_db)
+    tasks.dispatch_campaigns()
+    worker.clear()
+
+    def unreadable(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the contacts could not be read")
+
+    monkeypatch.setattr(tasks.sending, "prepare_batch", unreadable)
+    tasks.send_batch(campaign_id)
+    # Claimed, then given back: pending, one attempt counted, the reason kept.
+    assert _statuses(committed_db, campaign_id) == {"pending": 3}
+    assert _errors(committed_db, campaign_id) == {"RuntimeError: the contacts could not be read"}
+    # Later, the dispatcher has nothing to call unknown.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tasks, "_claim_timeout", lambda: 0)
+        tasks.dispatch_campaigns()
+    assert _statuses(committed_db, campaign_id) == {"pending": 3}
+    # After the attempt limit the rows fail, with the reason, and the campaign ends.
+    tasks.send_batch(campaign_id)
+    tasks.send_batch(campaign_id)
+    assert _statuses(committed_db, campaign_id) == {"failed": 3}
+    tasks.send_batch(campaign_id)
+    with Session(committed_db) as session:
+        assert services.get_campaign_view(session, campaign_id=campaign_id).status == "sent"
+    assert smtp_server.handler.received == []

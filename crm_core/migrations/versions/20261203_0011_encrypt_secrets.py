@@ -1,7 +1,7 @@
 """secrets at rest: signing secrets, subscription secrets and IMAP passwords become Fernet tokens
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-03 06:00:00.000000
 
 The columns keep their types; their values are encrypted under the newest key
@@ -20,7 +20,7 @@ from crm_core.config import get_settings
 from crm_core.encryption.keyring import Keyring
 
 revision: str = '0011'
-down_revision: str | None = '0007'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import time
+from email.message import EmailMessage
 
 from crm_core.campaigns.dispatch import ClaimedSend
 from crm_core.campaigns.models import SendStatus
-from crm_core.campaigns.sending import OUT_OF_TIME, PreparedSend, deliver_batch, needs_backoff
+from crm_core.campaigns.sending import (
+    OUT_OF_TIME,
+    PreparedSend,
+    deliver_batch,
+    needs_backoff,
+    release_unsent,
+)
 from crm_core.delivery.backends import backend_from_url
 from crm_core.delivery.messages import OutboundMail, build_message
+from crm_core.delivery.smtp import SmtpBackend, SmtpSettings
 from tests.services import free_port
 from tests.smtp_server import SmtpTestServer, smtp_server
 
@@ -53,3 +61,47 @@ def test_an_unreachable_server_releases_the_batch_and_asks_for_a_pause() -> None
     assert [o.status for o in outcomes] == [SendStatus.PENDING] * 3
     assert [o.attempted for o in outcomes] == [False] * 3
     assert needs_backoff(outcomes)
+
+
+class _BreaksOnSecond(SmtpBackend):
+    """The real SMTP backend, failing its second message in a way it cannot place."""
+
+    calls = 0
+
+    def send(self, message: EmailMessage, *, idempotency_key: str | None = None) -> str:
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("backend bug")
+        return super().send(message, idempotency_key=idempotency_key)
+
+
+def test_an_unexpected_error_while_sending_is_unknown_for_that_row_and_stops_the_batch(
+    smtp_server: SmtpTestServer,
+) -> None:
+    backend = backend_from_url(smtp_server.url())
+    assert isinstance(backend, SmtpBackend)
+    outcomes = deliver_batch(_BreaksOnSecond(backend.settings), batch(4))
+    assert [o.status for o in outcomes] == [
+        SendStatus.SENT, SendStatus.UNKNOWN, SendStatus.PENDING, SendStatus.PENDING,
+    ]  # fmt: skip
+    assert outcomes[1].error == "unexpected error while sending: RuntimeError: backend bug"
+    assert [o.attempted for o in outcomes[2:]] == [False, False]
+    assert len(smtp_server.handler.received) == 1
+
+
+def test_a_batch_for_a_backend_that_cannot_even_open_goes_back_attempted() -> None:
+    class NoOpen(SmtpBackend):
+        def open(self) -> None:
+            raise RuntimeError("cannot open")
+
+    outcomes = deliver_batch(NoOpen(SmtpSettings(host="127.0.0.1", port=free_port())), batch(2))
+    assert [(o.status, o.attempted) for o in outcomes] == [(SendStatus.PENDING, True)] * 2
+    assert {o.error for o in outcomes} == {"RuntimeError: cannot open"}
+
+
+def test_release_unsent_gives_a_claimed_batch_back_as_attempted() -> None:
+    claimed = [ClaimedSend(id=1, contact_id=1, email="a@example.org", attempts=2)]
+    (outcome,) = release_unsent(claimed, "RecursionError: maximum recursion depth exceeded")
+    assert (outcome.status, outcome.attempted, outcome.error) == (
+        SendStatus.PENDING, True, "RecursionError: maximum recursion depth exceeded",
+    )  # fmt: skip

@@ -217,3 +217,48 @@ def test_a_one_off_campaign_ends_sent(session: Session) -> None:
     campaign = session.get(MarketingCampaign, campaign.id)
     assert campaign is not None
     assert (campaign.status, campaign.current_run) == ("sent", 1)
+
+
+def test_a_stored_cron_with_no_next_run_fails_its_campaign_and_no_other(session: Session) -> None:
+    # Stored before crons were checked: "0 0 30 2 *" is well formed but never matches.
+    ContactFactory()
+    never = MarketingCampaignFactory(
+        status=CampaignStatus.SCHEDULED, send_at=NOW, segment={}, schedule_cron="0 0 30 2 *"
+    )
+    daily = MarketingCampaignFactory(
+        status=CampaignStatus.SCHEDULED, send_at=NOW, segment={}, schedule_cron="0 9 * * *"
+    )
+    _run_to_the_end(session, never.id, NOW)
+    _run_to_the_end(session, daily.id, NOW)
+    never_row = session.get(MarketingCampaign, never.id)
+    daily_row = session.get(MarketingCampaign, daily.id)
+    assert never_row is not None
+    assert daily_row is not None
+    assert never_row.status == "failed"
+    assert never_row.failure_reason is not None
+    assert "cron '0 0 30 2 *' has no next run" in never_row.failure_reason
+    assert (daily_row.status, daily_row.current_run) == ("scheduled", 2)
+    # Scheduled again with a cron that matches, its next run reaches everyone again.
+    services.schedule(session, campaign_id=never.id, send_at=NOW, cron="0 9 * * *")
+    assert len(_run_to_the_end(session, never.id, NOW)) == 1
+
+
+def test_start_claims_and_materializes_one_campaign_and_fail_keeps_a_paused_one(
+    session: Session,
+) -> None:
+    contact = ContactFactory()
+    due = MarketingCampaignFactory(status=CampaignStatus.SCHEDULED, send_at=NOW, segment={})
+    later = MarketingCampaignFactory(
+        status=CampaignStatus.SCHEDULED, send_at=NOW + dt.timedelta(1), segment={}
+    )
+    assert dispatch.due_campaigns(session, now=NOW) == [due.id]
+    assert dispatch.start_campaign(session, campaign_id=due.id, now=NOW) is True
+    assert dispatch.start_campaign(session, campaign_id=due.id, now=NOW) is False
+    assert dispatch.start_campaign(session, campaign_id=later.id, now=NOW) is False
+    assert _statuses(session, due.id) == {contact.id: "pending"}
+
+    paused = MarketingCampaignFactory(status=CampaignStatus.PAUSED)
+    assert dispatch.fail_campaign(session, campaign_id=paused.id, reason="x", now=NOW) is False
+    assert dispatch.fail_campaign(session, campaign_id=later.id, reason="why", now=NOW) is True
+    session.expire_all()
+    assert (paused.status, later.status, later.failure_reason) == ("paused", "failed", "why")

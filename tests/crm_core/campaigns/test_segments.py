@@ -326,3 +326,34 @@ def test_values_are_typed_once_parsed() -> None:
     assert segment.root is not None
     (only,) = segment.root.items
     assert only.value == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("P999999999D", "at most 36525 days"),  # overflowed when subtracted from now
+        ("0001-01-01T00:00:00+01:00", "between 1900-01-01"),  # overflowed on conversion to UTC
+        ("9999-12-31T23:00:00-01:00", "between 1900-01-01"),
+        ("0001-01-01", "between 1900-01-01"),
+    ],
+)
+def test_moments_and_durations_out_of_range_are_refused_naming_the_value(
+    value: str, words: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_segment(rule("last_activity_at", "gt", value))
+    assert [(e.loc, words in e.msg) for e in caught.value.errors] == [
+        (("segment", "all", 0, "value"), True)
+    ]
+
+
+def test_the_values_of_all_rules_together_are_bounded() -> None:
+    # 200 rules of 1,000 values each would be 200,000 bound parameters in one query.
+    values = [f"v{n}" for n in range(1000)]
+    many = {"any": [{"field": "job_title", "op": "in", "value": values} for _ in range(6)]}
+    with pytest.raises(InvalidInput) as caught:
+        parse_segment(many)
+    assert [(e.loc, e.msg) for e in caught.value.errors] == [
+        (("segment",), "a segment holds at most 5000 values in all its rules")
+    ]
+    parse_segment({"any": many["any"][:5]})

@@ -136,6 +136,54 @@ def test_schedule_checks_its_input(session: Session) -> None:
     assert campaign.send_at == dt.datetime(2030, 1, 2, 8, 30, tzinfo=dt.UTC)
 
 
+@pytest.mark.parametrize("cron", ["0 0 30 2 *", "0 0 31 4 *"])
+def test_a_cron_that_never_matches_is_refused(session: Session, cron: str) -> None:
+    # Well formed, so croniter accepted it; the dispatcher then failed to schedule it.
+    campaign = MarketingCampaignFactory()
+    with pytest.raises(InvalidInput) as caught:
+        services.schedule(session, campaign_id=campaign.id, send_at=None, cron=cron)
+    assert [(e.field, e.msg) for e in caught.value.errors] == [
+        ("cron", "never matches within 5 years")
+    ]
+    assert campaign.status == "draft"
+
+
+@pytest.mark.parametrize(
+    "send_at",
+    [
+        dt.datetime.fromisoformat("0001-01-01T00:00:00+01:00"),
+        dt.datetime.fromisoformat("9999-12-31T23:00:00-01:00"),
+        dt.datetime(1800, 1, 1, tzinfo=dt.UTC),
+    ],
+)
+def test_a_send_at_out_of_range_is_refused_naming_it(
+    session: Session, send_at: dt.datetime
+) -> None:
+    campaign = MarketingCampaignFactory()
+    for attempt in (
+        lambda: services.schedule(session, campaign_id=campaign.id, send_at=send_at),
+        lambda: services.create_campaign(
+            session, name="N", code="far", subject="S", text="T", send_at=send_at
+        ),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            attempt()
+        assert [e.field for e in caught.value.errors] == ["send_at"]
+        assert "between 1900-01-01" in caught.value.errors[0].msg
+
+
+def test_a_failed_campaign_shows_why_and_can_be_scheduled_again(session: Session) -> None:
+    campaign = MarketingCampaignFactory(
+        status=CampaignStatus.FAILED, failure_reason="OverflowError: date value out of range"
+    )
+    view = services.get_campaign_view(session, campaign_id=campaign.id)
+    assert (view.status, view.failure_reason) == ("failed", campaign.failure_reason)
+    assert view.as_dict()["failure_reason"] == campaign.failure_reason
+    when = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    services.schedule(session, campaign_id=campaign.id, send_at=when)
+    assert (campaign.status, campaign.failure_reason) == ("scheduled", None)
+
+
 def test_unknown_campaign(session: Session) -> None:
     with pytest.raises(services.CampaignNotFoundError):
         services.get_campaign_view(session, campaign_id=987654)

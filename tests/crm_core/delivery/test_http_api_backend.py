@@ -11,6 +11,7 @@ from crm_core.delivery.backends import backend_from_url
 from crm_core.delivery.base import PermanentDeliveryError, TransientDeliveryError
 from crm_core.delivery.http_api import HttpApiBackend, HttpApiSettings
 from crm_core.delivery.messages import AutoSubmitted, OutboundMail, build_message
+from crm_core.delivery.rate_limit import RateLimitedBackend, TokenBucket
 from tests.mail_api_server import HUGE, Answer, MailApi, Rebinding, running_mail_api
 from tests.services import free_port
 
@@ -193,3 +194,31 @@ def test_a_retry_after_date_without_a_zone_is_utc(api: MailApi) -> None:
         sender.send(campaign_message())
     [slept] = sleeps
     assert 20 < slept <= 30
+
+
+def test_retries_never_outlive_the_batch_deadline(api: MailApi) -> None:
+    # A clock that moves only when the backend sleeps: the deadline is 2 s away.
+    now = [100.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    api.script.extend([Answer(503)] * 6)
+    settings = HttpApiSettings(url=api.url, read_timeout=5.0, retries=5, backoff=0.5)
+    sender = HttpApiBackend(settings, sleep=sleep)
+    sender.clock = lambda: now[0]  # type: ignore[method-assign]
+    sender.limit_to(now[0] + 2.0)
+    with sender, pytest.raises(TransientDeliveryError, match="503"):
+        sender.send(campaign_message(), idempotency_key="send-9")
+    # 0.5 s, then 1 s: a 2 s wait would end past the deadline, so there is no fourth try.
+    assert sleeps == [0.5, 1.0]
+    assert len(api.requests) == 3
+
+
+def test_a_rate_limited_backend_hands_its_deadline_on(api: MailApi) -> None:
+    inner = backend(api, [])
+    limited = RateLimitedBackend(inner, TokenBucket(5))
+    limited.limit_to(123.0)
+    assert inner.deadline == 123.0
