@@ -12,6 +12,7 @@ from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.followups import services as followups
 from crm_core.followups.models import FollowUpStatus
+from crm_core.mail import CaseTokens
 from crm_core.readapi import queries
 from crm_core.readapi.pagination import Page, parse_limit
 from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
@@ -179,6 +180,7 @@ def reply_to_case(case_id: int) -> Response:
             body=doc["body"],
             html=html,
             sender=settings.mail_from,
+            case_tokens=CaseTokens.from_secret(settings.resolved_secret_key()),
         )
     except CaseNotFound:
         return problem(404, f"No case {case_id}.", type_="not-found")

@@ -21,10 +21,12 @@ from crm_core.ingestion.models import EventKind, InboxEvent
 from crm_core.ingestion.services import store_event
 from crm_core.ingestion.validation import RFC822_TYPE, validate_payload
 from crm_core.mail.message_ids import normalize_message_id
+from crm_core.mail.model import MailLimits
 from crm_core.mailboxes.imap import FetchedMessage
 from crm_core.mailboxes.models import Mailbox
 
 MESSAGE_ID_HEADER = "message-id"
+DEFAULT = MailLimits()
 
 
 def webhook_id_of(fetched: FetchedMessage) -> str:
@@ -57,7 +59,9 @@ def _stored_before(session: Session, *, source_id: int, message_id: str) -> bool
     return found is not None
 
 
-def store_message(session: Session, *, mailbox: Mailbox, fetched: FetchedMessage) -> int | None:
+def store_message(
+    session: Session, *, mailbox: Mailbox, fetched: FetchedMessage, limits: MailLimits = DEFAULT
+) -> int | None:
     """Store ``fetched`` as an ``emails`` inbox event of the mailbox's source; its id.
 
     None when it was stored before: the same UIDVALIDITY and UID, or, once the
@@ -71,7 +75,8 @@ def store_message(session: Session, *, mailbox: Mailbox, fetched: FetchedMessage
         and _stored_before(session, source_id=mailbox.source_id, message_id=message_id)
     ):
         return None
-    outcome = validate_payload(EventKind.EMAILS, fetched.raw, RFC822_TYPE)
+    # Too many MIME parts is refused here, on the bytes, before any parse: ``invalid``.
+    outcome = validate_payload(EventKind.EMAILS, fetched.raw, RFC822_TYPE, mail_limits=limits)
     headers: dict[str, object] = {"imap-uid": fetched.uid, "imap-uidvalidity": fetched.uidvalidity}
     if message_id is not None:
         headers[MESSAGE_ID_HEADER] = message_id
