@@ -122,3 +122,14 @@ def test_a_mime_bomb_is_stored_invalid_with_the_reason(session: Session, mailbox
     assert event.errors is not None
     assert event.errors[0]["field"] == "body"
     assert "more than 500 MIME parts" in event.errors[0]["message"]
+
+
+def test_without_message_id_a_renumbered_message_is_known_by_its_bytes(
+    session: Session, mailbox: Mailbox
+) -> None:
+    raw = b"From: ann@client.example\r\nTo: support@acme.test\r\nSubject: no id\r\n\r\nHi\r\n"
+    assert store_message(session, mailbox=mailbox, fetched=fetched(3, raw))
+    renumbered = fetched(1, raw, uidvalidity=8, renumbered=True)
+    assert store_message(session, mailbox=mailbox, fetched=renumbered) is None
+    other = fetched(2, raw.replace(b"Hi", b"Hello"), uidvalidity=8, renumbered=True)
+    assert store_message(session, mailbox=mailbox, fetched=other) is not None
