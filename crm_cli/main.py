@@ -14,6 +14,7 @@ from crm_cli.events import events
 from crm_cli.followups import followups, subscriptions
 from crm_cli.mailboxes import mailboxes
 from crm_cli.sources import api_keys, sources
+from crm_cli.suppressions import suppressions
 from crm_core.config import get_settings
 
 
@@ -116,3 +117,4 @@ cli.add_command(mailboxes)
 cli.add_command(campaigns)
 cli.add_command(followups)
 cli.add_command(subscriptions)
+cli.add_command(suppressions)

@@ -160,14 +160,3 @@ def transient_failures(session: Session, *, email_normalized: str, since: dt.dat
         MailBounce.received_at >= since,
     )
     return session.scalar(query) or 0
-
-
-def bounces_of(session: Session, *, email_normalized: str, limit: int = 50) -> list[MailBounce]:
-    """The verified failures of an address, newest first."""
-    query = (
-        select(MailBounce)
-        .where(MailBounce.email_normalized == email_normalized)
-        .order_by(MailBounce.received_at.desc(), MailBounce.id.desc())
-        .limit(limit)
-    )
-    return list(session.scalars(query))
