@@ -8,6 +8,7 @@ from crm_core.config import get_settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import InvalidInput
+from crm_core.mail import CaseTokens
 from crm_core.support.replies import CaseNotFound, send_case_reply
 
 
@@ -35,6 +36,7 @@ def reply(case_id: int, body: str, html_file: click.utils.LazyFile | None) -> No
             body=body,
             html=html_file.read() if html_file else None,
             sender=settings.mail_from,
+            case_tokens=CaseTokens.from_secret(settings.resolved_secret_key()),
         )
     except CaseNotFound:
         raise click.ClickException(f"no case {case_id}") from None

@@ -13,6 +13,7 @@ from crm_cli.events import events
 from crm_cli.followups import followups, subscriptions
 from crm_cli.mailboxes import mailboxes
 from crm_cli.sources import api_keys, sources
+from crm_cli.suppressions import suppressions
 from crm_core.config import MissingSettingError, get_settings
 from crm_core.delivery.backends import InvalidMailUrlError
 from crm_core.encryption.types import KeyringMissing
@@ -102,3 +103,4 @@ cli.add_command(campaigns)
 cli.add_command(followups)
 cli.add_command(subscriptions)
 cli.add_command(secrets_group)
+cli.add_command(suppressions)

@@ -173,6 +173,30 @@ class Settings(BaseSettings):
         ge=0,
         description="Total decoded bytes of the attachments recorded per e-mail.",
     )
+    max_mime_parts: int = Field(
+        default=500,
+        ge=1,
+        description=(
+            "MIME parts an e-mail may have (counted on its bytes before it is parsed);"
+            " more is refused: 422 at the intake, invalid for IMAP mail."
+        ),
+    )
+    max_mime_depth: int = Field(
+        default=20,
+        ge=1,
+        description="Levels MIME parts may nest in an e-mail; deeper is refused like too many.",
+    )
+    bounce_transient_limit: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Verified transient (4.x.x) delivery failures of one address, within"
+            " CRM_BOUNCE_TRANSIENT_DAYS, that put it on the suppression list."
+        ),
+    )
+    bounce_transient_days: int = Field(
+        default=7, ge=1, le=365, description="The window, in days, transient failures count in."
+    )
     imap_poll_seconds: float = Field(
         default=60.0, gt=0, description="How often beat polls every enabled IMAP mailbox."
     )

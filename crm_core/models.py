@@ -4,6 +4,7 @@ Alembic, the ERD generator and the tests import this module.
 """
 
 from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
+from crm_core.bounces.models import MailBounce, SentKind, SentMessage
 from crm_core.campaigns.models import (
     CampaignMember,
     CampaignSend,
@@ -80,6 +81,7 @@ __all__ = [
     "FollowUpTask",
     "InboxEvent",
     "LifecycleStage",
+    "MailBounce",
     "Mailbox",
     "MailboxSecurity",
     "MarketingCampaign",
@@ -94,6 +96,8 @@ __all__ = [
     "Product",
     "ProductKind",
     "SendStatus",
+    "SentKind",
+    "SentMessage",
     "Source",
     "SourceSecret",
     "SubjectType",

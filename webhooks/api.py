@@ -1,5 +1,5 @@
-"""The read API: contacts, customers and their timelines, cases, opportunities, orders,
-follow-up tasks."""
+"""The read API: contacts, customers and their timelines, cases and their activities,
+opportunities, orders, follow-up tasks, suppressions."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from crm_core.campaigns import suppression
 from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.followups import services as followups
 from crm_core.followups.models import FollowUpStatus
+from crm_core.mail import CaseTokens
 from crm_core.readapi import queries
 from crm_core.readapi.pagination import Page, parse_limit
 from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
@@ -102,8 +104,26 @@ def customer_timeline(customer_id: int) -> Response:
 @bp.get("/cases/<int:case_id>")
 @require_api_key
 def show_case(case_id: int) -> Response:
-    """A support case with its Activities, oldest first."""
-    return _answer(_read(lambda s: queries.get_case(s, case_id=case_id), case_id), "case", case_id)
+    """A support case with a page of its Activities, oldest first (``?cursor=``, ``?limit=``)."""
+    try:
+        limit = parse_limit(request.args.get("limit"))
+        found = _read(
+            lambda s: queries.get_case(
+                s, case_id=case_id, cursor=request.args.get("cursor"), limit=limit
+            ),
+            case_id,
+        )
+    except InvalidInput as exc:
+        return _invalid(exc)
+    return _answer(found, "case", case_id)
+
+
+@bp.get("/activities/<int:activity_id>")
+@require_api_key
+def show_activity(activity_id: int) -> Response:
+    """One Activity whole: the lists show an excerpt of its body and link here."""
+    found = _read(lambda s: queries.get_activity(s, activity_id=activity_id), activity_id)
+    return _answer(found, "activity", activity_id)
 
 
 @bp.get("/opportunities/<int:opportunity_id>")
@@ -135,6 +155,25 @@ def list_followups() -> Response:
             lambda s: followups.list_followups(
                 s,
                 status=request.args.get("status") or None,
+                cursor=request.args.get("cursor"),
+                limit=limit,
+            )
+        )
+    except InvalidInput as exc:
+        return _invalid(exc)
+    return jsonify(page.as_dict())
+
+
+@bp.get("/suppressions")
+@require_api_key
+def list_suppressions() -> Response:
+    """Suppressed addresses with their verified failures, or only ``?email=``."""
+    try:
+        limit = parse_limit(request.args.get("limit"))
+        page = _read(
+            lambda s: suppression.list_suppressions(
+                s,
+                email=request.args.get("email"),
                 cursor=request.args.get("cursor"),
                 limit=limit,
             )
@@ -179,6 +218,7 @@ def reply_to_case(case_id: int) -> Response:
             body=doc["body"],
             html=html,
             sender=settings.mail_from,
+            case_tokens=CaseTokens.from_secret(settings.resolved_secret_key()),
         )
     except CaseNotFound:
         return problem(404, f"No case {case_id}.", type_="not-found")

@@ -22,6 +22,7 @@ from crm_core.ingestion.services import SourceCredentials, StoredEvent
 from crm_core.ingestion.signing import SignatureError, verify
 from crm_core.ingestion.source_cache import SourceCache
 from crm_core.ingestion.validation import accepted_content_types, validate_payload
+from crm_core.mail.model import MailLimits
 from webhooks.failure_budget import count_failure, refused_for_failures
 from webhooks.problems import problem
 from webhooks.publisher import event_publisher
@@ -179,7 +180,13 @@ def _store(
     settings: Settings,
 ) -> StoredEvent:
     """Validate, then store: an invalid payload is kept too, as ``invalid`` with its errors."""
-    outcome = validate_payload(kind, body, content_type, max_depth=settings.max_json_depth)
+    outcome = validate_payload(
+        kind,
+        body,
+        content_type,
+        max_depth=settings.max_json_depth,
+        mail_limits=MailLimits.from_settings(settings),
+    )
     headers = {
         "webhook-timestamp": request.headers.get("webhook-timestamp", ""),
         "user-agent": request.headers.get("User-Agent", "")[:255],

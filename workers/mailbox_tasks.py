@@ -8,6 +8,7 @@ import socket
 import uuid
 
 from crm_core.config import get_settings
+from crm_core.mail.model import MailLimits
 from crm_core.mailboxes.polling import PollLimits, poll_mailbox
 from crm_core.mailboxes.services import enabled_mailbox_ids
 from workers.app import celery_app
@@ -29,6 +30,7 @@ def poll_limits() -> PollLimits:
         timeout=settings.imap_timeout_seconds,
         # A poller killed with its task is replaced once its lease runs out.
         lease_ttl=dt.timedelta(seconds=settings.task_time_limit_seconds),
+        mail=MailLimits.from_settings(settings),
     )
 
 

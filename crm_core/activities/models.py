@@ -32,6 +32,9 @@ class ActivityType(enum.StrEnum):
     CAMPAIGN_SENT = "campaign_sent"
     UNSUBSCRIBED = "unsubscribed"
     FOLLOWUP_DUE = "followup_due"
+    # Mail that looks like a bounce but is not a verified report of our own message.
+    BOUNCE_UNVERIFIED = "bounce_unverified"
+    SUPPRESSION_REMOVED = "suppression_removed"
 
 
 class Direction(enum.StrEnum):
@@ -65,6 +68,8 @@ class Activity(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # An e-mail's Message-ID: the same message never makes a second Activity.
     message_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    # An inbound e-mail without a Message-ID: the digest of its bytes, so a replay is a no-op.
+    message_key: Mapped[str | None] = mapped_column(Text, unique=True)
     # The entities an activity concerns. Deleting a customer deletes its history;
     # deleting anything else keeps the history and forgets the link.
     customer_id: Mapped[int | None] = mapped_column(

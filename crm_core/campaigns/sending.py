@@ -18,6 +18,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.bounces.models import SentKind
+from crm_core.bounces.services import SentRecord, record_sent
 from crm_core.campaigns.dispatch import ClaimedSend, describe_failure
 from crm_core.campaigns.models import CampaignSend, MarketingCampaign, SendStatus
 from crm_core.campaigns.templates import (
@@ -293,9 +295,20 @@ def record_outcomes(
     if not outcomes:
         return
     session.execute(update(CampaignSend), [_row_values(o, max_attempts, now) for o in outcomes])
+    # What may have left is remembered, so a report of its failure can be verified.
+    record_sent(session, [_sent_record(o) for o in outcomes if o.status in _MAY_HAVE_LEFT])
     sent = [o for o in outcomes if o.status == SendStatus.SENT]
     if sent:
         session.execute(insert(Activity), [_activity(o, campaign_id, now) for o in sent])
+
+
+_MAY_HAVE_LEFT = (SendStatus.SENT, SendStatus.UNKNOWN)
+
+
+def _sent_record(outcome: SendOutcome) -> SentRecord:
+    message = outcome.prepared.message
+    message_id = str(message["Message-ID"]) if message is not None else ""
+    return SentRecord(message_id, outcome.prepared.claimed.email, SentKind.CAMPAIGN)
 
 
 def _row_values(outcome: SendOutcome, max_attempts: int, now: dt.datetime) -> dict[str, object]:

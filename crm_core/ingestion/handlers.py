@@ -6,9 +6,12 @@ writes nothing new), and returns what it touched as ``(entity_type, id)``.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core.bounces.services import BouncePolicy
 from crm_core.config import Settings, get_settings
 from crm_core.customers.models import Contact
 from crm_core.errors import FieldError, InvalidInput
@@ -19,7 +22,14 @@ from crm_core.leads.contacts import contact_for_address
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import free_mail_domains, normalize_email
 from crm_core.leads.services import capture_lead_event
-from crm_core.mail import MailLimits, MalformedEmail, ParsedEmail, parse_json, parse_rfc822
+from crm_core.mail import (
+    CaseTokens,
+    MailLimits,
+    MalformedEmail,
+    ParsedEmail,
+    parse_json,
+    parse_rfc822,
+)
 from crm_core.sales.deals import record_deal
 from crm_core.sales.services import record_order
 from crm_core.support.auto_ack import AutoAckSettings
@@ -150,6 +160,11 @@ def handle_email(session: Session, event: InboxEvent) -> Entities:
         resolve_contact=lambda s, email, name: resolve_contact(s, email, name, field="from"),
         find_contact=find_contact,
         auto_ack=auto_ack_settings(settings),
+        case_tokens=CaseTokens.from_secret(settings.resolved_secret_key()),
+        bounces=BouncePolicy(
+            transient_limit=settings.bounce_transient_limit,
+            transient_window=dt.timedelta(days=settings.bounce_transient_days),
+        ),
     )
     outcome = receive_email(session, parsed=parsed, context=context)
     # A replay finds its own message already filed: the first decision stands.

@@ -19,6 +19,7 @@ from crm_core.ingestion.models import EventKind, InboxEvent
 from crm_core.ingestion.processing import complete_event, get_event
 from crm_core.ingestion.schemas import Payload
 from crm_core.ingestion.validation import validate_payload
+from crm_core.mail.model import MailLimits
 
 Handler = Callable[[Session, InboxEvent], list[tuple[str, int]]]
 
@@ -50,11 +51,13 @@ def load_handlers() -> None:
 
 def event_payload(event: InboxEvent) -> Payload:
     """The validated payload of a stored event; ``InvalidInput`` if it does not validate."""
+    settings = get_settings()
     outcome = validate_payload(
         event.kind,
         event.body,
         event.content_type,
-        max_depth=get_settings().max_json_depth,
+        max_depth=settings.max_json_depth,
+        mail_limits=MailLimits.from_settings(settings),
     )
     if outcome.payload is None or outcome.errors:
         raise InvalidInput(outcome.errors)

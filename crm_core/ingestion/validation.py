@@ -6,9 +6,10 @@ end up as clean error lists here; nothing in this module lets an exception out.
 
 from __future__ import annotations
 
-import email
+import email.policy
 import json
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,11 +26,14 @@ from crm_core.ingestion.schemas import (
 )
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import normalize_email
+from crm_core.mail.model import MailLimits
+from crm_core.mail.structure import TooComplex, scan_structure
 from crm_core.sales.services import check_order_total
 
 JSON_TYPE = "application/json"
 RFC822_TYPE = "message/rfc822"
 DEFAULT_MAX_DEPTH = 32
+DEFAULT_MAIL_LIMITS = MailLimits()
 # Error messages are shown to senders; hostile input must not come back verbatim.
 _MAX_MESSAGE = 300
 
@@ -52,16 +56,25 @@ def accepted_content_types(kind: str) -> tuple[str, ...]:
 
 
 def validate_payload(
-    kind: str, body: bytes, content_type: str, *, max_depth: int = DEFAULT_MAX_DEPTH
+    kind: str,
+    body: bytes,
+    content_type: str,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    mail_limits: MailLimits = DEFAULT_MAIL_LIMITS,
 ) -> Validated:
-    """Validate ``body`` of ``kind`` sent as ``content_type`` (media type, parameters ignored)."""
+    """Validate ``body`` of ``kind`` sent as ``content_type`` (media type, parameters ignored).
+
+    A raw e-mail is never parsed whole here: its MIME parts are counted on the
+    bytes, and only its header block is read.
+    """
     media_type = content_type.split(";", 1)[0].strip().lower()
     if kind not in PAYLOAD_SCHEMAS:
         return _refuse("kind", f"unknown kind {kind!r}"[:_MAX_MESSAGE])
     if media_type not in accepted_content_types(kind):
         return _refuse("content_type", f"{kind} are not accepted as this media type")
     if media_type == RFC822_TYPE:
-        return _validate_rfc822(body)
+        return _validate_rfc822(body, limits=mail_limits)
     document = _parse_json(body, max_depth=max_depth)
     if isinstance(document, FieldError):
         return Validated(errors=[document])
@@ -169,10 +182,15 @@ def _order_total_errors(order: OrderPayload) -> list[FieldError]:
     return []
 
 
-def _validate_rfc822(body: bytes) -> Validated:
-    """A raw message needs a From header; the rest is the mail pipeline's business."""
+def _validate_rfc822(body: bytes, *, limits: MailLimits) -> Validated:
+    """A raw message needs a From header and bounded MIME parts; the rest is the pipeline's."""
     try:
-        message = email.message_from_bytes(body)
+        scan_structure(body, max_parts=limits.max_parts, max_depth=limits.max_depth)
+    except TooComplex as exc:
+        return _refuse("body", f"refused before parsing: {exc}", "too_complex")
+    try:
+        # Only the header block: compat32 reads a malformed header as the text it is.
+        message = BytesHeaderParser(policy=email.policy.compat32).parsebytes(body)
         fields: dict[str, Any] = {
             "from": str(message.get("From", "")).strip(),
             "to": [str(v) for v in message.get_all("To", [])],

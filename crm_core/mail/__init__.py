@@ -6,10 +6,12 @@ what this package reports.
 
 from crm_core.mail.addresses import normalize_address, parse_address, parse_address_list
 from crm_core.mail.classify import (
+    CaseTokens,
     addressed_to_support,
-    case_token,
     parse_case_token,
+    read_case_token,
     thread_keys,
+    without_case_tokens,
 )
 from crm_core.mail.message_ids import normalize_message_id
 from crm_core.mail.model import (
@@ -26,11 +28,11 @@ __all__ = [
     "Attachment",
     "Bounce",
     "BouncedRecipient",
+    "CaseTokens",
     "MailLimits",
     "MalformedEmail",
     "ParsedEmail",
     "addressed_to_support",
-    "case_token",
     "normalize_address",
     "normalize_message_id",
     "parse_address",
@@ -38,5 +40,7 @@ __all__ = [
     "parse_case_token",
     "parse_json",
     "parse_rfc822",
+    "read_case_token",
     "thread_keys",
+    "without_case_tokens",
 ]

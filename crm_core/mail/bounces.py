@@ -29,7 +29,7 @@ def find_bounce(
     """The bounce a message reports, or None when it reports no failed recipient.
 
     A delivery-status part is the standard; Exim's ``X-Failed-Recipients`` header is the
-    fallback for non-standard bounces.
+    fallback for non-standard bounces (recorded, but never trusted: ``is_report`` False).
     """
     blocks: list[Fields] = []
     original_id: str | None = None
@@ -40,6 +40,8 @@ def find_bounce(
         elif ctype in _QUOTED_TYPES and original_id is None:
             original_id = _quoted_message_id(part)
     recipients = failed_recipients(blocks)
+    # Only recipients a delivery-status part names make a report that can be verified.
+    from_report = bool(recipients) and is_delivery_report(message)
     if not recipients and failed_recipients_header:
         recipients = [
             BouncedRecipient(address=address)
@@ -52,6 +54,7 @@ def find_bounce(
         recipients=tuple(recipients),
         reporting_mta=reporting_mta,
         original_message_id=original_id,
+        is_report=from_report,
     )
 
 

@@ -28,10 +28,13 @@ class MailLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailLimits:
-        """The limits configured by ``CRM_MAX_ATTACHMENTS`` and ``CRM_MAX_ATTACHMENT_BYTES``."""
+        """The limits configured by ``CRM_MAX_ATTACHMENTS``, ``CRM_MAX_ATTACHMENT_BYTES``,
+        ``CRM_MAX_MIME_PARTS`` and ``CRM_MAX_MIME_DEPTH``."""
         return cls(
             max_attachments=settings.max_attachments,
             max_attachment_bytes=settings.max_attachment_bytes,
+            max_parts=settings.max_mime_parts,
+            max_depth=settings.max_mime_depth,
         )
 
 
@@ -64,6 +67,9 @@ class Bounce:
     reporting_mta: str | None = None
     # Message-ID of the message that bounced, when the report quotes its headers.
     original_message_id: str | None = None
+    # An RFC 3464 report (multipart/report with a delivery-status part), not a mere
+    # X-Failed-Recipients header: only a report can be verified.
+    is_report: bool = False
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -95,6 +101,10 @@ class ParsedEmail:
     case_token: int | None
     # What was repaired or dropped on the way, for operators; empty for clean mail.
     defects: tuple[str, ...] = ()
+    # The keyed tag of the case token (``[Case #42-7kq3ab2d]``), None when bare or absent.
+    case_tag: str | None = None
+    # ``sha256:…`` of the message's bytes: its identity when it has no Message-ID.
+    message_key: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (dates as ISO 8601 strings)."""

@@ -21,9 +21,10 @@ from crm_core.mail.auto import auto_generated_reason, pick_signal_headers
 from crm_core.mail.bodies import Bodies, add_attachment, collect_bodies
 from crm_core.mail.bounces import find_bounce, is_delivery_report
 from crm_core.mail.charsets import clean_text
-from crm_core.mail.classify import parse_case_token
+from crm_core.mail.classify import read_case_token
 from crm_core.mail.headers import HeaderReader, decode_words, parse_date
 from crm_core.mail.html_text import sanitize_html, sanitized_to_text, stripped_text
+from crm_core.mail.keys import json_message_key, message_key
 from crm_core.mail.message_ids import (
     cap_references,
     normalize_message_id,
@@ -36,6 +37,7 @@ from crm_core.mail.model import (
     MalformedEmail,
     ParsedEmail,
 )
+from crm_core.mail.structure import scan_structure
 from crm_core.mail.transfer_encoding import lenient_b64decode
 
 MAX_SUBJECT_CHARS = 998
@@ -64,8 +66,9 @@ class Envelope(NamedTuple):
 
 
 def parse_rfc822(raw: bytes, *, limits: MailLimits = DEFAULT_LIMITS) -> ParsedEmail:
-    """Parse a MIME message; raises ``MalformedEmail`` only when ``raw`` is not an e-mail."""
-    message = _load(raw)
+    """Parse a MIME message; raises ``MalformedEmail`` when ``raw`` is not an e-mail, or has
+    more MIME parts or deeper nesting than ``limits`` allow (counted before any parse)."""
+    message = _load(raw, limits=limits)
     headers = HeaderReader(message, max_chars=limits.max_header_chars)
     if not headers.names:
         raise MalformedEmail("no header fields: not an e-mail")
@@ -91,6 +94,7 @@ def parse_rfc822(raw: bytes, *, limits: MailLimits = DEFAULT_LIMITS) -> ParsedEm
         is_report=is_delivery_report(message),
         defects=defects,
         limits=limits,
+        key=message_key(bytes(raw)),
     )
 
 
@@ -110,6 +114,7 @@ def parse_json(payload: EmailPayload, *, limits: MailLimits = DEFAULT_LIMITS) ->
         is_report=False,
         defects=[],
         limits=limits,
+        key=json_message_key(payload),
     )
 
 
@@ -159,11 +164,13 @@ def _assemble(
     is_report: bool,
     defects: list[str],
     limits: MailLimits,
+    key: str,
 ) -> ParsedEmail:
     if envelope.from_address is None:
         defects.append("no valid From address")
     text, html = _text_and_html(bodies, limits=limits)
     reason = auto_generated_reason(signals, from_address=envelope.from_address, is_report=is_report)
+    token = read_case_token(envelope.subject)
     return ParsedEmail(
         **envelope._asdict(),
         text=text,
@@ -174,8 +181,10 @@ def _assemble(
         auto_generated=reason is not None,
         auto_reason=reason,
         bounce=bounce,
-        case_token=parse_case_token(envelope.subject),
+        case_token=token[0] if token else None,
         defects=tuple(dict.fromkeys(defects + bodies.defects))[:MAX_DEFECTS],
+        case_tag=token[1] if token else None,
+        message_key=key,
     )
 
 
@@ -184,12 +193,14 @@ def _signal_headers(values: dict[str, str]) -> dict[str, str]:
     return {name: decode_words(value)[:MAX_HEADER_VALUE_CHARS] for name, value in picked.items()}
 
 
-def _load(raw: bytes) -> Message:
+def _load(raw: bytes, *, limits: MailLimits) -> Message:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise MalformedEmail(f"expected bytes, got {type(raw).__name__}")
     data = bytes(raw)
     if not data.strip():
         raise MalformedEmail("empty message")
+    # Counted on the bytes first: the parser builds the whole tree before anything can.
+    scan_structure(data, max_parts=limits.max_parts, max_depth=limits.max_depth)
     failure: Exception | None = None
     for parser_policy, headers_only in _PARSE_ATTEMPTS:
         try:

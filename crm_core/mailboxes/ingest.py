@@ -6,7 +6,8 @@ The event goes through the same pipeline as e-mail posted by webhook
 folder for as long as UIDVALIDITY lasts, so a message fetched again after a
 crash stores nothing. After a UIDVALIDITY change those names start over and a
 message seen before comes back under a new one: then the Message-ID, kept in
-the event's ``headers``, decides.
+the event's ``headers``, decides, or for a message without one the key of its
+bytes (``crm_core.mail.keys``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from sqlalchemy.orm import Session
 from crm_core.ingestion.models import EventKind, InboxEvent
 from crm_core.ingestion.services import store_event
 from crm_core.ingestion.validation import RFC822_TYPE, validate_payload
+from crm_core.mail.keys import message_key
 from crm_core.mail.message_ids import normalize_message_id
+from crm_core.mail.model import MailLimits
 from crm_core.mailboxes.imap import FetchedMessage
 from crm_core.mailboxes.models import Mailbox
 
 MESSAGE_ID_HEADER = "message-id"
+MESSAGE_KEY_HEADER = "message-key"
+DEFAULT = MailLimits()
 
 
 def webhook_id_of(fetched: FetchedMessage) -> str:
@@ -43,38 +48,45 @@ def message_id_of(raw: bytes) -> str | None:
     return normalize_message_id(str(value)) if value is not None else None
 
 
-def _stored_before(session: Session, *, source_id: int, message_id: str) -> bool:
+def _stored_before(session: Session, *, source_id: int, header: str, value: str) -> bool:
     # No index backs this: it scans the source's events. It only runs for the
     # messages of one poll after a UIDVALIDITY change, which is rare.
     found = session.scalar(
         select(InboxEvent.id)
         .where(
             InboxEvent.source_id == source_id,
-            InboxEvent.headers[MESSAGE_ID_HEADER].as_string() == message_id,
+            InboxEvent.headers[header].as_string() == value,
         )
         .limit(1)
     )
     return found is not None
 
 
-def store_message(session: Session, *, mailbox: Mailbox, fetched: FetchedMessage) -> int | None:
+def store_message(
+    session: Session, *, mailbox: Mailbox, fetched: FetchedMessage, limits: MailLimits = DEFAULT
+) -> int | None:
     """Store ``fetched`` as an ``emails`` inbox event of the mailbox's source; its id.
 
     None when it was stored before: the same UIDVALIDITY and UID, or, once the
-    server renumbered the folder's UIDs, the same Message-ID. A message that
-    fails validation (no From, say) is stored as ``invalid``, as by webhook.
+    server renumbered the folder's UIDs, the same Message-ID (without one, the same
+    bytes, by their key). A message that fails validation (no From, say, or too
+    many MIME parts) is stored as ``invalid``, as by webhook.
     """
     message_id = message_id_of(fetched.raw)
-    if (
-        fetched.uids_renumbered
-        and message_id is not None
-        and _stored_before(session, source_id=mailbox.source_id, message_id=message_id)
+    # Without a Message-ID, the message is known by the key of its bytes.
+    identity = (
+        (MESSAGE_ID_HEADER, message_id)
+        if message_id is not None
+        else (MESSAGE_KEY_HEADER, message_key(fetched.raw))
+    )
+    if fetched.uids_renumbered and _stored_before(
+        session, source_id=mailbox.source_id, header=identity[0], value=identity[1]
     ):
         return None
-    outcome = validate_payload(EventKind.EMAILS, fetched.raw, RFC822_TYPE)
+    # Too many MIME parts is refused here, on the bytes, before any parse: ``invalid``.
+    outcome = validate_payload(EventKind.EMAILS, fetched.raw, RFC822_TYPE, mail_limits=limits)
     headers: dict[str, object] = {"imap-uid": fetched.uid, "imap-uidvalidity": fetched.uidvalidity}
-    if message_id is not None:
-        headers[MESSAGE_ID_HEADER] = message_id
+    headers[identity[0]] = identity[1]
     stored = store_event(
         session,
         source_id=mailbox.source_id,

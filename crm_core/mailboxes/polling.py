@@ -13,10 +13,11 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from crm_core.mail.model import MailLimits
 from crm_core.mailboxes import imap
 from crm_core.mailboxes.imap import FetchedMessage, MailboxError, PollResult
 from crm_core.mailboxes.ingest import store_message
@@ -39,6 +40,8 @@ class PollLimits:
     limit: int | None = None
     timeout: float = imap.DEFAULT_TIMEOUT
     lease_ttl: dt.timedelta = dt.timedelta(minutes=5)
+    # MIME parts and depth a message may have; more is stored ``invalid``.
+    mail: MailLimits = field(default_factory=MailLimits)
 
 
 def _take(
@@ -113,7 +116,7 @@ def _run(
 ) -> PollResult:
     def store(fetched: FetchedMessage) -> bool:
         with transaction() as session:
-            event_id = store_message(session, mailbox=mailbox, fetched=fetched)
+            event_id = store_message(session, mailbox=mailbox, fetched=fetched, limits=limits.mail)
         # Published only now that the event is committed; the sweeper covers a failure.
         if event_id is not None:
             publish(event_id)

@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from crm_core.activities.models import Activity
 from crm_core.customers.models import Contact, Customer
-from crm_core.readapi.pagination import Page, cursor_time, decode_cursor, encode_cursor
+from crm_core.readapi.pagination import (
+    DEFAULT_LIMIT,
+    Page,
+    cursor_time,
+    decode_cursor,
+    encode_cursor,
+)
 from crm_core.readapi.serialize import to_dict
 from crm_core.sales.models import Opportunity, Order, OrderLine
 from crm_core.support.models import SupportCase
@@ -51,8 +57,36 @@ def get_customer(session: Session, *, customer_id: int) -> dict[str, Any] | None
     }
 
 
+# A list shows this much of an activity's body; the whole is at its ``href``.
+EXCERPT_CHARS = 500
+
+
 def activity_dict(activity: Activity) -> dict[str, Any]:
-    return to_dict(activity)
+    """An activity as a list shows it: its body cut to an excerpt, a link to the whole.
+
+    An e-mail's text may be a megabyte; a page of them must stay small.
+    """
+    body = _body_of(activity)
+    item = to_dict(activity, hide={"details"})
+    item["excerpt"] = body[:EXCERPT_CHARS]
+    item["truncated"] = len(body) > EXCERPT_CHARS
+    item["href"] = f"/api/activities/{activity.id}"
+    return item
+
+
+def _body_of(activity: Activity) -> str:
+    details = activity.details if isinstance(activity.details, dict) else {}
+    for name in ("text", "body"):
+        value = details.get(name)
+        if isinstance(value, str) and value.strip():
+            return value
+    return activity.summary or ""
+
+
+def get_activity(session: Session, *, activity_id: int) -> dict[str, Any] | None:
+    """One activity, whole: every detail and the full body."""
+    activity = session.get(Activity, activity_id)
+    return to_dict(activity) if activity else None
 
 
 def customer_timeline(
@@ -81,17 +115,32 @@ def customer_timeline(
     )
 
 
-def get_case(session: Session, *, case_id: int) -> dict[str, Any] | None:
-    """A support case with its Activities, oldest first."""
+def get_case(
+    session: Session, *, case_id: int, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+) -> dict[str, Any] | None:
+    """A support case with a page of its Activities (``{items, next}``), oldest first."""
+    after = decode_cursor(cursor, length=2)
     case = session.get(SupportCase, case_id)
     if case is None:
         return None
-    activities = session.scalars(
+    query = (
         select(Activity)
         .where(Activity.support_case_id == case_id)
         .order_by(Activity.occurred_at, Activity.id)
+        .limit(limit + 1)
     )
-    return {**to_dict(case), "activities": [activity_dict(a) for a in activities]}
+    if after is not None:
+        moment = cursor_time(after[0])
+        query = query.where(tuple_(Activity.occurred_at, Activity.id) > tuple_(moment, after[1]))
+    rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    page = Page(
+        items=[activity_dict(a) for a in rows],
+        next=encode_cursor([last.occurred_at.isoformat(), last.id]) if more and last else None,
+    )
+    return {**to_dict(case), "activities": page.as_dict()}
 
 
 def get_opportunity(session: Session, *, opportunity_id: int) -> dict[str, Any] | None:

@@ -22,10 +22,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.bounces.models import SentKind
+from crm_core.bounces.services import SentRecord, record_sent
 from crm_core.customers.models import Contact
 from crm_core.db import utcnow
 from crm_core.delivery.messages import AutoSubmitted, new_message_id, sender_domain
-from crm_core.mail import ParsedEmail, case_token, normalize_address
+from crm_core.mail import ParsedEmail, normalize_address
 from crm_core.support.models import SupportCase
 
 _TEMPLATES = ImmutableSandboxedEnvironment(autoescape=False)
@@ -78,15 +80,20 @@ def record_auto_ack(
     parsed: ParsedEmail,
     settings: AutoAckSettings,
     event_id: int | None,
+    token: str,
 ) -> Activity:
-    """Record the acknowledgement of ``case`` as a pending outbound e-mail."""
+    """Record the acknowledgement of ``case`` as a pending outbound e-mail.
+
+    ``token`` is the case's signed subject token; the Message-ID is recorded as
+    sent, so a report of its failure can be verified.
+    """
     context = {
         "case": {"id": case.id, "subject": case.subject},
         "contact": {"first_name": contact.first_name, "full_name": contact.full_name},
     }
     subject = " ".join(_TEMPLATES.from_string(settings.subject).render(context).split())
-    if case_token(case.id) not in subject:
-        subject = f"{subject} {case_token(case.id)}"
+    if token not in subject:
+        subject = f"{subject} {token}"
     references = [f"<{ref}>" for ref in (*parsed.references, parsed.message_id) if ref][-20:]
     message_id = new_message_id(settings.sender)
     activity = Activity(
@@ -112,4 +119,6 @@ def record_auto_ack(
     )
     session.add(activity)
     session.flush()
+    if parsed.from_address:
+        record_sent(session, [SentRecord(message_id, parsed.from_address, SentKind.AUTO_ACK)])
     return activity

@@ -5,6 +5,15 @@ stored reply that names this message (it was processed first); a case token
 in the subject; a new case when addressed to support (never for
 auto-generated mail); otherwise an Activity on the sender's contact.
 
+A case number alone opens nothing to anyone: a ``[Case #N]`` token files a
+message on case N only when it carries the case's keyed tag (``[Case
+#N-tag]``, as our own mail does) or the sender is a contact of the case's
+customer; otherwise the message opens a new case, and the reason says why.
+The same rule decides whether a message reopens a resolved or closed case.
+
+A message without a Message-ID is known by the key of its bytes, so a replay
+of it is a duplicate like any other.
+
 The order in which a thread's messages are processed does not matter: each
 message takes a lock on every Message-ID it carries or names, so a message and
 its reply are filed one after the other even by two workers at once, and
@@ -16,19 +25,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
-from crm_core.campaigns.models import SuppressionReason
-from crm_core.campaigns.suppression import suppress
+from crm_core.bounces.services import BouncePolicy, apply_bounce
 from crm_core.customers.models import Contact
 from crm_core.db import utcnow
 from crm_core.ingestion.models import EntityType
 from crm_core.leads.locks import lock_identities
-from crm_core.mail import ParsedEmail, addressed_to_support, thread_keys
+from crm_core.mail import CaseTokens, ParsedEmail, addressed_to_support, thread_keys
 from crm_core.support.auto_ack import AutoAckSettings, ack_refusal, record_auto_ack
 from crm_core.support.models import CaseChannel, CaseStatus, SupportCase
 from crm_core.support.services import first_response_due
@@ -49,6 +57,7 @@ class ThreadDecision(enum.StrEnum):
     CONTACT_ACTIVITY = "contact_activity"
     DUPLICATE = "duplicate"
     BOUNCE = "bounce"
+    BOUNCE_UNVERIFIED = "bounce_unverified"
     AUTO_GENERATED = "auto_generated"
     NO_SENDER = "no_sender"
 
@@ -71,35 +80,60 @@ class MailContext:
     resolve_contact: ContactResolver
     find_contact: ContactFinder
     auto_ack: AutoAckSettings | None = None
+    # Signs and checks the case tokens of subjects (keyed by CRM_SECRET_KEY).
+    case_tokens: CaseTokens = field(kw_only=True)
+    bounces: BouncePolicy = field(default=BouncePolicy(), kw_only=True)
 
 
 def receive_email(session: Session, *, parsed: ParsedEmail, context: MailContext) -> MailOutcome:
     """File one inbound e-mail; safe to call again with the same message."""
-    if parsed.bounce is not None:
-        return _record_bounce(session, parsed)
     lock_identities(session, (f"message-id:{key}" for key in _thread_identities(parsed)))
-    if parsed.message_id:
-        seen = session.scalar(select(Activity.id).where(Activity.message_id == parsed.message_id))
-        if seen is not None:
-            touched = Touched()
-            touched.add(EntityType.ACTIVITY, seen)
-            return MailOutcome(
-                ThreadDecision.DUPLICATE, f"Message-ID {parsed.message_id} seen before", touched
-            )
+    duplicate = _seen_before(session, parsed)
+    if duplicate is not None:
+        return duplicate
+    if parsed.bounce is not None:
+        return _record_bounce(session, parsed, context)
     if not parsed.from_address:
         return MailOutcome(
             ThreadDecision.NO_SENDER, "the message has no usable From address", Touched()
         )
     threaded = _thread(session, parsed)
+    refusal = None
+    if threaded is None:
+        threaded, refusal = _by_case_token(session, parsed, context)
     if threaded is not None:
         decision, reason, case, parent = threaded
-        return _append(session, parsed, context, decision, reason, case=case, parent=parent)
+        if case is None or _may_reopen(session, parsed, context, case):
+            return _append(session, parsed, context, decision, reason, case=case, parent=parent)
+        refusal = (
+            f"case #{case.id} is {case.status}, and only its signed token or a contact of its"
+            " customer reopens it"
+        )
     if parsed.auto_generated:
         return _auto_generated(session, parsed, context)
+    if refusal is not None:
+        return _open_case(session, parsed, context, reason=f"{refusal}: a new case is opened")
     if addressed_to_support(parsed, context.support_addresses):
         return _open_case(session, parsed, context)
     reason = "not a reply to a known message, no case token, not addressed to support"
     return _append(session, parsed, context, ThreadDecision.CONTACT_ACTIVITY, reason)
+
+
+def _seen_before(session: Session, parsed: ParsedEmail) -> MailOutcome | None:
+    """The outcome of a message filed before: by its Message-ID, or the key of its bytes."""
+    if parsed.message_id:
+        seen = session.scalar(select(Activity.id).where(Activity.message_id == parsed.message_id))
+        what = f"Message-ID {parsed.message_id}"
+    elif parsed.message_key:
+        seen = session.scalar(select(Activity.id).where(Activity.message_key == parsed.message_key))
+        what = f"a message without Message-ID, key {parsed.message_key}"
+    else:
+        return None
+    if seen is None:
+        return None
+    touched = Touched()
+    touched.add(EntityType.ACTIVITY, seen)
+    return MailOutcome(ThreadDecision.DUPLICATE, f"{what} seen before", touched)
 
 
 def _thread(
@@ -146,11 +180,47 @@ def _thread(
             if case.root_message_id == child.message_id:
                 _reroot(case, parsed)
             return ThreadDecision.PARENT_OF_REPLY, reason, case, None
-    if parsed.case_token is not None:
-        case = session.get(SupportCase, parsed.case_token)
-        if case is not None:
-            return ThreadDecision.CASE_TOKEN, f"subject carries [Case #{case.id}]", case, None
     return None
+
+
+def _by_case_token(
+    session: Session, parsed: ParsedEmail, context: MailContext
+) -> tuple[tuple[ThreadDecision, str, SupportCase, None] | None, str | None]:
+    """The case a subject token names, when it may be filed there; else why not."""
+    case_id = parsed.case_token
+    case = session.get(SupportCase, case_id) if case_id is not None and case_id < 2**63 else None
+    if case is None:
+        return None, None
+    if context.case_tokens.verifies(case.id, parsed.case_tag):
+        reason = f"subject carries the signed token of case #{case.id}"
+        return (ThreadDecision.CASE_TOKEN, reason, case, None), None
+    if _sender_of_customer(session, parsed, context, case):
+        reason = f"subject names case #{case.id}; the sender is a contact of its customer"
+        return (ThreadDecision.CASE_TOKEN, reason, case, None), None
+    refusal = (
+        f"subject names case #{case.id} without its signed token, and the sender is not a"
+        " contact of its customer"
+    )
+    return None, refusal
+
+
+def _sender_of_customer(
+    session: Session, parsed: ParsedEmail, context: MailContext, case: SupportCase
+) -> bool:
+    if not parsed.from_address:
+        return False
+    contact = context.find_contact(session, parsed.from_address)
+    return contact is not None and contact.customer_id == case.customer_id
+
+
+def _may_reopen(
+    session: Session, parsed: ParsedEmail, context: MailContext, case: SupportCase
+) -> bool:
+    """An open case takes any threaded message; a resolved or closed one only its own people's."""
+    if case.status not in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
+        return True
+    signed = parsed.case_token == case.id and context.case_tokens.verifies(case.id, parsed.case_tag)
+    return signed or _sender_of_customer(session, parsed, context, case)
 
 
 def _reroot(case: SupportCase, parsed: ParsedEmail) -> None:
@@ -162,22 +232,54 @@ def _reroot(case: SupportCase, parsed: ParsedEmail) -> None:
 
 def _thread_identities(parsed: ParsedEmail) -> list[str]:
     """Every Message-ID that ties this message to a thread: its own and those it names."""
-    own = [parsed.message_id] if parsed.message_id else []
-    return [*own, *thread_keys(parsed)]
+    own = [parsed.message_id or parsed.message_key or ""]
+    return [*filter(None, own), *thread_keys(parsed)]
 
 
-def _record_bounce(session: Session, parsed: ParsedEmail) -> MailOutcome:
-    assert parsed.bounce is not None
-    for recipient in parsed.bounce.recipients:
-        detail = " ".join(filter(None, (recipient.status, recipient.diagnostic)))[:1000] or None
-        suppress(
-            session,
-            email_normalized=recipient.address,
-            reason=SuppressionReason.BOUNCED,
-            detail=detail,
-        )
-    reason = f"delivery failed for {', '.join(parsed.bounce.addresses) or 'no named recipient'}"
-    return MailOutcome(ThreadDecision.BOUNCE, reason, Touched())
+def _record_bounce(session: Session, parsed: ParsedEmail, context: MailContext) -> MailOutcome:
+    """A verified report suppresses or counts; anything else is only recorded, with the reason."""
+    bounce = parsed.bounce
+    assert bounce is not None
+    result = apply_bounce(
+        session,
+        bounce=bounce,
+        report_key=parsed.message_id or parsed.message_key or "",
+        policy=context.bounces,
+    )
+    notes = []
+    if result.suppressed:
+        notes.append(f"suppressed {', '.join(dict.fromkeys(result.suppressed))}")
+    counted = [a for a in dict.fromkeys(result.counted) if a not in result.suppressed]
+    if counted:
+        notes.append(f"transient failure counted for {', '.join(counted)}")
+    if not result.unverified:
+        return MailOutcome(ThreadDecision.BOUNCE, "; ".join(notes), Touched())
+    reason = "; ".join(result.unverified)
+    activity = Activity(
+        type=ActivityType.BOUNCE_UNVERIFIED,
+        direction=Direction.INBOUND,
+        occurred_at=parsed.date or utcnow(),
+        summary=f"Unverified bounce from {parsed.from_address or 'no sender'}: {reason}"[:500],
+        details={
+            "reason": reason,
+            "from": parsed.from_address,
+            "subject": parsed.subject,
+            "recipients": list(bounce.addresses),
+            "original_message_id": bounce.original_message_id,
+            "is_report": bounce.is_report,
+        },
+        message_id=parsed.message_id,
+        message_key=None if parsed.message_id else parsed.message_key,
+        event_id=context.event_id,
+    )
+    session.add(activity)
+    session.flush()
+    touched = Touched()
+    touched.add(EntityType.ACTIVITY, activity.id)
+    decision = (
+        ThreadDecision.BOUNCE if result.suppressed or counted else ThreadDecision.BOUNCE_UNVERIFIED
+    )
+    return MailOutcome(decision, "; ".join([*notes, f"not believed: {reason}"]), touched)
 
 
 def _auto_generated(session: Session, parsed: ParsedEmail, context: MailContext) -> MailOutcome:
@@ -194,7 +296,13 @@ def _auto_generated(session: Session, parsed: ParsedEmail, context: MailContext)
     return MailOutcome(ThreadDecision.AUTO_GENERATED, reason, touched)
 
 
-def _open_case(session: Session, parsed: ParsedEmail, context: MailContext) -> MailOutcome:
+def _open_case(
+    session: Session,
+    parsed: ParsedEmail,
+    context: MailContext,
+    *,
+    reason: str = "addressed to a support address; no thread matched",
+) -> MailOutcome:
     assert parsed.from_address
     contact, touched = context.resolve_contact(session, parsed.from_address, parsed.from_name)
     now = utcnow()
@@ -224,7 +332,6 @@ def _open_case(session: Session, parsed: ParsedEmail, context: MailContext) -> M
     session.add(opened)
     _touch(touched, opened)
     touched.add(EntityType.SUPPORT_CASE, case.id)
-    reason = "addressed to a support address; no thread matched"
     reason += _acknowledge(session, parsed, context, case=case, contact=contact, touched=touched)
     decision = (ThreadDecision.NEW_CASE, reason)
     activity = _email_activity(
@@ -256,6 +363,7 @@ def _acknowledge(
         parsed=parsed,
         settings=context.auto_ack,
         event_id=context.event_id,
+        token=context.case_tokens.token(case.id),
     )
     touched.add(EntityType.ACTIVITY, ack.id)
     return "; acknowledged"
@@ -323,6 +431,7 @@ def _email_activity(
         summary=(parsed.subject or "(no subject)")[:500],
         details=details,
         message_id=parsed.message_id,
+        message_key=None if parsed.message_id else parsed.message_key,
         customer_id=contact.customer_id,
         contact_id=contact.id,
         support_case_id=case.id if case else None,

@@ -15,11 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.bounces.models import SentKind
+from crm_core.bounces.services import SentRecord, record_sent
 from crm_core.db import utcnow
 from crm_core.delivery.base import MailBackend
 from crm_core.delivery.messages import OutboundMail, build_message
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.mail import case_token, normalize_message_id, parse_case_token
+from crm_core.mail import CaseTokens, normalize_message_id, without_case_tokens
 from crm_core.support.models import CaseStatus, SupportCase
 from crm_core.support.outbound import send_one
 
@@ -40,14 +42,16 @@ class ReplyOutcome:
     error: str | None = None
 
 
-def reply_subject(case: SupportCase) -> str:
-    """``Re: <subject> [Case #N]``, without doubling either part."""
-    subject = case.subject.strip() or "(no subject)"
+def reply_subject(case: SupportCase, tokens: CaseTokens) -> str:
+    """``Re: <subject> [Case #N-tag]``, without doubling either part.
+
+    Any case token already in the subject (a customer's bare ``[Case #N]``) goes:
+    the reply carries only the signed one.
+    """
+    subject = without_case_tokens(case.subject) or "(no subject)"
     if not subject.lower().startswith("re:"):
         subject = f"Re: {subject}"
-    if parse_case_token(subject) != case.id:
-        subject = f"{subject} {case_token(case.id)}"
-    return subject
+    return f"{subject} {tokens.token(case.id)}"
 
 
 def thread_ids(session: Session, case: SupportCase) -> list[str]:
@@ -71,9 +75,18 @@ def thread_ids(session: Session, case: SupportCase) -> list[str]:
 
 
 def prepare_reply(
-    session: Session, *, case_id: int, body: str, html: str | None, sender: str
+    session: Session,
+    *,
+    case_id: int,
+    body: str,
+    html: str | None,
+    sender: str,
+    case_tokens: CaseTokens,
 ) -> tuple[Activity, EmailMessage]:
-    """Record an outbound reply on the case and build its message (not yet sent)."""
+    """Record an outbound reply on the case and build its message (not yet sent).
+
+    Its Message-ID is recorded as sent, so a report of its failure can be verified.
+    """
     case = session.get(SupportCase, case_id) if 0 < case_id < 2**63 else None
     if case is None:
         raise CaseNotFound(f"no case {case_id}")
@@ -87,7 +100,7 @@ def prepare_reply(
     mail = OutboundMail(
         sender=sender,
         to=contact.email or contact.email_normalized,
-        subject=reply_subject(case),
+        subject=reply_subject(case, case_tokens),
         text=body,
         html=html,
         in_reply_to=f"<{thread[-1]}>" if thread else None,
@@ -113,6 +126,7 @@ def prepare_reply(
         support_case_id=case.id,
     )
     session.add(activity)
+    record_sent(session, [SentRecord(message_id, contact.email_normalized, SentKind.CASE_REPLY)])
     if first_response:
         case.first_responded_at = utcnow()
     if case.status == CaseStatus.NEW:
@@ -147,11 +161,17 @@ def send_case_reply(
     body: str,
     html: str | None,
     sender: str,
+    case_tokens: CaseTokens,
 ) -> ReplyOutcome:
     """Record, send, and record the outcome of a reply to case ``case_id``."""
     with sessions.begin() as session:
         activity, message = prepare_reply(
-            session, case_id=case_id, body=body, html=html, sender=sender
+            session,
+            case_id=case_id,
+            body=body,
+            html=html,
+            sender=sender,
+            case_tokens=case_tokens,
         )
         activity_id, message_id = activity.id, activity.message_id or ""
     delivery, provider_id, error = send_one(

@@ -138,6 +138,31 @@ def test_after_a_uidvalidity_change_nothing_is_stored_twice(
         assert (mailbox.uidvalidity, mailbox.last_uid) == (4242, 3)
 
 
+def test_a_message_without_message_id_is_not_filed_twice_after_a_uidvalidity_change(
+    imap_server: DovecotServer,
+    engine: Engine,
+    mailbox_id: int,
+    published: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CRM_AUTO_ACK_ENABLED", "true")
+    get_settings.cache_clear()
+    no_id = b"".join(
+        line for line in support_request(5).splitlines(keepends=True)
+        if not line.lower().startswith(b"message-id:")
+    )  # fmt: skip
+    imap_server.append([no_id])
+    assert len(poll_and_process(mailbox_id, published)) == 1
+    imap_server.set_uidvalidity(4343)
+
+    assert poll_and_process(mailbox_id, published) == []
+    with Session(engine) as session:
+        assert decisions(session) == ["new_case"]
+        assert session.scalar(select(func.count()).select_from(SupportCase)) == 1
+        acks = select(func.count()).select_from(Activity).where(Activity.type == "email_sent")
+        assert session.scalar(acks) == 1
+
+
 def test_a_failed_poll_records_a_one_line_error_without_the_password(
     imap_server: DovecotServer, engine: Engine, mailbox_id: int, published: list[int]
 ) -> None:

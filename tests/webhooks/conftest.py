@@ -27,6 +27,7 @@ def app(database_url: str, committed_db: Engine) -> Flask:
         ratelimit_prefix=f"test-{uuid.uuid4().hex}",
         max_json_bytes=64 * 1024,
         max_email_bytes=256 * 1024,
+        secret_key="webhooks test secret key",
     )
     return create_app(settings)
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from crm_core.ingestion import pipeline, processing
 from crm_core.ingestion.models import EventStatus, InboxEvent
+from crm_core.mail import CaseTokens
 from tests.smtp_server import smtp_server
 from tests.webhooks.conftest import Sender
 
@@ -121,12 +122,13 @@ def test_a_case_shows_its_activities_oldest_first(app: Flask, sender: Sender, ge
     process_all(app)
     case = get(f"/api/cases/{entity(app, event_id, 'support_case')}").json
     assert case["status"] == "resolved"
-    assert [a["type"] for a in case["activities"]] == [
+    assert [a["type"] for a in case["activities"]["items"]] == [
         "case_opened",
         "case_comment",
         "case_status_changed",
     ]
-    assert all(a["support_case_id"] == case["id"] for a in case["activities"])
+    assert case["activities"]["next"] is None
+    assert all(a["support_case_id"] == case["id"] for a in case["activities"]["items"])
 
 
 def test_a_won_opportunity_shows_its_agreement(app: Flask, sender: Sender, get) -> None:
@@ -192,10 +194,11 @@ def test_a_reply_from_a_case_reaches_the_smtp_server(
     assert answer.json["delivery"] == "sent"
     [mail] = smtp_server.handler.received
     assert mail.rcpt_tos == ["u@client.example"]
-    assert mail.message["Subject"] == f"Re: Help [Case #{case_id}]"
+    tokens = CaseTokens.from_secret(app.extensions["crm"].settings.resolved_secret_key())
+    assert mail.message["Subject"] == f"Re: Help {tokens.token(case_id)}"
     case = get(f"/api/cases/{case_id}").json
     assert case["first_responded_at"] is not None
-    assert case["activities"][-1]["type"] == "email_sent"
+    assert case["activities"]["items"][-1]["type"] == "email_sent"
     for bad in ({}, {"body": 5}, {"body": "  "}):
         refused = sender.client.post(f"/api/cases/{case_id}/reply", json=bad, headers=auth)
         assert refused.status_code in (400, 422)

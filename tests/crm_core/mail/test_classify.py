@@ -5,11 +5,12 @@ import dataclasses
 import pytest
 
 from crm_core.mail import (
+    CaseTokens,
     ParsedEmail,
     addressed_to_support,
-    case_token,
     parse_case_token,
     parse_rfc822,
+    read_case_token,
     thread_keys,
 )
 
@@ -42,8 +43,31 @@ def test_parse_case_token(subject: str | None, expected: int | None) -> None:
     assert parse_case_token(subject) == expected
 
 
-def test_case_token_reads_back() -> None:
-    assert parse_case_token(f"Re: Your request {case_token(4711)}") == 4711
+TOKENS = CaseTokens.from_secret("s" * 32)
+
+
+def test_case_token_reads_back_with_its_tag() -> None:
+    token = TOKENS.token(4711)
+    assert token == f"[Case #4711-{TOKENS.tag(4711)}]"
+    assert parse_case_token(f"Re: Your request {token}") == 4711
+    assert read_case_token(f"Re: {token.upper()}") == (4711, TOKENS.tag(4711))
+    assert TOKENS.verifies(4711, TOKENS.tag(4711))
+
+
+def test_a_tag_verifies_only_its_own_case_under_its_own_key() -> None:
+    tag = TOKENS.tag(42)
+    assert len(tag) == 8
+    assert tag.isalnum()
+    assert tag == tag.lower()
+    assert not TOKENS.verifies(43, tag)
+    assert not CaseTokens.from_secret("t" * 32).verifies(42, tag)
+    assert not TOKENS.verifies(42, None)
+    assert read_case_token("[Case #42]") == (42, None)
+
+
+def test_the_key_is_not_shown() -> None:
+    assert "s" * 32 not in repr(TOKENS)
+    assert TOKENS.key.hex() not in repr(TOKENS)
 
 
 def test_thread_keys_in_reply_to_first_then_references_newest_first() -> None:

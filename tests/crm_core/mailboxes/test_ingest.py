@@ -11,6 +11,7 @@ from crm_core.mailboxes.imap import FetchedMessage
 from crm_core.mailboxes.ingest import message_id_of, store_message
 from crm_core.mailboxes.models import Mailbox
 from crm_core.mailboxes.services import add_mailbox, get_mailbox
+from tests.crm_core.mail.test_structure import empty_parts
 from tests.imap_server import support_request
 
 NO_FROM = (
@@ -110,3 +111,25 @@ def test_a_message_without_from_is_stored_invalid(session: Session, mailbox: Mai
 )
 def test_message_id_of(raw: bytes, expected: str | None) -> None:
     assert message_id_of(raw) == expected
+
+
+def test_a_mime_bomb_is_stored_invalid_with_the_reason(session: Session, mailbox: Mailbox) -> None:
+    bomb = empty_parts(40_000)
+    event_id = store_message(session, mailbox=mailbox, fetched=fetched(6, bomb))
+    event = session.get(InboxEvent, event_id)
+    assert event is not None
+    assert event.status == EventStatus.INVALID
+    assert event.errors is not None
+    assert event.errors[0]["field"] == "body"
+    assert "more than 500 MIME parts" in event.errors[0]["message"]
+
+
+def test_without_message_id_a_renumbered_message_is_known_by_its_bytes(
+    session: Session, mailbox: Mailbox
+) -> None:
+    raw = b"From: ann@client.example\r\nTo: support@acme.test\r\nSubject: no id\r\n\r\nHi\r\n"
+    assert store_message(session, mailbox=mailbox, fetched=fetched(3, raw))
+    renumbered = fetched(1, raw, uidvalidity=8, renumbered=True)
+    assert store_message(session, mailbox=mailbox, fetched=renumbered) is None
+    other = fetched(2, raw.replace(b"Hi", b"Hello"), uidvalidity=8, renumbered=True)
+    assert store_message(session, mailbox=mailbox, fetched=other) is not None

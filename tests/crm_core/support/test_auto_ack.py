@@ -12,7 +12,7 @@ from crm_core import models as m
 from crm_core.customers.services import create_customer
 from crm_core.db import make_session_factory
 from crm_core.delivery.backends import backend_from_url
-from crm_core.mail import parse_rfc822
+from crm_core.mail import CaseTokens, parse_rfc822
 from crm_core.support.auto_ack import AutoAckSettings
 from crm_core.support.inbound_mail import MailContext, MailOutcome, receive_email
 from crm_core.support.outbound import deliver_pending, pending_deliveries
@@ -23,6 +23,7 @@ from tests.smtp_server import SmtpTestServer, smtp_server
 __all__ = ["smtp_server"]
 
 SUPPORT = "support@acme.test"
+TOKENS = CaseTokens.from_secret("test secret key")
 SENDER = f"Acme Support <{SUPPORT}>"
 ACK = AutoAckSettings(
     enabled=True,
@@ -47,7 +48,9 @@ def _find(session: Session, email: str) -> m.Contact | None:
 
 
 def receive(session: Session, raw: bytes, ack: AutoAckSettings = ACK) -> MailOutcome:
-    context = MailContext(None, None, {SUPPORT}, DEFAULT_SLA_HOURS, _resolve, _find, ack)
+    context = MailContext(
+        None, None, {SUPPORT}, DEFAULT_SLA_HOURS, _resolve, _find, ack, case_tokens=TOKENS
+    )
     return receive_email(session, parsed=parse_rfc822(raw), context=context)
 
 
@@ -156,3 +159,16 @@ def test_two_auto_responders_stop_by_themselves(
     # Threaded answers land on the case (one acknowledgement in all); a robot that drops
     # the threading is cut off by the per-sender limit.
     assert sent == (1 if keep_threading else ACK.per_sender_per_day)
+
+
+def test_an_acknowledgement_is_recorded_as_sent_with_the_signed_token(session: Session) -> None:
+    outcome = receive(session, request(1))
+    [case_id] = [i for t, i in outcome.touched.items() if t == "support_case"]
+    ack = session.scalars(select(m.Activity).where(m.Activity.type == "email_sent")).one()
+    assert ack.details["subject"].endswith(TOKENS.token(case_id))
+    row = session.scalars(select(m.SentMessage)).one()
+    assert (row.message_id, row.recipient, row.kind) == (
+        ack.message_id,
+        "ann@client.example",
+        "auto_ack",
+    )

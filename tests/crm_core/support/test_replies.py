@@ -12,7 +12,7 @@ from crm_core.customers.services import create_customer
 from crm_core.db import make_session_factory
 from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import InvalidInput
-from crm_core.mail import parse_rfc822
+from crm_core.mail import CaseTokens, parse_rfc822
 from crm_core.support.inbound_mail import MailContext, receive_email
 from crm_core.support.replies import CaseNotFound, send_case_reply
 from crm_core.support.services import DEFAULT_SLA_HOURS
@@ -23,6 +23,7 @@ __all__ = ["smtp_server"]
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "emails"
 SENDER = "Support <support@acme.test>"
+TOKENS = CaseTokens.from_secret("test secret key")
 
 
 def _resolve(session, email: str, name: str | None) -> tuple[m.Contact, Touched]:
@@ -42,6 +43,7 @@ def _open_case_by_mail(engine: Engine) -> int:
         sla_hours=DEFAULT_SLA_HOURS,
         resolve_contact=_resolve,
         find_contact=lambda s, e: None,
+        case_tokens=TOKENS,
     )
     parsed = parse_rfc822((FIXTURES / "02_multipart_alternative.eml").read_bytes())
     with make_session_factory(engine).begin() as session:
@@ -62,6 +64,7 @@ def test_a_reply_is_threaded_tokened_recorded_and_stops_the_sla_timer(
         body="We are on it.",
         html=None,
         sender=SENDER,
+        case_tokens=TOKENS,
     )
     assert outcome.delivery == "sent"
     [mail] = smtp_server.handler.received
@@ -69,7 +72,14 @@ def test_a_reply_is_threaded_tokened_recorded_and_stops_the_sla_timer(
     assert mail.rcpt_tos == ["bob@jones.example"]
     assert message["In-Reply-To"] == "<alt.0001@jones.example>"
     assert "<alt.0001@jones.example>" in message["References"]
-    assert f"[Case #{case_id}]" in message["Subject"]
+    assert message["Subject"].endswith(TOKENS.token(case_id))
+    with sessions() as session:
+        row = session.scalars(select(m.SentMessage)).one()
+        assert (row.message_id, row.recipient, row.kind) == (
+            outcome.message_id,
+            "bob@jones.example",
+            "case_reply",
+        )
     assert message["Subject"].startswith("Re: ")
     with sessions() as session:
         case = session.get(m.SupportCase, case_id)
@@ -87,14 +97,16 @@ def test_the_customers_answer_to_our_reply_threads_back_onto_the_case(
     sessions = make_session_factory(committed_db)
     send_case_reply(
         sessions, backend_from_url(smtp_server.url()), case_id=case_id, body="Hi", html=None,
-        sender=SENDER,
+        sender=SENDER, case_tokens=TOKENS,
     )  # fmt: skip
     ours = smtp_server.handler.received[0].message["Message-ID"]
     answer = (
         f"From: bob@jones.example\r\nTo: support@acme.test\r\nSubject: Re: thanks\r\n"
         f"Message-ID: <answer@jones.example>\r\nIn-Reply-To: {ours}\r\n\r\nThanks!\r\n"
     ).encode()
-    context = MailContext(None, None, set(), DEFAULT_SLA_HOURS, _resolve, lambda s, e: None)
+    context = MailContext(
+        None, None, set(), DEFAULT_SLA_HOURS, _resolve, lambda s, e: None, case_tokens=TOKENS
+    )
     with sessions.begin() as session:
         outcome = receive_email(session, parsed=parse_rfc822(answer), context=context)
     assert outcome.decision == "reply_to_case"
@@ -108,7 +120,7 @@ def test_a_refused_reply_is_failed_and_the_sla_timer_runs_again(
     sessions = make_session_factory(committed_db)
     outcome = send_case_reply(
         sessions, backend_from_url(smtp_server.url()), case_id=case_id, body="Hi", html=None,
-        sender=SENDER,
+        sender=SENDER, case_tokens=TOKENS,
     )  # fmt: skip
     assert outcome.delivery == "failed"
     with sessions() as session:
@@ -122,7 +134,17 @@ def test_unknown_cases_and_empty_bodies_are_refused(
     sessions = make_session_factory(committed_db)
     backend = backend_from_url(smtp_server.url())
     with pytest.raises(CaseNotFound):
-        send_case_reply(sessions, backend, case_id=10**6, body="x", html=None, sender=SENDER)
+        send_case_reply(
+            sessions, backend, case_id=10**6, body="x", html=None, sender=SENDER, case_tokens=TOKENS
+        )
     with pytest.raises(InvalidInput):
-        send_case_reply(sessions, backend, case_id=case_id, body="  ", html=None, sender=SENDER)
+        send_case_reply(
+            sessions,
+            backend,
+            case_id=case_id,
+            body="  ",
+            html=None,
+            sender=SENDER,
+            case_tokens=TOKENS,
+        )
     assert smtp_server.handler.received == []

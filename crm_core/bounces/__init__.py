@@ -1,0 +1,1 @@
+"""Bounces: the record of every message sent, and delivery reports checked against it."""

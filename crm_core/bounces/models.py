@@ -1,0 +1,59 @@
+"""SentMessage and MailBounce: what this platform sent, and the verified reports of failure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_core.db import Base, check_one_of, intpk, str40, str255, utcnow
+
+
+class SentKind(enum.StrEnum):
+    CAMPAIGN = "campaign"
+    CASE_REPLY = "case_reply"
+    AUTO_ACK = "auto_ack"
+
+
+class SentMessage(Base):
+    """One message this platform handed to a mail system: a bounce must quote its Message-ID.
+
+    A delivery report suppresses an address only when the Message-ID it quotes
+    is here, sent to that address: one lookup on a unique index.
+    """
+
+    __tablename__ = "sent_messages"
+    __table_args__ = (check_one_of("kind", SentKind),)
+
+    id: Mapped[intpk]
+    # Normalized: no angle brackets, as ``normalize_message_id`` returns it.
+    message_id: Mapped[str] = mapped_column(Text, unique=True)
+    recipient: Mapped[str255]
+    kind: Mapped[str40]
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MailBounce(Base):
+    """A verified delivery failure of one recipient, permanent (5.x.x) or transient (4.x.x).
+
+    Transient failures are counted per address over a window; ``report_key``
+    (the report's Message-ID, or the key of its bytes) keeps a replayed report
+    from counting twice.
+    """
+
+    __tablename__ = "mail_bounces"
+    __table_args__ = (
+        UniqueConstraint("report_key", "email_normalized"),
+        Index("ix_mail_bounces_email_normalized_received_at", "email_normalized", "received_at"),
+    )
+
+    id: Mapped[intpk]
+    email_normalized: Mapped[str255]
+    report_key: Mapped[str] = mapped_column(Text)
+    original_message_id: Mapped[str] = mapped_column(Text)
+    status: Mapped[str40 | None]
+    permanent: Mapped[bool]
+    diagnostic: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

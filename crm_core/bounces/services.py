@@ -1,0 +1,162 @@
+"""Record what was sent; let a delivery report suppress an address only when it proves itself.
+
+Anyone can send mail that looks like a bounce. A report counts only when it is
+an RFC 3464 delivery-status report that quotes the Message-ID of a message this
+platform sent (a campaign message, a case reply, an acknowledgement) to the very
+address it says failed. A permanent failure (5.x.x) suppresses the address at
+once; transient ones (4.x.x) are counted and suppress after ``transient_limit``
+within ``transient_window``. Anything else suppresses nothing: the caller records
+it, with the reason this module gives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_core.bounces.models import MailBounce, SentKind, SentMessage
+from crm_core.campaigns.models import SuppressionReason
+from crm_core.campaigns.suppression import suppress
+from crm_core.db import dialect_insert, utcnow
+from crm_core.mail import Bounce, BouncedRecipient, normalize_address, normalize_message_id
+
+
+@dataclass(frozen=True)
+class BouncePolicy:
+    """When transient failures suppress: ``CRM_BOUNCE_TRANSIENT_LIMIT`` within ``…_DAYS``."""
+
+    transient_limit: int = 3
+    transient_window: dt.timedelta = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    message_id: str
+    recipient: str
+    kind: SentKind
+
+
+@dataclass
+class BounceResult:
+    """What a report did: addresses suppressed, transient failures counted, and what was not."""
+
+    suppressed: list[str] = field(default_factory=list)
+    counted: list[str] = field(default_factory=list)
+    # Why (part of) the report was not believed; empty when all of it was.
+    unverified: list[str] = field(default_factory=list)
+
+
+def record_sent(session: Session, records: Iterable[SentRecord]) -> None:
+    """Remember the Message-IDs of messages handed over (or about to be); idempotent."""
+    now = utcnow()
+    rows = []
+    for record in records:
+        message_id = normalize_message_id(record.message_id)
+        recipient = normalize_address(record.recipient)
+        if message_id and recipient:
+            rows.append(
+                {
+                    "message_id": message_id,
+                    "recipient": recipient,
+                    "kind": record.kind,
+                    "sent_at": now,
+                }
+            )
+    if rows:
+        insert = dialect_insert(session, SentMessage)
+        session.execute(insert.on_conflict_do_nothing(index_elements=["message_id"]), rows)
+
+
+def apply_bounce(
+    session: Session, *, bounce: Bounce, report_key: str, policy: BouncePolicy
+) -> BounceResult:
+    """Suppress or count the failures a verified report names; say why the rest is not believed."""
+    result = BounceResult()
+    sent, refusal = _sent_message(session, bounce)
+    if sent is None:
+        result.unverified.append(refusal or "not verified")
+        return result
+    for recipient in bounce.recipients:
+        if sent.recipient not in (recipient.address, recipient.original_address):
+            result.unverified.append(
+                f"names {recipient.address}, but <{sent.message_id}> was sent to {sent.recipient}"
+            )
+            continue
+        _record_failure(session, sent, recipient, report_key, policy, result)
+    return result
+
+
+def _sent_message(session: Session, bounce: Bounce) -> tuple[SentMessage | None, str | None]:
+    if not bounce.is_report:
+        return None, "not an RFC 3464 delivery-status report"
+    if bounce.original_message_id is None:
+        return None, "the report quotes no original Message-ID"
+    sent = session.scalars(
+        select(SentMessage).where(SentMessage.message_id == bounce.original_message_id)
+    ).first()
+    if sent is None:
+        return None, f"<{bounce.original_message_id}> is not a message this platform sent"
+    return sent, None
+
+
+def _record_failure(
+    session: Session,
+    sent: SentMessage,
+    recipient: BouncedRecipient,
+    report_key: str,
+    policy: BouncePolicy,
+    result: BounceResult,
+) -> None:
+    now = utcnow()
+    permanent = not (recipient.status or "").startswith("4")
+    session.execute(
+        dialect_insert(session, MailBounce)
+        .values(
+            email_normalized=sent.recipient,
+            report_key=report_key,
+            original_message_id=sent.message_id,
+            status=recipient.status,
+            permanent=permanent,
+            diagnostic=recipient.diagnostic,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["report_key", "email_normalized"])
+    )
+    detail = " ".join(filter(None, (recipient.status, recipient.diagnostic)))[:1000] or None
+    if permanent:
+        suppress(
+            session,
+            email_normalized=sent.recipient,
+            reason=SuppressionReason.BOUNCED,
+            detail=detail,
+        )
+        result.suppressed.append(sent.recipient)
+        return
+    result.counted.append(sent.recipient)
+    failures = transient_failures(
+        session, email_normalized=sent.recipient, since=now - policy.transient_window
+    )
+    if failures >= policy.transient_limit:
+        days = policy.transient_window.days
+        note = f"{failures} transient failures within {days} days; last: {detail or 'no status'}"
+        suppress(
+            session,
+            email_normalized=sent.recipient,
+            reason=SuppressionReason.BOUNCED,
+            detail=note[:1000],
+        )
+        result.suppressed.append(sent.recipient)
+
+
+def transient_failures(session: Session, *, email_normalized: str, since: dt.datetime) -> int:
+    """Verified transient failures of an address since ``since``."""
+    query = select(func.count()).where(
+        MailBounce.email_normalized == email_normalized,
+        MailBounce.permanent.is_(False),
+        MailBounce.received_at >= since,
+    )
+    return session.scalar(query) or 0
