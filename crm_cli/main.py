@@ -13,7 +13,8 @@ from crm_cli.dev import dev
 from crm_cli.events import events
 from crm_cli.followups import followups, subscriptions
 from crm_cli.mailboxes import mailboxes
-from crm_cli.sources import api_keys, sources
+from crm_cli.people import api_keys, audit, users
+from crm_cli.sources import sources
 from crm_core.config import get_settings
 
 
@@ -110,6 +111,8 @@ def status() -> None:
 cli.add_command(dev)
 cli.add_command(sources)
 cli.add_command(api_keys)
+cli.add_command(users)
+cli.add_command(audit)
 cli.add_command(events)
 cli.add_command(cases)
 cli.add_command(mailboxes)

@@ -18,7 +18,6 @@ from crm_core.customers.models import Contact, Customer, CustomerKind, Lifecycle
 from crm_core.db import Base
 from crm_core.followups.models import FollowUpStatus, FollowUpTask, SubjectType
 from crm_core.ingestion.models import (
-    ApiKey,
     EntityType,
     EventEntity,
     EventKind,
@@ -36,6 +35,7 @@ from crm_core.notifications.models import (
     Subscription,
 )
 from crm_core.ops.models import WorkerHeartbeat
+from crm_core.people.models import ApiKey, AuditEntry, User
 from crm_core.sales.models import (
     Agreement,
     AgreementStatus,
@@ -58,6 +58,7 @@ __all__ = [
     "Agreement",
     "AgreementStatus",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "CampaignMember",
     "CampaignSend",
@@ -101,6 +102,7 @@ __all__ = [
     "SupportCase",
     "Suppression",
     "SuppressionReason",
+    "User",
     "WorkerHeartbeat",
     "agreement_opportunities",
     "metadata",

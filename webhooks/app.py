@@ -13,6 +13,7 @@ from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion.inbox import Inbox
 from webhooks import api, campaigns, events, health, intake, publisher, ratelimit, unsubscribe
+from webhooks.auth import check_route_permissions
 from webhooks.problems import register_error_handlers
 
 
@@ -52,4 +53,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(campaigns.bp)
     app.register_blueprint(unsubscribe.bp)
+    check_route_permissions(app)
     return app

@@ -1,4 +1,11 @@
-"""Bearer API keys for the read endpoints."""
+"""Bearer API keys: who is asking, and whether the route allows it.
+
+Each guarded route's permission is declared once, in ``ROUTE_PERMISSIONS`` (by endpoint
+name). ``require_api_key`` resolves the key to an ``Actor``, refuses with 401 without a
+valid key and with 403 (naming the scope) without the permission, and leaves the actor
+for the view (``current_actor()``) to hand to the services. ``check_route_permissions``
+makes the app refuse to start with a guarded route missing from the table.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,36 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
-from crm_core.ingestion.services import authenticate_api_key
+from crm_core.people.api_keys import authenticate_api_key
+from crm_core.people.permissions import PERMISSION_SCOPE, Actor, Permission, PermissionDenied
 from webhooks.problems import problem
+
+P = Permission
+# endpoint -> what it needs. Reads need ``read``; CRM writes ``write``; replies and
+# campaigns ``send`` (see PERMISSION_SCOPE).
+ROUTE_PERMISSIONS: dict[str, Permission] = {
+    "events.show_event": P.READ,
+    "api.list_contacts": P.READ,
+    "api.show_contact": P.READ,
+    "api.show_customer": P.READ,
+    "api.customer_timeline": P.READ,
+    "api.show_case": P.READ,
+    "api.show_opportunity": P.READ,
+    "api.show_order": P.READ,
+    "api.list_followups": P.READ,
+    "api.close_followup": P.WRITE,
+    "api.reply_to_case": P.REPLY,
+    "campaigns.list_all": P.READ,
+    "campaigns.show": P.READ,
+    "campaigns.preview": P.READ,
+    "campaigns.create": P.CAMPAIGNS,
+    "campaigns.act": P.CAMPAIGNS,
+}
+
+_GUARDED = "_crm_requires_api_key"
+_ACTOR = "crm_actor"
 
 
 def _bearer_token() -> str | None:
@@ -19,22 +52,69 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
+def forbidden(exc: PermissionDenied) -> Response:
+    """The 403 problem document for a missing permission, naming the scope it needs."""
+    return problem(
+        403,
+        str(exc),
+        title="Missing permission",
+        type_="forbidden",
+        scope=exc.scope.value,
+        permission=exc.permission.value,
+    )
+
+
 def require_api_key(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Refuse the request with a 401 problem document unless it has a valid API key."""
+    """Refuse the request unless a valid API key with the route's permission sent it."""
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Response:
         token = _bearer_token()
+        actor = None
         if token is not None:
             with current_app.extensions["crm"].sessions.begin() as session:
-                api_key = authenticate_api_key(session, key=token)
-            if api_key is not None:
-                return view(*args, **kwargs)
-        return problem(
-            401,
-            "A valid API key is required: 'Authorization: Bearer <key>'.",
-            type_="unauthorized",
-            headers={"WWW-Authenticate": 'Bearer realm="crm"'},
+                actor = authenticate_api_key(session, key=token)
+        if actor is None:
+            return problem(
+                401,
+                "A valid API key is required: 'Authorization: Bearer <key>'.",
+                type_="unauthorized",
+                headers={"WWW-Authenticate": 'Bearer realm="crm"'},
+            )
+        try:
+            actor.require(ROUTE_PERMISSIONS[request.endpoint or ""])
+        except PermissionDenied as exc:
+            return forbidden(exc)
+        setattr(g, _ACTOR, actor)
+        return view(*args, **kwargs)
+
+    setattr(guarded, _GUARDED, True)
+    return guarded
+
+
+def current_actor() -> Actor:
+    """The actor of the current request, as ``require_api_key`` resolved it."""
+    actor: Actor = getattr(g, _ACTOR)
+    return actor
+
+
+def check_route_permissions(app: Flask) -> None:
+    """Refuse to build an app with a guarded route whose permission is not declared."""
+    missing = sorted(
+        endpoint
+        for endpoint, view in app.view_functions.items()
+        if getattr(view, _GUARDED, False) and endpoint not in ROUTE_PERMISSIONS
+    )
+    if missing:
+        raise RuntimeError(
+            f"routes without a declared permission in webhooks.auth.ROUTE_PERMISSIONS: {missing}"
         )
 
-    return guarded
+
+def guarded_endpoints(app: Flask) -> dict[str, str]:
+    """Every guarded endpoint with the scope it needs (for the docs and the tests)."""
+    return {
+        endpoint: PERMISSION_SCOPE[ROUTE_PERMISSIONS[endpoint]].value
+        for endpoint, view in app.view_functions.items()
+        if getattr(view, _GUARDED, False)
+    }
