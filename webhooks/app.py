@@ -13,6 +13,8 @@ from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion.inbox import Inbox
 from webhooks import api, campaigns, events, health, intake, publisher, ratelimit, unsubscribe
+from webhooks.api_writes import bp as writes_api
+from webhooks.audit import bp as audit_api
 from webhooks.auth import check_route_permissions
 from webhooks.problems import register_error_handlers
 
@@ -53,5 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(campaigns.bp)
     app.register_blueprint(unsubscribe.bp)
+    app.register_blueprint(audit_api)
+    app.register_blueprint(writes_api)
     check_route_permissions(app)
     return app

@@ -21,7 +21,7 @@ from webhooks.problems import problem
 
 P = Permission
 # endpoint -> what it needs. Reads need ``read``; CRM writes ``write``; replies and
-# campaigns ``send`` (see PERMISSION_SCOPE).
+# campaigns ``send``; the audit log ``admin`` (see PERMISSION_SCOPE).
 ROUTE_PERMISSIONS: dict[str, Permission] = {
     "events.show_event": P.READ,
     "api.list_contacts": P.READ,
@@ -39,6 +39,14 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "campaigns.preview": P.READ,
     "campaigns.create": P.CAMPAIGNS,
     "campaigns.act": P.CAMPAIGNS,
+    "audit.list_audit": P.AUDIT,
+    "api_writes.create_customer": P.WRITE,
+    "api_writes.update_customer": P.WRITE,
+    "api_writes.delete_customer": P.WRITE,
+    "api_writes.create_contact": P.WRITE,
+    "api_writes.update_contact": P.WRITE,
+    "api_writes.delete_contact": P.WRITE,
+    "api_writes.make_primary": P.WRITE,
 }
 
 _GUARDED = "_crm_requires_api_key"
