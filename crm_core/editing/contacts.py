@@ -107,7 +107,7 @@ def create_contact(
     add_contact(session, customer=customer, contact=contact)
     if data.primary and not contact.is_primary:
         set_primary_contact(session, contact=contact)
-    changes = audit.changes_between({}, records.snapshot(contact, AUDITED))
+    changes = audit.created(records.snapshot(contact, AUDITED))
     audit.record(
         session,
         actor=actor,
@@ -184,7 +184,7 @@ def delete_contact(session: Session, *, actor: Actor, contact_id: int) -> None:
     records.forget_external_refs(session, entity_type=EntityType.CONTACT, ids=[contact.id])
     session.delete(contact)
     session.flush()
-    changes = audit.changes_between(before, dict.fromkeys(before))
+    changes = audit.removed(before)
     audit.record(
         session,
         actor=actor,

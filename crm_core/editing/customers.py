@@ -111,7 +111,7 @@ def create_customer(
         ("customer", customer, AUDITED),
         ("contact", contact, contacts.AUDITED),
     ):
-        changes = audit.changes_between({}, records.snapshot(row, fields))
+        changes = audit.created(records.snapshot(row, fields))
         audit.record(
             session, actor=actor, entity=entity, entity_id=row.id, action="create", changes=changes
         )
@@ -166,7 +166,7 @@ def delete_customer(session: Session, *, actor: Actor, customer_id: int) -> None
         records.forget_external_refs(session, entity_type=entity_type, ids=ids)
     session.delete(customer)
     session.flush()
-    changes = audit.changes_between(before, dict.fromkeys(before))
+    changes = audit.removed(before)
     changes["contacts"] = {"before": owned[EntityType.CONTACT], "after": None}
     audit.record(
         session,

@@ -106,7 +106,7 @@ REQUIRED_ON_CUSTOMER = frozenset({"name", "kind", "lifecycle_stage"})
 
 def _field_errors(exc: ValidationError) -> list[FieldError]:
     return [
-        FieldError(tuple(error["loc"]), error["msg"], error["type"])
+        FieldError(tuple(error["loc"]), error["msg"].removeprefix("Value error, "), error["type"])
         for error in exc.errors(include_url=False, include_input=False)
     ]
 

@@ -33,6 +33,16 @@ def changes_between(
     }
 
 
+def created(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The changes of a creation: each field given a value, from nothing."""
+    return changes_between({}, {k: v for k, v in values.items() if v not in (None, [], {})})
+
+
+def removed(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The changes of a deletion: each field that had a value, to nothing."""
+    return changes_between({k: v for k, v in values.items() if v not in (None, [], {})}, {})
+
+
 def record(
     session: Session,
     *,
