@@ -1,4 +1,4 @@
-"""The write API for customers and contacts: JSON in, problem documents naming each bad field.
+"""The write API for customers, contacts and cases: JSON in, problems naming each bad field.
 
 Each route is a thin face of a ``crm_core.editing`` service, which checks the actor's
 permission and writes the audit entry in the request's one transaction.
@@ -13,11 +13,12 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm_core.editing import contacts, customers
+from crm_core.editing import cases, contacts, customers
 from crm_core.editing.records import RecordConflict, RecordNotFound
 from crm_core.errors import InvalidInput
 from crm_core.people.permissions import PermissionDenied
 from crm_core.readapi import queries
+from crm_core.readapi.serialize import to_dict
 from webhooks.auth import current_actor, forbidden, require_api_key
 from webhooks.problems import problem
 
@@ -174,3 +175,22 @@ def delete_contact(contact_id: int) -> Response:
         lambda s: contacts.delete_contact(s, actor=current_actor(), contact_id=contact_id),
         ids=(contact_id,),
     )
+
+
+@bp.patch("/cases/<int:case_id>")
+@require_api_key
+def update_case(case_id: int) -> Response:
+    """Change a case's ``status``, ``priority`` or ``assignee``; the case answers."""
+    sla_hours = current_app.extensions["crm"].settings.sla_first_response_hours
+
+    def work(session: Session) -> dict[str, Any] | None:
+        case = cases.update_case(
+            session,
+            actor=current_actor(),
+            case_id=case_id,
+            document=_document(),
+            sla_hours=sla_hours,
+        )
+        return to_dict(case)
+
+    return _write(work, ids=(case_id,))

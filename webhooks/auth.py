@@ -47,6 +47,7 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "api_writes.update_contact": P.WRITE,
     "api_writes.delete_contact": P.WRITE,
     "api_writes.make_primary": P.WRITE,
+    "api_writes.update_case": P.WRITE,
 }
 
 _GUARDED = "_crm_requires_api_key"

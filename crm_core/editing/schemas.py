@@ -15,6 +15,7 @@ from crm_core.customers.models import CustomerKind, LifecycleStage
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import normalize_country, normalize_email
+from crm_core.support.models import CasePriority, CaseStatus
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -100,8 +101,17 @@ class CustomerCreate(CustomerFields):
     primary_contact: ContactFields
 
 
+class CasePatch(_Document):
+    """A change to a support case: its status, priority or assignee (a user's address)."""
+
+    status: CaseStatus | None = None
+    priority: CasePriority | None = None
+    assignee: Email | None = None
+
+
 # Fields a patch may not clear with null: they have no "empty".
 REQUIRED_ON_CUSTOMER = frozenset({"name", "kind", "lifecycle_stage"})
+REQUIRED_ON_CASE = frozenset({"status", "priority"})
 
 
 def _field_errors(exc: ValidationError) -> list[FieldError]:

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from crm_core.people import users
 from crm_core.people.permissions import Actor
+from crm_core.support.models import SupportCase
 
 NEW = {
     "name": "Acme Ltd",
@@ -167,3 +168,37 @@ def test_the_audit_api_shows_who_changed_what(
         assert bad.mimetype == "application/problem+json"
     # Reading the audit log needs the admin scope.
     assert client.get("/api/audit", headers=writer).get_json()["scope"] == "admin"
+
+
+def test_a_case_is_changed_over_http(
+    app: Flask, client: FlaskClient, writer: dict[str, str], make_key: Callable[..., str]
+) -> None:
+    customer = client.post("/api/customers", json=NEW, headers=writer).get_json()
+    with app.extensions["crm"].sessions.begin() as session:
+        case = SupportCase(customer_id=customer["id"], subject="Broken", status="new")
+        session.add(case)
+        session.flush()
+        case_id = case.id
+        users.add_user(
+            session,
+            actor=Actor.operator("t"),
+            email="ann@example.com",
+            role="agent",
+            password="x" * 12,
+        )
+    changed = client.patch(
+        f"/api/cases/{case_id}",
+        json={"status": "open", "priority": "high", "assignee": "ann@example.com"},
+        headers=writer,
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert {k: changed.get_json()[k] for k in ("status", "priority", "assignee")} == {
+        "status": "open",
+        "priority": "high",
+        "assignee": "ann@example.com",
+    }
+    refused = client.patch(f"/api/cases/{case_id}", json={"status": "new"}, headers=writer)
+    assert refused.status_code == 409
+    assert refused.get_json()["errors"][0]["field"] == "status"
+    reader = {"Authorization": f"Bearer {make_key('reader')}"}
+    assert client.patch(f"/api/cases/{case_id}", json={}, headers=reader).status_code == 403
