@@ -1,4 +1,4 @@
-"""The write API for customers, contacts and cases: JSON in, problems naming each bad field.
+"""The write API (customers, contacts, cases, activities): JSON in, problems naming each field.
 
 Each route is a thin face of a ``crm_core.editing`` service, which checks the actor's
 permission and writes the audit entry in the request's one transaction.
@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm_core.editing import cases, contacts, customers
+from crm_core.editing import activities, cases, contacts, customers
 from crm_core.editing.records import RecordConflict, RecordNotFound
 from crm_core.errors import InvalidInput
 from crm_core.people.permissions import PermissionDenied
@@ -194,3 +194,15 @@ def update_case(case_id: int) -> Response:
         return to_dict(case)
 
     return _write(work, ids=(case_id,))
+
+
+@bp.post("/activities")
+@require_api_key
+def log_activity() -> Response:
+    """Log a ``call``, ``meeting`` or ``note`` on linked entities; 201 with the activity."""
+
+    def work(session: Session) -> dict[str, Any] | None:
+        activity = activities.log_activity(session, actor=current_actor(), document=_document())
+        return queries.activity_dict(activity)
+
+    return _write(work, status=201)

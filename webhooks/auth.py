@@ -48,6 +48,7 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "api_writes.delete_contact": P.WRITE,
     "api_writes.make_primary": P.WRITE,
     "api_writes.update_case": P.WRITE,
+    "api_writes.log_activity": P.WRITE,
 }
 
 _GUARDED = "_crm_requires_api_key"

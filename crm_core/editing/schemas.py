@@ -7,10 +7,12 @@ left alone, ``null`` clears it, and ``attributes`` is merged key by key.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+import datetime as dt
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
+from crm_core.activities.models import Direction
 from crm_core.customers.models import CustomerKind, LifecycleStage
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.leads.errors import InvalidField
@@ -107,6 +109,30 @@ class CasePatch(_Document):
     status: CaseStatus | None = None
     priority: CasePriority | None = None
     assignee: Email | None = None
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+EntityId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class ActivityCreate(_Document):
+    """A call, a meeting or a note logged on one or more entities (at least one)."""
+
+    type: Literal["call", "meeting", "note"]
+    summary: Annotated[str, Field(min_length=1, max_length=1000)]
+    body: Annotated[str, Field(max_length=20_000)] | None = None
+    direction: Direction = Direction.INTERNAL
+    # When it happened (default: now); a time without a zone is UTC.
+    occurred_at: Annotated[dt.datetime, AfterValidator(_as_utc)] | None = None
+    duration_minutes: Annotated[int, Field(ge=0, le=24 * 60)] | None = None
+    customer_id: EntityId | None = None
+    contact_id: EntityId | None = None
+    opportunity_id: EntityId | None = None
+    order_id: EntityId | None = None
+    support_case_id: EntityId | None = None
 
 
 # Fields a patch may not clear with null: they have no "empty".

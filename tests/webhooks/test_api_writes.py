@@ -202,3 +202,19 @@ def test_a_case_is_changed_over_http(
     assert refused.get_json()["errors"][0]["field"] == "status"
     reader = {"Authorization": f"Bearer {make_key('reader')}"}
     assert client.patch(f"/api/cases/{case_id}", json={}, headers=reader).status_code == 403
+
+
+def test_an_activity_is_logged_over_http(client: FlaskClient, writer: dict[str, str]) -> None:
+    customer = client.post("/api/customers", json=NEW, headers=writer).get_json()
+    logged = client.post(
+        "/api/activities",
+        json={"type": "meeting", "summary": "Kick-off", "customer_id": customer["id"]},
+        headers=writer,
+    )
+    assert logged.status_code == 201, logged.get_json()
+    assert logged.get_json()["details"]["author"] == "api_key:writer"
+    timeline = client.get(f"/api/customers/{customer['id']}/timeline", headers=writer).get_json()
+    assert [a["summary"] for a in timeline["items"]] == ["Kick-off"]
+    bad = client.post("/api/activities", json={"type": "fax", "summary": "x"}, headers=writer)
+    assert bad.status_code == 422
+    assert bad.get_json()["errors"][0]["field"] == "type"
