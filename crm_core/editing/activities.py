@@ -45,7 +45,8 @@ def _customer_of(session: Session, data: ActivityCreate) -> int:
         owners[field] = row.id if model is Customer else row.customer_id
     if not owners:
         names = ", ".join(_LINKS)
-        raise InvalidInput([FieldError((), f"link the activity to at least one of {names}")])
+        # Named after the first link: "body" would be taken for the activity's text.
+        raise InvalidInput([FieldError(("customer_id",), f"or another link is required: {names}")])
     if len(set(owners.values())) > 1:
         raise InvalidInput(
             [

@@ -43,7 +43,8 @@ def _status(session: Session, case: SupportCase, status: str, now: dt.datetime) 
     if status not in TRANSITIONS[case.status]:
         allowed = ", ".join(sorted(TRANSITIONS[case.status]))
         raise RecordConflict(
-            f"a {case.status} case cannot become {status}; it may become {allowed}", field="status"
+            f"the case is {case.status} and cannot become {status}; it may become {allowed}",
+            field="status",
         )
     session.add(
         Activity(

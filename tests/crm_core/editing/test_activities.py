@@ -74,7 +74,7 @@ def test_links_must_exist_and_agree(session: Session) -> None:
             },
         )
     assert {e.field for e in refused.value.errors} == {"contact_id", "opportunity_id"}
-    with pytest.raises(InvalidInput, match="at least one"):
+    with pytest.raises(InvalidInput, match="customer_id: or another link is required"):
         activities.log_activity(session, actor=AGENT, document={"type": "note", "summary": "x"})
     with pytest.raises(RecordNotFound):
         activities.log_activity(

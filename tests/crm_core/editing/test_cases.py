@@ -47,7 +47,9 @@ def test_status_follows_the_allowed_transitions(
 ) -> None:
     case = SupportCaseFactory(status=start)
     if not allowed:
-        with pytest.raises(RecordConflict, match=f"a {start} case cannot become {goal}") as refused:
+        with pytest.raises(
+            RecordConflict, match=f"the case is {start} and cannot become {goal}"
+        ) as refused:
             _update(session, case.id, {"status": goal})
         assert refused.value.field == "status"
         return
