@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from crm_core.editing import activities, cases, contacts, customers
 from crm_core.editing.records import RecordConflict, RecordNotFound
-from crm_core.errors import InvalidInput
+from crm_core.errors import FieldError, InvalidInput
+from crm_core.ingestion.validation import parse_json_body
 from crm_core.people.permissions import PermissionDenied
 from crm_core.readapi import queries
 from crm_core.readapi.serialize import to_dict
@@ -26,9 +27,27 @@ bp = Blueprint("api_writes", __name__, url_prefix="/api")
 _MAX_ID = 2**63 - 1
 
 
+class _TooLarge(Exception):
+    """The body is larger than a JSON document may be."""
+
+
 def _document() -> Any:
-    """The JSON body (``application/json`` or ``application/merge-patch+json``), or None."""
-    return request.get_json(force=True, silent=True)
+    """The JSON body (``application/json`` or ``application/merge-patch+json``), or None.
+
+    Parsed like a webhook's: bounded in size and depth, so no body ends in a 500.
+    """
+    settings = current_app.extensions["crm"].settings
+    if (request.content_length or 0) > settings.max_json_bytes:
+        raise _TooLarge
+    raw = request.get_data(cache=True)
+    if len(raw) > settings.max_json_bytes:
+        raise _TooLarge
+    if not raw.strip():
+        return None
+    try:
+        return parse_json_body(raw, max_depth=settings.max_json_depth)
+    except ValueError as exc:
+        raise InvalidInput([FieldError((), str(exc))]) from None
 
 
 def _write(
@@ -57,6 +76,9 @@ def _write(
         )
     except PermissionDenied as exc:
         return forbidden(exc)
+    except _TooLarge:
+        limit = current_app.extensions["crm"].settings.max_json_bytes
+        return problem(413, f"A JSON body may have at most {limit} bytes.", type_="too-large")
     except IntegrityError:
         return problem(409, "Another change got there first; read and try again.", type_="conflict")
     if result is None:

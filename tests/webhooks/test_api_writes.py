@@ -218,3 +218,27 @@ def test_an_activity_is_logged_over_http(client: FlaskClient, writer: dict[str, 
     bad = client.post("/api/activities", json={"type": "fax", "summary": "x"}, headers=writer)
     assert bad.status_code == 422
     assert bad.get_json()["errors"][0]["field"] == "type"
+
+
+def test_hostile_bodies_get_problems_not_500s(
+    app: Flask, client: FlaskClient, writer: dict[str, str]
+) -> None:
+    deep = (
+        '{"name": "x", "primary_contact": {}, "attributes": {"a": ' + "[" * 5000 + "]" * 5000 + "}}"
+    )
+    nested = client.post(
+        "/api/customers", data=deep, content_type="application/json", headers=writer
+    )
+    assert nested.status_code == 422
+    assert "nested deeper" in nested.get_json()["detail"]
+    limit = app.extensions["crm"].settings.max_json_bytes
+    huge = '{"name": "' + "x" * limit + '"}'
+    too_large = client.post(
+        "/api/customers", data=huge, content_type="application/json", headers=writer
+    )
+    assert too_large.status_code == 413
+    assert too_large.mimetype == "application/problem+json"
+    not_utf8 = client.post(
+        "/api/customers", data=b"\xff\xfe{}", content_type="application/json", headers=writer
+    )
+    assert not_utf8.status_code == 422
