@@ -64,6 +64,8 @@ def create_api_key(
     if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
         raise ApiKeyExists(f"API key {name!r} already exists")
     owner = get_user(session, email=user_email) if user_email is not None else None
+    if owner is not None and owner.disabled_at is not None:
+        raise InvalidInput([FieldError(("user",), f"user {owner.email!r} is disabled")])
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey(
         name=name,

@@ -70,6 +70,8 @@ def test_a_users_key_follows_the_role_and_dies_with_the_user(session: Session) -
     }
     users.disable_user(session, actor=OPERATOR, email="ann@example.com")
     assert api_keys.authenticate_api_key(session, key=key) is None
+    with pytest.raises(InvalidInput, match="is disabled"):
+        api_keys.create_api_key(session, actor=OPERATOR, name="late", user_email="ann@example.com")
     with pytest.raises(users.UserNotFound):
         api_keys.create_api_key(session, actor=OPERATOR, name="x", user_email="bob@example.com")
 
