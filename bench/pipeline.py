@@ -274,7 +274,9 @@ def measure(existing: int, args: argparse.Namespace) -> dict[str, float]:
     from crm_core import schema
     from crm_core.db import make_engine, make_session_factory
     from crm_core.encryption.keyring import Keyring
-    from crm_core.ingestion.services import create_api_key, create_source
+    from crm_core.ingestion.services import create_source
+    from crm_core.people.api_keys import create_api_key
+    from crm_core.people.permissions import Actor
 
     key = Keyring.generate_key()
     with scratch_database() as url, private_redis() as broker:
@@ -285,7 +287,7 @@ def measure(existing: int, args: argparse.Namespace) -> dict[str, float]:
         seed_seconds = time.perf_counter() - seeded
         with make_session_factory(engine).begin() as session:
             source, secret = create_source(session, name="bench")
-            _, api_key = create_api_key(session, name="bench")
+            _, api_key = create_api_key(session, actor=Actor.operator("bench"), name="bench")
             source_id = source.id
         prefix = f"bench-{uuid.uuid4().hex[:6]}:"
         env = {

@@ -12,7 +12,8 @@ from crm_cli.encryption import secrets_group
 from crm_cli.events import events
 from crm_cli.followups import followups, subscriptions
 from crm_cli.mailboxes import mailboxes
-from crm_cli.sources import api_keys, sources
+from crm_cli.people import api_keys, audit, users
+from crm_cli.sources import sources
 from crm_cli.suppressions import suppressions
 from crm_core.config import MissingSettingError, get_settings
 from crm_core.delivery.backends import InvalidMailUrlError
@@ -96,6 +97,8 @@ cli.add_command(erd)
 cli.add_command(config_docs)
 cli.add_command(sources)
 cli.add_command(api_keys)
+cli.add_command(users)
+cli.add_command(audit)
 cli.add_command(events)
 cli.add_command(cases)
 cli.add_command(mailboxes)

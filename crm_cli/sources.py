@@ -1,4 +1,4 @@
-"""``crm sources`` and ``crm api-keys``: who may send webhooks, and who may read events."""
+"""``crm sources``: who may send webhooks."""
 
 from __future__ import annotations
 
@@ -89,49 +89,3 @@ def _set_enabled(name: str, *, enabled: bool) -> None:
         except services.SourceNotFound as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"source {name!r} {'enabled' if enabled else 'disabled'}")
-
-
-@click.group("api-keys")
-def api_keys() -> None:
-    """Keys for the read API (GET /events/<id>)."""
-
-
-@api_keys.command("create")
-@click.argument("name")
-def create_key(name: str) -> None:
-    """Create a key; it is printed once, alone on the last line, and stored only hashed."""
-    if not 1 <= len(name) <= 80:
-        raise click.ClickException("an API key name is 1-80 characters")
-    with transaction() as session:
-        try:
-            _, key = services.create_api_key(session, name=name)
-        except services.ApiKeyExists as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(f"API key {name!r} created; it is shown only now:")
-    click.echo(key)
-
-
-@api_keys.command("list")
-def list_keys() -> None:
-    """Every key: name, visible prefix, state."""
-    with transaction() as session:
-        rows = [
-            (k.name, k.prefix, "revoked" if k.revoked_at else "active")
-            for k in services.list_api_keys(session)
-        ]
-    if not rows:
-        click.echo("no API keys")
-    for name, prefix, state in rows:
-        click.echo(f"{name}\t{prefix}…\t{state}")
-
-
-@api_keys.command("revoke")
-@click.argument("name")
-def revoke_key(name: str) -> None:
-    """Stop a key from working."""
-    with transaction() as session:
-        try:
-            services.revoke_api_key(session, name=name)
-        except services.ApiKeyNotFound as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(f"API key {name!r} revoked")

@@ -304,6 +304,21 @@ class Settings(BaseSettings):
             " client address is read that many hops back. 0: the peer's own address (no proxy)."
         ),
     )
+    login_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins an account may have in a login window before it is refused.",
+    )
+    login_failures_per_address: int = Field(
+        default=50,
+        ge=1,
+        description="Failed sign-ins one client address may have in a login window.",
+    )
+    login_window_seconds: int = Field(
+        default=900,
+        ge=1,
+        description="The moving window failed sign-ins are counted in, in seconds.",
+    )
     handler_modules: list[str] = Field(
         default_factory=list,
         description="Extra modules whose import registers event handlers (a JSON list).",

@@ -19,7 +19,6 @@ from crm_core.customers.models import Contact, Customer, CustomerKind, Lifecycle
 from crm_core.db import Base
 from crm_core.followups.models import FollowUpStatus, FollowUpTask, SubjectType
 from crm_core.ingestion.models import (
-    ApiKey,
     EntityType,
     EventEntity,
     EventKind,
@@ -37,6 +36,7 @@ from crm_core.notifications.models import (
     Subscription,
 )
 from crm_core.ops.models import WorkerHeartbeat
+from crm_core.people.models import ApiKey, AuditEntry, User
 from crm_core.sales.models import (
     Agreement,
     AgreementStatus,
@@ -59,6 +59,7 @@ __all__ = [
     "Agreement",
     "AgreementStatus",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "CampaignMember",
     "CampaignSend",
@@ -105,6 +106,7 @@ __all__ = [
     "SupportCase",
     "Suppression",
     "SuppressionReason",
+    "User",
     "WorkerHeartbeat",
     "agreement_opportunities",
     "metadata",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 
 import factory
@@ -149,6 +150,26 @@ class MailboxFactory(_Base):
     last_uid = 0
 
 
+# Every factory user signs in with this password (hashed once: argon2 is slow on purpose).
+USER_PASSWORD = "factory-password-1"
+
+
+@functools.cache
+def _user_password_hash() -> str:
+    from crm_core.people.passwords import hash_password
+
+    return hash_password(USER_PASSWORD)
+
+
+class UserFactory(_Base):
+    class Meta:
+        model = m.User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    role = "agent"
+    password_hash = factory.LazyFunction(_user_password_hash)
+
+
 ALL_FACTORIES = (
     CustomerFactory,
     ContactFactory,
@@ -162,4 +183,5 @@ ALL_FACTORIES = (
     CampaignMemberFactory,
     SupportCaseFactory,
     MailboxFactory,
+    UserFactory,
 )

@@ -26,6 +26,9 @@ from webhooks import (
     ratelimit,
     unsubscribe,
 )
+from webhooks.api_writes import bp as writes_api
+from webhooks.audit import bp as audit_api
+from webhooks.auth import check_route_permissions
 from webhooks.problems import register_error_handlers
 
 
@@ -72,4 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(campaigns.bp)
     app.register_blueprint(unsubscribe.bp)
+    app.register_blueprint(audit_api)
+    app.register_blueprint(writes_api)
+    check_route_permissions(app)
     return app

@@ -13,7 +13,7 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify
 
 from crm_core.ops.services import database_ready
-from webhooks.auth import request_has_api_key
+from webhooks.auth import request_has_admin_key
 from webhooks.problems import problem
 from workers.publish import broker_ready
 
@@ -41,6 +41,6 @@ def readyz() -> Response:
     if not failed:
         return jsonify(status="ready", checks=checks)
     log.warning("not ready: %s", "; ".join(failed.values()))
-    details = {"reasons": failed} if request_has_api_key() else {}
+    details = {"reasons": failed} if request_has_admin_key() else {}
     detail = f"Not ready: {', '.join(failed)} unavailable."
     return problem(503, detail, title="Not ready", checks=checks, **details)

@@ -58,6 +58,8 @@ class Customer(Timestamped, Base):
     country: Mapped[str | None] = mapped_column(String(2))
     owner: Mapped[str255 | None]
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Custom fields an integrator or a team keeps on the customer (string keys, JSON values).
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", passive_deletes=True

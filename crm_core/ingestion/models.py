@@ -90,21 +90,6 @@ class SourceSecret(Base):
     source: Mapped[Source] = relationship(back_populates="secrets")
 
 
-class ApiKey(Base):
-    """A bearer key for the read API, stored as a SHA-256 digest."""
-
-    __tablename__ = "api_keys"
-
-    id: Mapped[intpk]
-    name: Mapped[str80] = mapped_column(unique=True)
-    # The first characters of the key, shown in listings to tell keys apart.
-    prefix: Mapped[str40]
-    key_hash: Mapped[str] = mapped_column(Text, unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    last_used_at: Mapped[dt.datetime | None]
-    revoked_at: Mapped[dt.datetime | None]
-
-
 class InboxEvent(Base):
     """One accepted request, stored verbatim, and how far its processing got."""
 

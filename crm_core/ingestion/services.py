@@ -1,4 +1,4 @@
-"""Ingestion services: sources and their secrets, API keys, and the inbox itself.
+"""Ingestion services: sources and their secrets, and the inbox itself.
 
 Every function takes a ``Session`` and never commits: the request, the task or
 the command that calls it owns the transaction.
@@ -7,8 +7,6 @@ the command that calls it owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NotRequired, TypedDict, Unpack, cast
@@ -20,7 +18,6 @@ from sqlalchemy.orm import Session
 from crm_core.db import UTCDateTime, utcnow
 from crm_core.errors import FieldError
 from crm_core.ingestion.models import (
-    ApiKey,
     EventKind,
     EventStatus,
     InboxEvent,
@@ -31,9 +28,6 @@ from crm_core.ingestion.signing import generate_secret
 from crm_core.ingestion.validation import Validated, validate_payload
 
 __all__ = [
-    "API_KEY_PREFIX",
-    "ApiKeyExists",
-    "ApiKeyNotFound",
     "FieldError",
     "SourceCredentials",
     "SourceExists",
@@ -41,22 +35,15 @@ __all__ = [
     "StoredEvent",
     "Validated",
     "active_secrets",
-    "authenticate_api_key",
-    "create_api_key",
     "create_source",
     "get_source",
-    "list_api_keys",
     "list_sources",
-    "revoke_api_key",
     "rotate_secret",
     "set_source_enabled",
     "source_credentials",
     "store_event",
     "validate_payload",
 ]
-
-API_KEY_PREFIX = "crm_"
-_KEY_PREFIX_SHOWN = 12
 
 
 class SourceNotFound(LookupError):
@@ -65,14 +52,6 @@ class SourceNotFound(LookupError):
 
 class SourceExists(ValueError):
     """A source with this name already exists."""
-
-
-class ApiKeyNotFound(LookupError):
-    """No API key has this name."""
-
-
-class ApiKeyExists(ValueError):
-    """An API key with this name already exists."""
 
 
 # --- Sources ----------------------------------------------------------------------------
@@ -191,57 +170,6 @@ def source_credentials(
     first = rows[0]
     secrets_ = [row.secret for row in rows if row.secret is not None]
     return SourceCredentials(first.id, first.enabled, first.rate_limit_per_minute, secrets_)
-
-
-# --- API keys -----------------------------------------------------------------------------
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def create_api_key(session: Session, *, name: str) -> tuple[ApiKey, str]:
-    """Create a read-API key; returns it and the key itself, which is stored only hashed."""
-    if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
-        raise ApiKeyExists(f"API key {name!r} already exists")
-    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = ApiKey(name=name, prefix=key[:_KEY_PREFIX_SHOWN], key_hash=_digest(key))
-    session.add(api_key)
-    session.flush()
-    return api_key, key
-
-
-def authenticate_api_key(
-    session: Session, *, key: str, now: dt.datetime | None = None
-) -> ApiKey | None:
-    """The unrevoked API key matching ``key``, noting its use; ``None`` if there is none.
-
-    The lookup is by SHA-256 digest, so the stored value reveals nothing and a
-    timing difference could only reveal digests, not keys.
-    """
-    if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
-        return None
-    api_key = session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == _digest(key), ApiKey.revoked_at.is_(None))
-    )
-    if api_key is not None:
-        api_key.last_used_at = now or utcnow()
-    return api_key
-
-
-def list_api_keys(session: Session) -> list[ApiKey]:
-    """Every API key, revoked ones included, by name."""
-    return list(session.scalars(select(ApiKey).order_by(ApiKey.name)))
-
-
-def revoke_api_key(session: Session, *, name: str, now: dt.datetime | None = None) -> ApiKey:
-    """Stop a key from working; it stays listed."""
-    api_key = session.scalar(select(ApiKey).where(ApiKey.name == name))
-    if api_key is None:
-        raise ApiKeyNotFound(f"no API key {name!r}")
-    api_key.revoked_at = api_key.revoked_at or now or utcnow()
-    session.flush()
-    return api_key
 
 
 # --- The inbox ----------------------------------------------------------------------------

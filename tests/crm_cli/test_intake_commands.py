@@ -1,4 +1,4 @@
-"""crm sources, crm api-keys and crm events, against the test database."""
+"""crm sources and crm events, against the test database."""
 
 from __future__ import annotations
 
@@ -40,16 +40,6 @@ def test_sources_add_prints_the_secret_alone_on_the_last_line(crm) -> None:  # t
     crm("sources", "disable", "website")
     assert "website\tdisabled" in crm("sources", "list").output
     assert "no source 'nope'" in crm("sources", "rotate", "nope", ok=False).output
-
-
-def test_api_keys_are_printed_once_and_listed_by_prefix(crm) -> None:  # type: ignore[no-untyped-def]
-    key = crm("api-keys", "create", "ops").output.splitlines()[-1]
-    assert key.startswith("crm_")
-    listing = crm("api-keys", "list").output
-    assert key[:12] in listing
-    assert key not in listing
-    crm("api-keys", "revoke", "ops")
-    assert "revoked" in crm("api-keys", "list").output
 
 
 def test_events_list_show_and_replay(crm, committed_db: Engine) -> None:  # type: ignore[no-untyped-def]

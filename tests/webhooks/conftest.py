@@ -14,8 +14,12 @@ from werkzeug.test import TestResponse
 
 from crm_core.config import Settings
 from crm_core.ingestion import services
+from crm_core.people import api_keys
+from crm_core.people.permissions import ALL_SCOPES, Actor
 from tests.signed import signed_headers
 from webhooks.app import create_app
+
+OPERATOR = Actor.operator("tests")
 
 
 @pytest.fixture
@@ -72,7 +76,20 @@ def sender(make_sender: Callable[..., Sender]) -> Sender:
 
 
 @pytest.fixture
-def api_key(app: Flask) -> str:
-    with app.extensions["crm"].sessions.begin() as session:
-        _, key = services.create_api_key(session, name="ops")
-    return key
+def make_key(app: Flask) -> Callable[..., str]:
+    """Create an API key with ``scopes`` (perhaps a user's); returns the key itself."""
+
+    def make(name: str, *scopes: str, user: str | None = None) -> str:
+        with app.extensions["crm"].sessions.begin() as session:
+            _, key = api_keys.create_api_key(
+                session, actor=OPERATOR, name=name, scopes=scopes, user_email=user
+            )
+        return key
+
+    return make
+
+
+@pytest.fixture
+def api_key(make_key: Callable[..., str]) -> str:
+    """A key with every scope, like the keys made before scopes existed."""
+    return make_key("ops", *ALL_SCOPES)

@@ -1,0 +1,195 @@
+"""Contacts written by people: create, update (merge patch), make primary, delete.
+
+A customer always has exactly one primary contact: a new contact of a customer without one
+becomes primary, making one primary demotes the other, and the primary contact cannot be
+deleted (make another primary first, or delete the customer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.customers.models import Contact, Customer
+from crm_core.customers.services import add_contact, set_primary_contact
+from crm_core.editing import records
+from crm_core.editing.records import RecordConflict, RecordNotFound
+from crm_core.editing.schemas import ContactCreate, ContactFields, merge_patch, parse, parse_patch
+from crm_core.ingestion.models import EntityType
+from crm_core.leads.normalize import join_name, normalize_phone
+from crm_core.people import audit
+from crm_core.people.permissions import Actor, Permission
+
+AUDITED = (
+    "customer_id",
+    "is_primary",
+    "first_name",
+    "last_name",
+    "full_name",
+    "email",
+    "phone",
+    "phone_raw",
+    "job_title",
+    "country",
+    "notes",
+    "tags",
+    "attributes",
+)
+
+
+def _get(session: Session, contact_id: int) -> Contact:
+    contact = session.get(Contact, contact_id, with_for_update=True)
+    if contact is None:
+        raise RecordNotFound("contact", contact_id)
+    return contact
+
+
+def _set_email(session: Session, contact: Contact, value: str | None) -> None:
+    if value is None:
+        contact.email = contact.email_normalized = None
+        return
+    normalized = records.normalized_email(value)
+    taken = session.scalar(
+        select(Contact.id).where(Contact.email_normalized == normalized, Contact.id != contact.id)
+    )
+    if taken is not None:
+        raise RecordConflict(f"contact {taken} already has this address", field="email")
+    contact.email, contact.email_normalized = value, normalized
+
+
+def apply_fields(
+    session: Session, contact: Contact, fields: dict[str, Any], *, default_region: str | None
+) -> None:
+    """Set the client's ``fields`` on ``contact``: normalized, ``None`` clearing a field."""
+    if "country" in fields:  # first: a national phone number is read in the country
+        contact.country = fields["country"]
+    for name, value in fields.items():
+        if name == "email":
+            _set_email(session, contact, value)
+        elif name == "phone":
+            phone = (
+                normalize_phone(value, region=contact.country or default_region) if value else None
+            )
+            contact.phone = phone.e164 if phone else None
+            contact.phone_raw = phone.raw if phone else None
+            contact.phone_valid = phone.valid if phone else None
+        elif name == "tags":
+            contact.tags = records.clean_tags(value or [])
+        elif name == "attributes":
+            contact.attributes = (
+                {} if value is None else merge_patch(contact.attributes or {}, value)
+            )
+        elif name != "country":
+            setattr(contact, name, value)
+    if "full_name" not in fields and fields.keys() & {"first_name", "last_name"}:
+        contact.full_name = join_name(contact.first_name, contact.last_name)
+
+
+def create_contact(
+    session: Session,
+    *,
+    actor: Actor,
+    customer_id: int,
+    document: Any,
+    default_region: str | None = None,
+) -> Contact:
+    """Add a contact to a customer; primary if asked, or if the customer has none."""
+    actor.require(Permission.WRITE)
+    data = parse(ContactCreate, document)
+    customer = session.get(Customer, customer_id, with_for_update=True)
+    if customer is None:
+        raise RecordNotFound("customer", customer_id)
+    contact = Contact(tags=[], attributes={})
+    fields = data.model_dump(exclude_unset=True, exclude={"primary"})
+    apply_fields(session, contact, fields, default_region=default_region)
+    add_contact(session, customer=customer, contact=contact)
+    if data.primary and not contact.is_primary:
+        set_primary_contact(session, contact=contact)
+    changes = audit.created(records.snapshot(contact, AUDITED))
+    audit.record(
+        session,
+        actor=actor,
+        entity="contact",
+        entity_id=contact.id,
+        action="create",
+        changes=changes,
+    )
+    return contact
+
+
+def update_contact(
+    session: Session,
+    *,
+    actor: Actor,
+    contact_id: int,
+    document: Any,
+    default_region: str | None = None,
+) -> Contact:
+    """Apply a JSON merge patch to a contact; only the fields sent change."""
+    actor.require(Permission.WRITE)
+    patch, sent = parse_patch(ContactFields, document)
+    contact = _get(session, contact_id)
+    before = records.snapshot(contact, AUDITED)
+    fields = {name: getattr(patch, name) for name in sent}
+    apply_fields(session, contact, fields, default_region=default_region)
+    session.flush()
+    changes = audit.changes_between(before, records.snapshot(contact, AUDITED))
+    if changes:
+        audit.record(
+            session,
+            actor=actor,
+            entity="contact",
+            entity_id=contact.id,
+            action="update",
+            changes=changes,
+        )
+    return contact
+
+
+def make_primary(session: Session, *, actor: Actor, contact_id: int) -> Contact:
+    """Make a contact its customer's primary contact; the previous one is demoted."""
+    actor.require(Permission.WRITE)
+    contact = _get(session, contact_id)
+    # Lock the customer: two concurrent promotions of different contacts serialize here.
+    session.get(Customer, contact.customer_id, with_for_update=True)
+    previous = session.scalar(
+        select(Contact.id).where(Contact.customer_id == contact.customer_id, Contact.is_primary)
+    )
+    if previous == contact.id:
+        return contact
+    set_primary_contact(session, contact=contact)
+    audit.record(
+        session,
+        actor=actor,
+        entity="customer",
+        entity_id=contact.customer_id,
+        action="update",
+        changes={"primary_contact_id": {"before": previous, "after": contact.id}},
+    )
+    return contact
+
+
+def delete_contact(session: Session, *, actor: Actor, contact_id: int) -> None:
+    """Delete a contact that is not its customer's primary one."""
+    actor.require(Permission.WRITE)
+    contact = _get(session, contact_id)
+    if contact.is_primary:
+        raise RecordConflict(
+            f"contact {contact_id} is its customer's primary contact: make another contact"
+            " primary first, or delete the customer"
+        )
+    before = records.snapshot(contact, AUDITED)
+    records.forget_external_refs(session, entity_type=EntityType.CONTACT, ids=[contact.id])
+    session.delete(contact)
+    session.flush()
+    changes = audit.removed(before)
+    audit.record(
+        session,
+        actor=actor,
+        entity="contact",
+        entity_id=contact_id,
+        action="delete",
+        changes=changes,
+    )
