@@ -225,6 +225,6 @@ def log_activity() -> Response:
 
     def work(session: Session) -> dict[str, Any] | None:
         activity = activities.log_activity(session, actor=current_actor(), document=_document())
-        return queries.activity_dict(activity)
+        return to_dict(activity)  # whole, as GET /api/activities/<id>
 
     return _write(work, status=201)

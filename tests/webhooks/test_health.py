@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 
 from crm_core.config import Settings
 from crm_core.db import make_session_factory
-from crm_core.ingestion.services import create_api_key
+from crm_core.people.api_keys import create_api_key
+from crm_core.people.permissions import Actor
 from tests.services import free_port
 from webhooks.app import create_app
 
@@ -71,15 +72,21 @@ def test_readyz_tells_strangers_nothing_about_hosts_users_or_errors(
     assert "broker unreachable" in caplog.text
 
 
-def test_readyz_shows_the_reasons_to_an_api_key(committed_db: Engine) -> None:
+def test_readyz_shows_the_reasons_to_an_admin_key_only(committed_db: Engine) -> None:
+    operator = Actor.operator("test")
     with make_session_factory(committed_db).begin() as session:
-        _, key = create_api_key(session, name="monitoring")
+        _, key = create_api_key(session, actor=operator, name="monitoring", scopes=["admin"])
+        _, reader = create_api_key(session, actor=operator, name="dashboard", scopes=["read"])
     port = free_port()
     client = client_for(
         database_url=committed_db.url.render_as_string(hide_password=False),
         broker_url=f"redis://127.0.0.1:{port}/0",
     )
-    for headers in ({}, {"Authorization": "Bearer crm_not-a-key"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer crm_not-a-key"},
+        {"Authorization": f"Bearer {reader}"},
+    ):
         assert "reasons" not in client.get("/readyz", headers=headers).get_json()
     body = client.get("/readyz", headers={"Authorization": f"Bearer {key}"}).get_json()
     assert body["checks"] == {"database": "ok", "broker": "unavailable"}

@@ -18,7 +18,8 @@ from crm_core.config import MissingSettingError, Settings
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import make_session_factory
 from crm_core.delivery.backends import InvalidMailUrlError
-from crm_core.ingestion import services as api_keys
+from crm_core.people import api_keys
+from crm_core.people.permissions import Actor
 from tests.smtp_server import SmtpTestServer, smtp_server
 from webhooks.app import create_app
 from workers import db as worker_db
@@ -288,7 +289,9 @@ def test_a_campaign_that_cannot_start_fails_alone_and_the_other_goes_out(
     # The reason is shown where people look: the API and the command line.
     app = create_app(settings)
     with app.extensions["crm"].sessions.begin() as session:
-        _, key = api_keys.create_api_key(session, name="ops")
+        _, key = api_keys.create_api_key(
+            session, actor=Actor.operator("test"), name="ops", scopes=["read"]
+        )
     shown = app.test_client().get(
         f"/api/campaigns/{bad_id}", headers={"Authorization": f"Bearer {key}"}
     )
