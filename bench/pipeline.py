@@ -179,11 +179,10 @@ def round_trips_per_event(
     the worker handles a message of ``per_message`` events (one claim, one batch).
     """
     from crm_core.db import make_session_factory
-    from crm_core.ingestion.batching import run_lead_batch
-    from crm_core.ingestion.pipeline import load_handlers, run_event
+    from crm_core.ingestion.batching import run_batch
+    from crm_core.ingestion.pipeline import run_event
     from crm_core.ingestion.processing import claim_event, claim_events
 
-    load_handlers()
     ids = store_leads(engine, source_id, samples, f"rt{uuid.uuid4().hex[:6]}")
     counted = {"n": 0}
 
@@ -200,7 +199,7 @@ def round_trips_per_event(
                 with sessions.begin() as session:
                     claim_events(session, event_ids=chunk)
                 with sessions.begin() as session:
-                    run_lead_batch(session, event_ids=chunk)
+                    run_batch(session, kind="leads", event_ids=chunk)
         for event_id in ids if per_message == 1 else []:
             with sessions.begin() as session:
                 claim_event(session, event_id=event_id)

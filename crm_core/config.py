@@ -211,10 +211,6 @@ class Settings(BaseSettings):
     ratelimit_prefix: str = Field(
         default="crm", description="Namespace of the rate-limit keys in shared storage."
     )
-    handler_modules: list[str] = Field(
-        default_factory=list,
-        description="Extra modules whose import registers event handlers (a JSON list).",
-    )
     sweep_interval_seconds: float = Field(
         default=15.0, gt=0, description="How often beat runs the inbox sweeper."
     )

@@ -14,10 +14,10 @@ from crm_core.campaigns import services as campaign_services
 from crm_core.config import get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
-from crm_core.ingestion.batching import leads_batchable, run_lead_batch
+from crm_core.ingestion.batching import batchable, run_batch
 from crm_core.ingestion.errors import PermanentError, is_transient
 from crm_core.ingestion.models import EventKind, EventStatus
-from crm_core.ingestion.pipeline import load_handlers, run_event
+from crm_core.ingestion.pipeline import run_event
 from crm_core.ingestion.processing import (
     claim_event,
     claim_events,
@@ -31,7 +31,6 @@ from workers.db import session_factory, unit_of_work
 from workers.publish import enqueue_event
 
 log = logging.getLogger(__name__)
-load_handlers()
 
 
 @celery_app.task(name="crm.maintenance.heartbeat")
@@ -96,10 +95,10 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
         outcomes["skipped"] = len(wanted) - len(claimed)
     leads = [event_id for event_id, kind in claimed.items() if kind == EventKind.LEADS.value]
     batched: set[int] = set()
-    if len(leads) > 1 and leads_batchable():
+    if len(leads) > 1 and batchable(EventKind.LEADS):
         try:
             with unit_of_work() as session:
-                batch = run_lead_batch(session, event_ids=leads)
+                batch = run_batch(session, kind=EventKind.LEADS, event_ids=leads)
         except Exception as exc:
             log.warning(
                 "a batch of %d lead events goes one by one: %s: %s",

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from crm_core.customers.models import Contact
 from crm_core.db import make_session_factory
-from crm_core.ingestion import pipeline
-from crm_core.ingestion.batching import leads_batchable
+from crm_core.ingestion import handlers
+from crm_core.ingestion.batching import batchable
 from crm_core.ingestion.errors import PermanentError
 from crm_core.ingestion.models import EventStatus, InboxEvent, Source
 from crm_core.models import Product
@@ -46,12 +46,12 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float | None]]
 
 
 @pytest.fixture
-def lead_handler() -> Iterator[list[int]]:
+def lead_handler(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A leads handler that creates a product row; fails on demand."""
     failures: list[Exception] = []
     seen: list[int] = []
 
-    def handle(session: Session, event: InboxEvent) -> list[tuple[str, int]]:
+    def handle(session: Session, event: InboxEvent, _lead: object) -> list[tuple[str, int]]:
         seen.append(event.id)
         if failures:
             raise failures.pop(0)
@@ -60,11 +60,10 @@ def lead_handler() -> Iterator[list[int]]:
         session.flush()
         return [("product", product.id)]
 
-    previous = pipeline.HANDLERS.get("leads")
-    pipeline.register_handler("leads", replace=True)(handle)
     handle.failures = failures  # type: ignore[attr-defined]
-    yield seen
-    _restore_handler("leads", previous)
+    entry = handlers.KindHandler(parse=handlers.parse_lead, handle=handle)
+    monkeypatch.setitem(handlers.HANDLERS, "leads", entry)
+    return seen
 
 
 def _event(session: Session, *, kind: str = "leads", body: bytes | None = None) -> int:
@@ -114,7 +113,7 @@ def test_process_events_handles_each_event_on_its_own(
     second = _event(worker_session, body=b'{"email": "b@example.com"}')
     third = _event(worker_session, body=b'{"email": "c@example.com"}')
     lost = OperationalError("SELECT 1", {}, ConnectionResetError("db blinked"))
-    pipeline.HANDLERS["leads"].failures.append(lost)  # type: ignore[attr-defined]
+    handlers.HANDLERS["leads"].handle.failures.append(lost)  # type: ignore[attr-defined]
 
     outcomes = tasks.process_events([first, second, third, second])
 
@@ -134,7 +133,7 @@ def test_process_events_refuses_what_is_not_a_list_of_ids(worker_session: Sessio
 def test_an_event_without_handler_fails_with_the_reason(
     worker_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delitem(pipeline.HANDLERS, "leads", raising=False)
+    monkeypatch.delitem(handlers.HANDLERS, "leads")
     event_id = _event(worker_session)
     assert tasks.process_event(event_id) == "failed"
     event = _reloaded(worker_session, event_id)
@@ -155,7 +154,7 @@ def test_transient_errors_retry_with_backoff_then_the_event_is_dead(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(celery_app.conf, "crm_max_attempts", 3)
-    failures = pipeline.HANDLERS["leads"].failures  # type: ignore[attr-defined]
+    failures = handlers.HANDLERS["leads"].handle.failures  # type: ignore[attr-defined]
     lost = OperationalError("INSERT", {}, Exception("server closed the connection"))
     failures.extend([lost, lost, lost])
     event_id = _event(worker_session)
@@ -175,7 +174,7 @@ def test_transient_errors_retry_with_backoff_then_the_event_is_dead(
 def test_a_permanent_error_fails_without_retry(
     worker_session: Session, lead_handler: list[int], published: list
 ) -> None:
-    pipeline.HANDLERS["leads"].failures.append(PermanentError("no such pipeline"))  # type: ignore[attr-defined]
+    handlers.HANDLERS["leads"].handle.failures.append(PermanentError("no such pipeline"))  # type: ignore[attr-defined]
     event_id = _event(worker_session)
     assert tasks.process_event(event_id) == "failed"
     assert _reloaded(worker_session, event_id).error == "no such pipeline"
@@ -185,7 +184,7 @@ def test_a_permanent_error_fails_without_retry(
 def test_a_bug_in_a_handler_fails_the_event_and_is_logged(
     worker_session: Session, lead_handler: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
-    pipeline.HANDLERS["leads"].failures.append(KeyError("oops"))  # type: ignore[attr-defined]
+    handlers.HANDLERS["leads"].handle.failures.append(KeyError("oops"))  # type: ignore[attr-defined]
     event_id = _event(worker_session)
     assert tasks.process_event(event_id) == "failed"
     assert "KeyError" in (_reloaded(worker_session, event_id).error or "")
@@ -235,14 +234,6 @@ def test_a_burst_is_published_as_few_messages_and_stops_at_a_failure(
     assert publish.enqueue_events([5, 6, 7, 8], per_message=2) == 2
 
 
-def _restore_handler(kind: str, previous: pipeline.Handler | None) -> None:
-    """Put back the handler a test replaced (the real one, when it was loaded)."""
-    if previous is None:
-        pipeline.HANDLERS.pop(kind, None)
-    else:
-        pipeline.HANDLERS[kind] = previous
-
-
 def _statements(engine: Engine) -> Iterator[list[str]]:
     seen: list[str] = []
 
@@ -269,7 +260,7 @@ def test_a_burst_of_leads_is_captured_as_one_batch(
         body=b'{"order_number": "A-1", "email": "p0@acme.example", "currency": "EUR", '
         b'"lines": [{"sku": "S-1", "name": "Thing", "quantity": 1, "unit_price": "5.00"}]}',
     )
-    assert leads_batchable()
+    assert batchable("leads")
     with contextlib.contextmanager(_statements)(committed_db) as statements:
         outcomes = tasks.process_events([*leads, bad, order])
     assert outcomes == {"processed": 21, "invalid": 1}
@@ -295,10 +286,10 @@ def test_a_burst_of_leads_is_captured_as_one_batch(
 def test_a_batch_that_fails_as_a_whole_goes_one_by_one(
     worker_session: Session, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def deadlocked(session: Session, *, event_ids: list[int]) -> object:
+    def deadlocked(session: Session, *, kind: str, event_ids: list[int]) -> object:
         raise OperationalError("SELECT pg_advisory_xact_lock", {}, Exception("deadlock detected"))
 
-    monkeypatch.setattr(tasks, "run_lead_batch", deadlocked)
+    monkeypatch.setattr(tasks, "run_batch", deadlocked)
     leads = [
         _event(worker_session, body=f'{{"email": "q{n}@acme.example"}}'.encode()) for n in range(3)
     ]
