@@ -126,7 +126,7 @@ def drain_noops(publisher: Celery, count: int, client: redis.Redis, prefix: str)
 
 def store_leads(engine: Engine, source_id: int, count: int, run: str) -> list[int]:
     from crm_core.db import make_session_factory
-    from crm_core.ingestion.services import store_event
+    from crm_core.ingestion.inbox import store_event
 
     ids = []
     with make_session_factory(engine).begin() as session:

@@ -15,6 +15,7 @@ from crm_cli.followups import followups, subscriptions
 from crm_cli.mailboxes import mailboxes
 from crm_cli.sources import api_keys, sources
 from crm_core.config import get_settings
+from crm_core.errors import first_line
 
 
 class CrmGroup(click.Group):
@@ -26,7 +27,7 @@ class CrmGroup(click.Group):
         try:
             return super().invoke(ctx)
         except OperationalError as exc:
-            first = str(exc.orig or exc).splitlines()[0]
+            first = first_line(str(exc.orig or exc))
             raise click.ClickException(f"database error: {first}") from None
 
 

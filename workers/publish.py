@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from crm_core.errors import error_line
 from workers.app import celery_app
 
 log = logging.getLogger(__name__)
@@ -20,8 +21,7 @@ def broker_ready(url: str | None = None, *, timeout: float = 2.0) -> str | None:
             if client is not None and hasattr(client, "ping"):
                 client.ping()
     except Exception as exc:  # any transport error means "not ready"
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        return f"broker unreachable: {type(exc).__name__}: {first_line}"
+        return f"broker unreachable: {error_line(exc, limit=200)}"
     return None
 
 
@@ -36,8 +36,7 @@ def enqueue_event(event_id: int, *, countdown: float | None = None) -> bool:
             "crm.ingest.process_event", args=(event_id,), countdown=countdown, queue="ingest"
         )
     except Exception as exc:  # any transport failure: the sweeper will publish it
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        log.warning("could not publish event %s: %s: %s", event_id, type(exc).__name__, first_line)
+        log.warning("could not publish event %s: %s", event_id, error_line(exc, limit=200))
         return False
     return True
 
@@ -61,13 +60,11 @@ def enqueue_events(event_ids: Sequence[int], *, per_message: int = 100) -> int:
                 )
                 sent += len(chunk)
     except Exception as exc:  # any transport failure: the sweeper will publish the rest
-        first_line = (str(exc).splitlines() or [""])[0][:200]
         log.warning(
-            "could not publish %s of %s events: %s: %s",
+            "could not publish %s of %s events: %s",
             len(ids) - sent,
             len(ids),
-            type(exc).__name__,
-            first_line,
+            error_line(exc, limit=200),
         )
     return sent
 
@@ -85,6 +82,6 @@ def enqueue_campaign_work(campaign_id: int | None = None) -> bool:
     try:
         celery_app.send_task(name, args=args, queue="campaigns")
     except Exception as exc:  # any transport failure: beat dispatches later
-        log.warning("could not publish %s: %s: %s", name, type(exc).__name__, exc)
+        log.warning("could not publish %s: %s", name, error_line(exc, limit=200))
         return False
     return True

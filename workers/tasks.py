@@ -14,6 +14,7 @@ from crm_core.campaigns import services as campaign_services
 from crm_core.config import get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
+from crm_core.errors import error_line
 from crm_core.ingestion.batching import batchable, run_batch
 from crm_core.ingestion.errors import PermanentError, is_transient
 from crm_core.ingestion.models import EventKind, EventStatus
@@ -101,10 +102,7 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
                 batch = run_batch(session, kind=EventKind.LEADS, event_ids=leads)
         except Exception as exc:
             log.warning(
-                "a batch of %d lead events goes one by one: %s: %s",
-                len(leads),
-                type(exc).__name__,
-                (str(exc).splitlines() or [""])[0],
+                "a batch of %d lead events goes one by one: %s", len(leads), error_line(exc)
             )
         else:
             outcomes.update(processed=len(batch.processed), invalid=len(batch.invalid))

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from crm_core.errors import FieldError, InvalidInput
+from crm_core.errors import FieldError, InvalidInput, first_line
 from crm_core.ingestion.schemas import (
     PAYLOAD_SCHEMAS,
     DealPayload,
@@ -157,7 +157,7 @@ def _validate_document(schema: type[P], document: Any) -> Validated[P]:
     except ValidationError as exc:
         return Validated(errors=[_field_error(err) for err in exc.errors(include_input=False)])
     except (ValueError, RecursionError) as exc:
-        return _refuse("body", str(exc).splitlines()[0][:_MAX_MESSAGE])
+        return _refuse("body", first_line(str(exc), limit=_MAX_MESSAGE))
     extra = _address_errors(payload)
     if isinstance(payload, OrderPayload):
         extra += _order_total_errors(payload)

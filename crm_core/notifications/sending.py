@@ -17,19 +17,18 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import random
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_core.backoff import backoff_delay
 from crm_core.db import utcnow
 from crm_core.ingestion.signing import sign
 from crm_core.notifications.models import (
@@ -201,14 +200,6 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (moment - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-def backoff(
-    attempts: int, settings: SendSettings, *, jitter: Callable[[], float] = random.random
-) -> float:
-    """Seconds before attempt ``attempts + 1``: exponential, capped, with full jitter on half."""
-    ceiling = min(settings.backoff_max, settings.backoff_base * 2 ** max(attempts - 1, 0))
-    return ceiling / 2 + jitter() * ceiling / 2
-
-
 def send_delivery(
     sessions: sessionmaker[Session],
     *,
@@ -261,7 +252,10 @@ def _record(
         delivery.status = DeliveryStatus.FAILED
         delivery.last_error = result.error
     else:
-        wait = max(backoff(delivery.attempts, settings), result.retry_after or 0.0)
+        delay = backoff_delay(
+            delivery.attempts, base=settings.backoff_base, cap=settings.backoff_max
+        )
+        wait = max(delay, result.retry_after or 0.0)
         delivery.next_attempt_at = now + dt.timedelta(seconds=min(wait, settings.backoff_max))
         delivery.last_error = result.error
     return str(delivery.status)
@@ -282,15 +276,3 @@ def deliver_due(
         outcome = send_delivery(sessions, delivery_id=delivery_id, settings=settings, poster=poster)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
-
-
-def describe(delivery: NotificationDelivery) -> dict[str, Any]:
-    """A delivery as plain data (for the command line)."""
-    return {
-        "id": delivery.id,
-        "subscription_id": delivery.subscription_id,
-        "event_type": delivery.event_type,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "last_error": delivery.last_error,
-    }

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
 from crm_core.errors import FieldError
-from crm_core.ingestion import services
+from crm_core.ingestion import inbox, services
 from crm_core.ingestion.models import ApiKey, EventStatus, InboxEvent
 from tests.factories import SourceFactory
 
@@ -65,8 +65,8 @@ def test_api_keys_are_stored_only_as_digests(session: Session) -> None:
     assert session.scalar(select(func.count()).select_from(ApiKey)) == 1
 
 
-def _store(session: Session, source_id: int, webhook_id: str, **kw: object) -> services.StoredEvent:
-    return services.store_event(
+def _store(session: Session, source_id: int, webhook_id: str, **kw: object) -> inbox.StoredEvent:
+    return inbox.store_event(
         session,
         source_id=source_id,
         kind="leads",
