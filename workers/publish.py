@@ -25,29 +25,16 @@ def broker_ready(url: str | None = None, *, timeout: float = 2.0) -> str | None:
     return None
 
 
-def enqueue_event(event_id: int, *, countdown: float | None = None) -> bool:
-    """Ask a worker to process inbox event ``event_id``; ``False`` (logged) if the broker is down.
-
-    Never raises: the event is already committed, and the sweeper publishes
-    whatever this could not.
-    """
-    try:
-        celery_app.send_task(
-            "crm.ingest.process_event", args=(event_id,), countdown=countdown, queue="ingest"
-        )
-    except Exception as exc:  # any transport failure: the sweeper will publish it
-        log.warning("could not publish event %s: %s", event_id, error_line(exc, limit=200))
-        return False
-    return True
-
-
-def enqueue_events(event_ids: Sequence[int], *, per_message: int = 100) -> int:
+def enqueue_events(
+    event_ids: Sequence[int], *, per_message: int = 100, countdown: float | None = None
+) -> int:
     """Ask for ``event_ids`` to be processed, ``per_message`` to a message; how many went.
 
     One ``crm.ingest.process_events`` message per slice: building and sending a
     Celery message costs far more than the id in it, so a burst of webhooks
-    costs a few messages, not one each. Stops at the first failure (logged):
-    the sweeper publishes the rest. Never raises.
+    costs a few messages, not one each. ``countdown`` delays them (a retry).
+    Stops at the first failure (logged): the sweeper publishes the rest, as the
+    events are already committed. Never raises.
     """
     ids = [int(event_id) for event_id in event_ids]
     sent = 0
@@ -56,7 +43,11 @@ def enqueue_events(event_ids: Sequence[int], *, per_message: int = 100) -> int:
             for start in range(0, len(ids), per_message):
                 chunk = ids[start : start + per_message]
                 celery_app.send_task(
-                    "crm.ingest.process_events", args=(chunk,), queue="ingest", producer=producer
+                    "crm.ingest.process_events",
+                    args=(chunk,),
+                    countdown=countdown,
+                    queue="ingest",
+                    producer=producer,
                 )
                 sent += len(chunk)
     except Exception as exc:  # any transport failure: the sweeper will publish the rest

@@ -20,7 +20,6 @@ from crm_core.ingestion.errors import PermanentError, is_transient
 from crm_core.ingestion.models import EventKind, EventStatus
 from crm_core.ingestion.pipeline import run_event
 from crm_core.ingestion.processing import (
-    claim_event,
     claim_events,
     due_for_sweep,
     record_failure,
@@ -29,7 +28,7 @@ from crm_core.ops.services import record_heartbeat
 from crm_core.support.outbound import deliver_pending, pending_deliveries
 from workers.app import celery_app
 from workers.db import session_factory, unit_of_work
-from workers.publish import enqueue_event
+from workers.publish import enqueue_events
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +39,6 @@ def heartbeat() -> None:
     hostname = heartbeat.request.hostname or socket.gethostname()
     with unit_of_work() as session:
         record_heartbeat(session, hostname=hostname, pid=os.getpid())
-
-
-@celery_app.task(name="crm.ingest.process_event")
-def process_event(event_id: int) -> str:
-    """Turn inbox event ``event_id`` into CRM entities, at most once in effect.
-
-    The claim commits first (so operators see ``processing``); the handler's
-    writes and the ``processed`` mark commit together or not at all.
-    """
-    with unit_of_work() as session:
-        if not claim_event(session, event_id=event_id):
-            return "skipped: not waiting for processing"
-    return _run_claimed(event_id)
 
 
 def _run_claimed(event_id: int) -> str:
@@ -71,17 +57,20 @@ MAX_EVENTS_PER_MESSAGE = 100
 
 @celery_app.task(name="crm.ingest.process_events")
 def process_events(event_ids: list[int]) -> dict[str, int]:
-    """``process_event`` for each of ``event_ids``; how many ended how.
+    """Turn inbox events into CRM entities, at most once in effect; how many ended how.
 
-    The web layer publishes the events a burst stored as one message. They
-    are claimed together (one statement, one commit). The ``leads`` among them
-    are then captured as one batch, in one transaction with a few statements
-    in all (``crm_core.ingestion.batching``); if the batch fails as a whole (a
-    conflict with a concurrent writer, a deadlock, a lost connection) it rolls
-    back and they are processed one by one like the other kinds, each in its
-    own transaction, so a failure is only ever that event's own. A worker
-    killed half-way leaves its claimed events to the sweeper, which releases
-    them after the task time limit.
+    The one ingest task: the web layer publishes the events a burst stored as
+    one message; the sweeper, retries, replays and the mailbox poller publish
+    theirs the same way. They are claimed together (one statement, one
+    commit); the claim commits first so operators see ``processing``. The
+    ``leads`` among them are then captured as one batch, in one transaction
+    with a few statements in all (``crm_core.ingestion.batching``); if the
+    batch fails as a whole (a conflict with a concurrent writer, a deadlock, a
+    lost connection) it rolls back and they are processed one by one like the
+    other kinds, each in its own transaction (its writes and its ``processed``
+    mark commit together or not at all), so a failure is only ever that
+    event's own. A worker killed half-way leaves its claimed events to the
+    sweeper, which releases them after the task time limit.
     """
     if not isinstance(event_ids, list) or not all(
         isinstance(i, int) and not isinstance(i, bool) for i in event_ids
@@ -128,7 +117,7 @@ def _record_failure(event_id: int, exc: Exception) -> str:
         )
     if outcome.retry_in is None:
         return outcome.status.value
-    enqueue_event(event_id, countdown=outcome.retry_in)
+    enqueue_events([event_id], countdown=outcome.retry_in)
     return f"retry in {outcome.retry_in:.1f}s"
 
 
@@ -143,7 +132,7 @@ def sweep_inbox() -> int:
             claim_timeout=dt.timedelta(seconds=celery_app.conf.task_time_limit or 300),
             republish_after=dt.timedelta(seconds=settings.sweep_republish_seconds),
         )
-    return sum(enqueue_event(event_id) for event_id in due)
+    return enqueue_events(due)
 
 
 @celery_app.task(name="crm.campaigns.dispatch")
