@@ -1,11 +1,10 @@
-"""Customer and contact services: every customer has exactly one primary contact."""
+"""Customer services: a name's matching key, and a customer created with its primary contact."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
@@ -40,32 +39,3 @@ def create_customer(
     session.add(customer)
     session.flush()
     return customer
-
-
-def add_contact(session: Session, *, customer: Customer, contact: Contact) -> Contact:
-    """Attach ``contact`` to ``customer``; it becomes primary when the customer has none."""
-    has_primary = session.scalar(
-        select(Contact.id).where(Contact.customer_id == customer.id, Contact.is_primary).limit(1)
-    )
-    contact.is_primary = has_primary is None
-    contact.customer_id = customer.id
-    session.add(contact)
-    session.flush()
-    return contact
-
-
-def set_primary_contact(session: Session, *, contact: Contact) -> None:
-    """Make ``contact`` its customer's primary contact, demoting the previous one."""
-    session.execute(
-        update(Contact)
-        .where(
-            Contact.customer_id == contact.customer_id, Contact.is_primary, Contact.id != contact.id
-        )
-        .values(is_primary=False)
-        .execution_options(synchronize_session="fetch")
-    )
-    # The demotion must reach the database before the promotion, or the
-    # partial unique index sees two primaries for a moment.
-    session.flush()
-    contact.is_primary = True
-    session.flush()

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.customers.services import add_contact, create_customer, set_primary_contact
+from crm_core.customers.services import create_customer
 from tests.factories import (
     AgreementFactory,
     ContactFactory,
@@ -33,17 +33,6 @@ def test_create_customer_makes_its_contact_primary(session: Session) -> None:
     customer = create_customer(session, name="Ada Lovelace", primary_contact=contact)
     assert primaries(session, customer) == [contact.id]
     assert customer.name_key == "ada lovelace"
-
-
-def test_added_contacts_are_primary_only_when_there_is_none(session: Session) -> None:
-    customer = CustomerFactory()
-    first = add_contact(session, customer=customer, contact=m.Contact(first_name="A"))
-    second = add_contact(session, customer=customer, contact=m.Contact(first_name="B"))
-    assert (first.is_primary, second.is_primary) == (True, False)
-    set_primary_contact(session, contact=second)
-    session.refresh(first)
-    assert primaries(session, customer) == [second.id]
-    assert not first.is_primary
 
 
 def test_database_refuses_two_primary_contacts(session: Session) -> None:
