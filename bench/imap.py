@@ -76,7 +76,7 @@ def end_to_end(server, messages: int, args: argparse.Namespace) -> dict[str, flo
         publisher.conf.broker_transport_options = {"global_keyprefix": prefix}
 
         def publish(event_id: int) -> None:
-            publisher.send_task("crm.ingest.process_event", args=[event_id], queue="ingest")
+            publisher.send_task("crm.ingest.process_events", args=[[event_id]], queue="ingest")
 
         def processed() -> int:
             with sessions() as session:

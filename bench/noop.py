@@ -5,4 +5,4 @@ from workers.app import celery_app
 
 @celery_app.task(name="bench.noop")
 def noop(event_id: int) -> None:
-    """Receive one id, as process_event does, and do nothing with it."""
+    """Receive one id, as process_events does, and do nothing with it."""

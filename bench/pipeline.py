@@ -12,8 +12,8 @@ a scratch PostgreSQL database, a private redis-server and ONE worker
 2. drains ``--events`` stored lead events published at once, as the web
    layer publishes a burst: ``--per-message`` event ids per
    ``crm.ingest.process_events`` message, whose leads the worker captures as
-   one batch (``--per-message 1``: one ``process_event`` message per event,
-   each claimed and processed on its own). The pipeline: claim, normalize,
+   one batch (``--per-message 1``: one message per event, each claimed and
+   processed on its own). The pipeline: claim, normalize,
    match or create contact and customer, Activity, complete;
 3. posts ``--latency-samples`` signed leads through gunicorn, one every
    ``--latency-interval`` seconds (default 0.1), and times each from the POST
@@ -126,7 +126,7 @@ def drain_noops(publisher: Celery, count: int, client: redis.Redis, prefix: str)
 
 def store_leads(engine: Engine, source_id: int, count: int, run: str) -> list[int]:
     from crm_core.db import make_session_factory
-    from crm_core.ingestion.services import store_event
+    from crm_core.ingestion.inbox import store_event
 
     ids = []
     with make_session_factory(engine).begin() as session:
@@ -147,7 +147,7 @@ def drain_leads(publisher: Celery, engine: Engine, ids: list[int], per_message: 
     """Seconds to process stored lead events published at once.
 
     They are published as the web layer publishes a burst: ``per_message`` ids
-    per ``crm.ingest.process_events`` message (1: one ``process_event`` each).
+    per ``crm.ingest.process_events`` message (1: one message each).
     """
     from crm_core.ingestion.models import EventStatus, InboxEvent
 
@@ -161,7 +161,7 @@ def drain_leads(publisher: Celery, engine: Engine, ids: list[int], per_message: 
     started = time.perf_counter()
     if per_message == 1:
         for event_id in ids:
-            publisher.send_task("crm.ingest.process_event", args=[event_id], queue="ingest")
+            publisher.send_task("crm.ingest.process_events", args=[[event_id]], queue="ingest")
     else:
         for start in range(0, len(ids), per_message):
             chunk = ids[start : start + per_message]
@@ -179,11 +179,10 @@ def round_trips_per_event(
     the worker handles a message of ``per_message`` events (one claim, one batch).
     """
     from crm_core.db import make_session_factory
-    from crm_core.ingestion.batching import run_lead_batch
-    from crm_core.ingestion.pipeline import load_handlers, run_event
-    from crm_core.ingestion.processing import claim_event, claim_events
+    from crm_core.ingestion.batching import run_batch
+    from crm_core.ingestion.pipeline import run_event
+    from crm_core.ingestion.processing import claim_events
 
-    load_handlers()
     ids = store_leads(engine, source_id, samples, f"rt{uuid.uuid4().hex[:6]}")
     counted = {"n": 0}
 
@@ -200,10 +199,10 @@ def round_trips_per_event(
                 with sessions.begin() as session:
                     claim_events(session, event_ids=chunk)
                 with sessions.begin() as session:
-                    run_lead_batch(session, event_ids=chunk)
+                    run_batch(session, kind="leads", event_ids=chunk)
         for event_id in ids if per_message == 1 else []:
             with sessions.begin() as session:
-                claim_event(session, event_id=event_id)
+                claim_events(session, event_ids=[event_id])
             with sessions.begin() as session:
                 run_event(session, event_id=event_id)
     finally:
@@ -336,7 +335,7 @@ def main() -> None:
         type=int,
         default=100,
         help="lead events per published message, as the web layer publishes a burst "
-        "(1: one process_event message per event)",
+        "(1: one message per event)",
     )
     parser.add_argument(
         "--latency-interval", type=float, default=0.1, help="seconds between latency samples"

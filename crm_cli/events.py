@@ -80,7 +80,7 @@ def show(event_id: int, body: bool) -> None:
 )
 def replay(event_id: int | None, status: str | None) -> None:
     """Process an event again (or all of one status); handlers write nothing twice."""
-    from workers.publish import enqueue_event
+    from workers.publish import enqueue_events
 
     if (event_id is None) == (status is None):
         raise click.ClickException("give either an EVENT_ID or --status")
@@ -94,5 +94,5 @@ def replay(event_id: int | None, status: str | None) -> None:
         except (EventNotFound, NotReplayable) as exc:
             raise click.ClickException(str(exc)) from None
     # Published after the commit; anything not published now, the sweeper publishes.
-    published = sum(enqueue_event(one) for one in ids)
+    published = enqueue_events(ids)
     click.echo(f"{len(ids)} event(s) queued for processing ({published} published now)")

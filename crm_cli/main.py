@@ -18,6 +18,7 @@ from crm_cli.suppressions import suppressions
 from crm_core.config import MissingSettingError, get_settings
 from crm_core.delivery.backends import InvalidMailUrlError
 from crm_core.encryption.types import KeyringMissing
+from crm_core.errors import first_line
 
 
 class CrmGroup(click.Group):
@@ -29,7 +30,7 @@ class CrmGroup(click.Group):
         try:
             return super().invoke(ctx)
         except OperationalError as exc:
-            first = str(exc.orig or exc).splitlines()[0]
+            first = first_line(str(exc.orig or exc))
             raise click.ClickException(f"database error: {first}") from None
         except StatementError as exc:
             # A secret column could not be encrypted (no usable key): say why, and

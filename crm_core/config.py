@@ -319,10 +319,6 @@ class Settings(BaseSettings):
         ge=1,
         description="The moving window failed sign-ins are counted in, in seconds.",
     )
-    handler_modules: list[str] = Field(
-        default_factory=list,
-        description="Extra modules whose import registers event handlers (a JSON list).",
-    )
     sweep_interval_seconds: float = Field(
         default=15.0, gt=0, description="How often beat runs the inbox sweeper."
     )

@@ -8,6 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def first_line(text: str, *, limit: int = 300) -> str:
+    """The first non-blank line of ``text`` (stripped), at most ``limit`` characters."""
+    return (text.strip().splitlines() or [""])[0][:limit]
+
+
+def error_line(exc: BaseException, *, limit: int = 300) -> str:
+    """``Type: first line of the message`` (the type alone without one), for logs and reasons."""
+    first = first_line(str(exc), limit=limit)
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 class PermanentError(Exception):
     """Trying again cannot help: the event is marked failed (or invalid)."""
 

@@ -13,7 +13,7 @@ from crm_core.mailboxes.polling import PollLimits, poll_mailbox
 from crm_core.mailboxes.services import enabled_mailbox_ids
 from workers.app import celery_app
 from workers.db import unit_of_work
-from workers.publish import enqueue_event
+from workers.publish import enqueue_events
 
 # FETCH rounds per poll: a mailbox far behind is read over several polls, each
 # well inside the task time limit, the next one published at once.
@@ -52,7 +52,7 @@ def poll(mailbox_id: int) -> str:
         unit_of_work,
         mailbox_id=mailbox_id,
         owner=owner,
-        publish=enqueue_event,
+        publish=_publish,
         limits=poll_limits(),
     )
     if result is None:
@@ -60,3 +60,8 @@ def poll(mailbox_id: int) -> str:
     if result.more:
         poll.delay(mailbox_id)
     return f"stored {result.stored}, duplicates {result.duplicates}"
+
+
+def _publish(event_id: int) -> bool:
+    """Publish one stored message's event at once (the poll goes on with the next)."""
+    return enqueue_events([event_id]) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from crm_core.errors import error_line
 from workers.app import celery_app
 
 log = logging.getLogger(__name__)
@@ -20,35 +21,20 @@ def broker_ready(url: str | None = None, *, timeout: float = 2.0) -> str | None:
             if client is not None and hasattr(client, "ping"):
                 client.ping()
     except Exception as exc:  # any transport error means "not ready"
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        return f"broker unreachable: {type(exc).__name__}: {first_line}"
+        return f"broker unreachable: {error_line(exc, limit=200)}"
     return None
 
 
-def enqueue_event(event_id: int, *, countdown: float | None = None) -> bool:
-    """Ask a worker to process inbox event ``event_id``; ``False`` (logged) if the broker is down.
-
-    Never raises: the event is already committed, and the sweeper publishes
-    whatever this could not.
-    """
-    try:
-        celery_app.send_task(
-            "crm.ingest.process_event", args=(event_id,), countdown=countdown, queue="ingest"
-        )
-    except Exception as exc:  # any transport failure: the sweeper will publish it
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        log.warning("could not publish event %s: %s: %s", event_id, type(exc).__name__, first_line)
-        return False
-    return True
-
-
-def enqueue_events(event_ids: Sequence[int], *, per_message: int = 100) -> int:
+def enqueue_events(
+    event_ids: Sequence[int], *, per_message: int = 100, countdown: float | None = None
+) -> int:
     """Ask for ``event_ids`` to be processed, ``per_message`` to a message; how many went.
 
     One ``crm.ingest.process_events`` message per slice: building and sending a
     Celery message costs far more than the id in it, so a burst of webhooks
-    costs a few messages, not one each. Stops at the first failure (logged):
-    the sweeper publishes the rest. Never raises.
+    costs a few messages, not one each. ``countdown`` delays them (a retry).
+    Stops at the first failure (logged): the sweeper publishes the rest, as the
+    events are already committed. Never raises.
     """
     ids = [int(event_id) for event_id in event_ids]
     sent = 0
@@ -57,17 +43,19 @@ def enqueue_events(event_ids: Sequence[int], *, per_message: int = 100) -> int:
             for start in range(0, len(ids), per_message):
                 chunk = ids[start : start + per_message]
                 celery_app.send_task(
-                    "crm.ingest.process_events", args=(chunk,), queue="ingest", producer=producer
+                    "crm.ingest.process_events",
+                    args=(chunk,),
+                    countdown=countdown,
+                    queue="ingest",
+                    producer=producer,
                 )
                 sent += len(chunk)
     except Exception as exc:  # any transport failure: the sweeper will publish the rest
-        first_line = (str(exc).splitlines() or [""])[0][:200]
         log.warning(
-            "could not publish %s of %s events: %s: %s",
+            "could not publish %s of %s events: %s",
             len(ids) - sent,
             len(ids),
-            type(exc).__name__,
-            first_line,
+            error_line(exc, limit=200),
         )
     return sent
 
@@ -85,6 +73,6 @@ def enqueue_campaign_work(campaign_id: int | None = None) -> bool:
     try:
         celery_app.send_task(name, args=args, queue="campaigns")
     except Exception as exc:  # any transport failure: beat dispatches later
-        log.warning("could not publish %s: %s: %s", name, type(exc).__name__, exc)
+        log.warning("could not publish %s: %s", name, error_line(exc, limit=200))
         return False
     return True

@@ -16,12 +16,11 @@ from crm_core.config import get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import failure_trace
-from crm_core.ingestion.batching import leads_batchable, run_lead_batch
+from crm_core.ingestion.batching import batchable, run_batch
 from crm_core.ingestion.errors import PermanentError, TransientError, is_transient
 from crm_core.ingestion.models import EventKind, EventStatus
-from crm_core.ingestion.pipeline import load_handlers, run_event
+from crm_core.ingestion.pipeline import run_event
 from crm_core.ingestion.processing import (
-    claim_event,
     claim_events,
     due_for_sweep,
     record_failure,
@@ -30,10 +29,9 @@ from crm_core.ops.services import record_heartbeat
 from crm_core.support.outbound import deliver_pending, pending_deliveries
 from workers.app import celery_app
 from workers.db import session_factory, unit_of_work
-from workers.publish import enqueue_event
+from workers.publish import enqueue_events
 
 log = logging.getLogger(__name__)
-load_handlers()
 
 
 @celery_app.task(name="crm.maintenance.heartbeat")
@@ -42,21 +40,6 @@ def heartbeat() -> None:
     hostname = heartbeat.request.hostname or socket.gethostname()
     with unit_of_work() as session:
         record_heartbeat(session, hostname=hostname, pid=os.getpid())
-
-
-@celery_app.task(name="crm.ingest.process_event")
-def process_event(event_id: int) -> str:
-    """Turn inbox event ``event_id`` into CRM entities, at most once in effect.
-
-    The claim commits first (so operators see ``processing``); the handler's
-    writes and the ``processed`` mark commit together or not at all.
-    """
-    with unit_of_work() as session:
-        if not claim_event(
-            session, event_id=event_id, max_attempts=celery_app.conf.crm_max_attempts
-        ):
-            return "skipped: not waiting for processing"
-    return _run_claimed(event_id)
 
 
 def _run_claimed(event_id: int) -> str:
@@ -79,18 +62,21 @@ MAX_EVENTS_PER_MESSAGE = 100
 
 @celery_app.task(name="crm.ingest.process_events")
 def process_events(event_ids: list[int]) -> dict[str, int]:
-    """``process_event`` for each of ``event_ids``; how many ended how.
+    """Turn inbox events into CRM entities, at most once in effect; how many ended how.
 
-    The web layer publishes the events a burst stored as one message. They
-    are claimed together (one statement, one commit). The ``leads`` among them
-    are then captured as one batch, in one transaction with a few statements
-    in all (``crm_core.ingestion.batching``); if the batch fails as a whole (a
-    conflict with a concurrent writer, a deadlock, a lost connection) it rolls
-    back and they are processed one by one like the other kinds, each in its
-    own transaction, so a failure is only ever that event's own. A worker
-    killed half-way leaves its claimed events to the sweeper, which releases
-    them after the task time limit; an event claimed ``CRM_MAX_ATTEMPTS``
-    times is then ``dead`` instead of claimed again.
+    The one ingest task: the web layer publishes the events a burst stored as
+    one message; the sweeper, retries, replays and the mailbox poller publish
+    theirs the same way. They are claimed together (one statement, one
+    commit); the claim commits first so operators see ``processing``. The
+    ``leads`` among them are then captured as one batch, in one transaction
+    with a few statements in all (``crm_core.ingestion.batching``); if the
+    batch fails as a whole (a conflict with a concurrent writer, a deadlock, a
+    lost connection) it rolls back and they are processed one by one like the
+    other kinds, each in its own transaction (its writes and its ``processed``
+    mark commit together or not at all), so a failure is only ever that
+    event's own. A worker killed half-way leaves its claimed events to the
+    sweeper, which releases them after the task time limit; an event claimed
+    ``CRM_MAX_ATTEMPTS`` times is then ``dead`` instead of claimed again.
     """
     if not isinstance(event_ids, list) or not all(
         isinstance(i, int) and not isinstance(i, bool) for i in event_ids
@@ -107,10 +93,10 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
         outcomes["skipped"] = len(wanted) - len(claimed)
     leads = [event_id for event_id, kind in claimed.items() if kind == EventKind.LEADS.value]
     batched: set[int] = set()
-    if len(leads) > 1 and leads_batchable():
+    if len(leads) > 1 and batchable(EventKind.LEADS):
         try:
             with unit_of_work() as session:
-                batch = run_lead_batch(session, event_ids=leads)
+                batch = run_batch(session, kind=EventKind.LEADS, event_ids=leads)
         except Exception as exc:
             # The type alone: a message can quote the payload.
             log.warning(
@@ -141,7 +127,7 @@ def _record_failure(event_id: int, exc: Exception) -> str:
         )
     if outcome.retry_in is None:
         return outcome.status.value
-    enqueue_event(event_id, countdown=outcome.retry_in)
+    enqueue_events([event_id], countdown=outcome.retry_in)
     return f"retry in {outcome.retry_in:.1f}s"
 
 
@@ -156,7 +142,7 @@ def sweep_inbox() -> int:
             claim_timeout=dt.timedelta(seconds=celery_app.conf.task_time_limit or 300),
             republish_after=dt.timedelta(seconds=settings.sweep_republish_seconds),
         )
-    return sum(enqueue_event(event_id) for event_id in due)
+    return enqueue_events(due)
 
 
 @celery_app.task(name="crm.campaigns.dispatch")

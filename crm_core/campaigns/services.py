@@ -35,7 +35,6 @@ from crm_core.errors import FieldError, InvalidInput, PermanentError
 
 MAX_NAME = 255
 MAX_CODE = 80
-MAX_CRON = 80
 
 S = CampaignStatus
 # What each action may start from.

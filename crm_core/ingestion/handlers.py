@@ -1,12 +1,22 @@
-"""The pipeline's handlers: one per event kind, each a few named steps.
+"""What the workers make of each kind of event: the table ``HANDLERS``, kind -> two steps.
 
-Every handler runs inside the task's transaction, is idempotent (a replay
-writes nothing new), and returns what it touched as ``(entity_type, id)``.
+Each entry parses the stored body into the kind's typed payload (``parse``,
+``InvalidInput`` listing each problem), then turns that payload into CRM
+entities (``handle(session, event, payload)``). The body is parsed once, at the
+start of processing. A provider's mapping (a shop's or a payment service's own
+format) will take the place of ``parse`` and hand the same payload to the same
+``handle``. Every handler runs inside the task's transaction, is idempotent (a
+replay writes nothing new), raises ``PermanentError`` for input it can never
+process, and returns what it touched as ``(entity_type, id)``. Tests that need
+another handler patch the table (``monkeypatch.setitem``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,12 +26,25 @@ from crm_core.config import Settings, get_settings
 from crm_core.customers.models import Contact
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.models import EntityType, EventKind, InboxEvent
-from crm_core.ingestion.pipeline import event_payload, register_handler
-from crm_core.ingestion.schemas import DealPayload, EmailPayload, OrderPayload, TicketPayload
+from crm_core.ingestion.schemas import (
+    DealPayload,
+    EmailPayload,
+    LeadPayload,
+    OrderPayload,
+    Payload,
+    TicketPayload,
+)
+from crm_core.ingestion.validation import RFC822_TYPE, check_rfc822, media_type, parse_json_payload
+from crm_core.leads.batch import LeadItem, capture_leads
 from crm_core.leads.contacts import contact_for_address
 from crm_core.leads.errors import InvalidField
-from crm_core.leads.normalize import free_mail_domains, normalize_email
-from crm_core.leads.services import capture_lead_event
+from crm_core.leads.normalize import (
+    NormalizedLead,
+    free_mail_domains,
+    normalize_email,
+    normalize_lead,
+)
+from crm_core.leads.services import capture_lead
 from crm_core.mail import (
     CaseTokens,
     MailLimits,
@@ -38,6 +61,23 @@ from crm_core.support.services import upsert_case_from_ticket
 from crm_core.touched import Touched
 
 Entities = list[tuple[str, int]]
+P = TypeVar("P")
+M = TypeVar("M", bound=Payload)
+
+
+@dataclass(frozen=True)
+class KindHandler(Generic[P]):
+    """How the workers process one kind: parse the stored body, then handle the payload."""
+
+    parse: Callable[[InboxEvent, Settings], P]
+    handle: Callable[[Session, InboxEvent, P], Entities]
+    # Many events of the kind in one transaction, in order (one list of entities each);
+    # ``None``: the kind is processed one event at a time.
+    handle_many: Callable[[Session, Sequence[tuple[InboxEvent, P]]], list[Entities]] | None = None
+
+    def run(self, session: Session, event: InboxEvent, settings: Settings) -> Entities:
+        """Parse ``event`` and handle its payload; what it touched."""
+        return self.handle(session, event, self.parse(event, settings))
 
 
 def resolve_contact(
@@ -69,17 +109,84 @@ def find_contact(session: Session, email: str) -> Contact | None:
     return session.scalars(select(Contact).where(Contact.email_normalized == normalized)).first()
 
 
-@register_handler(EventKind.LEADS)
-def handle_lead(session: Session, event: InboxEvent) -> Entities:
-    """A lead: normalize, match or create the contact and customer, attribute, record."""
-    return capture_lead_event(session, event=event)
+# --- parse: a stored body becomes the kind's typed payload ---------------------------
 
 
-@register_handler(EventKind.ORDERS)
-def handle_order(session: Session, event: InboxEvent) -> Entities:
+def _json(kind: EventKind, schema: type[M]) -> Callable[[InboxEvent, Settings], M]:
+    """The parse step of a kind sent as a JSON document of ``schema``."""
+
+    def parse(event: InboxEvent, settings: Settings) -> M:
+        return parse_json_payload(
+            kind, schema, event.body, event.content_type, max_depth=settings.max_json_depth
+        )
+
+    return parse
+
+
+parse_order: Callable[[InboxEvent, Settings], OrderPayload] = _json(EventKind.ORDERS, OrderPayload)
+parse_deal: Callable[[InboxEvent, Settings], DealPayload] = _json(EventKind.DEALS, DealPayload)
+parse_ticket: Callable[[InboxEvent, Settings], TicketPayload] = _json(
+    EventKind.TICKETS, TicketPayload
+)
+
+
+def parse_lead(event: InboxEvent, settings: Settings) -> NormalizedLead:
+    """The normalized lead of a stored ``leads`` event."""
+    payload = parse_json_payload(
+        EventKind.LEADS,
+        LeadPayload,
+        event.body,
+        event.content_type,
+        max_depth=settings.max_json_depth,
+    )
+    return normalize_lead(payload, default_region=settings.default_region)
+
+
+def parse_email(event: InboxEvent, settings: Settings) -> ParsedEmail:
+    """The e-mail of an event, from raw RFC 5322 bytes or from the JSON form."""
+    limits = MailLimits.from_settings(settings)
+    if media_type(event.content_type) == RFC822_TYPE:
+        check_rfc822(event.body, limits=limits)
+        try:
+            return parse_rfc822(event.body, limits=limits)
+        except MalformedEmail as exc:
+            raise InvalidInput([FieldError((), f"not an e-mail: {exc}")]) from None
+    payload = parse_json_payload(
+        EventKind.EMAILS,
+        EmailPayload,
+        event.body,
+        event.content_type,
+        max_depth=settings.max_json_depth,
+    )
+    return parse_json(payload, limits=limits)
+
+
+# --- handle: the payload becomes CRM entities ----------------------------------------
+
+
+def handle_lead(session: Session, event: InboxEvent, lead: NormalizedLead) -> Entities:
+    """A lead: match or create the contact and customer, attribute, record."""
+    result = capture_lead(
+        session,
+        source_id=event.source_id,
+        event_id=event.id,
+        lead=lead,
+        free_domains=free_mail_domains(get_settings().extra_freemail_domain_list()),
+    )
+    return result.entities
+
+
+def handle_leads(
+    session: Session, leads: Sequence[tuple[InboxEvent, NormalizedLead]]
+) -> list[Entities]:
+    """Many leads as one batch (``leads.batch``): a few statements for all of them."""
+    items = [LeadItem(event.id, event.source_id, lead) for event, lead in leads]
+    free_domains = free_mail_domains(get_settings().extra_freemail_domain_list())
+    return [result.entities for result in capture_leads(session, items, free_domains=free_domains)]
+
+
+def handle_order(session: Session, event: InboxEvent, order: OrderPayload) -> Entities:
     """An order: the buyer's contact, products by SKU, the order and its lines."""
-    order = event_payload(event)
-    assert isinstance(order, OrderPayload)
     buyer, touched = resolve_contact(session, order.email, None)
     touched.extend(
         record_order(
@@ -89,11 +196,8 @@ def handle_order(session: Session, event: InboxEvent) -> Entities:
     return touched.items()
 
 
-@register_handler(EventKind.DEALS)
-def handle_deal(session: Session, event: InboxEvent) -> Entities:
+def handle_deal(session: Session, event: InboxEvent, deal: DealPayload) -> Entities:
     """A deal update: the buyer's contact, the opportunity, its stage, its agreement."""
-    deal = event_payload(event)
-    assert isinstance(deal, DealPayload)
     buyer, touched = resolve_contact(session, deal.email, None)
     touched.extend(
         record_deal(session, source_id=event.source_id, event_id=event.id, buyer=buyer, deal=deal)
@@ -101,11 +205,8 @@ def handle_deal(session: Session, event: InboxEvent) -> Entities:
     return touched.items()
 
 
-@register_handler(EventKind.TICKETS)
-def handle_ticket(session: Session, event: InboxEvent) -> Entities:
+def handle_ticket(session: Session, event: InboxEvent, ticket: TicketPayload) -> Entities:
     """A help-desk ticket: the requester's contact, the case, its status and comments."""
-    ticket = event_payload(event)
-    assert isinstance(ticket, TicketPayload)
     requester, touched = resolve_contact(
         session, ticket.requester.email, ticket.requester.name, field="requester.email"
     )
@@ -122,19 +223,6 @@ def handle_ticket(session: Session, event: InboxEvent) -> Entities:
     return touched.items()
 
 
-def parse_email_event(event: InboxEvent) -> ParsedEmail:
-    """The e-mail of an event, from raw RFC 5322 bytes or from the JSON form."""
-    limits = MailLimits.from_settings(get_settings())
-    if event.content_type.split(";")[0].strip().lower() == "message/rfc822":
-        try:
-            return parse_rfc822(event.body, limits=limits)
-        except MalformedEmail as exc:
-            raise InvalidInput([FieldError((), f"not an e-mail: {exc}")]) from None
-    payload = event_payload(event)
-    assert isinstance(payload, EmailPayload)
-    return parse_json(payload, limits=limits)
-
-
 def auto_ack_settings(settings: Settings) -> AutoAckSettings:
     """The acknowledgement rules as configured."""
     return AutoAckSettings(
@@ -147,10 +235,8 @@ def auto_ack_settings(settings: Settings) -> AutoAckSettings:
     )
 
 
-@register_handler(EventKind.EMAILS)
-def handle_email(session: Session, event: InboxEvent) -> Entities:
-    """An inbound e-mail: parse, thread, file on a case or a contact, record."""
-    parsed = parse_email_event(event)
+def handle_email(session: Session, event: InboxEvent, parsed: ParsedEmail) -> Entities:
+    """An inbound e-mail: thread, file on a case or a contact, record."""
     settings = get_settings()
     context = MailContext(
         source_id=event.source_id,
@@ -171,3 +257,12 @@ def handle_email(session: Session, event: InboxEvent) -> Entities:
     if not (outcome.decision == ThreadDecision.DUPLICATE and event.outcome):
         event.outcome = {"decision": outcome.decision.value, "reason": outcome.reason}
     return outcome.touched.items()
+
+
+HANDLERS: dict[str, KindHandler[Any]] = {
+    EventKind.LEADS: KindHandler(parse=parse_lead, handle=handle_lead, handle_many=handle_leads),
+    EventKind.ORDERS: KindHandler(parse=parse_order, handle=handle_order),
+    EventKind.DEALS: KindHandler(parse=parse_deal, handle=handle_deal),
+    EventKind.TICKETS: KindHandler(parse=parse_ticket, handle=handle_ticket),
+    EventKind.EMAILS: KindHandler(parse=parse_email, handle=handle_email),
+}

@@ -1,39 +1,115 @@
-"""The web intake's way into the inbox: a request stored and committed in one round trip.
+"""Writing requests into the inbox: ``store_event`` in a session, ``Inbox`` for the web intake.
 
-Every accepted webhook is one ``INSERT … ON CONFLICT DO NOTHING RETURNING``
-(``services.insert_new_event``) that must be committed before the sender is
-answered. On PostgreSQL through psycopg or psycopg2, ``Inbox`` runs it in
-autocommit on the pooled driver connection. PostgreSQL commits a statement of
-its own before it answers it, so the event is as durable as after an explicit
-``COMMIT``, in one round trip instead of three (``BEGIN``, the ``INSERT``,
-``COMMIT``) and without SQLAlchemy's per-statement work, which together were a
-quarter of the intake's CPU per request (``docs/performance.md``). The statement
-is the one SQLAlchemy compiles for the table, so the two paths cannot drift.
+Both run one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (``insert_new_event``).
+``Inbox`` exists because the intake's write on the raw driver connection, in
+autocommit, measured a quarter less CPU per request (``docs/performance.md``).
 
-On any other backend (SQLite in development and in unit tests) ``store`` is
-``services.store_event`` in a transaction. Errors of the driver reach the caller
-as SQLAlchemy's ``DBAPIError``, whichever path raised them.
+On PostgreSQL through psycopg or psycopg2, ``Inbox`` runs that statement, as
+SQLAlchemy compiles it for the table (so the two paths cannot drift), in
+autocommit on the pooled driver connection: PostgreSQL commits it before it
+answers. On any other backend (SQLite in development and in unit tests)
+``Inbox.store`` is ``store_event`` in a transaction. Errors of the driver reach
+the caller as SQLAlchemy's ``DBAPIError``, whichever path raised them.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Unpack
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, NotRequired, TypedDict, Unpack, cast
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, Table, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import PoolProxiedConnection
 
-from crm_core.ingestion.services import (
-    EXISTING_EVENT,
-    NewEvent,
-    SourceCredentials,
-    StoredEvent,
-    insert_new_event,
-    new_event_values,
-    source_credentials,
-    store_event,
+from crm_core.db import utcnow
+from crm_core.errors import FieldError
+from crm_core.ingestion.models import EventKind, EventStatus, InboxEvent
+from crm_core.ingestion.services import SourceCredentials, source_credentials
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """The inbox event a request maps to, and whether this call created it (else a redelivery)."""
+
+    id: int
+    status: str
+    errors: list[Any] | None
+    created: bool
+
+
+_INBOX = cast(Table, InboxEvent.__table__)
+EXISTING_EVENT = select(_INBOX.c.id, _INBOX.c.status, _INBOX.c.errors).where(
+    _INBOX.c.source_id == bindparam("source_id"), _INBOX.c.webhook_id == bindparam("webhook_id")
 )
+
+
+@lru_cache(maxsize=4)
+def insert_new_event(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, built once per backend (it runs per request).
+
+    ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
+    commit, then yields no row; ``EXISTING_EVENT`` then finds the winner's row.
+    """
+    insert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    return (
+        insert(_INBOX)
+        .on_conflict_do_nothing(index_elements=["source_id", "webhook_id"])
+        .returning(_INBOX.c.id, _INBOX.c.status, _INBOX.c.errors)
+    )
+
+
+class NewEvent(TypedDict):
+    """A request as received, in the words every writer of the inbox takes."""
+
+    source_id: int
+    kind: EventKind | str
+    webhook_id: str
+    content_type: str
+    body: bytes
+    headers: NotRequired[dict[str, Any] | None]
+    errors: NotRequired[list[FieldError] | None]
+
+
+def new_event_values(**event: Unpack[NewEvent]) -> dict[str, Any]:
+    """The inbox row of a request just received: ``invalid`` with its ``errors`` if any."""
+    errors = event.get("errors")
+    status = EventStatus.INVALID if errors else EventStatus.RECEIVED
+    return {
+        "source_id": event["source_id"],
+        "kind": str(event["kind"]),
+        "webhook_id": event["webhook_id"],
+        "content_type": event["content_type"][:255],
+        "headers": event.get("headers") or {},
+        "body": event["body"],
+        "status": str(status),
+        "attempts": 0,
+        "errors": [e.as_dict() for e in errors] if errors else None,
+        "error": "the payload failed validation" if errors else None,
+        "received_at": utcnow(),
+    }
+
+
+def store_event(session: Session | Connection, **event: Unpack[NewEvent]) -> StoredEvent:
+    """Insert a request into the inbox once per (source, webhook-id); race-safe.
+
+    With ``errors`` the event is stored as ``invalid``. A redelivery, even one
+    racing the first delivery, inserts nothing and returns the first event.
+    Takes a Core connection too. (The web intake writes through ``Inbox``,
+    which runs the same statements.)
+    """
+    values = new_event_values(**event)
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    row = session.execute(insert_new_event(bind.dialect.name), values).first()
+    if row is not None:
+        return StoredEvent(row.id, row.status, row.errors, created=True)
+    key = {"source_id": event["source_id"], "webhook_id": event["webhook_id"]}
+    existing = session.execute(EXISTING_EVENT, key).one()
+    return StoredEvent(existing.id, existing.status, existing.errors, created=False)
+
 
 # Drivers whose connections take ``autocommit`` and pyformat parameters.
 DIRECT_DRIVERS = frozenset({"psycopg", "psycopg2"})

@@ -11,7 +11,6 @@ given the same event cannot both process it.
 from __future__ import annotations
 
 import datetime as dt
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,9 @@ from typing import Any
 from sqlalchemy import String, and_, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from crm_core.backoff import backoff_delay
 from crm_core.db import dialect_insert, utcnow
-from crm_core.errors import InvalidInput, PermanentError
+from crm_core.errors import InvalidInput, PermanentError, error_line
 from crm_core.ingestion.errors import is_transient
 from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent
 
@@ -179,14 +179,6 @@ def fail_event(
     _transition(session, event_id, status, error=error[:_ERROR_LIMIT], errors=errors)
 
 
-def retry_delay(
-    attempts: int, *, base: float = 2.0, cap: float = 600.0, rng: random.Random | None = None
-) -> float:
-    """Exponential backoff with equal jitter: half fixed, half random, capped at ``cap``."""
-    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
-    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
-
-
 def schedule_retry(
     session: Session,
     *,
@@ -207,7 +199,7 @@ def schedule_retry(
             error=f"gave up after {attempts} attempts: {error}",
         )
         return None
-    delay = retry_delay(attempts, cap=backoff_max)
+    delay = backoff_delay(attempts, cap=backoff_max)
     _transition(
         session,
         event_id,
@@ -338,7 +330,7 @@ def record_failure(
     if isinstance(exc, PermanentError):
         fail_event(session, event_id=event_id, error=str(exc))
         return FailureOutcome(EventStatus.FAILED)
-    reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    reason = error_line(exc, limit=_ERROR_LIMIT)
     if not is_transient(exc):
         # A bug, not bad luck: retrying will not help; an operator replays after the fix.
         fail_event(session, event_id=event_id, error=reason)

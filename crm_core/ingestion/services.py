@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, NotRequired, TypedDict, Unpack, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core.db import UTCDateTime, utcnow
 from crm_core.errors import FieldError
 from crm_core.ingestion.models import (
-    EventKind,
-    EventStatus,
-    InboxEvent,
     Source,
     SourceSecret,
 )
@@ -32,7 +26,6 @@ __all__ = [
     "SourceCredentials",
     "SourceExists",
     "SourceNotFound",
-    "StoredEvent",
     "Validated",
     "active_secrets",
     "create_source",
@@ -41,7 +34,6 @@ __all__ = [
     "rotate_secret",
     "set_source_enabled",
     "source_credentials",
-    "store_event",
     "validate_payload",
 ]
 
@@ -170,86 +162,3 @@ def source_credentials(
     first = rows[0]
     secrets_ = [row.secret for row in rows if row.secret is not None]
     return SourceCredentials(first.id, first.enabled, first.rate_limit_per_minute, secrets_)
-
-
-# --- The inbox ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """The inbox event a request maps to, and whether this call created it (else a redelivery)."""
-
-    id: int
-    status: str
-    errors: list[Any] | None
-    created: bool
-
-
-_INBOX = cast(Table, InboxEvent.__table__)
-EXISTING_EVENT = select(_INBOX.c.id, _INBOX.c.status, _INBOX.c.errors).where(
-    _INBOX.c.source_id == bindparam("source_id"), _INBOX.c.webhook_id == bindparam("webhook_id")
-)
-
-
-@lru_cache(maxsize=4)
-def insert_new_event(dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING, built once per backend (it runs per request).
-
-    ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
-    commit, then yields no row; ``EXISTING_EVENT`` then finds the winner's row.
-    """
-    insert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    return (
-        insert(_INBOX)
-        .on_conflict_do_nothing(index_elements=["source_id", "webhook_id"])
-        .returning(_INBOX.c.id, _INBOX.c.status, _INBOX.c.errors)
-    )
-
-
-class NewEvent(TypedDict):
-    """A request as received, in the words every writer of the inbox takes."""
-
-    source_id: int
-    kind: EventKind | str
-    webhook_id: str
-    content_type: str
-    body: bytes
-    headers: NotRequired[dict[str, Any] | None]
-    errors: NotRequired[list[FieldError] | None]
-
-
-def new_event_values(**event: Unpack[NewEvent]) -> dict[str, Any]:
-    """The inbox row of a request just received: ``invalid`` with its ``errors`` if any."""
-    errors = event.get("errors")
-    status = EventStatus.INVALID if errors else EventStatus.RECEIVED
-    return {
-        "source_id": event["source_id"],
-        "kind": str(event["kind"]),
-        "webhook_id": event["webhook_id"],
-        "content_type": event["content_type"][:255],
-        "headers": event.get("headers") or {},
-        "body": event["body"],
-        "status": str(status),
-        "attempts": 0,
-        "errors": [e.as_dict() for e in errors] if errors else None,
-        "error": "the payload failed validation" if errors else None,
-        "received_at": utcnow(),
-    }
-
-
-def store_event(session: Session | Connection, **event: Unpack[NewEvent]) -> StoredEvent:
-    """Insert a request into the inbox once per (source, webhook-id); race-safe.
-
-    With ``errors`` the event is stored as ``invalid``. A redelivery, even one
-    racing the first delivery, inserts nothing and returns the first event.
-    Takes a Core connection too. (The web intake writes through
-    ``crm_core.ingestion.inbox``, which runs the same statements.)
-    """
-    values = new_event_values(**event)
-    bind = session if isinstance(session, Connection) else session.get_bind()
-    row = session.execute(insert_new_event(bind.dialect.name), values).first()
-    if row is not None:
-        return StoredEvent(row.id, row.status, row.errors, created=True)
-    key = {"source_id": event["source_id"], "webhook_id": event["webhook_id"]}
-    existing = session.execute(EXISTING_EVENT, key).one()
-    return StoredEvent(existing.id, existing.status, existing.errors, created=False)

@@ -1,7 +1,10 @@
 """Payload validation: a stored body becomes a pydantic model or a list of field errors.
 
-Hostile bodies (not UTF-8, not JSON, nested thousands deep, 5000-digit numbers)
-end up as clean error lists here; nothing in this module lets an exception out.
+The intake checks a request with ``validate_payload``; a worker parses a stored
+event into its kind's payload with ``parse_json_payload`` or
+``check_rfc822`` (the same checks, raising ``InvalidInput``). Hostile bodies
+(not UTF-8, not JSON, nested thousands deep, 5000-digit numbers) end up as
+clean error lists here; nothing else in this module lets an exception out.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ import email.policy
 import json
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from crm_core.errors import FieldError, InvalidInput
+from crm_core.errors import FieldError, InvalidInput, first_line
 from crm_core.ingestion.schemas import (
     PAYLOAD_SCHEMAS,
     DealPayload,
@@ -37,12 +40,15 @@ DEFAULT_MAIL_LIMITS = MailLimits()
 # Error messages are shown to senders; hostile input must not come back verbatim.
 _MAX_MESSAGE = 300
 
+P = TypeVar("P", bound=Payload)
+P_co = TypeVar("P_co", bound=Payload, covariant=True)
+
 
 @dataclass(frozen=True)
-class Validated:
+class Validated(Generic[P_co]):
     """The outcome of validation: a payload, or the errors that prevented one."""
 
-    payload: Payload | None = None
+    payload: P_co | None = None
     errors: list[FieldError] = field(default_factory=list)
 
     @property
@@ -55,6 +61,11 @@ def accepted_content_types(kind: str) -> tuple[str, ...]:
     return (JSON_TYPE, RFC822_TYPE) if kind == "emails" else (JSON_TYPE,)
 
 
+def media_type(content_type: str) -> str:
+    """The media type of a ``Content-Type`` value, parameters dropped, lower case."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def validate_payload(
     kind: str,
     body: bytes,
@@ -62,35 +73,64 @@ def validate_payload(
     *,
     max_depth: int = DEFAULT_MAX_DEPTH,
     mail_limits: MailLimits = DEFAULT_MAIL_LIMITS,
-) -> Validated:
+) -> Validated[Payload]:
     """Validate ``body`` of ``kind`` sent as ``content_type`` (media type, parameters ignored).
 
     A raw e-mail is never parsed whole here: its MIME parts are counted on the
     bytes, and only its header block is read.
     """
-    media_type = content_type.split(";", 1)[0].strip().lower()
     if kind not in PAYLOAD_SCHEMAS:
         return _refuse("kind", f"unknown kind {kind!r}"[:_MAX_MESSAGE])
-    if media_type not in accepted_content_types(kind):
+    if media_type(content_type) not in accepted_content_types(kind):
         return _refuse("content_type", f"{kind} are not accepted as this media type")
-    if media_type == RFC822_TYPE:
+    if media_type(content_type) == RFC822_TYPE:
         return _validate_rfc822(body, limits=mail_limits)
-    document = _parse_json(body, max_depth=max_depth)
-    if isinstance(document, FieldError):
-        return Validated(errors=[document])
-    return _validate_document(kind, document)
+    return _validate_json(PAYLOAD_SCHEMAS[kind], body, max_depth=max_depth)
+
+
+def parse_json_payload(
+    kind: str, schema: type[P], body: bytes, content_type: str, *, max_depth: int
+) -> P:
+    """``body`` of ``kind`` as a ``schema`` payload; ``InvalidInput`` listing each problem.
+
+    The checks are ``validate_payload``'s: a stored event is checked again because
+    it may be a replay after the rules changed.
+    """
+    if media_type(content_type) != JSON_TYPE:
+        raise InvalidInput(
+            _refuse("content_type", f"{kind} are not accepted as this media type").errors
+        )
+    outcome = _validate_json(schema, body, max_depth=max_depth)
+    if outcome.payload is None:
+        raise InvalidInput(outcome.errors)
+    return outcome.payload
+
+
+def check_rfc822(body: bytes, *, limits: MailLimits) -> None:
+    """``InvalidInput`` when a raw message has no From header or too many MIME parts (as
+    ``validate_payload`` says)."""
+    outcome = _validate_rfc822(body, limits=limits)
+    if outcome.payload is None:
+        raise InvalidInput(outcome.errors)
 
 
 def parse_json_body(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
-    """The JSON document of ``body``; ``ValueError`` with a one-line reason if there is none."""
+    """The JSON document of an API body; ``ValueError`` with a one-line reason if there is none."""
     document = _parse_json(body, max_depth=max_depth)
     if isinstance(document, FieldError):
         raise ValueError(document.msg)
     return document
 
 
-def _refuse(field_name: str, message: str, type_: str = "value_error") -> Validated:
+def _refuse(field_name: str, message: str, type_: str = "value_error") -> Validated[Any]:
     return Validated(errors=[FieldError((field_name,), message, type_)])
+
+
+def _validate_json(schema: type[P], body: bytes, *, max_depth: int) -> Validated[P]:
+    document = _parse_json(body, max_depth=max_depth)
+    if isinstance(document, FieldError):
+        return Validated(errors=[document])
+    return _validate_document(schema, document)
 
 
 def _parse_json(body: bytes, *, max_depth: int) -> Any:
@@ -131,8 +171,7 @@ def _nesting_depth(document: Any) -> int:
     return deepest
 
 
-def _validate_document(kind: str, document: Any) -> Validated:
-    schema = PAYLOAD_SCHEMAS[kind]
+def _validate_document(schema: type[P], document: Any) -> Validated[P]:
     if not isinstance(document, dict):
         return _refuse("body", "the body must be a JSON object", "model_type")
     try:
@@ -140,7 +179,7 @@ def _validate_document(kind: str, document: Any) -> Validated:
     except ValidationError as exc:
         return Validated(errors=[_field_error(err) for err in exc.errors(include_input=False)])
     except (ValueError, RecursionError) as exc:
-        return _refuse("body", str(exc).splitlines()[0][:_MAX_MESSAGE])
+        return _refuse("body", first_line(str(exc), limit=_MAX_MESSAGE))
     extra = _address_errors(payload)
     if isinstance(payload, OrderPayload):
         extra += _order_total_errors(payload)
@@ -182,7 +221,7 @@ def _order_total_errors(order: OrderPayload) -> list[FieldError]:
     return []
 
 
-def _validate_rfc822(body: bytes, *, limits: MailLimits) -> Validated:
+def _validate_rfc822(body: bytes, *, limits: MailLimits) -> Validated[EmailPayload]:
     """A raw message needs a From header and bounded MIME parts; the rest is the pipeline's."""
     try:
         scan_structure(body, max_parts=limits.max_parts, max_depth=limits.max_depth)

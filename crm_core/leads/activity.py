@@ -7,7 +7,7 @@ from typing import Any
 from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.campaigns.models import MarketingCampaign
 from crm_core.db import utcnow
-from crm_core.leads.contacts import ContactMatch
+from crm_core.leads.matching import ContactMatch
 from crm_core.leads.normalize import NormalizedLead
 from crm_core.sales.models import Opportunity
 

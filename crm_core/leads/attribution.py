@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
 from crm_core.campaigns.models import (
@@ -11,9 +13,7 @@ from crm_core.campaigns.models import (
     MarketingCampaign,
     MemberStatus,
 )
-from crm_core.customers.models import Contact
 from crm_core.db import dialect_insert, utcnow
-from crm_core.leads.locks import lock_identities
 from crm_core.leads.normalize import NormalizedLead
 from crm_core.sales.models import Opportunity, OpportunityStage
 
@@ -21,47 +21,67 @@ from crm_core.sales.models import Opportunity, OpportunityStage
 CLOSED_STAGES = (OpportunityStage.WON, OpportunityStage.LOST)
 
 
-def campaign_for_code(session: Session, *, code: str) -> MarketingCampaign:
-    """The campaign with UTM code ``code``, created as a draft when there is none (race-safe)."""
+def campaigns_for_codes(session: Session, *, codes: Sequence[str]) -> dict[str, MarketingCampaign]:
+    """The campaign of each UTM code, created as a draft when there is none (race-safe)."""
+    if not codes:
+        return {}
     now = utcnow()
     session.execute(
         dialect_insert(session, MarketingCampaign)
         .values(
-            code=code,
-            name=code,
-            status=CampaignStatus.DRAFT,
-            segment={},
-            created_at=now,
-            updated_at=now,
+            [
+                {
+                    "code": code,
+                    "name": code,
+                    "status": CampaignStatus.DRAFT,
+                    "segment": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for code in sorted(set(codes))
+            ]
         )
         .on_conflict_do_nothing(index_elements=["code"])
     )
-    return session.scalars(select(MarketingCampaign).where(MarketingCampaign.code == code)).one()
+    return {
+        campaign.code: campaign
+        for campaign in session.scalars(
+            select(MarketingCampaign).where(MarketingCampaign.code.in_(set(codes)))
+        )
+    }
 
 
-def record_response(session: Session, *, campaign_id: int, customer_id: int) -> None:
-    """Mark the customer as having responded to the campaign (a member, ``responded``).
+def record_responses(session: Session, *, pairs: Iterable[tuple[int, int]]) -> None:
+    """Mark each ``(campaign_id, customer_id)`` customer as having responded to the campaign.
 
-    A member who was only targeted becomes ``responded``; one who already
-    converted stays converted.
+    A customer who was not a member becomes one, ``responded``; a member who
+    was only targeted becomes ``responded``; one who already converted stays
+    converted.
     """
+    ordered = sorted(set(pairs))
+    if not ordered:
+        return
     now = utcnow()
     session.execute(
         dialect_insert(session, CampaignMember)
         .values(
-            campaign_id=campaign_id,
-            customer_id=customer_id,
-            status=MemberStatus.RESPONDED,
-            added_at=now,
-            responded_at=now,
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "customer_id": customer_id,
+                    "status": MemberStatus.RESPONDED,
+                    "added_at": now,
+                    "responded_at": now,
+                }
+                for campaign_id, customer_id in ordered
+            ]
         )
         .on_conflict_do_nothing(index_elements=["campaign_id", "customer_id"])
     )
     session.execute(
         update(CampaignMember)
         .where(
-            CampaignMember.campaign_id == campaign_id,
-            CampaignMember.customer_id == customer_id,
+            tuple_(CampaignMember.campaign_id, CampaignMember.customer_id).in_(ordered),
             CampaignMember.status == MemberStatus.TARGETED,
         )
         .values(status=MemberStatus.RESPONDED, responded_at=now)
@@ -121,46 +141,3 @@ def new_opportunity(
         currency=currency,
         expected_close_date=lead.deal.close_date,
     )
-
-
-def opportunity_from_deal(
-    session: Session, *, lead: NormalizedLead, contact: Contact, source_id: int | None
-) -> Opportunity | None:
-    """The opportunity for the deal the lead asks about, if it asks about one.
-
-    A deal is the customer's open opportunity of the same name (compared
-    without case or extra spaces) when there is one: the same form sent twice,
-    or two people of one company asking about the same thing, make one
-    opportunity, whose empty fields the later lead fills (never overwriting a
-    value). Otherwise a new one, stage ``new``. The name is locked first, so
-    two such leads processed at once meet in one opportunity.
-    """
-    if lead.deal is None:
-        return None
-    name, currency = deal_terms(lead)
-    lock_identities(session, [deal_lock(contact.customer_id, name)])
-    existing = session.scalars(
-        select(Opportunity)
-        .where(
-            Opportunity.customer_id == contact.customer_id,
-            func.lower(Opportunity.name) == name.lower(),
-            Opportunity.stage.not_in(CLOSED_STAGES),
-        )
-        .order_by(Opportunity.id)
-        .limit(1)
-    ).first()
-    if existing is not None:
-        fill_opportunity(existing, lead=lead, contact_id=contact.id, currency=currency)
-        session.flush()
-        return existing
-    opportunity = new_opportunity(
-        lead=lead,
-        customer_id=contact.customer_id,
-        contact_id=contact.id,
-        source_id=source_id,
-        name=name,
-        currency=currency,
-    )
-    session.add(opportunity)
-    session.flush()
-    return opportunity

@@ -1,22 +1,14 @@
-"""Capturing many leads in one transaction with a few statements per batch.
+"""Capturing leads, one or many, with a few statements whatever their number.
 
-``capture_lead`` costs about twenty statements per lead. A batch does the same
-work with a fixed number of statements, whatever its size: it locks every
-identity its leads rely on (one statement), reads every contact, company and
-campaign they could match (one query per kind), resolves each lead in memory,
-in order, against what it read and what earlier leads of the batch created,
-then writes with bulk statements: the new companies, contacts, opportunities
-and Activities in one INSERT each.
-
-The decisions are ``capture_lead``'s, made with the same functions (matching
-order, merge rules, primary contact, deal reuse, the Activity), so a lead
-captured in a batch ends exactly as it would alone. Concurrency is handled by
-locks rather than retries: besides the identities ``capture_lead`` locks
-(company names, phone-only contacts, deals), a batch locks each e-mail address
-and company domain it may create, so two batches never insert the same row.
-A writer that does not take those locks (``capture_lead`` itself, an order's
-buyer) can still win a race for an address; the batch then raises
-``BatchConflict`` and its caller captures the leads one by one.
+The person is resolved by ``matching.resolve_contacts``; then one statement per
+kind of row writes what the leads bring besides: their external ids, their
+deals' opportunities, their campaigns' drafts and responses, and their
+``lead_captured`` Activities. Leads are decided in order, so a lead captured in
+a batch ends exactly as it would alone (``services.capture_lead`` is a batch of
+one). Concurrency is handled by locks: the resolver locks each identity it may
+create, deals are locked by name. A writer that does not take those locks can
+still win a race for an address; a batch then raises ``BatchConflict`` and its
+caller captures the leads one by one.
 """
 
 from __future__ import annotations
@@ -25,46 +17,27 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, tuple_, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType
-from crm_core.campaigns.models import (
-    CampaignMember,
-    CampaignStatus,
-    MarketingCampaign,
-    MemberStatus,
-)
-from crm_core.customers.models import Contact, Customer, CustomerKind
-from crm_core.customers.services import name_key
+from crm_core.campaigns.models import MarketingCampaign
 from crm_core.db import dialect_insert, utcnow
 from crm_core.ingestion.models import EntityType, ExternalRef
 from crm_core.leads.activity import lead_activity
 from crm_core.leads.attribution import (
     CLOSED_STAGES,
+    campaigns_for_codes,
     deal_lock,
     deal_terms,
     fill_opportunity,
     new_opportunity,
+    record_responses,
 )
-from crm_core.leads.contacts import ContactMatch
 from crm_core.leads.locks import lock_identities
-from crm_core.leads.matching import (
-    company_domain,
-    company_values,
-    identities_to_lock,
-    unsaved_customer,
-)
-from crm_core.leads.merge import (
-    Changes,
-    lead_contact_values,
-    merge_into_contact,
-    merge_into_customer,
-    new_contact_changes,
-)
+from crm_core.leads.matching import ContactMatch, resolve_contacts
 from crm_core.leads.normalize import NormalizedLead
-from crm_core.leads.services import LeadResult
 from crm_core.sales.models import Opportunity
 
 
@@ -81,6 +54,32 @@ class LeadItem:
     lead: NormalizedLead
 
 
+@dataclass
+class LeadResult:
+    """Everything a captured lead touched; ``entities`` lists them as ``(type, id)``."""
+
+    contact_id: int
+    customer_id: int
+    activity_id: int
+    opportunity_id: int | None = None
+    campaign_id: int | None = None
+    created_contact: bool = False
+    created_customer: bool = False
+    # True when this event had been captured before and nothing was written.
+    replayed: bool = False
+
+    @property
+    def entities(self) -> list[tuple[str, int]]:
+        pairs = [
+            (EntityType.CUSTOMER, self.customer_id),
+            (EntityType.CONTACT, self.contact_id),
+            (EntityType.OPPORTUNITY, self.opportunity_id),
+            (EntityType.CAMPAIGN, self.campaign_id),
+            (EntityType.ACTIVITY, self.activity_id),
+        ]
+        return [(str(kind), entity_id) for kind, entity_id in pairs if entity_id is not None]
+
+
 def capture_leads(
     session: Session, items: Sequence[LeadItem], *, free_domains: Container[str]
 ) -> list[LeadResult]:
@@ -90,12 +89,19 @@ def capture_leads(
     nothing. Raises ``BatchConflict`` when a concurrent writer got in the way;
     the caller rolls back and captures the items one by one.
     """
-    earlier = _captured_before(session, [i.event_id for i in items if i.event_id is not None])
-    fresh = [i for i in items if i.event_id is None or i.event_id not in earlier]
     try:
-        captured = iter(_Batch(session, fresh, free_domains).run() if fresh else [])
+        return capture_or_conflict(session, items, free_domains=free_domains)
     except IntegrityError as exc:
         raise BatchConflict(f"a concurrent writer took a row of this batch: {exc.orig}") from exc
+
+
+def capture_or_conflict(
+    session: Session, items: Sequence[LeadItem], *, free_domains: Container[str]
+) -> list[LeadResult]:
+    """``capture_leads``, letting a concurrent writer's conflict out as ``IntegrityError``."""
+    earlier = _captured_before(session, [i.event_id for i in items if i.event_id is not None])
+    fresh = [i for i in items if i.event_id is None or i.event_id not in earlier]
+    captured = iter(_Batch(session, fresh, free_domains).run() if fresh else [])
     return [
         earlier[i.event_id] if i.event_id is not None and i.event_id in earlier else next(captured)
         for i in items
@@ -134,7 +140,7 @@ def _captured_before(session: Session, event_ids: list[int]) -> dict[int, LeadRe
 
 
 class _Batch:
-    """The in-memory state of one batch: what it read, and what its leads created."""
+    """One batch's leads and what they bring besides the person."""
 
     def __init__(
         self, session: Session, items: Sequence[LeadItem], free_domains: Container[str]
@@ -142,35 +148,18 @@ class _Batch:
         self.session = session
         self.items = items
         self.free_domains = free_domains
-        self.by_email: dict[str, Contact] = {}
-        # Contacts by E.164 phone, oldest first (new ones after every stored one).
-        self.by_phone: dict[str, list[Contact]] = {}
-        self.by_domain: dict[str, Customer] = {}
-        # Companies by name key, oldest first.
-        self.by_name: dict[str, list[Customer]] = {}
-        self.with_primary: set[int] = set()
-        self.new_customers: list[Customer] = []
-        self.new_contacts: list[Contact] = []
 
     def run(self) -> list[LeadResult]:
         """Capture the batch's leads, in order; one result each."""
-        leads = [item.lead for item in self.items]
-        lock_identities(self.session, [key for lead in leads for key in self._identities(lead)])
-        self._read(leads)
-        # New contacts join stored customers' collections before they are added to the
-        # session: nothing may flush until they are.
-        with self.session.no_autoflush:
-            matches = [self._match(lead) for lead in leads]
-            self._assign_primaries()
         # Every lead of a batch is captured at one moment: the contacts' last activity
         # goes into their INSERT (or one UPDATE each for known contacts).
         now = utcnow()
-        for match in matches:
-            match.contact.last_activity_at = now
-        # One INSERT for the new customers (each comes in with its first contact), one for
-        # the new contacts; both in the order of the leads, as one by one.
-        self.session.add_all(self.new_contacts)
-        self.session.flush()
+        matches = resolve_contacts(
+            self.session,
+            [item.lead for item in self.items],
+            free_domains=self.free_domains,
+            last_activity_at=now,
+        )
         self._remember_external_ids(matches)
         opportunities = self._opportunities(matches)
         campaigns = self._campaigns(matches)
@@ -200,144 +189,6 @@ class _Batch:
             )
             for match, opportunity, activity in zip(matches, opportunities, activities, strict=True)
         ]
-
-    # --- locking and reading ------------------------------------------------------
-
-    def _identities(self, lead: NormalizedLead) -> list[str]:
-        identities = identities_to_lock(lead)
-        if lead.email:
-            identities.append(f"contact-email:{lead.email}")
-        domain = company_domain(lead, self.free_domains)
-        if domain:
-            identities.append(f"company-domain:{domain}")
-        return identities
-
-    def _read(self, leads: list[NormalizedLead]) -> None:
-        emails = {lead.email for lead in leads if lead.email}
-        phones = {lead.phone.e164 for lead in leads if lead.phone is not None and lead.phone.e164}
-        domains = {d for lead in leads if (d := company_domain(lead, self.free_domains))}
-        names = {name_key(lead.company) for lead in leads if lead.company}
-        contacts: list[Contact] = []
-        if emails:
-            contacts += self.session.scalars(
-                select(Contact).where(Contact.email_normalized.in_(emails))
-            ).all()
-        if phones:
-            contacts += self.session.scalars(
-                select(Contact).where(Contact.phone.in_(phones)).order_by(Contact.id)
-            ).all()
-        for contact in sorted(set(contacts), key=lambda c: c.id):
-            if contact.email_normalized:
-                self.by_email[contact.email_normalized] = contact
-            if contact.phone:
-                self.by_phone.setdefault(contact.phone, []).append(contact)
-        customer_ids = {contact.customer_id for contact in contacts}
-        conditions: list[ColumnElement[bool]] = []
-        if domains:
-            conditions.append(Customer.domain.in_(domains))
-        if names:
-            conditions.append(
-                Customer.name_key.in_(names) & (Customer.kind == CustomerKind.COMPANY)
-            )
-        if customer_ids:
-            conditions.append(Customer.id.in_(customer_ids))
-        if conditions:
-            for customer in self.session.scalars(
-                select(Customer).where(or_(*conditions)).order_by(Customer.id)
-            ):
-                self._index_customer(customer)
-
-    def _index_customer(self, customer: Customer) -> None:
-        if customer.domain:
-            self.by_domain.setdefault(customer.domain, customer)
-        if customer.kind == CustomerKind.COMPANY:
-            companies = self.by_name.setdefault(customer.name_key, [])
-            if customer not in companies:
-                companies.append(customer)
-
-    # --- matching, as capture_lead does it, in memory --------------------------------
-
-    def _find_contact(self, lead: NormalizedLead) -> tuple[Contact | None, str | None]:
-        if lead.email and lead.email in self.by_email:
-            return self.by_email[lead.email], "email"
-        if lead.phone is not None and lead.phone.e164:
-            for contact in self.by_phone.get(lead.phone.e164, []):
-                if not lead.email or contact.email_normalized is None:
-                    return contact, "phone"
-        return None, None
-
-    def _match(self, lead: NormalizedLead) -> ContactMatch:
-        contact, matched_by = self._find_contact(lead)
-        if contact is not None:
-            changes = merge_into_contact(contact, lead)
-            self._index_contact(contact)
-            return ContactMatch(contact, contact.customer, matched_by, False, False, changes)
-        customer, created, customer_changes = self._choose_customer(lead)
-        contact = Contact(**lead_contact_values(lead), attributes={}, tags=[])
-        contact.customer = customer
-        self.new_contacts.append(contact)
-        self._index_contact(contact)
-        return ContactMatch(
-            contact,
-            customer,
-            None,
-            True,
-            created,
-            new_contact_changes(contact),
-            customer_changes,
-        )
-
-    def _index_contact(self, contact: Contact) -> None:
-        if contact.email_normalized:
-            self.by_email[contact.email_normalized] = contact
-        if contact.phone:
-            same_phone = self.by_phone.setdefault(contact.phone, [])
-            if contact not in same_phone:
-                same_phone.append(contact)
-
-    def _choose_customer(self, lead: NormalizedLead) -> tuple[Customer, bool, Changes]:
-        domain = company_domain(lead, self.free_domains)
-        if domain is not None and domain in self.by_domain:
-            customer = self.by_domain[domain]
-            return customer, False, merge_into_customer(customer, lead)
-        if lead.company:
-            companies = self.by_name.get(name_key(lead.company))
-            if companies:
-                customer = companies[0]
-                changes = merge_into_customer(customer, lead)
-                if customer.domain is None and domain is not None:
-                    changes["domain"] = {"from": None, "to": domain}
-                    customer.domain = domain
-                    self.by_domain[domain] = customer
-                return customer, False, changes
-        if domain is not None:
-            customer = Customer(**company_values(lead, domain=domain))
-        else:
-            customer = unsaved_customer(lead)
-        self.new_customers.append(customer)
-        self._index_customer(customer)
-        return customer, True, {}
-
-    def _assign_primaries(self) -> None:
-        """A new contact is primary when its customer had none (the first such one wins)."""
-        stored = {c.customer.id for c in self.new_contacts if c.customer not in self.new_customers}
-        if stored:
-            self.with_primary.update(
-                self.session.scalars(
-                    select(Contact.customer_id).where(
-                        Contact.customer_id.in_(stored), Contact.is_primary
-                    )
-                )
-            )
-        with_primary_new: set[int] = set()
-        for contact in self.new_contacts:
-            customer = contact.customer
-            if customer in self.new_customers:
-                contact.is_primary = id(customer) not in with_primary_new
-                with_primary_new.add(id(customer))
-            else:
-                contact.is_primary = customer.id not in self.with_primary
-                self.with_primary.add(customer.id)
 
     # --- what the lead brings besides the person -------------------------------------
 
@@ -417,64 +268,14 @@ class _Batch:
 
     def _campaigns(self, matches: list[ContactMatch]) -> dict[str, MarketingCampaign]:
         """The campaign of each UTM code (drafts created for new codes), and the responses."""
-        codes = sorted({item.lead.utm_campaign for item in self.items if item.lead.utm_campaign})
-        if not codes:
-            return {}
-        now = utcnow()
-        session = self.session
-        session.execute(
-            dialect_insert(session, MarketingCampaign)
-            .values(
-                [
-                    {
-                        "code": code,
-                        "name": code,
-                        "status": CampaignStatus.DRAFT,
-                        "segment": {},
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for code in codes
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["code"])
-        )
-        campaigns = {
-            campaign.code: campaign
-            for campaign in session.scalars(
-                select(MarketingCampaign).where(MarketingCampaign.code.in_(codes))
-            )
-        }
-        pairs = sorted(
-            {
+        codes = [item.lead.utm_campaign for item in self.items if item.lead.utm_campaign]
+        campaigns = campaigns_for_codes(self.session, codes=codes)
+        record_responses(
+            self.session,
+            pairs=[
                 (campaigns[item.lead.utm_campaign].id, match.customer.id)
                 for item, match in zip(self.items, matches, strict=True)
                 if item.lead.utm_campaign
-            }
-        )
-        session.execute(
-            dialect_insert(session, CampaignMember)
-            .values(
-                [
-                    {
-                        "campaign_id": campaign_id,
-                        "customer_id": customer_id,
-                        "status": MemberStatus.RESPONDED,
-                        "added_at": now,
-                        "responded_at": now,
-                    }
-                    for campaign_id, customer_id in pairs
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["campaign_id", "customer_id"])
-        )
-        session.execute(
-            update(CampaignMember)
-            .where(
-                tuple_(CampaignMember.campaign_id, CampaignMember.customer_id).in_(pairs),
-                CampaignMember.status == MemberStatus.TARGETED,
-            )
-            .values(status=MemberStatus.RESPONDED, responded_at=now)
-            .execution_options(synchronize_session=False)
+            ],
         )
         return campaigns

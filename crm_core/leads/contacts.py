@@ -1,47 +1,44 @@
 """The contact a lead (or a buyer's, a requester's address) is about, found or created.
 
-Two transactions creating the same new person end with one contact and one
-company per domain: the e-mail and the domain are unique columns, a conflict
-rolls back a savepoint and the retry finds the winner's rows; what is not
-unique (a company name, a phone) is serialized with advisory locks.
+One lead is resolved as a batch of one (``matching.resolve_contacts``) inside
+a savepoint: the resolver locks the identities it may create, so two
+transactions creating the same new person end with one contact and one company
+per domain; a writer that does not take those locks can still win a race, and
+then the savepoint rolls back and the retry finds the winner's rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container
-from dataclasses import dataclass, field
+from collections.abc import Callable, Container
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm_core.customers.models import Contact, Customer
-from crm_core.customers.services import add_contact
-from crm_core.leads.locks import lock_identities
-from crm_core.leads.matching import choose_customer, find_contact, identities_to_lock
-from crm_core.leads.merge import (
-    Changes,
-    lead_contact_values,
-    merge_into_contact,
-    new_contact_changes,
-)
+from crm_core.leads.matching import ContactMatch, resolve_contacts
 from crm_core.leads.normalize import NormalizedLead, free_mail_domains, normalize_email, split_name
 
 # A conflict means another transaction just created the row we wanted; the
 # retry finds it. More than a few in a row means something else is wrong.
 RACE_RETRIES = 3
 
+T = TypeVar("T")
 
-@dataclass
-class ContactMatch:
-    """The contact a lead is about, its customer, and what capturing it changed."""
 
-    contact: Contact
-    customer: Customer
-    matched_by: str | None
-    created_contact: bool
-    created_customer: bool
-    changes: Changes = field(default_factory=dict)
-    customer_changes: Changes = field(default_factory=dict)
+def retrying_on_conflict(session: Session, work: Callable[[], T]) -> T:
+    """Run ``work`` in a savepoint, again (up to ``RACE_RETRIES`` times) after a conflict.
+
+    Locks taken inside a savepoint that rolls back are released; each attempt
+    takes them again.
+    """
+    for attempt in range(1, RACE_RETRIES + 1):
+        try:
+            with session.begin_nested():
+                return work()
+        except IntegrityError:
+            if attempt == RACE_RETRIES:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def find_or_create_contact(
@@ -49,44 +46,8 @@ def find_or_create_contact(
 ) -> ContactMatch:
     """The lead's contact: matched (and merged) or created with its customer, race-safe."""
     domains = free_domains if free_domains is not None else free_mail_domains()
-    # Outside the savepoint: rolling back to a savepoint releases locks taken in it.
-    lock_identities(session, identities_to_lock(lead))
-    for attempt in range(1, RACE_RETRIES + 1):
-        try:
-            with session.begin_nested():
-                return _match_or_create(session, lead=lead, free_domains=domains)
-        except IntegrityError:
-            if attempt == RACE_RETRIES:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _match_or_create(
-    session: Session, *, lead: NormalizedLead, free_domains: Container[str]
-) -> ContactMatch:
-    contact, matched_by = find_contact(session, lead=lead)
-    if contact is not None:
-        changes = merge_into_contact(contact, lead)
-        session.flush()
-        return ContactMatch(contact, contact.customer, matched_by, False, False, changes)
-    choice = choose_customer(session, lead=lead, free_domains=free_domains)
-    contact = Contact(**lead_contact_values(lead), attributes={}, tags=[])
-    if choice.created:
-        # A customer this lead just made has no contacts: no need to ask for its primary.
-        contact.customer_id = choice.customer.id
-        contact.is_primary = True
-        session.add(contact)
-        session.flush()
-    else:
-        add_contact(session, customer=choice.customer, contact=contact)
-    return ContactMatch(
-        contact,
-        choice.customer,
-        None,
-        True,
-        choice.created,
-        new_contact_changes(contact),
-        choice.changes,
+    return retrying_on_conflict(
+        session, lambda: resolve_contacts(session, [lead], free_domains=domains)[0]
     )
 
 

@@ -8,47 +8,66 @@ A new contact joins a company matched by e-mail domain (free-mail and
 disposable domains never name a company), else by company name, else a new
 company (when the lead names one or comes from a company domain), else a new
 person customer.
+
+``resolve_contacts`` is the one resolver, for one lead or many: it locks every
+identity its leads may create (one statement), reads every contact and company
+they could match (one query per kind), decides each lead in memory, in order,
+against what it read and what earlier leads created, and inserts the new
+customers and contacts together. A writer that got in between anyway makes the
+INSERT fail with ``IntegrityError``; the caller retries (``contacts``) or falls
+back (``batch``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Container
+import datetime as dt
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 from crm_core.customers.services import name_key
-from crm_core.db import dialect_insert, utcnow
-from crm_core.leads.merge import Changes, lead_contact_values, merge_into_customer
+from crm_core.db import utcnow
+from crm_core.leads.locks import lock_identities
+from crm_core.leads.merge import (
+    Changes,
+    lead_contact_values,
+    merge_into_contact,
+    merge_into_customer,
+    new_contact_changes,
+)
 from crm_core.leads.normalize import NormalizedLead, is_free_or_disposable
 
 
 @dataclass
-class CustomerChoice:
-    """The customer a new contact joins, and whether this lead created it."""
+class ContactMatch:
+    """The contact a lead is about, its customer, and what capturing it changed."""
 
+    contact: Contact
     customer: Customer
-    created: bool
+    matched_by: str | None
+    created_contact: bool
+    created_customer: bool
     changes: Changes = field(default_factory=dict)
+    customer_changes: Changes = field(default_factory=dict)
 
 
-def find_contact(session: Session, *, lead: NormalizedLead) -> tuple[Contact | None, str | None]:
-    """The contact the lead is about and what matched it (``"email"``, ``"phone"``)."""
-    if lead.email:
-        by_email = session.scalar(select(Contact).where(Contact.email_normalized == lead.email))
-        if by_email is not None:
-            return by_email, "email"
-    if lead.phone is not None and lead.phone.e164:
-        query = select(Contact).where(Contact.phone == lead.phone.e164)
-        if lead.email:
-            query = query.where(Contact.email_normalized.is_(None))
-        by_phone = session.scalar(query.order_by(Contact.id).limit(1))
-        if by_phone is not None:
-            return by_phone, "phone"
-    return None, None
+def resolve_contacts(
+    session: Session,
+    leads: Sequence[NormalizedLead],
+    *,
+    free_domains: Container[str],
+    last_activity_at: dt.datetime | None = None,
+) -> list[ContactMatch]:
+    """The contact of each lead, in order: matched (and merged) or created with its customer.
+
+    New customers and contacts are inserted before this returns; a contact
+    gets ``last_activity_at`` in that INSERT when it is given.
+    """
+    return Resolver(session, free_domains).resolve(leads, last_activity_at=last_activity_at)
 
 
 def company_domain(lead: NormalizedLead, free_domains: Container[str]) -> str | None:
@@ -69,35 +88,6 @@ def identities_to_lock(lead: NormalizedLead) -> list[str]:
     return identities
 
 
-def choose_customer(
-    session: Session, *, lead: NormalizedLead, free_domains: Container[str]
-) -> CustomerChoice:
-    """The customer a new contact for ``lead`` joins, found or created."""
-    domain = company_domain(lead, free_domains)
-    if domain is not None:
-        by_domain = session.scalar(select(Customer).where(Customer.domain == domain))
-        if by_domain is not None:
-            return CustomerChoice(by_domain, False, merge_into_customer(by_domain, lead))
-    if lead.company:
-        by_name = session.scalar(
-            select(Customer)
-            .where(Customer.name_key == name_key(lead.company))
-            .where(Customer.kind == CustomerKind.COMPANY)
-            .order_by(Customer.id)
-            .limit(1)
-        )
-        if by_name is not None:
-            changes = merge_into_customer(by_name, lead)
-            if by_name.domain is None and domain is not None:
-                # May conflict with a company created meanwhile; the caller retries.
-                changes["domain"] = {"from": None, "to": domain}
-                by_name.domain = domain
-            return CustomerChoice(by_name, False, changes)
-    if domain is not None:
-        return _company_by_domain(session, lead=lead, domain=domain)
-    return CustomerChoice(_new_customer_row(session, lead=lead), True)
-
-
 def company_values(lead: NormalizedLead, *, domain: str) -> dict[str, Any]:
     """The columns of the company a lead from ``domain`` creates."""
     name = lead.company or domain
@@ -113,20 +103,6 @@ def company_values(lead: NormalizedLead, *, domain: str) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
-
-
-def _company_by_domain(session: Session, *, lead: NormalizedLead, domain: str) -> CustomerChoice:
-    """Insert the company of ``domain``, or find the one a concurrent lead inserted."""
-    inserted = session.execute(
-        dialect_insert(session, Customer)
-        .values(**company_values(lead, domain=domain))
-        .on_conflict_do_nothing(index_elements=["domain"])
-        .returning(Customer.id)
-    ).scalar()
-    customer = session.scalars(select(Customer).where(Customer.domain == domain)).one()
-    if inserted is None:
-        return CustomerChoice(customer, False, merge_into_customer(customer, lead))
-    return CustomerChoice(customer, True)
 
 
 def unsaved_customer(lead: NormalizedLead) -> Customer:
@@ -153,9 +129,174 @@ def unsaved_customer(lead: NormalizedLead) -> Customer:
     return customer
 
 
-def _new_customer_row(session: Session, *, lead: NormalizedLead) -> Customer:
-    """A new company (named by the lead) or person customer, not yet with a contact."""
-    customer = unsaved_customer(lead)
-    session.add(customer)
-    session.flush()
-    return customer
+class Resolver:
+    """The in-memory state of one resolution: what it read, and what its leads created."""
+
+    def __init__(self, session: Session, free_domains: Container[str]) -> None:
+        self.session = session
+        self.free_domains = free_domains
+        self.by_email: dict[str, Contact] = {}
+        # Contacts by E.164 phone, oldest first (new ones after every stored one).
+        self.by_phone: dict[str, list[Contact]] = {}
+        self.by_domain: dict[str, Customer] = {}
+        # Companies by name key, oldest first.
+        self.by_name: dict[str, list[Customer]] = {}
+        self.with_primary: set[int] = set()
+        self.new_customers: list[Customer] = []
+        self.new_contacts: list[Contact] = []
+
+    def resolve(
+        self, leads: Sequence[NormalizedLead], *, last_activity_at: dt.datetime | None
+    ) -> list[ContactMatch]:
+        """Lock, read, match each lead in order, then insert what is new."""
+        lock_identities(self.session, [key for lead in leads for key in self._identities(lead)])
+        self._read(leads)
+        # New contacts join stored customers' collections before they are added to the
+        # session: nothing may flush until they are.
+        with self.session.no_autoflush:
+            matches = [self._match(lead) for lead in leads]
+            self._assign_primaries()
+        if last_activity_at is not None:
+            for match in matches:
+                match.contact.last_activity_at = last_activity_at
+        # One INSERT for the new customers (each comes in with its first contact), one for
+        # the new contacts; both in the order of the leads.
+        self.session.add_all(self.new_contacts)
+        self.session.flush()
+        return matches
+
+    def _identities(self, lead: NormalizedLead) -> list[str]:
+        identities = identities_to_lock(lead)
+        if lead.email:
+            identities.append(f"contact-email:{lead.email}")
+        domain = company_domain(lead, self.free_domains)
+        if domain:
+            identities.append(f"company-domain:{domain}")
+        return identities
+
+    def _read(self, leads: Sequence[NormalizedLead]) -> None:
+        emails = {lead.email for lead in leads if lead.email}
+        phones = {lead.phone.e164 for lead in leads if lead.phone is not None and lead.phone.e164}
+        domains = {d for lead in leads if (d := company_domain(lead, self.free_domains))}
+        names = {name_key(lead.company) for lead in leads if lead.company}
+        contacts: list[Contact] = []
+        if emails:
+            contacts += self.session.scalars(
+                select(Contact).where(Contact.email_normalized.in_(emails))
+            ).all()
+        if phones:
+            contacts += self.session.scalars(
+                select(Contact).where(Contact.phone.in_(phones)).order_by(Contact.id)
+            ).all()
+        for contact in sorted(set(contacts), key=lambda c: c.id):
+            if contact.email_normalized:
+                self.by_email[contact.email_normalized] = contact
+            if contact.phone:
+                self.by_phone.setdefault(contact.phone, []).append(contact)
+        customer_ids = {contact.customer_id for contact in contacts}
+        conditions: list[ColumnElement[bool]] = []
+        if domains:
+            conditions.append(Customer.domain.in_(domains))
+        if names:
+            conditions.append(
+                Customer.name_key.in_(names) & (Customer.kind == CustomerKind.COMPANY)
+            )
+        if customer_ids:
+            conditions.append(Customer.id.in_(customer_ids))
+        if conditions:
+            for customer in self.session.scalars(
+                select(Customer).where(or_(*conditions)).order_by(Customer.id)
+            ):
+                self._index_customer(customer)
+
+    def _index_customer(self, customer: Customer) -> None:
+        if customer.domain:
+            self.by_domain.setdefault(customer.domain, customer)
+        if customer.kind == CustomerKind.COMPANY:
+            companies = self.by_name.setdefault(customer.name_key, [])
+            if customer not in companies:
+                companies.append(customer)
+
+    # --- matching, in memory ----------------------------------------------------------
+
+    def _find_contact(self, lead: NormalizedLead) -> tuple[Contact | None, str | None]:
+        if lead.email and lead.email in self.by_email:
+            return self.by_email[lead.email], "email"
+        if lead.phone is not None and lead.phone.e164:
+            for contact in self.by_phone.get(lead.phone.e164, []):
+                if not lead.email or contact.email_normalized is None:
+                    return contact, "phone"
+        return None, None
+
+    def _match(self, lead: NormalizedLead) -> ContactMatch:
+        contact, matched_by = self._find_contact(lead)
+        if contact is not None:
+            changes = merge_into_contact(contact, lead)
+            self._index_contact(contact)
+            return ContactMatch(contact, contact.customer, matched_by, False, False, changes)
+        customer, created, customer_changes = self._choose_customer(lead)
+        contact = Contact(**lead_contact_values(lead), attributes={}, tags=[])
+        contact.customer = customer
+        self.new_contacts.append(contact)
+        self._index_contact(contact)
+        return ContactMatch(
+            contact,
+            customer,
+            None,
+            True,
+            created,
+            new_contact_changes(contact),
+            customer_changes,
+        )
+
+    def _index_contact(self, contact: Contact) -> None:
+        if contact.email_normalized:
+            self.by_email[contact.email_normalized] = contact
+        if contact.phone:
+            same_phone = self.by_phone.setdefault(contact.phone, [])
+            if contact not in same_phone:
+                same_phone.append(contact)
+
+    def _choose_customer(self, lead: NormalizedLead) -> tuple[Customer, bool, Changes]:
+        domain = company_domain(lead, self.free_domains)
+        if domain is not None and domain in self.by_domain:
+            customer = self.by_domain[domain]
+            return customer, False, merge_into_customer(customer, lead)
+        if lead.company:
+            companies = self.by_name.get(name_key(lead.company))
+            if companies:
+                customer = companies[0]
+                changes = merge_into_customer(customer, lead)
+                if customer.domain is None and domain is not None:
+                    changes["domain"] = {"from": None, "to": domain}
+                    customer.domain = domain
+                    self.by_domain[domain] = customer
+                return customer, False, changes
+        if domain is not None:
+            customer = Customer(**company_values(lead, domain=domain))
+        else:
+            customer = unsaved_customer(lead)
+        self.new_customers.append(customer)
+        self._index_customer(customer)
+        return customer, True, {}
+
+    def _assign_primaries(self) -> None:
+        """A new contact is primary when its customer had none (the first such one wins)."""
+        stored = {c.customer.id for c in self.new_contacts if c.customer not in self.new_customers}
+        if stored:
+            self.with_primary.update(
+                self.session.scalars(
+                    select(Contact.customer_id).where(
+                        Contact.customer_id.in_(stored), Contact.is_primary
+                    )
+                )
+            )
+        with_primary_new: set[int] = set()
+        for contact in self.new_contacts:
+            customer = contact.customer
+            if customer in self.new_customers:
+                contact.is_primary = id(customer) not in with_primary_new
+                with_primary_new.add(id(customer))
+            else:
+                contact.is_primary = customer.id not in self.with_primary
+                self.with_primary.add(customer.id)

@@ -23,6 +23,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_core.errors import first_line
 from crm_core.mailboxes import imap_protocol as proto
 from crm_core.mailboxes.models import Mailbox, MailboxSecurity
 
@@ -76,7 +77,7 @@ StoreMessage = Callable[[FetchedMessage], bool]
 def _one_line(exc: BaseException, *, secret: str) -> str:
     args = exc.args[0] if len(exc.args) == 1 else exc
     text = args.decode("utf-8", "replace") if isinstance(args, bytes) else str(args)
-    text = (text.strip().splitlines() or [type(exc).__name__])[0][:300]
+    text = first_line(text)
     if secret:
         text = text.replace(secret, "***")
     return text or type(exc).__name__

@@ -18,8 +18,8 @@ from email.parser import BytesHeaderParser
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core.ingestion.inbox import store_event
 from crm_core.ingestion.models import EventKind, InboxEvent
-from crm_core.ingestion.services import store_event
 from crm_core.ingestion.validation import RFC822_TYPE, validate_payload
 from crm_core.mail.keys import message_key
 from crm_core.mail.message_ids import normalize_message_id

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from crm_core.errors import error_line
 from crm_core.mail.model import MailLimits
 from crm_core.mailboxes import imap
 from crm_core.mailboxes.imap import FetchedMessage, MailboxError, PollResult
@@ -61,8 +62,7 @@ def _error_text(exc: BaseException, mailbox: Mailbox) -> str:
     """One line about a failure, with the mailbox's password masked wherever it appears."""
     if isinstance(exc, MailboxError):
         return str(exc)
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    text = error_line(exc)
     return text.replace(mailbox.password, "***") if mailbox.password else text
 
 

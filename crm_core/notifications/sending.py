@@ -21,16 +21,15 @@ import datetime as dt
 import ipaddress
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import requests
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_core.backoff import backoff_delay
 from crm_core.db import utcnow
 from crm_core.errors import failure_trace
 from crm_core.ingestion.signing import sign
@@ -198,14 +197,6 @@ def post(
     )
 
 
-def backoff(
-    attempts: int, settings: SendSettings, *, jitter: Callable[[], float] = random.random
-) -> float:
-    """Seconds before attempt ``attempts + 1``: exponential, capped, with full jitter on half."""
-    ceiling = min(settings.backoff_max, settings.backoff_base * 2 ** max(attempts - 1, 0))
-    return ceiling / 2 + jitter() * ceiling / 2
-
-
 def send_delivery(
     sessions: sessionmaker[Session],
     *,
@@ -264,7 +255,10 @@ def _record(
         delivery.status = DeliveryStatus.FAILED
         delivery.last_error = result.error
     else:
-        wait = max(backoff(delivery.attempts, settings), result.retry_after or 0.0)
+        delay = backoff_delay(
+            delivery.attempts, base=settings.backoff_base, cap=settings.backoff_max
+        )
+        wait = max(delay, result.retry_after or 0.0)
         delivery.next_attempt_at = now + dt.timedelta(seconds=min(wait, settings.backoff_max))
         delivery.last_error = result.error
     return str(delivery.status)
@@ -292,15 +286,3 @@ def deliver_due(
             outcome = "error"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
-
-
-def describe(delivery: NotificationDelivery) -> dict[str, Any]:
-    """A delivery as plain data (for the command line)."""
-    return {
-        "id": delivery.id,
-        "subscription_id": delivery.subscription_id,
-        "event_type": delivery.event_type,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "last_error": delivery.last_error,
-    }

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.campaigns.models import CampaignSend
 from crm_core.db import dialect_insert, utcnow
+from crm_core.errors import error_line
 from crm_core.followups.models import FollowUpTask
 from crm_core.ingestion.models import InboxEvent
 from crm_core.notifications.models import NotificationDelivery
@@ -21,7 +22,7 @@ def database_ready(engine: Engine) -> str | None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means "not ready"
-        return f"database unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        return f"database unreachable: {error_line(exc, limit=200)}"
     return None
 
 

@@ -85,10 +85,10 @@ def test_a_campaign_a_lead_created_is_written_with_create_before_it_can_be_sent(
 ) -> None:
     from sqlalchemy.orm import Session
 
-    from crm_core.leads.attribution import campaign_for_code
+    from crm_core.leads.attribution import campaigns_for_codes
 
     with Session(committed_db) as session:
-        draft_id = str(campaign_for_code(session, code="ads-2026").id)
+        draft_id = str(campaigns_for_codes(session, codes=["ads-2026"])["ads-2026"].id)
         session.commit()
     refused = crm("campaigns", "send", draft_id, ok=False).output
     assert "subject: the campaign has no subject yet" in refused

@@ -1,6 +1,6 @@
 """A real mailbox, end to end: Dovecot → the poll task → the inbox → the e-mail pipeline.
 
-The tasks run in-process (``poll_all``, ``poll``, ``process_event``) against a
+The tasks run in-process (``poll_all``, ``poll``, ``process_events``) against a
 private PostgreSQL database; what they publish is recorded instead of sent, and
 the published events are then processed, as a worker would.
 """
@@ -63,11 +63,11 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The event ids the poll published for processing (instead of the broker)."""
     sent: list[int] = []
 
-    def record(event_id: int, *, countdown: float | None = None) -> bool:
-        sent.append(event_id)
-        return True
+    def record(event_ids: list[int], *, countdown: float | None = None) -> int:
+        sent.extend(event_ids)
+        return len(event_ids)
 
-    monkeypatch.setattr(mailbox_tasks, "enqueue_event", record)
+    monkeypatch.setattr(mailbox_tasks, "enqueue_events", record)
     return sent
 
 
@@ -83,7 +83,7 @@ def poll_and_process(mailbox_id: int, published: list[int]) -> list[int]:
     mailbox_tasks.poll(mailbox_id)
     new = published[start:]
     for event_id in new:
-        assert tasks.process_event(event_id) == EventStatus.PROCESSED
+        assert tasks.process_events([event_id]) == {EventStatus.PROCESSED: 1}
     return new
 
 

@@ -16,7 +16,7 @@ from crm_core import schema
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import services
 from crm_core.ingestion.models import EventStatus, InboxEvent
-from crm_core.models import Product
+from crm_core.models import Activity
 from tests.keyring import TEST_KEYRING
 from tests.processes import celery_worker, service_env, start_redis, stop, wait_until, web_app
 from tests.services import free_port, scratch_postgres_database
@@ -53,7 +53,6 @@ def test_requests_survive_a_dead_broker_and_are_processed_once_it_returns(
         CRM_VAR_DIR=str(tmp_path),
         CRM_SWEEP_INTERVAL_SECONDS="1",
         CRM_SWEEP_GRACE_SECONDS="1",
-        CRM_HANDLER_MODULES='["tests.integration.intake_handler"]',
     )
     redis_server = start_redis(port)
     try:
@@ -75,7 +74,7 @@ def test_requests_survive_a_dead_broker_and_are_processed_once_it_returns(
                 wait_until(all_processed, timeout=120, what="ten processed events", interval=0.5)
                 assert _post(base, secret, 10).status_code == 202
                 wait_until(
-                    lambda: _count_products(sessions) == 11, timeout=60, what="the 11th event"
+                    lambda: _count_captured(sessions) == 11, timeout=60, what="the 11th event"
                 )
     finally:
         stop(redis_server)
@@ -83,11 +82,16 @@ def test_requests_survive_a_dead_broker_and_are_processed_once_it_returns(
         events = session.scalars(select(InboxEvent)).all()
         assert len(events) == 11
         assert {(e.status, e.attempts) for e in events} == {(EventStatus.PROCESSED, 1)}
-        assert all(len(e.entities) == 1 for e in events)
-    assert _count_products(sessions) == 11
+        assert all(
+            {link.entity_type for link in e.entities} == {"customer", "contact", "activity"}
+            for e in events
+        )
+    assert _count_captured(sessions) == 11
     engine.dispose()
 
 
-def _count_products(sessions) -> int:  # type: ignore[no-untyped-def]
+def _count_captured(sessions) -> int:  # type: ignore[no-untyped-def]
+    """Leads captured: one ``lead_captured`` Activity per event processed."""
     with sessions() as session:
-        return session.scalar(select(func.count()).select_from(Product)) or 0
+        query = select(func.count()).where(Activity.type == "lead_captured")
+        return session.scalar(query) or 0

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm_core import models as m
 from crm_core import schema
 from crm_core.db import make_engine, make_session_factory
-from crm_core.ingestion import services
+from crm_core.ingestion import inbox, services
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from tests.keyring import TEST_KEYRING
 from tests.processes import (
@@ -218,7 +218,7 @@ def test_two_workers_capturing_overlapping_batches_make_one_contact_per_address(
     with platform.sessions.begin() as session:
         source = session.scalars(select(m.Source)).one()
         ids = [
-            services.store_event(
+            inbox.store_event(
                 session, source_id=source.id, kind="leads", webhook_id=f"burst-{n}",
                 content_type="application/json", body=json.dumps(body).encode(),
             ).id

@@ -18,11 +18,6 @@ from tests.webhooks.conftest import Sender
 __all__ = ["smtp_server"]
 
 
-@pytest.fixture(autouse=True)
-def _real_handlers() -> None:
-    pipeline.load_handlers()
-
-
 def post(sender: Sender, kind: str, doc: dict) -> int:
     response = sender.post(kind, json.dumps(doc).encode())
     assert response.status_code == 202, response.json

@@ -302,10 +302,10 @@ def test_bad_tokens_get_a_400_page(
 def test_sending_a_campaign_without_content_is_a_422_naming_what_is_missing(
     app: Flask, client: FlaskClient, auth: dict[str, str]
 ) -> None:
-    from crm_core.leads.attribution import campaign_for_code
+    from crm_core.leads.attribution import campaigns_for_codes
 
     with app.extensions["crm"].sessions.begin() as session:
-        draft_id = campaign_for_code(session, code="from-a-lead").id
+        draft_id = campaigns_for_codes(session, codes=["from-a-lead"])["from-a-lead"].id
     response = client.post(f"/api/campaigns/{draft_id}/send", headers=auth)
     assert response.status_code == 422
     assert response.content_type == "application/problem+json"

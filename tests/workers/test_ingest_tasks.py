@@ -1,4 +1,4 @@
-"""process_event and sweep_inbox, run in-process against the test database."""
+"""process_events and sweep_inbox, run in-process against the test database."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from crm_core.customers.models import Contact
 from crm_core.db import make_session_factory
-from crm_core.ingestion import pipeline
-from crm_core.ingestion.batching import leads_batchable
+from crm_core.ingestion import handlers
+from crm_core.ingestion.batching import batchable
 from crm_core.ingestion.errors import PermanentError
 from crm_core.ingestion.models import EventStatus, InboxEvent, Source
 from crm_core.models import Product
@@ -40,21 +40,21 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float | None]]
     """What the tasks published, instead of the in-memory broker."""
     sent: list[tuple[int, float | None]] = []
 
-    def record(event_id: int, *, countdown: float | None = None) -> bool:
-        sent.append((event_id, countdown))
-        return True
+    def record(event_ids: list[int], *, countdown: float | None = None) -> int:
+        sent.extend((event_id, countdown) for event_id in event_ids)
+        return len(event_ids)
 
-    monkeypatch.setattr(tasks, "enqueue_event", record)
+    monkeypatch.setattr(tasks, "enqueue_events", record)
     return sent
 
 
 @pytest.fixture
-def lead_handler() -> Iterator[list[int]]:
+def lead_handler(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A leads handler that creates a product row; fails on demand."""
     failures: list[Exception] = []
     seen: list[int] = []
 
-    def handle(session: Session, event: InboxEvent) -> list[tuple[str, int]]:
+    def handle(session: Session, event: InboxEvent, _lead: object) -> list[tuple[str, int]]:
         seen.append(event.id)
         if failures:
             raise failures.pop(0)
@@ -63,11 +63,10 @@ def lead_handler() -> Iterator[list[int]]:
         session.flush()
         return [("product", product.id)]
 
-    previous = pipeline.HANDLERS.get("leads")
-    pipeline.register_handler("leads", replace=True)(handle)
     handle.failures = failures  # type: ignore[attr-defined]
-    yield seen
-    _restore_handler("leads", previous)
+    entry = handlers.KindHandler(parse=handlers.parse_lead, handle=handle)
+    monkeypatch.setitem(handlers.HANDLERS, "leads", entry)
+    return seen
 
 
 def _event(session: Session, *, kind: str = "leads", body: bytes | None = None) -> int:
@@ -100,8 +99,8 @@ def test_an_event_is_processed_once_with_its_entities(
     worker_session: Session, lead_handler: list[int]
 ) -> None:
     event_id = _event(worker_session)
-    assert tasks.process_event(event_id) == "processed"
-    assert tasks.process_event(event_id).startswith("skipped")
+    assert tasks.process_events([event_id]) == {"processed": 1}
+    assert tasks.process_events([event_id]) == {"skipped": 1}
     event = _reloaded(worker_session, event_id)
     assert (event.status, event.attempts) == (EventStatus.PROCESSED, 1)
     [link] = event.entities
@@ -117,7 +116,7 @@ def test_process_events_handles_each_event_on_its_own(
     second = _event(worker_session, body=b'{"email": "b@example.com"}')
     third = _event(worker_session, body=b'{"email": "c@example.com"}')
     lost = OperationalError("SELECT 1", {}, ConnectionResetError("db blinked"))
-    pipeline.HANDLERS["leads"].failures.append(lost)  # type: ignore[attr-defined]
+    handlers.HANDLERS["leads"].handle.failures.append(lost)  # type: ignore[attr-defined]
 
     outcomes = tasks.process_events([first, second, third, second])
 
@@ -137,9 +136,9 @@ def test_process_events_refuses_what_is_not_a_list_of_ids(worker_session: Sessio
 def test_an_event_without_handler_fails_with_the_reason(
     worker_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delitem(pipeline.HANDLERS, "leads", raising=False)
+    monkeypatch.delitem(handlers.HANDLERS, "leads")
     event_id = _event(worker_session)
-    assert tasks.process_event(event_id) == "failed"
+    assert tasks.process_events([event_id]) == {"failed": 1}
     event = _reloaded(worker_session, event_id)
     assert event.status == EventStatus.FAILED
     assert event.error == "no handler for kind 'leads'"
@@ -147,7 +146,7 @@ def test_an_event_without_handler_fails_with_the_reason(
 
 def test_a_payload_that_no_longer_validates_is_invalid(worker_session: Session) -> None:
     event_id = _event(worker_session, body=b'{"email": 5}')
-    assert tasks.process_event(event_id) == "invalid"
+    assert tasks.process_events([event_id]) == {"invalid": 1}
     assert _reloaded(worker_session, event_id).errors[0]["field"] == "email"
 
 
@@ -158,19 +157,19 @@ def test_transient_errors_retry_with_backoff_then_the_event_is_dead(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(celery_app.conf, "crm_max_attempts", 3)
-    failures = pipeline.HANDLERS["leads"].failures  # type: ignore[attr-defined]
+    failures = handlers.HANDLERS["leads"].handle.failures  # type: ignore[attr-defined]
     lost = OperationalError("INSERT", {}, Exception("server closed the connection"))
     failures.extend([lost, lost, lost])
     event_id = _event(worker_session)
     for attempt in (1, 2):
-        assert tasks.process_event(event_id).startswith("retry in")
+        assert tasks.process_events([event_id]) == {"retry": 1}
         event = _reloaded(worker_session, event_id)
         assert (event.status, event.attempts) == (EventStatus.RECEIVED, attempt)
         assert event.next_attempt_at is not None
         assert "OperationalError" in (event.error or "")
     assert [e for e, _ in published] == [event_id, event_id]
     assert all(countdown and countdown > 0 for _, countdown in published)
-    assert tasks.process_event(event_id) == "dead"
+    assert tasks.process_events([event_id]) == {"dead": 1}
     assert _reloaded(worker_session, event_id).status == EventStatus.DEAD
     assert worker_session.scalars(select(Product)).all() == []
 
@@ -178,9 +177,9 @@ def test_transient_errors_retry_with_backoff_then_the_event_is_dead(
 def test_the_soft_time_limit_is_a_transient_failure(
     worker_session: Session, lead_handler: list[int], published: list[tuple[int, float | None]]
 ) -> None:
-    pipeline.HANDLERS["leads"].failures.append(SoftTimeLimitExceeded())  # type: ignore[attr-defined]
+    handlers.HANDLERS["leads"].handle.failures.append(SoftTimeLimitExceeded())  # type: ignore[attr-defined]
     event_id = _event(worker_session)
-    assert tasks.process_event(event_id).startswith("retry in")
+    assert tasks.process_events([event_id]) == {"retry": 1}
     event = _reloaded(worker_session, event_id)
     assert (event.status, event.attempts) == (EventStatus.RECEIVED, 1)
     assert "soft time limit" in (event.error or "")
@@ -199,9 +198,8 @@ def test_an_event_whose_worker_died_at_every_attempt_is_not_claimed_again(
         event = _reloaded(worker_session, event_id)
         event.attempts, event.error = attempt, f"worker died while processing (attempt {attempt})"
         worker_session.commit()
-    for task in (tasks.process_event, lambda i: tasks.process_events([i])):
-        task(event_id)
-        assert lead_handler == []
+    assert tasks.process_events([event_id]) == {"dead": 1}
+    assert lead_handler == []
     event = _reloaded(worker_session, event_id)
     assert (event.status, event.attempts) == (EventStatus.DEAD, 2)
     assert event.error == "gave up after 2 attempts: worker died while processing (attempt 2)"
@@ -210,9 +208,9 @@ def test_an_event_whose_worker_died_at_every_attempt_is_not_claimed_again(
 def test_a_permanent_error_fails_without_retry(
     worker_session: Session, lead_handler: list[int], published: list
 ) -> None:
-    pipeline.HANDLERS["leads"].failures.append(PermanentError("no such pipeline"))  # type: ignore[attr-defined]
+    handlers.HANDLERS["leads"].handle.failures.append(PermanentError("no such pipeline"))  # type: ignore[attr-defined]
     event_id = _event(worker_session)
-    assert tasks.process_event(event_id) == "failed"
+    assert tasks.process_events([event_id]) == {"failed": 1}
     assert _reloaded(worker_session, event_id).error == "no such pipeline"
     assert published == []
 
@@ -220,9 +218,9 @@ def test_a_permanent_error_fails_without_retry(
 def test_a_bug_in_a_handler_fails_the_event_and_is_logged(
     worker_session: Session, lead_handler: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
-    pipeline.HANDLERS["leads"].failures.append(KeyError("oops"))  # type: ignore[attr-defined]
+    handlers.HANDLERS["leads"].handle.failures.append(KeyError("oops"))  # type: ignore[attr-defined]
     event_id = _event(worker_session)
-    assert tasks.process_event(event_id) == "failed"
+    assert tasks.process_events([event_id]) == {"failed": 1}
     assert "KeyError" in (_reloaded(worker_session, event_id).error or "")
     assert f"event {event_id} failed" in caplog.text
 
@@ -233,23 +231,18 @@ def test_no_log_record_carries_the_payload(
     """A handler bug on a real write: the driver's error quotes the row, the log must not."""
     marker = "ann.private@customer.example"
 
-    def careless(session: Session, event: InboxEvent) -> list[tuple[str, int]]:
+    def careless(session: Session, event: InboxEvent, _lead: object) -> list[tuple[str, int]]:
         email = json.loads(event.body)["email"]
         session.add(Product(sku=None, name=email, currency="EUR"))  # NOT NULL: a bug
         session.flush()
         return []
 
-    previous = pipeline.HANDLERS.get("leads")
-    pipeline.register_handler("leads", replace=True)(careless)
-    try:
+    entry = handlers.KindHandler(parse=handlers.parse_lead, handle=careless)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(handlers.HANDLERS, "leads", entry)
         caplog.set_level(logging.DEBUG)
         event_id = _event(worker_session, body=json.dumps({"email": marker}).encode())
-        assert tasks.process_event(event_id) == "failed"
-        assert tasks.process_events(
-            [_event(worker_session, body=b'{"email": "%s"}' % marker.encode())]
-        ) == {"failed": 1}
-    finally:
-        _restore_handler("leads", previous)
+        assert tasks.process_events([event_id]) == {"failed": 1}
     assert f"event {event_id} failed" in caplog.text
     assert "IntegrityError" in caplog.text
     assert "careless" in caplog.text  # where it failed is there
@@ -269,12 +262,12 @@ def test_the_sweeper_publishes_waiting_events(
     assert tasks.sweep_inbox() == 0
 
 
-def test_publishing_to_a_dead_broker_returns_false(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_publishing_to_a_dead_broker_publishes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_a: object, **_k: object) -> None:
         raise ConnectionRefusedError("broker down")
 
     monkeypatch.setattr(publish.celery_app, "send_task", refuse)
-    assert publish.enqueue_event(1) is False
+    assert publish.enqueue_events([1]) == 0
 
 
 def test_a_burst_is_published_as_few_messages_and_stops_at_a_failure(
@@ -298,14 +291,6 @@ def test_a_burst_is_published_as_few_messages_and_stops_at_a_failure(
     assert len({id(producer) for _, _, producer in sent}) == 1
     sent.clear()
     assert publish.enqueue_events([5, 6, 7, 8], per_message=2) == 2
-
-
-def _restore_handler(kind: str, previous: pipeline.Handler | None) -> None:
-    """Put back the handler a test replaced (the real one, when it was loaded)."""
-    if previous is None:
-        pipeline.HANDLERS.pop(kind, None)
-    else:
-        pipeline.HANDLERS[kind] = previous
 
 
 def _statements(engine: Engine) -> Iterator[list[str]]:
@@ -334,7 +319,7 @@ def test_a_burst_of_leads_is_captured_as_one_batch(
         body=b'{"order_number": "A-1", "email": "p0@acme.example", "currency": "EUR", '
         b'"lines": [{"sku": "S-1", "name": "Thing", "quantity": 1, "unit_price": "5.00"}]}',
     )
-    assert leads_batchable()
+    assert batchable("leads")
     with contextlib.contextmanager(_statements)(committed_db) as statements:
         outcomes = tasks.process_events([*leads, bad, order])
     assert outcomes == {"processed": 21, "invalid": 1}
@@ -360,10 +345,10 @@ def test_a_burst_of_leads_is_captured_as_one_batch(
 def test_a_batch_that_fails_as_a_whole_goes_one_by_one(
     worker_session: Session, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def deadlocked(session: Session, *, event_ids: list[int]) -> object:
+    def deadlocked(session: Session, *, kind: str, event_ids: list[int]) -> object:
         raise OperationalError("SELECT pg_advisory_xact_lock", {}, Exception("deadlock detected"))
 
-    monkeypatch.setattr(tasks, "run_lead_batch", deadlocked)
+    monkeypatch.setattr(tasks, "run_batch", deadlocked)
     leads = [
         _event(worker_session, body=f'{{"email": "q{n}@acme.example"}}'.encode()) for n in range(3)
     ]

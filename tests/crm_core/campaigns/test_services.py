@@ -246,11 +246,11 @@ def test_unsubscribe_of_a_deleted_contact_is_quiet(session: Session) -> None:
 
 
 def test_a_campaign_a_lead_created_cannot_be_sent_until_it_is_written(session: Session) -> None:
-    from crm_core.leads.attribution import campaign_for_code, record_response
+    from crm_core.leads.attribution import campaigns_for_codes, record_responses
 
-    draft = campaign_for_code(session, code="spring-ads")
+    draft = campaigns_for_codes(session, codes=["spring-ads"])["spring-ads"]
     customer_id = ContactFactory().customer_id
-    record_response(session, campaign_id=draft.id, customer_id=customer_id)
+    record_responses(session, pairs=[(draft.id, customer_id)])
     for attempt in (
         lambda: services.send_now(session, campaign_id=draft.id),
         lambda: services.schedule(

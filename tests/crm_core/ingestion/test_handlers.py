@@ -17,11 +17,6 @@ from tests.factories import InboxEventFactory, SourceFactory
 EMAILS = Path(__file__).resolve().parents[2] / "fixtures" / "emails"
 
 
-@pytest.fixture(autouse=True)
-def _real_handlers() -> None:
-    pipeline.load_handlers()
-
-
 def run(session: Session, kind: str, body: dict | bytes, **fields: object) -> m.InboxEvent:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     event = InboxEventFactory(kind=kind, body=raw, **fields)
@@ -143,3 +138,42 @@ def test_a_replayed_event_creates_no_row(session: Session) -> None:
     pipeline.run_event(session, event_id=event.id)
     after = {model: count(session, model) for model in (m.Contact, m.Opportunity, m.Activity)}
     assert after == before
+
+
+def test_every_kind_has_an_entry_in_the_table() -> None:
+    from crm_core.ingestion.handlers import HANDLERS
+    from crm_core.ingestion.models import EventKind
+
+    assert set(HANDLERS) == {kind.value for kind in EventKind}
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("leads", {"email": "once@parsed.example", "company": "Once"}),
+        ("deals", {"external_id": "d-1", "email": "once@parsed.example", "name": "Pilot"}),
+    ],
+)
+def test_a_stored_body_is_parsed_once_per_processing(
+    session: Session, monkeypatch: pytest.MonkeyPatch, kind: str, body: dict
+) -> None:
+    from crm_core.ingestion import validation
+    from crm_core.ingestion.schemas import LeadPayload
+
+    parsed: list[bytes] = []
+    real = validation._parse_json
+    real_lead = LeadPayload.model_validate_json
+
+    def counting(raw: bytes, *, max_depth: int) -> object:
+        parsed.append(raw)
+        return real(raw, max_depth=max_depth)
+
+    def counting_lead(raw: bytes, *args: object, **kwargs: object) -> LeadPayload:
+        parsed.append(raw)
+        return real_lead(raw, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validation, "_parse_json", counting)
+    monkeypatch.setattr(LeadPayload, "model_validate_json", counting_lead)
+    event = run(session, kind, body)
+    assert event.status == "processed"
+    assert len(parsed) == 1

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from crm_core.db import make_engine, make_session_factory
 from crm_core.errors import FieldError
 from crm_core.ingestion import services
-from crm_core.ingestion.inbox import Inbox
+from crm_core.ingestion.inbox import Inbox, NewEvent, StoredEvent, store_event
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from tests.keyring import TEST_KEYRING
 
@@ -37,8 +37,8 @@ def _source(engine: Engine, name: str = "shop") -> int:
         return source.id
 
 
-def _event(source_id: int, webhook_id: str, **kw: Any) -> services.NewEvent:
-    return services.NewEvent(
+def _event(source_id: int, webhook_id: str, **kw: Any) -> NewEvent:
+    return NewEvent(
         source_id=source_id,
         kind="leads",
         webhook_id=webhook_id,
@@ -49,7 +49,7 @@ def _event(source_id: int, webhook_id: str, **kw: Any) -> services.NewEvent:
     )
 
 
-def _store(inbox: Inbox, source_id: int, webhook_id: str, **kw: Any) -> services.StoredEvent:
+def _store(inbox: Inbox, source_id: int, webhook_id: str, **kw: Any) -> StoredEvent:
     return inbox.store(**_event(source_id, webhook_id, **kw))
 
 
@@ -94,7 +94,7 @@ def test_postgresql_takes_the_direct_path_and_writes_what_store_event_writes(
         _store(inbox, source_id, webhook_id, **kw)
     with postgres_committed.begin() as conn:
         for webhook_id, kw in (("orm_ok", {}), ("orm_bad", {"errors": errors})):
-            services.store_event(conn, **_event(source_id, webhook_id, **kw))
+            store_event(conn, **_event(source_id, webhook_id, **kw))
     with postgres_committed.connect() as conn:
         rows = conn.execute(
             text(
@@ -150,7 +150,7 @@ def test_a_dropped_connection_is_a_dbapi_error_and_the_next_store_reconnects(
 def test_racing_stores_of_one_webhook_id_make_one_event(postgres_committed: Engine) -> None:
     inbox = Inbox(postgres_committed)
     source_id = _source(postgres_committed)
-    results: list[services.StoredEvent] = []
+    results: list[StoredEvent] = []
     start = threading.Barrier(5)
 
     def store() -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
 from crm_core.errors import FieldError
-from crm_core.ingestion import services
+from crm_core.ingestion import inbox, services
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from tests.factories import SourceFactory
 
@@ -49,8 +49,8 @@ def test_disabling_and_unknown_sources(session: Session) -> None:
     assert [s.name for s in services.list_sources(session)] == ["crm-a"]
 
 
-def _store(session: Session, source_id: int, webhook_id: str, **kw: object) -> services.StoredEvent:
-    return services.store_event(
+def _store(session: Session, source_id: int, webhook_id: str, **kw: object) -> inbox.StoredEvent:
+    return inbox.store_event(
         session,
         source_id=source_id,
         kind="leads",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import models as m
 from crm_core.ingestion.schemas import LeadPayload
-from crm_core.leads import batch as batch_module
+from crm_core.leads import matching
 from crm_core.leads.batch import BatchConflict, LeadItem, capture_leads
 from crm_core.leads.normalize import NormalizedLead, free_mail_domains, normalize_lead
 from crm_core.leads.services import LeadResult, capture_lead
@@ -262,7 +262,7 @@ def test_a_writer_that_took_an_address_meanwhile_is_a_conflict(
 ) -> None:
     # Something that does not take the batch's locks (an order's buyer, say) creates the
     # address between the batch's read and its INSERT: the batch must not half-succeed.
-    read = batch_module._Batch._read
+    read = matching.Resolver._read
 
     def read_then_race(self: Any, leads: list[NormalizedLead]) -> None:
         read(self, leads)
@@ -278,7 +278,7 @@ def test_a_writer_that_took_an_address_meanwhile_is_a_conflict(
                  "email_normalized": "race@acme.example", "attributes": {}, "tags": []},
             )  # fmt: skip
 
-    monkeypatch.setattr(batch_module._Batch, "_read", read_then_race)
+    monkeypatch.setattr(matching.Resolver, "_read", read_then_race)
     items = [LeadItem(None, None, normalized({"email": "race@acme.example"}))]
     with Session(postgres_committed) as session:
         with pytest.raises(BatchConflict, match="concurrent writer"):

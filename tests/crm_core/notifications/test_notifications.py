@@ -19,7 +19,6 @@ from crm_core.notifications.sending import (
     Request,
     SendSettings,
     UnsafeTarget,
-    backoff,
     check_target,
     claim_due,
     deliver_due,
@@ -284,14 +283,6 @@ def test_two_claimers_never_take_the_same_delivery(postgres_committed: Engine) -
     # Claimed deliveries wait out their lease.
     with pg() as session:
         assert claim_due(session, now=utcnow(), limit=10) == []
-
-
-def test_backoff_grows_and_is_capped() -> None:
-    settings = SendSettings(backoff_base=2, backoff_max=60)
-    low = [backoff(n, settings, jitter=lambda: 0.0) for n in range(1, 9)]
-    high = [backoff(n, settings, jitter=lambda: 1.0) for n in range(1, 9)]
-    assert low == [1, 2, 4, 8, 16, 30, 30, 30]
-    assert high == [2, 4, 8, 16, 32, 60, 60, 60]
 
 
 def test_removing_a_subscription_drops_what_it_is_owed(sessions: sessionmaker[Session]) -> None:

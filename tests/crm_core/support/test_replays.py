@@ -62,7 +62,6 @@ def test_the_same_e_mail_posted_twice_by_webhook_opens_one_case(
 ) -> None:
     from crm_core.config import get_settings
 
-    pipeline.load_handlers()
     monkeypatch.setattr(get_settings(), "support_addresses", frozenset({"support@acme.test"}))
     if form == "rfc822":
         body, content_type = NO_ID, "message/rfc822"
