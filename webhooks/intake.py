@@ -1,4 +1,9 @@
-"""``POST /webhooks/<source>/<kind>``: verify, store durably, acknowledge, then enqueue.
+"""``POST /webhooks/<source>/<kind>`` and ``POST /webhooks/<source>``: verify, store
+durably, acknowledge, then enqueue.
+
+The first is our own format (Standard Webhooks, the kind in the URL); the second
+takes a provider's request as the provider sends it, and the source's provider
+object (``crm_core.providers``) verifies it and names its delivery id and kind.
 
 The order of checks is the order of cost: the route (404), the media type
 (415), the size (413), the source and its signature (404/401), the sender's
@@ -8,17 +13,21 @@ rate (429). Only then is anything written; a 2xx means the event is committed.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError
 
 from crm_core.config import Settings
 from crm_core.ingestion.inbox import Inbox
-from crm_core.ingestion.models import EventKind, EventStatus
+from crm_core.ingestion.models import EventKind, EventStatus, ProviderName
 from crm_core.ingestion.services import SourceCredentials, StoredEvent
 from crm_core.ingestion.signing import SignatureError, verify
 from crm_core.ingestion.source_cache import SourceCache
 from crm_core.ingestion.validation import accepted_content_types, validate_payload
+from crm_core.providers import Delivery, ProviderRequest, get_provider
 from webhooks.problems import problem
 from webhooks.publisher import event_publisher
 from webhooks.ratelimit import rate_limiter
@@ -26,6 +35,7 @@ from webhooks.ratelimit import rate_limiter
 log = logging.getLogger(__name__)
 bp = Blueprint("intake", __name__)
 KINDS = frozenset(kind.value for kind in EventKind)
+T = TypeVar("T")
 
 
 class Refused(Exception):
@@ -48,7 +58,9 @@ def receive(source_name: str, kind: str) -> Response:
         # path there is. The inbox stores the event with one statement that is
         # committed when it returns (crm_core.ingestion.inbox).
         inbox: Inbox = current_app.extensions["crm"].inbox
-        source = _verified_source(inbox, source_name, body, settings)
+        source, _ = _verified_source(
+            inbox, source_name, lambda s: _check_signature(s, body, settings)
+        )
         _check_rate(source)
         stored = _store(inbox, source, kind, content_type, body, settings)
     except Refused as refused:
@@ -67,6 +79,71 @@ def receive(source_name: str, kind: str) -> Response:
     if stored.created and stored.status == EventStatus.RECEIVED:
         event_publisher().submit(stored.id)
     return _answer(stored)
+
+
+@bp.post("/webhooks/<source_name>")
+def receive_from_provider(source_name: str) -> Response:
+    """Accept one provider's webhook as it sends it: 202 new (``ignored`` too), 200 again."""
+    settings: Settings = current_app.extensions["crm"].settings
+    try:
+        message = ProviderRequest(
+            request.headers, _read_body(limit=settings.max_json_bytes), request.mimetype
+        )
+        inbox: Inbox = current_app.extensions["crm"].inbox
+        source, delivery = _verified_source(
+            inbox, source_name, lambda s: _receive(s, message, settings)
+        )
+        if delivery is None:  # the provider's ping: it wants a plain 200, nothing stored
+            return jsonify(status="ok")
+        _check_rate(source)
+        stored = inbox.store(
+            source_id=source.id,
+            kind=delivery.kind,
+            webhook_id=delivery.webhook_id,
+            content_type=(request.content_type or request.mimetype)[:255],
+            body=message.body,
+            headers={**delivery.headers, "user-agent": request.headers.get("User-Agent", "")[:255]},
+            errors=delivery.errors,
+            topic=delivery.topic,
+            ignored=not delivery.handled,
+        )
+    except Refused as refused:
+        return refused.response
+    except DBAPIError as exc:
+        log.warning("intake could not reach the database: %s", type(exc.orig or exc).__name__)
+        return problem(
+            503,
+            "The inbox is unavailable; nothing was stored. Retry later.",
+            type_="inbox-unavailable",
+            headers={"Retry-After": "5"},
+        )
+    if stored.created and stored.status == EventStatus.RECEIVED:
+        event_publisher().submit(stored.id)
+    return _answer(stored)
+
+
+def _receive(
+    source: SourceCredentials, message: ProviderRequest, settings: Settings
+) -> Delivery | None:
+    """The source's provider verifies and classifies the request (401 when unsigned)."""
+    provider = get_provider(source.provider)
+    if provider.name == ProviderName.STANDARD:
+        detail = "This source posts to /webhooks/<source>/<kind> with Standard Webhooks headers."
+        raise Refused(problem(404, detail, type_="wrong-endpoint"))
+    if message.media_type not in provider.media_types:
+        accepted = [t for t in provider.media_types if t]
+        detail = f"{provider.label} requests are sent as {' or '.join(accepted)}."
+        raise Refused(problem(415, detail, type_="unsupported-media-type", accepted=accepted))
+    try:
+        return provider.receive(
+            message,
+            secrets=source.secrets,
+            now=time.time(),
+            tolerance=settings.signature_tolerance_seconds,
+            max_depth=settings.max_json_depth,
+        )
+    except SignatureError as exc:
+        raise Refused(problem(401, str(exc), type_="invalid-signature")) from None
 
 
 def _size_limit(kind: str, settings: Settings) -> int:
@@ -114,22 +191,26 @@ def _load_source(inbox: Inbox, name: str) -> SourceCredentials:
     return source
 
 
-def _verified_source(inbox: Inbox, name: str, body: bytes, settings: Settings) -> SourceCredentials:
-    """The source, its signature checked: cached credentials first, fresh ones if they fail."""
+def _verified_source(
+    inbox: Inbox, name: str, check: Callable[[SourceCredentials], T]
+) -> tuple[SourceCredentials, T]:
+    """The source and what ``check`` made of the request: cached credentials first,
+    fresh ones if they fail (a secret may have rotated since)."""
     name = name[:80]
     cached = _source_cache().get(name)
     if cached is not None:
         try:
-            _check_signature(cached, body, settings)
-            return cached
+            return cached, check(cached)
         except Refused:
             pass  # perhaps a secret rotated since: ask the database
     source = _load_source(inbox, name)
-    _check_signature(source, body, settings)
-    return source
+    return source, check(source)
 
 
 def _check_signature(source: SourceCredentials, body: bytes, settings: Settings) -> None:
+    if source.provider != ProviderName.STANDARD:
+        detail = "This source's provider posts to /webhooks/<source> (no kind in the URL)."
+        raise Refused(problem(404, detail, type_="wrong-endpoint"))
     try:
         verify(
             source.secrets,
