@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import click
 
@@ -101,7 +102,7 @@ def _given_secret(secret: str | None, from_stdin: bool) -> str | None:
     if secret is not None and from_stdin:
         raise click.ClickException("give the secret with --secret or --secret-stdin, not both")
     if from_stdin:
-        secret = click.get_text_stream("stdin").readline().strip()
+        secret = sys.stdin.readline().strip()
     return secret
 
 

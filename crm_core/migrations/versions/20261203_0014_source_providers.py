@@ -3,6 +3,12 @@
 Revision ID: 0014
 Revises: 0007
 Create Date: 2026-12-03 06:00:00.000000
+
+On SQLite no table is rebuilt: dropping ``inbox_events`` to rebuild it would run
+its foreign key actions (``event_entities`` rows cascade away), and enforcement
+cannot be switched off inside the migration's transaction. The provider column
+is added with its CHECK inline, and the status CHECK is widened in the stored
+schema, the procedure SQLite documents for loosening a CHECK constraint.
 """
 
 from collections.abc import Sequence
@@ -18,30 +24,63 @@ depends_on: str | Sequence[str] | None = None
 
 PROVIDERS = "'standard', 'shopify', 'woocommerce', 'stripe', 'zendesk', 'freshdesk', 'typeform'"
 STATUSES = "'received', 'processing', 'processed', 'invalid', 'failed', 'dead'"
+WITH_IGNORED = f"{STATUSES}, 'ignored'"
 
 
 def upgrade() -> None:
-    # Every existing source signs with Standard Webhooks: the server default says so.
-    with op.batch_alter_table('sources') as batch:
-        batch.add_column(
-            sa.Column('provider', sa.String(length=40), server_default='standard', nullable=False)
+    if op.get_bind().dialect.name == 'sqlite':
+        # Every existing source signs with Standard Webhooks: the default says so.
+        op.execute(
+            "ALTER TABLE sources ADD COLUMN provider VARCHAR(40) DEFAULT 'standard' NOT NULL"
+            f" CONSTRAINT ck_sources_provider_allowed CHECK (provider IN ({PROVIDERS}))"
         )
-        batch.create_check_constraint(op.f('ck_sources_provider_allowed'), f"provider IN ({PROVIDERS})")
-
-    with op.batch_alter_table('inbox_events') as batch:
-        batch.add_column(sa.Column('topic', sa.String(length=255), nullable=True))
-        batch.drop_constraint(op.f('ck_inbox_events_status_allowed'), type_='check')
-        batch.create_check_constraint(op.f('ck_inbox_events_status_allowed'), f"status IN ({STATUSES}, 'ignored')")
+        op.add_column('inbox_events', sa.Column('topic', sa.String(length=255), nullable=True))
+        _sqlite_replace_in_schema('inbox_events', f"status IN ({STATUSES})", f"status IN ({WITH_IGNORED})")
+        return
+    op.add_column(
+        'sources',
+        sa.Column('provider', sa.String(length=40), server_default='standard', nullable=False),
+    )
+    op.create_check_constraint(op.f('ck_sources_provider_allowed'), 'sources', f"provider IN ({PROVIDERS})")
+    op.add_column('inbox_events', sa.Column('topic', sa.String(length=255), nullable=True))
+    op.drop_constraint(op.f('ck_inbox_events_status_allowed'), 'inbox_events', type_='check')
+    op.create_check_constraint(
+        op.f('ck_inbox_events_status_allowed'), 'inbox_events', f"status IN ({WITH_IGNORED})"
+    )
 
 
 def downgrade() -> None:
-    # An ignored event was never processed; without the status it would be picked up.
+    # An ignored event was never processed; without its status it would be picked up.
     op.execute("DELETE FROM inbox_events WHERE status = 'ignored'")
-    with op.batch_alter_table('inbox_events') as batch:
-        batch.drop_constraint(op.f('ck_inbox_events_status_allowed'), type_='check')
-        batch.create_check_constraint(op.f('ck_inbox_events_status_allowed'), f"status IN ({STATUSES})")
-        batch.drop_column('topic')
+    if op.get_bind().dialect.name == 'sqlite':
+        _sqlite_replace_in_schema('inbox_events', f"status IN ({WITH_IGNORED})", f"status IN ({STATUSES})")
+        op.drop_column('inbox_events', 'topic')
+        op.execute("ALTER TABLE sources DROP COLUMN provider")
+        return
+    op.drop_constraint(op.f('ck_inbox_events_status_allowed'), 'inbox_events', type_='check')
+    op.create_check_constraint(
+        op.f('ck_inbox_events_status_allowed'), 'inbox_events', f"status IN ({STATUSES})"
+    )
+    op.drop_column('inbox_events', 'topic')
+    op.drop_constraint(op.f('ck_sources_provider_allowed'), 'sources', type_='check')
+    op.drop_column('sources', 'provider')
 
-    with op.batch_alter_table('sources') as batch:
-        batch.drop_constraint(op.f('ck_sources_provider_allowed'), type_='check')
-        batch.drop_column('provider')
+
+def _sqlite_replace_in_schema(table: str, old: str, new: str) -> None:
+    """Edit a table's stored CREATE statement in place (https://sqlite.org/lang_altertable.html,
+    "Making Other Kinds Of Table Schema Changes"): only for changes every row already meets."""
+    conn = op.get_bind()
+    sql = conn.execute(
+        sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
+        {'name': table},
+    ).scalar_one()
+    if sql.count(old) != 1:
+        raise RuntimeError(f"{table}: expected {old!r} once in its schema")
+    version = conn.exec_driver_sql('PRAGMA schema_version').scalar_one()
+    conn.exec_driver_sql('PRAGMA writable_schema = ON')
+    conn.execute(
+        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :name"),
+        {'sql': sql.replace(old, new), 'name': table},
+    )
+    conn.exec_driver_sql(f'PRAGMA schema_version = {int(version) + 1}')
+    conn.exec_driver_sql('PRAGMA writable_schema = OFF')
