@@ -211,6 +211,16 @@ def test_woocommerce_ping_gets_exactly_200_and_stores_nothing(app: Flask) -> Non
     assert other.status_code == 401
 
 
+def test_the_event_document_shows_the_providers_topic(app: Flask, api_key: str) -> None:
+    secret = _source(app, "stripe")
+    body = provider_fixture("stripe/payment_intent_created.json")
+    event_id = _post(app, "stripe", body, stripe_headers(secret, body)).json["event_id"]
+    shown = app.test_client().get(
+        f"/events/{event_id}", headers={"Authorization": f"Bearer {api_key}"}
+    )
+    assert (shown.json["topic"], shown.json["status"]) == ("payment_intent.created", "ignored")
+
+
 def test_freshdesk_basic_credentials(app: Flask) -> None:
     credentials = _source(app, "freshdesk", name="helpdesk")
     body = provider_fixture("freshdesk/ticket_created.json")
