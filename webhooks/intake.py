@@ -8,6 +8,8 @@ object (``crm_core.providers``) verifies it and names its delivery id and kind.
 The order of checks is the order of cost: the route (404), the media type
 (415), the size (413), the source and its signature (404/401), the sender's
 rate (429). Only then is anything written; a 2xx means the event is committed.
+On a provider's route the media types are the provider's, so they are checked
+once the source is known.
 """
 
 from __future__ import annotations
@@ -66,19 +68,8 @@ def receive(source_name: str, kind: str) -> Response:
     except Refused as refused:
         return refused.response
     except DBAPIError as exc:
-        # The record is unreachable: nothing was stored, so the sender must retry.
-        log.warning("intake could not reach the database: %s", type(exc.orig or exc).__name__)
-        return problem(
-            503,
-            "The inbox is unavailable; nothing was stored. Retry later.",
-            type_="inbox-unavailable",
-            headers={"Retry-After": "5"},
-        )
-    # Published only after the commit, off the request thread: a slow or dead
-    # broker never delays the answer, and the sweeper publishes what this misses.
-    if stored.created and stored.status == EventStatus.RECEIVED:
-        event_publisher().submit(stored.id)
-    return _answer(stored)
+        return _unavailable(exc)
+    return _acknowledge(stored)
 
 
 @bp.post("/webhooks/<source_name>")
@@ -110,13 +101,27 @@ def receive_from_provider(source_name: str) -> Response:
     except Refused as refused:
         return refused.response
     except DBAPIError as exc:
-        log.warning("intake could not reach the database: %s", type(exc.orig or exc).__name__)
-        return problem(
-            503,
-            "The inbox is unavailable; nothing was stored. Retry later.",
-            type_="inbox-unavailable",
-            headers={"Retry-After": "5"},
-        )
+        return _unavailable(exc)
+    return _acknowledge(stored)
+
+
+def _unavailable(exc: DBAPIError) -> Response:
+    """The record is unreachable: nothing was stored, so the sender must retry."""
+    log.warning("intake could not reach the database: %s", type(exc.orig or exc).__name__)
+    return problem(
+        503,
+        "The inbox is unavailable; nothing was stored. Retry later.",
+        type_="inbox-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _acknowledge(stored: StoredEvent) -> Response:
+    """Publish a new event, then answer.
+
+    Published only after the commit, off the request thread: a slow or dead
+    broker never delays the answer, and the sweeper publishes what this misses.
+    """
     if stored.created and stored.status == EventStatus.RECEIVED:
         event_publisher().submit(stored.id)
     return _answer(stored)
