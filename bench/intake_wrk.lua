@@ -1,5 +1,6 @@
 -- wrk script for bench/intake.py: replays requests signed beforehand by Python.
--- Arguments: <file of "id TAB timestamp TAB signature TAB body" lines> <number of wrk threads>.
+-- Arguments: <file of "path TAB name TAB value … TAB body" lines> <number of wrk threads>:
+-- each line is one request, its headers as name/value pairs between path and body.
 -- Each wrk thread takes every n-th line, so no request is sent twice unless a
 -- thread runs out (then it starts over and reports it: "wrapped").
 
@@ -18,13 +19,15 @@ function init(args)
   local i = 0
   for line in io.lines(path) do
     if i % n == id then
-      local mid, ts, sig, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
-      reqs[#reqs + 1] = wrk.format("POST", "/webhooks/bench/leads", {
-        ["Content-Type"] = "application/json",
-        ["webhook-id"] = mid,
-        ["webhook-timestamp"] = ts,
-        ["webhook-signature"] = sig,
-      }, body)
+      local fields = {}
+      for field in (line .. "\t"):gmatch("([^\t]*)\t") do
+        fields[#fields + 1] = field
+      end
+      local headers = {}
+      for k = 2, #fields - 2, 2 do
+        headers[fields[k]] = fields[k + 1]
+      end
+      reqs[#reqs + 1] = wrk.format("POST", fields[1], headers, fields[#fields])
     end
     i = i + 1
   end

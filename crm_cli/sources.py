@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import click
 
 from crm_cli.session import transaction
-from crm_core.config import get_settings
+from crm_core.config import MissingSettingError, get_settings
+from crm_core.errors import InvalidInput
 from crm_core.ingestion import services
+from crm_core.ingestion.models import ProviderName
+from crm_core.providers import PROVIDERS, Provider
 
 
 @click.group()
@@ -20,33 +24,116 @@ def sources() -> None:
 @click.argument("name")
 @click.option("--description", help="What this source is.")
 @click.option("--rate-limit", type=click.IntRange(min=0), help="Requests per minute (0: none).")
-def add_source(name: str, description: str | None, rate_limit: int | None) -> None:
-    """Create a source; its signing secret is printed alone on the last line."""
+@click.option(
+    "--provider",
+    type=click.Choice(sorted(PROVIDERS)),
+    default=ProviderName.STANDARD.value,
+    show_default=True,
+    help="Who sends the requests, and so how they are verified and read.",
+)
+@click.option("--secret", help="The signing secret the provider issued (Shopify, Stripe, …).")
+@click.option("--secret-stdin", is_flag=True, help="Read that secret from standard input.")
+def add_source(
+    name: str,
+    description: str | None,
+    rate_limit: int | None,
+    provider: str,
+    secret: str | None,
+    secret_stdin: bool,
+) -> None:
+    """Create a source. The last line is what to paste: the URL for a provider's source
+    (with its credentials for Freshdesk), the signing secret for a standard one."""
     if not 1 <= len(name) <= 80 or "/" in name:
         raise click.ClickException("a source name is 1-80 characters without '/'")
+    chosen = PROVIDERS[provider]
+    secret = _given_secret(secret, secret_stdin)
+    base_url = None if chosen.name == ProviderName.STANDARD else _base_url()
     with transaction() as session:
         try:
             _, secret = services.create_source(
-                session, name=name, description=description, rate_limit_per_minute=rate_limit
+                session,
+                name=name,
+                description=description,
+                rate_limit_per_minute=rate_limit,
+                provider=provider,
+                secret=secret,
             )
         except services.SourceExists as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"source {name!r} created; sign its requests with this secret:")
-    click.echo(secret)
+        except InvalidInput as exc:
+            raise click.ClickException(_cli_message(exc)) from None
+    if base_url is None:
+        click.echo(f"source {name!r} created; sign its requests with this secret:")
+        click.echo(secret)
+        return
+    click.echo(f"source {name!r} created for {chosen.label}.")
+    _echo_steps(chosen, base_url, name, secret)
+
+
+@sources.command("show")
+@click.argument("name")
+def show_source(name: str) -> None:
+    """A source's provider, state, and the steps to set it up in the provider again."""
+    with transaction() as session:
+        try:
+            source = services.get_source(session, name=name)
+        except services.SourceNotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        provider = PROVIDERS[source.provider]
+        state = "enabled" if source.enabled else "disabled"
+        # Only generated credentials are shown again; a provider's own secret is the provider's.
+        current = services.active_secrets(session, source_id=source.id)
+        secret = current[0] if current and not provider.takes_secret else None
+    click.echo(f"source {name!r}: {provider.label} ({provider.name.value}), {state}")
+    if provider.name == ProviderName.STANDARD:
+        secret = None  # a whsec_ secret is shown once, when it is made
+        base_url = _base_url(required=False)
+    else:
+        base_url = _base_url()
+    _echo_steps(provider, base_url, name, secret)
+
+
+def _echo_steps(provider: Provider, base_url: str, name: str, secret: str | None) -> None:
+    for line in provider.setup_steps(provider.endpoint(base_url, name, secret)):
+        click.echo(line)
+
+
+def _given_secret(secret: str | None, from_stdin: bool) -> str | None:
+    if secret is not None and from_stdin:
+        raise click.ClickException("give the secret with --secret or --secret-stdin, not both")
+    if from_stdin:
+        secret = sys.stdin.readline().strip()
+    return secret
+
+
+def _base_url(*, required: bool = True) -> str:
+    """Where providers reach this platform: CRM_PUBLIC_URL (or the embedded default)."""
+    try:
+        return get_settings().resolved_public_url()
+    except MissingSettingError:
+        if not required:
+            return "<CRM_PUBLIC_URL>"
+        raise click.ClickException(
+            "set CRM_PUBLIC_URL: it is the address the provider posts to"
+        ) from None
+
+
+def _cli_message(exc: InvalidInput) -> str:
+    return "; ".join(f"--{e.field}: {e.msg}" for e in exc.errors)
 
 
 @sources.command("list")
 def list_sources() -> None:
-    """Every source, whether it is enabled, and its rate limit."""
+    """Every source, whether it is enabled, its rate limit and its provider."""
     with transaction() as session:
         rows = [
-            (s.name, "enabled" if s.enabled else "disabled", s.rate_limit_per_minute)
+            (s.name, "enabled" if s.enabled else "disabled", s.rate_limit_per_minute, s.provider)
             for s in services.list_sources(session)
         ]
     if not rows:
         click.echo("no sources")
-    for name, state, limit in rows:
-        click.echo(f"{name}\t{state}\t{'default' if limit is None else limit}/min")
+    for name, state, limit, provider in rows:
+        click.echo(f"{name}\t{state}\t{'default' if limit is None else limit}/min\t{provider}")
 
 
 @sources.command("rotate")
@@ -56,16 +143,29 @@ def list_sources() -> None:
     type=click.FloatRange(min=0),
     help="How long the old secret keeps verifying (default: CRM_ROTATION_GRACE_HOURS).",
 )
-def rotate(name: str, grace_hours: float | None) -> None:
-    """Issue a new secret, printed alone on the last line; the old one verifies for a while."""
+@click.option("--secret", help="The provider's new signing secret (Shopify, Stripe, …).")
+@click.option("--secret-stdin", is_flag=True, help="Read that secret from standard input.")
+def rotate(name: str, grace_hours: float | None, secret: str | None, secret_stdin: bool) -> None:
+    """Take a new secret; the old one verifies for a while. The last line is the new
+    secret for a standard source, the URL to paste for a provider's."""
     hours = get_settings().rotation_grace_hours if grace_hours is None else grace_hours
+    secret = _given_secret(secret, secret_stdin)
     with transaction() as session:
         try:
-            secret = services.rotate_secret(session, name=name, grace=dt.timedelta(hours=hours))
+            secret = services.rotate_secret(
+                session, name=name, grace=dt.timedelta(hours=hours), secret=secret
+            )
+            provider = PROVIDERS[services.get_source(session, name=name).provider]
         except services.SourceNotFound as exc:
             raise click.ClickException(str(exc)) from None
+        except InvalidInput as exc:
+            raise click.ClickException(_cli_message(exc)) from None
     click.echo(f"new secret for {name!r}; the previous one verifies for {hours:g} more hours:")
-    click.echo(secret)
+    if provider.name == ProviderName.STANDARD:
+        click.echo(secret)
+    else:
+        shown = None if provider.takes_secret else secret
+        click.echo(provider.endpoint(_base_url(required=False), name, shown))
 
 
 @sources.command("disable")

@@ -25,6 +25,7 @@ def event_document(event: InboxEvent, source: Source | None) -> dict[str, Any]:
         "source": source.name if source else None,
         "kind": event.kind,
         "webhook_id": event.webhook_id,
+        "topic": event.topic,
         "status": event.status,
         "attempts": event.attempts,
         "error": event.error,

@@ -1,28 +1,38 @@
-"""``POST /webhooks/<source>/<kind>``: verify, store durably, acknowledge, then enqueue.
+"""``POST /webhooks/<source>/<kind>`` and ``POST /webhooks/<source>``: verify, store
+durably, acknowledge, then enqueue.
+
+The first is our own format (Standard Webhooks, the kind in the URL); the second
+takes a provider's request as the provider sends it, and the source's provider
+object (``crm_core.providers``) verifies it and names its delivery id and kind.
 
 The order of checks is the order of cost: the client's budget of failures
 (429), the route (404), the media type (415), the source (404, before a byte
 of the body is read), the size (413), the signature (401), the source's rate
-(429). Only then is anything written; a 2xx means the event is committed.
-An unknown source and a bad signature count against the client address's
-budget of failures (``webhooks.failure_budget``).
+(429). Only then is anything written; a 2xx means the event is committed. On a
+provider's route the media types are the provider's, so they are checked once
+the source is known. An unknown source and a bad signature count against the
+client address's budget of failures (``webhooks.failure_budget``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError
 
 from crm_core.config import Settings
 from crm_core.ingestion.inbox import Inbox, StoredEvent
-from crm_core.ingestion.models import EventKind, EventStatus
+from crm_core.ingestion.models import EventKind, EventStatus, ProviderName
 from crm_core.ingestion.services import SourceCredentials
 from crm_core.ingestion.signing import SignatureError, verify
 from crm_core.ingestion.source_cache import SourceCache
 from crm_core.ingestion.validation import accepted_content_types, validate_payload
 from crm_core.mail.model import MailLimits
+from crm_core.providers import Delivery, ProviderRequest, get_provider
 from webhooks.failure_budget import count_failure, refused_for_failures
 from webhooks.problems import problem
 from webhooks.publisher import event_publisher
@@ -31,6 +41,7 @@ from webhooks.ratelimit import rate_limiter
 log = logging.getLogger(__name__)
 bp = Blueprint("intake", __name__)
 KINDS = frozenset(kind.value for kind in EventKind)
+T = TypeVar("T")
 
 
 class Refused(Exception):
@@ -38,6 +49,10 @@ class Refused(Exception):
 
     def __init__(self, response: Response) -> None:
         self.response = response
+
+
+class Unsigned(Refused):
+    """The request is not signed by the source's credentials as this process knows them."""
 
 
 @bp.post("/webhooks/<source_name>/<kind>")
@@ -56,28 +71,98 @@ def receive(source_name: str, kind: str) -> Response:
         name = source_name[:80]
         source, cached = _known_source(inbox, name)
         body = _read_body(limit=_size_limit(kind, settings))
-        if not _signed_by(source, body, settings, final=not cached):
-            # Perhaps a secret rotated since the credentials were cached: ask the database.
-            source = _load_source(inbox, name)
-            _signed_by(source, body, settings, final=True)
+        source, _ = _verified(
+            inbox, name, source, cached, lambda s: _check_signature(s, body, settings)
+        )
         _check_rate(source)
         stored = _store(inbox, source, kind, content_type, body, settings)
     except Refused as refused:
         return refused.response
     except DBAPIError as exc:
-        # The record is unreachable: nothing was stored, so the sender must retry.
-        log.warning("intake could not reach the database: %s", type(exc.orig or exc).__name__)
-        return problem(
-            503,
-            "The inbox is unavailable; nothing was stored. Retry later.",
-            type_="inbox-unavailable",
-            headers={"Retry-After": "5"},
+        return _unavailable(exc)
+    return _acknowledge(stored)
+
+
+@bp.post("/webhooks/<source_name>")
+def receive_from_provider(source_name: str) -> Response:
+    """Accept one provider's webhook as it sends it: 202 new (``ignored`` too), 200 again."""
+    settings: Settings = current_app.extensions["crm"].settings
+    try:
+        _check_failures()
+        inbox: Inbox = current_app.extensions["crm"].inbox
+        name = source_name[:80]
+        source, cached = _known_source(inbox, name)
+        message = ProviderRequest(
+            request.headers, _read_body(limit=settings.max_json_bytes), request.mimetype
         )
-    # Published only after the commit, off the request thread: a slow or dead
-    # broker never delays the answer, and the sweeper publishes what this misses.
+        source, delivery = _verified(
+            inbox, name, source, cached, lambda s: _receive(s, message, settings)
+        )
+        if delivery is None:  # the provider's ping: it wants a plain 200, nothing stored
+            return jsonify(status="ok")
+        _check_rate(source)
+        stored = inbox.store(
+            source_id=source.id,
+            kind=delivery.kind,
+            webhook_id=delivery.webhook_id,
+            content_type=(request.content_type or request.mimetype)[:255],
+            body=message.body,
+            headers={**delivery.headers, "user-agent": request.headers.get("User-Agent", "")[:255]},
+            errors=delivery.errors,
+            topic=delivery.topic,
+            ignored=not delivery.handled,
+        )
+    except Refused as refused:
+        return refused.response
+    except DBAPIError as exc:
+        return _unavailable(exc)
+    return _acknowledge(stored)
+
+
+def _unavailable(exc: DBAPIError) -> Response:
+    """The record is unreachable: nothing was stored, so the sender must retry."""
+    log.warning("intake could not reach the database: %s", type(exc.orig or exc).__name__)
+    return problem(
+        503,
+        "The inbox is unavailable; nothing was stored. Retry later.",
+        type_="inbox-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _acknowledge(stored: StoredEvent) -> Response:
+    """Publish a new event, then answer.
+
+    Published only after the commit, off the request thread: a slow or dead
+    broker never delays the answer, and the sweeper publishes what this misses.
+    """
     if stored.created and stored.status == EventStatus.RECEIVED:
         event_publisher().submit(stored.id)
     return _answer(stored)
+
+
+def _receive(
+    source: SourceCredentials, message: ProviderRequest, settings: Settings
+) -> Delivery | None:
+    """The source's provider verifies and classifies the request (401 when unsigned)."""
+    provider = get_provider(source.provider)
+    if provider.name == ProviderName.STANDARD:
+        detail = "This source posts to /webhooks/<source>/<kind> with Standard Webhooks headers."
+        raise Refused(problem(404, detail, type_="wrong-endpoint"))
+    if message.media_type not in provider.media_types:
+        accepted = [t for t in provider.media_types if t]
+        detail = f"{provider.label} requests are sent as {' or '.join(accepted)}."
+        raise Refused(problem(415, detail, type_="unsupported-media-type", accepted=accepted))
+    try:
+        return provider.receive(
+            message,
+            secrets=source.secrets,
+            now=time.time(),
+            tolerance=settings.signature_tolerance_seconds,
+            max_depth=settings.max_json_depth,
+        )
+    except SignatureError as exc:
+        raise Unsigned(problem(401, str(exc), type_="invalid-signature")) from None
 
 
 def _size_limit(kind: str, settings: Settings) -> int:
@@ -134,11 +219,36 @@ def _known_source(inbox: Inbox, name: str) -> tuple[SourceCredentials, bool]:
     return _load_source(inbox, name), False
 
 
-def _signed_by(source: SourceCredentials, body: bytes, settings: Settings, *, final: bool) -> bool:
-    """Whether one of the source's secrets signed the request; if not and ``final``, a 401.
+def _verified(
+    inbox: Inbox,
+    name: str,
+    source: SourceCredentials,
+    cached: bool,
+    check: Callable[[SourceCredentials], T],
+) -> tuple[SourceCredentials, T]:
+    """The source and what ``check`` made of the request.
 
-    The 401 counts against the client's budget of failures.
+    When cached credentials do not verify, the database is asked once more (a
+    secret may have rotated since). A final ``Unsigned`` counts against the
+    client's budget of failures.
     """
+    try:
+        return source, check(source)
+    except Unsigned as unsigned:
+        if not cached:
+            raise Refused(count_failure(unsigned.response)) from None
+    source = _load_source(inbox, name)
+    try:
+        return source, check(source)
+    except Unsigned as unsigned:
+        raise Refused(count_failure(unsigned.response)) from None
+
+
+def _check_signature(source: SourceCredentials, body: bytes, settings: Settings) -> None:
+    """A 401 (``Unsigned``) unless one of the source's secrets signed the request."""
+    if source.provider != ProviderName.STANDARD:
+        detail = "This source's provider posts to /webhooks/<source> (no kind in the URL)."
+        raise Refused(problem(404, detail, type_="wrong-endpoint"))
     try:
         verify(
             source.secrets,
@@ -149,11 +259,7 @@ def _signed_by(source: SourceCredentials, body: bytes, settings: Settings, *, fi
             tolerance=settings.signature_tolerance_seconds,
         )
     except SignatureError as exc:
-        if final:
-            refusal = problem(401, str(exc), type_="invalid-signature")
-            raise Refused(count_failure(refusal)) from None
-        return False
-    return True
+        raise Unsigned(problem(401, str(exc), type_="invalid-signature")) from None
 
 
 def _check_failures() -> None:

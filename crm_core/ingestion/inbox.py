@@ -72,16 +72,22 @@ class NewEvent(TypedDict):
     body: bytes
     headers: NotRequired[dict[str, Any] | None]
     errors: NotRequired[list[FieldError] | None]
+    # The provider's own topic or event type; ``ignored`` for one the platform does not handle.
+    topic: NotRequired[str | None]
+    ignored: NotRequired[bool]
 
 
 def new_event_values(**event: Unpack[NewEvent]) -> dict[str, Any]:
     """The inbox row of a request just received: ``invalid`` with its ``errors`` if any."""
     errors = event.get("errors")
     status = EventStatus.INVALID if errors else EventStatus.RECEIVED
+    if event.get("ignored") and not errors:
+        status = EventStatus.IGNORED
     return {
         "source_id": event["source_id"],
         "kind": str(event["kind"]),
         "webhook_id": event["webhook_id"],
+        "topic": event.get("topic"),
         "content_type": event["content_type"][:255],
         "headers": event.get("headers") or {},
         "body": event["body"],

@@ -38,6 +38,8 @@ class EventStatus(enum.StrEnum):
     INVALID = "invalid"
     FAILED = "failed"
     DEAD = "dead"
+    # A provider's topic the platform does not handle: kept, acknowledged, never processed.
+    IGNORED = "ignored"
 
 
 class EntityType(enum.StrEnum):
@@ -52,13 +54,30 @@ class EntityType(enum.StrEnum):
     CAMPAIGN = "campaign"
 
 
+class ProviderName(enum.StrEnum):
+    """Who sends a source's requests, and so how they are verified and read."""
+
+    STANDARD = "standard"
+    SHOPIFY = "shopify"
+    WOOCOMMERCE = "woocommerce"
+    STRIPE = "stripe"
+    ZENDESK = "zendesk"
+    FRESHDESK = "freshdesk"
+    TYPEFORM = "typeform"
+
+
 class Source(Timestamped, Base):
     """A sending system (a web form, a shop, a help desk, a mailbox)."""
 
     __tablename__ = "sources"
+    __table_args__ = (check_one_of("provider", ProviderName),)
 
     id: Mapped[intpk]
     name: Mapped[str80] = mapped_column(unique=True)
+    # Decides at intake how a request is verified, its delivery id and its kind.
+    provider: Mapped[str40] = mapped_column(
+        default=ProviderName.STANDARD, server_default=ProviderName.STANDARD.value
+    )
     description: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Requests per minute this source may make; NULL uses the configured default.
@@ -111,6 +130,8 @@ class InboxEvent(Base):
     )
     kind: Mapped[str40]
     webhook_id: Mapped[str255]
+    # The provider's own topic or event type (``orders/create``), for the worker's mapping.
+    topic: Mapped[str255 | None]
     content_type: Mapped[str255]
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     body: Mapped[bytes] = mapped_column(LargeBinary)

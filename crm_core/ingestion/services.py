@@ -13,13 +13,14 @@ from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core.db import UTCDateTime, utcnow
-from crm_core.errors import FieldError
+from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.models import (
+    ProviderName,
     Source,
     SourceSecret,
 )
-from crm_core.ingestion.signing import generate_secret
 from crm_core.ingestion.validation import Validated, validate_payload
+from crm_core.providers import PROVIDERS, Provider
 
 __all__ = [
     "FieldError",
@@ -36,6 +37,8 @@ __all__ = [
     "source_credentials",
     "validate_payload",
 ]
+
+MAX_SECRET = 255
 
 
 class SourceNotFound(LookupError):
@@ -55,16 +58,53 @@ def create_source(
     name: str,
     description: str | None = None,
     rate_limit_per_minute: int | None = None,
+    provider: str = ProviderName.STANDARD,
+    secret: str | None = None,
 ) -> tuple[Source, str]:
-    """Create a sending system; returns it and its first signing secret."""
+    """Create a sending system; returns it and its first secret.
+
+    A provider that issues its own signing secret (Shopify, Stripe, …) needs
+    ``secret``; the others get a generated one (a ``whsec_`` secret, Freshdesk's
+    ``user:password``) and refuse one given.
+    """
+    chosen = PROVIDERS.get(provider)
+    if chosen is None:
+        raise _invalid("provider", f"unknown provider {provider!r}"[:120])
+    secret = _new_secret(chosen, secret)
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
         raise SourceExists(f"source {name!r} already exists")
-    secret = generate_secret()
-    source = Source(name=name, description=description, rate_limit_per_minute=rate_limit_per_minute)
-    source.secrets.append(SourceSecret(secret=secret))
+    source = Source(
+        name=name,
+        description=description,
+        rate_limit_per_minute=rate_limit_per_minute,
+        provider=chosen.name.value,
+    )
+    _add_secret(source, secret)
     session.add(source)
     session.flush()
     return source, secret
+
+
+def _new_secret(provider: Provider, given: str | None) -> str:
+    """The provider's own secret, checked, or a generated one for providers that issue none."""
+    if not provider.takes_secret:
+        if given is not None:
+            raise _invalid("secret", f"{provider.label} sources get a generated secret")
+        return provider.new_credentials()
+    if not given or not given.strip():
+        raise _invalid("secret", f"{provider.label} issues the signing secret: give it")
+    if len(given) > MAX_SECRET or not given.isprintable():
+        raise _invalid("secret", f"a secret is 1-{MAX_SECRET} printable characters")
+    return given
+
+
+def _invalid(field_name: str, message: str) -> InvalidInput:
+    return InvalidInput([FieldError((field_name,), message)])
+
+
+def _add_secret(source: Source, secret: str, *, created_at: dt.datetime | None = None) -> None:
+    """The one place a source's secret is written (``active_secrets`` is where it is read)."""
+    source.secrets.append(SourceSecret(secret=secret, created_at=created_at or utcnow()))
 
 
 def get_source(session: Session, *, name: str) -> Source:
@@ -89,17 +129,25 @@ def set_source_enabled(session: Session, *, name: str, enabled: bool) -> Source:
 
 
 def rotate_secret(
-    session: Session, *, name: str, grace: dt.timedelta, now: dt.datetime | None = None
+    session: Session,
+    *,
+    name: str,
+    grace: dt.timedelta,
+    now: dt.datetime | None = None,
+    secret: str | None = None,
 ) -> str:
-    """Give a source a new secret; the ones in use keep verifying for ``grace``."""
+    """Give a source a new secret; the ones in use keep verifying for ``grace``.
+
+    As at creation, a provider that issues its own secret needs the new one given.
+    """
     now = now or utcnow()
     source = get_source(session, name=name)
+    secret = _new_secret(PROVIDERS[source.provider], secret)
     retire_at = now + grace
     for old in source.secrets:
         if old.expires_at is None or old.expires_at > retire_at:
             old.expires_at = retire_at
-    secret = generate_secret()
-    source.secrets.append(SourceSecret(secret=secret, created_at=now))
+    _add_secret(source, secret, created_at=now)
     session.flush()
     return secret
 
@@ -128,12 +176,19 @@ class SourceCredentials:
     enabled: bool
     rate_limit_per_minute: int | None
     secrets: list[str]
+    provider: str = ProviderName.STANDARD.value
 
 
 # Built once: this runs on every webhook request, and building a statement costs
 # more CPU than running it.
 _SOURCE_CREDENTIALS = (
-    select(Source.id, Source.enabled, Source.rate_limit_per_minute, SourceSecret.secret)
+    select(
+        Source.id,
+        Source.enabled,
+        Source.rate_limit_per_minute,
+        Source.provider,
+        SourceSecret.secret,
+    )
     .outerjoin(
         SourceSecret,
         and_(
@@ -161,4 +216,6 @@ def source_credentials(
         return None
     first = rows[0]
     secrets_ = [row.secret for row in rows if row.secret is not None]
-    return SourceCredentials(first.id, first.enabled, first.rate_limit_per_minute, secrets_)
+    return SourceCredentials(
+        first.id, first.enabled, first.rate_limit_per_minute, secrets_, first.provider
+    )

@@ -1,0 +1,86 @@
+"""sources have a provider; inbox events keep the provider's topic and may be ignored
+
+Revision ID: 0014
+Revises: 0007
+Create Date: 2026-12-03 06:00:00.000000
+
+On SQLite no table is rebuilt: dropping ``inbox_events`` to rebuild it would run
+its foreign key actions (``event_entities`` rows cascade away), and enforcement
+cannot be switched off inside the migration's transaction. The provider column
+is added with its CHECK inline, and the status CHECK is widened in the stored
+schema, the procedure SQLite documents for loosening a CHECK constraint.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = '0014'
+down_revision: str | None = '0007'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+PROVIDERS = "'standard', 'shopify', 'woocommerce', 'stripe', 'zendesk', 'freshdesk', 'typeform'"
+STATUSES = "'received', 'processing', 'processed', 'invalid', 'failed', 'dead'"
+WITH_IGNORED = f"{STATUSES}, 'ignored'"
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == 'sqlite':
+        # Every existing source signs with Standard Webhooks: the default says so.
+        op.execute(
+            "ALTER TABLE sources ADD COLUMN provider VARCHAR(40) DEFAULT 'standard' NOT NULL"
+            f" CONSTRAINT ck_sources_provider_allowed CHECK (provider IN ({PROVIDERS}))"
+        )
+        op.add_column('inbox_events', sa.Column('topic', sa.String(length=255), nullable=True))
+        _sqlite_replace_in_schema('inbox_events', f"status IN ({STATUSES})", f"status IN ({WITH_IGNORED})")
+        return
+    op.add_column(
+        'sources',
+        sa.Column('provider', sa.String(length=40), server_default='standard', nullable=False),
+    )
+    op.create_check_constraint(op.f('ck_sources_provider_allowed'), 'sources', f"provider IN ({PROVIDERS})")
+    op.add_column('inbox_events', sa.Column('topic', sa.String(length=255), nullable=True))
+    op.drop_constraint(op.f('ck_inbox_events_status_allowed'), 'inbox_events', type_='check')
+    op.create_check_constraint(
+        op.f('ck_inbox_events_status_allowed'), 'inbox_events', f"status IN ({WITH_IGNORED})"
+    )
+
+
+def downgrade() -> None:
+    # An ignored event was never processed; without its status it would be picked up.
+    op.execute("DELETE FROM inbox_events WHERE status = 'ignored'")
+    if op.get_bind().dialect.name == 'sqlite':
+        _sqlite_replace_in_schema('inbox_events', f"status IN ({WITH_IGNORED})", f"status IN ({STATUSES})")
+        op.drop_column('inbox_events', 'topic')
+        op.execute("ALTER TABLE sources DROP COLUMN provider")
+        return
+    op.drop_constraint(op.f('ck_inbox_events_status_allowed'), 'inbox_events', type_='check')
+    op.create_check_constraint(
+        op.f('ck_inbox_events_status_allowed'), 'inbox_events', f"status IN ({STATUSES})"
+    )
+    op.drop_column('inbox_events', 'topic')
+    op.drop_constraint(op.f('ck_sources_provider_allowed'), 'sources', type_='check')
+    op.drop_column('sources', 'provider')
+
+
+def _sqlite_replace_in_schema(table: str, old: str, new: str) -> None:
+    """Edit a table's stored CREATE statement in place (https://sqlite.org/lang_altertable.html,
+    "Making Other Kinds Of Table Schema Changes"): only for changes every row already meets."""
+    conn = op.get_bind()
+    sql = conn.execute(
+        sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
+        {'name': table},
+    ).scalar_one()
+    if sql.count(old) != 1:
+        raise RuntimeError(f"{table}: expected {old!r} once in its schema")
+    version = conn.exec_driver_sql('PRAGMA schema_version').scalar_one()
+    conn.exec_driver_sql('PRAGMA writable_schema = ON')
+    conn.execute(
+        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :name"),
+        {'sql': sql.replace(old, new), 'name': table},
+    )
+    conn.exec_driver_sql(f'PRAGMA schema_version = {int(version) + 1}')
+    conn.exec_driver_sql('PRAGMA writable_schema = OFF')

@@ -1,0 +1,215 @@
+"""What every provider decides at intake, and the helpers their signature schemes share.
+
+A provider turns one HTTP request, exactly as its sender made it, into a
+``Delivery``: verified (``SignatureError`` otherwise), with the delivery id that
+makes it idempotent, the kind it becomes and the provider's own topic. The body
+is never rewritten here: the worker maps the stored bytes into the kind's payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from crm_core.errors import FieldError
+from crm_core.ingestion.models import EventKind, ProviderName
+from crm_core.ingestion.signing import SignatureError
+from crm_core.ingestion.validation import JSON_TYPE, parse_json_body
+
+__all__ = [
+    "Delivery",
+    "Headers",
+    "Provider",
+    "ProviderRequest",
+    "SignatureError",
+    "body_digest_id",
+    "hmac_sha256",
+    "matches_any",
+    "signed_by_any",
+]
+
+# Bounds on what a sender may put in a header we read, so a hostile header costs nothing.
+MAX_HEADER = 4096
+MAX_ID = 255
+
+
+class Headers(Protocol):
+    """Request headers, looked up case-insensitively (werkzeug's headers are)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ProviderRequest:
+    """One request as its sender made it: headers, raw body and media type."""
+
+    headers: Headers
+    body: bytes
+    media_type: str
+
+    def header(self, name: str) -> str | None:
+        """A header's value, ``None`` when absent, empty or absurdly long."""
+        value = self.headers.get(name)
+        if not value or len(value) > MAX_HEADER:
+            return None
+        return value
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A verified request, ready for the inbox."""
+
+    webhook_id: str
+    kind: EventKind
+    topic: str | None
+    # False for a topic the platform does not handle: stored as ``ignored``.
+    handled: bool
+    headers: dict[str, str] = field(default_factory=dict)
+    # Set when the body lacks what the intake needs (no id, not JSON): stored as ``invalid``.
+    errors: list[FieldError] | None = None
+
+
+class Provider:
+    """The base of every provider: subclasses set the class attributes and two methods."""
+
+    name: ClassVar[ProviderName]
+    label: ClassVar[str]
+    # The provider issues the signing secret; it is given to ``crm sources add --secret``.
+    takes_secret: ClassVar[bool] = True
+    # The kind of the topics the platform handles; any other topic is ignored.
+    topics: ClassVar[Mapping[str, EventKind]] = {}
+    # Ignored topics are filed under the provider's main kind; their topic says what they were.
+    home_kind: ClassVar[EventKind]
+    media_types: ClassVar[tuple[str, ...]] = (JSON_TYPE,)
+    # Headers stored with the event besides the body (never signatures or credentials).
+    kept_headers: ClassVar[tuple[str, ...]] = ()
+
+    def verify(
+        self, request: ProviderRequest, *, secrets: Iterable[str], now: float, tolerance: int
+    ) -> None:
+        """Raise ``SignatureError`` unless one of ``secrets`` signed this request."""
+        raise NotImplementedError
+
+    def classify(self, request: ProviderRequest, *, max_depth: int) -> Delivery:
+        """The delivery id, kind and topic of a verified request."""
+        raise NotImplementedError
+
+    def receive(
+        self,
+        request: ProviderRequest,
+        *,
+        secrets: Iterable[str],
+        now: float,
+        tolerance: int,
+        max_depth: int,
+    ) -> Delivery | None:
+        """Verify, then classify; ``None`` for a ping (nothing to store)."""
+        if self.is_ping(request):
+            return None
+        self.verify(request, secrets=secrets, now=now, tolerance=tolerance)
+        return self.classify(request, max_depth=max_depth)
+
+    def is_ping(self, request: ProviderRequest) -> bool:
+        """A provider's unsigned reachability check, answered 200 and never stored."""
+        return False
+
+    def setup_steps(self, endpoint: str) -> list[str]:
+        """What to click in the provider and what to paste, ending with ``endpoint``."""
+        raise NotImplementedError
+
+    def new_credentials(self) -> str:
+        """A generated secret, for providers that do not issue their own."""
+        raise NotImplementedError(f"{self.label} issues its own signing secret")
+
+    def endpoint(self, base_url: str, source: str, secret: str | None = None) -> str:
+        """The URL to paste into the provider for ``source``."""
+        return f"{base_url.rstrip('/')}/webhooks/{source}"
+
+    # --- helpers for subclasses --------------------------------------------------------
+
+    def delivery(
+        self,
+        request: ProviderRequest,
+        *,
+        webhook_id: str | None,
+        topic: str | None,
+        id_field: str,
+        errors: list[FieldError] | None = None,
+    ) -> Delivery:
+        """A delivery for ``topic``; without a usable id it is keyed by the body and invalid."""
+        kept = {
+            name.lower(): value for name in self.kept_headers if (value := request.header(name))
+        }
+        kind = self.topics.get(topic or "")
+        errors = list(errors or [])
+        if not webhook_id or len(webhook_id) > MAX_ID or not webhook_id.isprintable():
+            if not errors:
+                errors.append(FieldError((id_field,), "a delivery id is required", "missing"))
+            webhook_id = body_digest_id(request.body)
+        return Delivery(
+            webhook_id=webhook_id,
+            kind=kind or self.home_kind,
+            topic=topic[:255] if topic else None,
+            handled=kind is not None,
+            headers=kept,
+            errors=errors or None,
+        )
+
+    def parse(self, request: ProviderRequest, *, max_depth: int) -> dict[str, Any] | FieldError:
+        """The body's JSON object, parsed once, or the error that prevents it."""
+        try:
+            document = parse_json_body(request.body, max_depth=max_depth)
+        except ValueError as exc:
+            return FieldError(("body",), str(exc), "json_invalid")
+        if not isinstance(document, dict):
+            return FieldError(("body",), "the body must be a JSON object", "model_type")
+        return document
+
+
+def hmac_sha256(secret: str, *parts: bytes) -> bytes:
+    """HMAC-SHA256 of ``parts`` concatenated, keyed with the secret's UTF-8 bytes."""
+    mac = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+    for part in parts:
+        mac.update(part)
+    return mac.digest()
+
+
+def matches_any(expected: bytes, candidates: Iterable[bytes]) -> bool:
+    """Whether any candidate equals ``expected``, each compared in constant time."""
+    matched = False
+    for candidate in candidates:
+        matched |= hmac.compare_digest(expected, candidate)
+    return matched
+
+
+def signed_by_any(secrets: Iterable[str], signature: bytes, *parts: bytes) -> bool:
+    """Whether HMAC-SHA256 of ``parts`` under any of ``secrets`` is ``signature``."""
+    return any(hmac.compare_digest(hmac_sha256(s, *parts), signature) for s in secrets)
+
+
+def decode_base64(value: str | None, *, header: str) -> bytes:
+    """The bytes of a base64 signature header; ``SignatureError`` when missing or malformed."""
+    if not value:
+        raise SignatureError(f"missing {header} header")
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError(f"{header} is not valid base64") from None
+
+
+def check_age(sent_at: dt.datetime | float, *, now: float, tolerance: int, header: str) -> None:
+    """Refuse a signature made more than ``tolerance`` seconds from now, either way."""
+    when = sent_at.timestamp() if isinstance(sent_at, dt.datetime) else sent_at
+    if abs(when - now) > tolerance:
+        raise SignatureError(f"{header} is more than {tolerance} seconds from now")
+
+
+def body_digest_id(body: bytes) -> str:
+    """A delivery id for a sender that sends none: the same body is the same delivery."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()

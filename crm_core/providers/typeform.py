@@ -1,0 +1,62 @@
+"""Typeform: ``Typeform-Signature: sha256=`` + base64(HMAC-SHA256(webhook secret, raw body)).
+
+A submission is ``event_type`` ``form_response``, identified by ``event_id``;
+both are in the body, which is parsed once for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from crm_core.ingestion.models import EventKind, ProviderName
+from crm_core.providers.base import (
+    Delivery,
+    Provider,
+    ProviderRequest,
+    SignatureError,
+    decode_base64,
+    signed_by_any,
+)
+
+SIGNATURE = "Typeform-Signature"
+PREFIX = "sha256="
+
+
+class Typeform(Provider):
+    name = ProviderName.TYPEFORM
+    label = "Typeform"
+    topics = {"form_response": EventKind.LEADS}
+    home_kind = EventKind.LEADS
+
+    def verify(
+        self, request: ProviderRequest, *, secrets: Iterable[str], now: float, tolerance: int
+    ) -> None:
+        header = request.header(SIGNATURE)
+        if header is not None and not header.startswith(PREFIX):
+            raise SignatureError(f"{SIGNATURE} must start with {PREFIX!r}")
+        signature = decode_base64(header and header.removeprefix(PREFIX), header=SIGNATURE)
+        if not signed_by_any(secrets, signature, request.body):
+            raise SignatureError(f"{SIGNATURE} does not match the body")
+
+    def classify(self, request: ProviderRequest, *, max_depth: int) -> Delivery:
+        document = self.parse(request, max_depth=max_depth)
+        if not isinstance(document, dict):
+            return self.delivery(
+                request, webhook_id=None, topic=None, id_field="event_id", errors=[document]
+            )
+        event_id, event_type = document.get("event_id"), document.get("event_type")
+        return self.delivery(
+            request,
+            webhook_id=event_id if isinstance(event_id, str) else None,
+            topic=event_type if isinstance(event_type, str) else None,
+            id_field="event_id",
+        )
+
+    def setup_steps(self, endpoint: str) -> list[str]:
+        return [
+            "In Typeform: open the form > Connect > Webhooks > Add a webhook.",
+            "Paste the URL below as the Endpoint, then Edit the webhook: turn on Secret,"
+            " type a long random secret there and give this source the same secret.",
+            "Turn the webhook on (submissions arrive as form_response).",
+            endpoint,
+        ]
