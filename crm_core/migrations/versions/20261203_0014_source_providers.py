@@ -1,7 +1,7 @@
 """sources have a provider; inbox events keep the provider's topic and may be ignored
 
 Revision ID: 0014
-Revises: 0007
+Revises: 0013
 Create Date: 2026-12-03 06:00:00.000000
 
 On SQLite no table is rebuilt: dropping ``inbox_events`` to rebuild it would run
@@ -18,7 +18,7 @@ from alembic import op
 
 
 revision: str = '0014'
-down_revision: str | None = '0007'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
