@@ -10,14 +10,20 @@ back to 0007 and the upgrade again unchanged.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from click.testing import CliRunner
 from sqlalchemy import Engine, inspect, text
 
+import crm_cli.main
+from crm_cli.main import cli
 from crm_core import schema
+from crm_core.config import Settings
 from crm_core.db import make_engine
 from tests.keyring import TEST_KEYRING
 from tests.services import scratch_postgres_database
@@ -33,7 +39,8 @@ SEED: dict[str, str] = {
     " VALUES (1, 'company', 'Acme', 'acme', 'customer', '[]')",
     "marketing_campaigns": "INSERT INTO marketing_campaigns (id, code, name, status, segment)"
     " VALUES (1, 'spring', 'Spring', 'sent', '{}')",
-    "products": "INSERT INTO products (id, sku, name, kind) VALUES (1, 'SKU-1', 'Widget', 'product')",
+    "products": "INSERT INTO products (id, sku, name, kind)"
+    " VALUES (1, 'SKU-1', 'Widget', 'product')",
     "sources": "INSERT INTO sources (id, name) VALUES (1, 'web')",
     "worker_heartbeats": "INSERT INTO worker_heartbeats (hostname, pid, last_seen_at, beats)"
     f" VALUES ('host', 1, {T}, 1)",
@@ -111,7 +118,7 @@ def _snapshot(engine: Engine, columns: dict[str, list[str]], *, at_head: bool) -
         for table, names in columns.items():
             kept = [n for n in names if not (at_head and (table, n) in ENCRYPTED)]
             found = conn.execute(text(f"SELECT {', '.join(kept)} FROM {table}")).all()
-            rows[table] = sorted((tuple(map(repr, row)) for row in found))
+            rows[table] = sorted(tuple(map(repr, row)) for row in found)
     return rows
 
 
@@ -138,5 +145,96 @@ def test_every_row_survives_upgrade_and_downgrade(database_at_0007: str) -> None
 
         schema.upgrade(url, keyring=TEST_KEYRING)
         assert _snapshot(engine, columns, at_head=True) == before_at_head
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def sqlite_at_0007(tmp_path: Path) -> str:
+    path = tmp_path / "old.sqlite3"
+    schema.upgrade(f"sqlite:///{path}", revision=BEFORE)
+    return str(path)
+
+
+def _version(url: str) -> str:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar())
+    finally:
+        engine.dispose()
+
+
+def _dangling_member(path: str) -> None:
+    """A campaign member whose campaign and customer do not exist (foreign keys off)."""
+    raw = sqlite3.connect(path)
+    try:
+        raw.execute(
+            "INSERT INTO campaign_members (campaign_id, customer_id, status, added_at)"
+            f" VALUES (99, 98, 'targeted', {T})"
+        )
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def test_a_row_pointing_nowhere_rolls_the_whole_upgrade_back(sqlite_at_0007: str) -> None:
+    url = f"sqlite:///{sqlite_at_0007}"
+    _dangling_member(sqlite_at_0007)
+    with pytest.raises(
+        schema.MigrationError, match=r"2 reference\(s\) .*campaign_members row 1 -> customers"
+    ):
+        schema.upgrade(url, keyring=TEST_KEYRING)
+    assert _version(url) == BEFORE
+    engine = make_engine(url)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("marketing_campaigns")}
+        assert "failure_reason" not in columns  # 0008 was rolled back with the rest
+    finally:
+        engine.dispose()
+
+
+def test_the_cli_says_so_in_one_line(sqlite_at_0007: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _dangling_member(sqlite_at_0007)
+    settings = Settings(database_url=f"sqlite:///{sqlite_at_0007}")
+    monkeypatch.setattr(crm_cli.main, "get_settings", lambda: settings)
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: the migration would leave 2 reference(s) to rows")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_given_connection_is_migrated_and_gets_its_foreign_keys_back(
+    sqlite_at_0007: str,
+) -> None:
+    url = f"sqlite:///{sqlite_at_0007}"
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for table in ("customers", "marketing_campaigns", "campaign_members"):
+                conn.execute(text(SEED[table]))
+        with engine.connect() as conn:
+            cfg = schema.alembic_config(connection=conn, keyring=TEST_KEYRING)
+            command.upgrade(cfg, "head")
+            assert not conn.in_transaction()
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.execute(text("SELECT count(*) FROM campaign_members")).scalar() == 1
+            conn.rollback()
+        assert _version(url) == "0013"
+    finally:
+        engine.dispose()
+
+
+def test_a_given_connection_inside_a_transaction_is_refused(sqlite_at_0007: str) -> None:
+    url = f"sqlite:///{sqlite_at_0007}"
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))  # begins a transaction
+            cfg = schema.alembic_config(connection=conn, keyring=TEST_KEYRING)
+            with pytest.raises(schema.MigrationError, match="outside any transaction"):
+                command.upgrade(cfg, "head")
+            conn.rollback()
+        assert _version(url) == BEFORE
     finally:
         engine.dispose()
