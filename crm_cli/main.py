@@ -19,6 +19,7 @@ from crm_core.config import MissingSettingError, get_settings
 from crm_core.delivery.backends import InvalidMailUrlError
 from crm_core.encryption.types import KeyringMissing
 from crm_core.errors import first_line
+from crm_core.schema import MigrationError
 
 
 class CrmGroup(click.Group):
@@ -38,7 +39,7 @@ class CrmGroup(click.Group):
             if isinstance(exc.orig, MissingSettingError | KeyringMissing):
                 raise click.ClickException(str(exc.orig)) from None
             raise
-        except (MissingSettingError, InvalidMailUrlError) as exc:
+        except (MissingSettingError, InvalidMailUrlError, MigrationError) as exc:
             raise click.ClickException(str(exc)) from None
 
 

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from crm_core.encryption.keyring import Keyring
 
 
+class MigrationError(RuntimeError):
+    """A migration could not run safely, or would have broken the data; nothing was changed."""
+
+
 def alembic_config(
     url: str | None = None,
     *,
