@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from crm_core.campaigns import suppression
 from crm_core.delivery.backends import backend_from_url
@@ -19,6 +19,7 @@ from crm_core.readapi.pagination import Page, parse_limit
 from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
 from webhooks.auth import require_api_key
 from webhooks.problems import problem
+from webhooks.state import crm_state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -31,7 +32,7 @@ def _read(work: Callable[[Any], Any], *ids: int) -> Any:
     """Run ``work`` in a read-only session; None when an id is out of range."""
     if any(ident > _MAX_ID for ident in ids):
         return None
-    with current_app.extensions["crm"].sessions() as session:
+    with crm_state().sessions() as session:
         return work(session)
 
 
@@ -190,7 +191,7 @@ def close_followup(task_id: int, action: str) -> Response:
     if task_id > _MAX_ID:
         return problem(404, f"No follow-up {task_id}.", type_="not-found")
     status = FollowUpStatus.DONE if action == "complete" else FollowUpStatus.CANCELLED
-    with current_app.extensions["crm"].sessions.begin() as session:
+    with crm_state().sessions.begin() as session:
         found = followups.close_followup(session, task_id=task_id, status=status)
     return _answer(found, "follow-up", task_id)
 
@@ -205,7 +206,7 @@ def reply_to_case(case_id: int) -> Response:
     html = doc.get("html")
     if html is not None and not isinstance(html, str):
         return _invalid(InvalidInput([FieldError(("html",), "must be a string")]))
-    crm = current_app.extensions["crm"]
+    crm = crm_state()
     settings = crm.settings
     backend = backend_from_url(
         settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from crm_core.readapi import queries
 from crm_core.readapi.serialize import to_dict
 from webhooks.auth import current_actor, forbidden, require_api_key
 from webhooks.problems import problem
+from webhooks.state import crm_state
 
 bp = Blueprint("api_writes", __name__, url_prefix="/api")
 _MAX_ID = 2**63 - 1
@@ -36,7 +37,7 @@ def _document() -> Any:
 
     Parsed like a webhook's: bounded in size and depth, so no body ends in a 500.
     """
-    settings = current_app.extensions["crm"].settings
+    settings = crm_state().settings
     if (request.content_length or 0) > settings.max_json_bytes:
         raise _TooLarge
     raw = request.get_data(cache=True)
@@ -57,7 +58,7 @@ def _write(
     if any(ident > _MAX_ID for ident in ids):
         return problem(404, "No such record.", type_="not-found")
     try:
-        with current_app.extensions["crm"].sessions.begin() as session:
+        with crm_state().sessions.begin() as session:
             result = work(session)
     except InvalidInput as exc:
         return problem(
@@ -77,7 +78,7 @@ def _write(
     except PermissionDenied as exc:
         return forbidden(exc)
     except _TooLarge:
-        limit = current_app.extensions["crm"].settings.max_json_bytes
+        limit = crm_state().settings.max_json_bytes
         return problem(413, f"A JSON body may have at most {limit} bytes.", type_="too-large")
     except IntegrityError:
         return problem(409, "Another change got there first; read and try again.", type_="conflict")
@@ -89,7 +90,7 @@ def _write(
 
 
 def _region() -> str:
-    region: str = current_app.extensions["crm"].settings.default_region
+    region: str = crm_state().settings.default_region
     return region
 
 
@@ -203,7 +204,7 @@ def delete_contact(contact_id: int) -> Response:
 @require_api_key
 def update_case(case_id: int) -> Response:
     """Change a case's ``status``, ``priority`` or ``assignee``; the case answers."""
-    sla_hours = current_app.extensions["crm"].settings.sla_first_response_hours
+    sla_hours = crm_state().settings.sla_first_response_hours
 
     def work(session: Session) -> dict[str, Any] | None:
         case = cases.update_case(

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from flask import Flask
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crm_core.config import Settings, get_settings
@@ -30,16 +27,7 @@ from webhooks.api_writes import bp as writes_api
 from webhooks.audit import bp as audit_api
 from webhooks.auth import check_route_permissions
 from webhooks.problems import register_error_handlers
-
-
-@dataclass(frozen=True)
-class CrmState:
-    """What the app shares between requests: settings, the database and the inbox writer."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    inbox: Inbox
+from webhooks.state import CrmState, init_state
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -54,11 +42,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         pre_ping=settings.db_pre_ping,
         keyring=Keyring.from_settings(settings),
     )
-    app.extensions["crm"] = CrmState(
-        settings=settings,
-        engine=engine,
-        sessions=make_session_factory(engine),
-        inbox=Inbox(engine),
+    init_state(
+        app,
+        CrmState(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            inbox=Inbox(engine),
+        ),
     )
     bodies.init_app(app, settings)
     if settings.trusted_proxy_hops:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.people.audit import list_entries
 from crm_core.readapi.pagination import parse_limit
 from webhooks.auth import current_actor, require_api_key
 from webhooks.problems import problem
+from webhooks.state import crm_state
 
 bp = Blueprint("audit", __name__, url_prefix="/api")
 _MAX_ID = 2**63 - 1
@@ -42,7 +43,7 @@ def list_audit() -> Response:
     try:
         limit = parse_limit(args.get("limit"))
         entity_id, since = _entity_id(args.get("id")), _since(args.get("since"))
-        with current_app.extensions["crm"].sessions() as session:
+        with crm_state().sessions() as session:
             page = list_entries(
                 session,
                 actor=current_actor(),

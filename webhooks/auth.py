@@ -13,13 +13,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from crm_core.people.api_keys import authenticate_api_key
 from crm_core.people.permissions import PERMISSION_SCOPE, Actor, Permission, PermissionDenied
 from webhooks.failure_budget import count_failure, refused_for_failures
 from webhooks.problems import problem
+from webhooks.state import crm_state
 
 P = Permission
 # endpoint -> what it needs. Reads need ``read``; CRM writes ``write``; replies and
@@ -70,7 +71,7 @@ def _actor_of_request() -> Actor | None:
     token = _bearer_token()
     if token is None:
         return None
-    with current_app.extensions["crm"].sessions.begin() as session:
+    with crm_state().sessions.begin() as session:
         return authenticate_api_key(session, key=token)
 
 

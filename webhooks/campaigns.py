@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from crm_core.campaigns import sending, services
 from crm_core.errors import FieldError, InvalidInput, PermanentError
 from webhooks.auth import require_api_key
 from webhooks.problems import problem
+from webhooks.state import crm_state
 from workers.publish import enqueue_campaign_work
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
@@ -44,7 +45,7 @@ def _instant(body: dict[str, Any], field: str) -> dt.datetime | None:
 def _run(work: Callable[[Any], Any], *, status: int = 200) -> Response:
     """Run ``work`` in one transaction and map the service errors to problems."""
     try:
-        with current_app.extensions["crm"].sessions.begin() as session:
+        with crm_state().sessions.begin() as session:
             result = work(session)
     except services.CampaignNotFoundError as exc:
         return problem(404, str(exc), type_="not-found")
@@ -148,7 +149,7 @@ def preview(campaign_id: int) -> Response:
     contact_id = request.args.get("contact_id", "")
     if not contact_id.isdigit() or int(contact_id) > _MAX_ID or campaign_id > _MAX_ID:
         return problem(422, "contact_id must be a contact's id", type_="invalid")
-    settings = current_app.extensions["crm"].settings
+    settings = crm_state().settings
     identity = sending.MailIdentity.from_settings(settings)
 
     def work(session: Any) -> dict[str, Any]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from crm_core.ingestion.models import InboxEvent, Source
 from crm_core.ingestion.processing import EventNotFound, get_event
 from webhooks.auth import require_api_key
 from webhooks.problems import problem
+from webhooks.state import crm_state
 
 bp = Blueprint("events", __name__)
 
@@ -42,7 +43,7 @@ def event_document(event: InboxEvent, source: Source | None) -> dict[str, Any]:
 @require_api_key
 def show_event(event_id: int) -> Response:
     """The status of one event and the entities it created or touched."""
-    with current_app.extensions["crm"].sessions() as session:
+    with crm_state().sessions() as session:
         try:
             event = get_event(session, event_id=event_id)
         except EventNotFound:

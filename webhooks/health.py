@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from crm_core.ops.services import database_ready
 from webhooks.auth import request_has_admin_key
 from webhooks.problems import problem
+from webhooks.state import crm_state
 from workers.publish import broker_ready
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     """200 when the database and the broker answer, else 503 naming the checks that failed."""
-    crm = current_app.extensions["crm"]
+    crm = crm_state()
     settings = crm.settings
     reasons = {
         "database": database_ready(crm.engine),

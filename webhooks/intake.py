@@ -37,6 +37,7 @@ from webhooks.failure_budget import count_failure, refused_for_failures
 from webhooks.problems import problem
 from webhooks.publisher import event_publisher
 from webhooks.ratelimit import rate_limiter
+from webhooks.state import crm_state
 
 log = logging.getLogger(__name__)
 bp = Blueprint("intake", __name__)
@@ -58,7 +59,7 @@ class Unsigned(Refused):
 @bp.post("/webhooks/<source_name>/<kind>")
 def receive(source_name: str, kind: str) -> Response:
     """Accept one signed webhook: 202 when new, 200 when already received."""
-    settings: Settings = current_app.extensions["crm"].settings
+    settings: Settings = crm_state().settings
     try:
         _check_failures()
         if kind not in KINDS:
@@ -67,7 +68,7 @@ def receive(source_name: str, kind: str) -> Response:
         # No ORM session and no transaction of its own: this is the hottest
         # path there is. The inbox stores the event with one statement that is
         # committed when it returns (crm_core.ingestion.inbox).
-        inbox: Inbox = current_app.extensions["crm"].inbox
+        inbox: Inbox = crm_state().inbox
         name = source_name[:80]
         source, cached = _known_source(inbox, name)
         body = _read_body(limit=_size_limit(kind, settings))
@@ -86,10 +87,10 @@ def receive(source_name: str, kind: str) -> Response:
 @bp.post("/webhooks/<source_name>")
 def receive_from_provider(source_name: str) -> Response:
     """Accept one provider's webhook as it sends it: 202 new (``ignored`` too), 200 again."""
-    settings: Settings = current_app.extensions["crm"].settings
+    settings: Settings = crm_state().settings
     try:
         _check_failures()
-        inbox: Inbox = current_app.extensions["crm"].inbox
+        inbox: Inbox = crm_state().inbox
         name = source_name[:80]
         source, cached = _known_source(inbox, name)
         message = ProviderRequest(

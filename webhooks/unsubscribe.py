@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from crm_core.campaigns.services import record_unsubscribe
 from crm_core.campaigns.unsubscribe import (
@@ -18,6 +18,7 @@ from crm_core.campaigns.unsubscribe import (
     UnsubscribeClaim,
     read_unsubscribe_token,
 )
+from webhooks.state import crm_state
 
 bp = Blueprint("unsubscribe", __name__)
 
@@ -38,7 +39,7 @@ def _page(title: str, body: str, status: int = 200) -> Response:
 
 
 def _claim(token: str) -> UnsubscribeClaim | Response:
-    state = current_app.extensions["crm"]
+    state = crm_state()
     try:
         return read_unsubscribe_token(
             token,
@@ -69,6 +70,6 @@ def unsubscribe(token: str) -> Response:
     claim = _claim(token)
     if isinstance(claim, Response):
         return claim
-    with current_app.extensions["crm"].sessions.begin() as session:
+    with crm_state().sessions.begin() as session:
         record_unsubscribe(session, contact_id=claim.contact_id, campaign_id=claim.campaign_id)
     return _page("Unsubscribed", "<p>You will not receive our marketing e-mail any more.</p>")
