@@ -16,6 +16,7 @@ from crm_core.ingestion.processing import (
     replay_event,
     replayable_ids,
 )
+from crm_core.readapi.events import event_document
 
 STATUSES = click.Choice([s.value for s in EventStatus])
 
@@ -56,7 +57,6 @@ def list_events(status: str | None, source_name: str | None, limit: int) -> None
 @click.option("--body", is_flag=True, help="Also print the stored body.")
 def show(event_id: int, body: bool) -> None:
     """Everything known about one event, as JSON."""
-    from webhooks.events import event_document
 
     with transaction() as session:
         try:

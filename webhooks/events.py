@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify
 
-from crm_core.ingestion.models import InboxEvent, Source
+from crm_core.ingestion.models import Source
 from crm_core.ingestion.processing import EventNotFound, get_event
+from crm_core.readapi.events import event_document
 from webhooks.auth import require_api_key
 from webhooks.problems import problem
 from webhooks.state import crm_state
 
 bp = Blueprint("events", __name__)
-
-
-def event_document(event: InboxEvent, source: Source | None) -> dict[str, Any]:
-    """The public view of an inbox event."""
-
-    def iso(value: Any) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    return {
-        "event_id": event.id,
-        "source": source.name if source else None,
-        "kind": event.kind,
-        "webhook_id": event.webhook_id,
-        "topic": event.topic,
-        "status": event.status,
-        "attempts": event.attempts,
-        "error": event.error,
-        "errors": event.errors or [],
-        "received_at": iso(event.received_at),
-        "processed_at": iso(event.processed_at),
-        "next_attempt_at": iso(event.next_attempt_at),
-        "outcome": event.outcome,
-        "entities": [{"type": e.entity_type, "id": e.entity_id} for e in event.entities],
-    }
 
 
 @bp.get("/events/<int:event_id>")
