@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
 import os
 import socket
@@ -18,7 +19,7 @@ from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import failure_trace
 from crm_core.ingestion.batching import batchable, run_batch
 from crm_core.ingestion.errors import PermanentError, TransientError, is_transient
-from crm_core.ingestion.models import EventKind, EventStatus
+from crm_core.ingestion.models import EventKind
 from crm_core.ingestion.pipeline import run_event
 from crm_core.ingestion.processing import (
     claim_events,
@@ -42,7 +43,18 @@ def heartbeat() -> None:
         record_heartbeat(session, hostname=hostname, pid=os.getpid())
 
 
-def _run_claimed(event_id: int) -> str:
+class Outcome(enum.StrEnum):
+    """How one claimed event ended in this task (the counts ``process_events`` returns)."""
+
+    PROCESSED = "processed"
+    INVALID = "invalid"
+    FAILED = "failed"
+    DEAD = "dead"
+    RETRY = "retry"
+    SKIPPED = "skipped"
+
+
+def _run_claimed(event_id: int) -> Outcome:
     """Process an event this worker claimed, in a transaction of its own; how it ended."""
     try:
         with unit_of_work() as session:
@@ -53,7 +65,7 @@ def _run_claimed(event_id: int) -> str:
         return _record_failure(event_id, TransientError("took longer than the soft time limit"))
     except Exception as exc:
         return _record_failure(event_id, exc)
-    return EventStatus.PROCESSED.value
+    return Outcome.PROCESSED
 
 
 # Events one ``process_events`` message carries, at most (the web layer's bursts).
@@ -88,9 +100,9 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
         claimed = claim_events(
             session, event_ids=wanted, max_attempts=celery_app.conf.crm_max_attempts
         )
-    outcomes: Counter[str] = Counter()
+    outcomes: Counter[Outcome] = Counter()
     if len(claimed) < len(wanted):
-        outcomes["skipped"] = len(wanted) - len(claimed)
+        outcomes[Outcome.SKIPPED] = len(wanted) - len(claimed)
     leads = [event_id for event_id, kind in claimed.items() if kind == EventKind.LEADS.value]
     batched: set[int] = set()
     if len(leads) > 1 and batchable(EventKind.LEADS):
@@ -103,16 +115,17 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
                 "a batch of %d lead events goes one by one: %s", len(leads), type(exc).__name__
             )
         else:
-            outcomes.update(processed=len(batch.processed), invalid=len(batch.invalid))
+            outcomes.update(
+                {Outcome.PROCESSED: len(batch.processed), Outcome.INVALID: len(batch.invalid)}
+            )
             batched.update(leads)
     for event_id in claimed:
         if event_id not in batched:
-            outcome = _run_claimed(event_id).split(":")[0]
-            outcomes["retry" if outcome.startswith("retry") else outcome] += 1
-    return {name: count for name, count in outcomes.items() if count}
+            outcomes[_run_claimed(event_id)] += 1
+    return {outcome.value: count for outcome, count in outcomes.items() if count}
 
 
-def _record_failure(event_id: int, exc: Exception) -> str:
+def _record_failure(event_id: int, exc: Exception) -> Outcome:
     """Record why processing failed; publish the retry if one is due."""
     if not isinstance(exc, PermanentError) and not is_transient(exc):
         # The stack, not the message: a message can quote the payload.
@@ -126,9 +139,9 @@ def _record_failure(event_id: int, exc: Exception) -> str:
             backoff_max=celery_app.conf.crm_retry_backoff_max,
         )
     if outcome.retry_in is None:
-        return outcome.status.value
+        return Outcome(outcome.status.value)
     enqueue_events([event_id], countdown=outcome.retry_in)
-    return f"retry in {outcome.retry_in:.1f}s"
+    return Outcome.RETRY
 
 
 @celery_app.task(name="crm.maintenance.sweep_inbox")
