@@ -23,7 +23,7 @@ from crm_core.config import Settings, get_settings
 from crm_core.errors import InvalidInput
 from crm_core.ingestion.handlers import HANDLERS, KindHandler
 from crm_core.ingestion.models import EventStatus, InboxEvent
-from crm_core.ingestion.processing import complete_events, fail_event
+from crm_core.ingestion.processing import complete_events, fail_event, source_providers
 
 P = TypeVar("P")
 
@@ -64,9 +64,10 @@ def _run_many(
         raise ValueError("this kind is processed one event at a time")
     outcome = BatchOutcome()
     parsed: list[tuple[InboxEvent, P]] = []
+    providers = source_providers(session, (event.source_id for event in events))
     for event in events:
         try:
-            parsed.append((event, entry.parse(event, settings)))
+            parsed.append((event, entry.parse_from(event, settings, providers[event.source_id])))
         except InvalidInput as exc:
             fail_event(
                 session,

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from crm_core.config import get_settings
 from crm_core.errors import PermanentError
 from crm_core.ingestion.handlers import HANDLERS, Entities
-from crm_core.ingestion.processing import complete_event, get_event
+from crm_core.ingestion.processing import complete_event, get_event, source_provider
 
 
 def run_event(session: Session, *, event_id: int) -> Entities:
@@ -16,6 +16,6 @@ def run_event(session: Session, *, event_id: int) -> Entities:
     entry = HANDLERS.get(event.kind)
     if entry is None:
         raise PermanentError(f"no handler for kind {event.kind!r}")
-    entities = entry.run(session, event, get_settings())
+    entities = entry.run(session, event, get_settings(), source_provider(session, event.source_id))
     complete_event(session, event_id=event_id, entities=entities)
     return entities

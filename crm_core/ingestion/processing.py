@@ -22,7 +22,7 @@ from crm_core.backoff import backoff_delay
 from crm_core.db import dialect_insert, utcnow
 from crm_core.errors import InvalidInput, PermanentError, error_line
 from crm_core.ingestion.errors import is_transient
-from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent
+from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent, Source
 
 # The states an operator may replay from. A processed event replays too (after
 # a rule changed, say): handlers are idempotent, so it writes nothing twice.
@@ -46,6 +46,17 @@ def get_event(session: Session, *, event_id: int) -> InboxEvent:
     if event is None:
         raise EventNotFound(f"no event {event_id}")
     return event
+
+
+def source_provider(session: Session, source_id: int) -> str:
+    """Who sends ``source_id``'s events (its ``provider``), which decides how they are read."""
+    return session.scalars(select(Source.provider).where(Source.id == source_id)).one()
+
+
+def source_providers(session: Session, source_ids: Iterable[int]) -> dict[int, str]:
+    """``source_provider`` of many sources in one query."""
+    query = select(Source.id, Source.provider).where(Source.id.in_(set(source_ids)))
+    return {source_id: provider for source_id, provider in session.execute(query)}
 
 
 def claim_event(

@@ -115,8 +115,25 @@ class OrderLinePayload(Payload):
     unit_price: Amount
 
 
+class OrderState(enum.StrEnum):
+    """Where an order stands; a sender that says nothing leaves it ``placed``."""
+
+    PLACED = "placed"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
 class OrderPayload(Payload):
-    """A completed purchase from a shop."""
+    """A completed purchase from a shop.
+
+    Without ``subtotal``, ``discount_total``, ``tax_total`` and ``shipping_total``
+    a stated ``total`` must be the lines' sum. With any of them, ``subtotal`` is
+    the lines' sum (stated or not) and ``total = subtotal - discount_total +
+    tax_total + shipping_total``, to the cent.
+    """
 
     order_number: Annotated[str, Field(min_length=1, max_length=80)]
     email: Text255
@@ -124,6 +141,11 @@ class OrderPayload(Payload):
     lines: Annotated[list[OrderLinePayload], Field(min_length=1, max_length=1000)]
     # Checked against the lines when the order is processed.
     total: Amount | None = None
+    subtotal: Amount | None = None
+    discount_total: Amount | None = None
+    tax_total: Amount | None = None
+    shipping_total: Amount | None = None
+    status: OrderState | None = None
     ordered_at: UtcDateTime | None = None
 
 
