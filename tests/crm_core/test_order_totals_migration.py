@@ -37,8 +37,9 @@ def test_an_existing_order_s_total_becomes_its_subtotal(database: str) -> None:
         with engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO customers (id, kind, name, name_key, lifecycle_stage, attributes, tags,"
-                    " created_at, updated_at) VALUES (1, 'company', 'Acme', 'acme', 'customer', '{}', '[]', :now, :now)"
+                    "INSERT INTO customers (id, kind, name, name_key, lifecycle_stage,"
+                    " attributes, tags, created_at, updated_at) VALUES"
+                    " (1, 'company', 'Acme', 'acme', 'customer', '{}', '[]', :now, :now)"
                 ),
                 {"now": now},
             )
