@@ -11,7 +11,7 @@ import enum
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -58,6 +58,9 @@ class LeadPayload(Payload):
     utm_medium: Text255 | None = None
     utm_campaign: Annotated[str, Field(max_length=80)] | None = None
     deal: LeadDeal | None = None
+    # What the sender says about the person beyond these fields (a shop's marketing
+    # consent, say), kept in the contact's attributes; the latest statement wins.
+    attributes: Annotated[dict[Text255, JsonValue], Field(max_length=50)] | None = None
 
     @model_validator(mode="after")
     def _email_or_phone(self) -> LeadPayload:

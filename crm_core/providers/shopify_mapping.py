@@ -5,7 +5,8 @@ then ``total_discounts``, ``total_tax``, the shipping of
 ``total_shipping_price_set`` and ``total_price``, all in the shop's currency.
 Its status comes from ``cancelled_at``, ``financial_status`` and
 ``fulfillment_status``. A line without a SKU is keyed by its variant
-(``shopify-variant-<id>``), or its product when it has no variant.
+(``shopify-variant-<id>``), or its product when it has no variant. A customer
+becomes a lead (a contact, matched by e-mail or phone) keyed by Shopify's id.
 """
 
 from __future__ import annotations
@@ -86,13 +87,50 @@ def order(document: dict[str, Any]) -> Mapped:
     return Mapped({k: v for k, v in mapped.items() if v is not None}, origins)
 
 
+def customer(document: dict[str, Any]) -> Mapped:
+    """A ``customers/*`` webhook (a Customer resource) as a lead; its marketing consents are
+    kept in the contact's attributes, as Shopify states them."""
+    address = document.get("default_address")
+    address = address if isinstance(address, dict) else {}
+    consents = {
+        name: document[name]
+        for name in ("email_marketing_consent", "sms_marketing_consent")
+        if isinstance(document.get(name), dict)
+    }
+    customer_id = document.get("id")
+    mapped = {
+        "email": document.get("email"),
+        "phone": first(document.get("phone"), address.get("phone")),
+        "first_name": first(document.get("first_name"), address.get("first_name")),
+        "last_name": first(document.get("last_name"), address.get("last_name")),
+        "company": address.get("company"),
+        "country": first(address.get("country_code"), address.get("country")),
+        "external_id": str(customer_id) if customer_id is not None else None,
+        "attributes": consents or None,
+    }
+    origins: dict[Loc, Loc] = {
+        ("email",): ("email",),
+        ("phone",): ("phone",),
+        ("first_name",): ("first_name",),
+        ("last_name",): ("last_name",),
+        ("company",): ("default_address", "company"),
+        ("country",): ("default_address", "country_code"),
+        ("external_id",): ("id",),
+        ("attributes",): (),
+    }
+    return Mapped({k: v for k, v in mapped.items() if v is not None}, origins)
+
+
+ORDER_TOPICS = (
+    "orders/create",
+    "orders/updated",
+    "orders/paid",
+    "orders/cancelled",
+    "orders/fulfilled",
+)
+
 MAPPERS: dict[str, Callable[[dict[str, Any]], Mapped]] = {
-    topic: order
-    for topic in (
-        "orders/create",
-        "orders/updated",
-        "orders/paid",
-        "orders/cancelled",
-        "orders/fulfilled",
-    )
+    **{topic: order for topic in ORDER_TOPICS},
+    "customers/create": customer,
+    "customers/update": customer,
 }

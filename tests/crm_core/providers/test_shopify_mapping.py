@@ -125,3 +125,46 @@ def test_a_topic_without_a_mapping_is_invalid_and_says_which(session: Session) -
 )
 def test_the_status_follows_shopify_s_states(fields: dict, status: str) -> None:
     assert order_status(fields) == status
+
+
+CUSTOMER = fixture("shopify", "customers_create.json")
+
+
+def run_customer(session: Session, topic: str, document: dict, **fields: object) -> m.InboxEvent:
+    return run_provider_event(
+        session, provider="shopify", kind="leads", topic=topic, document=document, **fields
+    )
+
+
+def test_a_customer_becomes_a_contact_with_its_consent(session: Session) -> None:
+    event = run_customer(session, "customers/create", CUSTOMER)
+    assert event.status == "processed", event.errors
+    [contact_id] = linked(event, "contact")
+    contact = session.get(m.Contact, contact_id)
+    assert (contact.email_normalized, contact.first_name, contact.phone) == (
+        "ada.lovelace@example.com",
+        "Ada",
+        "+12125550142",
+    )
+    assert contact.attributes["email_marketing_consent"]["state"] == "subscribed"
+    assert contact.customer.name == "Analytical Engines Ltd"
+
+
+def test_a_customer_update_changes_the_consent_and_says_so(session: Session) -> None:
+    source = SourceFactory(provider="shopify")
+    run_customer(session, "customers/create", CUSTOMER, source=source)
+    unsubscribed = copy.deepcopy(CUSTOMER)
+    unsubscribed["email_marketing_consent"]["state"] = "unsubscribed"
+    event = run_customer(session, "customers/update", unsubscribed, source=source)
+    assert event.status == "processed", event.errors
+    contact = session.scalars(select(m.Contact)).one()
+    assert contact.attributes["email_marketing_consent"]["state"] == "unsubscribed"
+    [activity_id] = linked(event, "activity")
+    changes = session.get(m.Activity, activity_id).details
+    assert "attributes.email_marketing_consent" in json.dumps(changes)
+
+
+def test_a_customer_without_email_or_phone_is_invalid(session: Session) -> None:
+    document = {"id": 1, "first_name": "Nobody"}
+    event = run_customer(session, "customers/create", document)
+    assert event.status == "invalid"
