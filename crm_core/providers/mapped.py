@@ -39,9 +39,11 @@ def dig(document: Any, *path: str | int) -> Any:
         if isinstance(step, int):
             if not isinstance(node, list) or not -len(node) <= step < len(node):
                 return None
-        elif not isinstance(node, dict):
+            node = node[step]
+        elif isinstance(node, dict):
+            node = node.get(step)
+        else:
             return None
-        node = node[step]
     return node
 
 
