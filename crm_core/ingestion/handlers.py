@@ -62,6 +62,7 @@ from crm_core.mail import (
     parse_json,
     parse_rfc822,
 )
+from crm_core.providers.mapped import Mapped
 from crm_core.providers.mapping import map_document
 from crm_core.sales.deals import record_deal
 from crm_core.sales.services import record_order
@@ -95,19 +96,31 @@ class KindHandler(Generic[P]):
         settings: Settings,
         provider: str = ProviderName.STANDARD,
     ) -> Entities:
-        """Parse ``event`` (sent by ``provider``) and handle its payload; what it touched."""
-        return self.handle(session, event, self.parse_from(event, settings, provider))
+        """Parse ``event`` (sent by ``provider``) and handle its payload; what it touched.
+
+        What ``handle`` refuses in a provider's event is named in the provider's terms too.
+        """
+        if provider == ProviderName.STANDARD:
+            return self.handle(session, event, self.parse(event, settings))
+        mapped, payload = self._map(event, settings, provider)
+        try:
+            return self.handle(session, event, payload)
+        except InvalidInput as exc:
+            raise InvalidInput(mapped.translate(exc.errors)) from None
 
     def parse_from(self, event: InboxEvent, settings: Settings, provider: str) -> P:
         """The payload of ``event``: ``parse`` for a standard source, else the provider's
         mapping for the event's topic, checked by ``build``."""
         if provider == ProviderName.STANDARD:
             return self.parse(event, settings)
+        return self._map(event, settings, provider)[1]
+
+    def _map(self, event: InboxEvent, settings: Settings, provider: str) -> tuple[Mapped, P]:
         mapped = map_document(provider, event.topic, event.body, max_depth=settings.max_json_depth)
         if self.build is None:
             raise InvalidInput([FieldError(("topic",), f"{event.kind} have no provider form")])
         try:
-            return self.build(mapped.document, settings)
+            return mapped, self.build(mapped.document, settings)
         except InvalidInput as exc:
             raise InvalidInput(mapped.translate(exc.errors)) from None
 

@@ -109,6 +109,9 @@ class TicketPayload(Payload):
     priority: TicketPriority = TicketPriority.NORMAL
     requester: Requester
     comments: Annotated[list[TicketComment], Field(max_length=500)] = []
+    # When the help desk opened the ticket: the first-response clock starts then
+    # (never later than when we hear of it).
+    opened_at: UtcDateTime | None = None
 
 
 class OrderLinePayload(Payload):

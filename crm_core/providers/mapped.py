@@ -25,6 +25,12 @@ class Mapped:
 
     def origin(self, loc: Loc) -> Loc:
         """Where ``loc`` of the standard document came from in the provider's."""
+        # A handler may name a field by its dotted path as one part (``requester.email``).
+        loc = tuple(
+            piece
+            for part in loc
+            for piece in (part.split(".") if isinstance(part, str) else (part,))
+        )
         for cut in range(len(loc), 0, -1):
             source = self.origins.get(loc[:cut])
             if source is not None:

@@ -17,7 +17,12 @@ from typing import Any
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.models import ProviderName
 from crm_core.ingestion.validation import parse_json_body
-from crm_core.providers import shopify_mapping, stripe_mapping, woocommerce_mapping
+from crm_core.providers import (
+    freshdesk_mapping,
+    shopify_mapping,
+    stripe_mapping,
+    woocommerce_mapping,
+)
 from crm_core.providers.mapped import Mapped
 
 Mapper = Callable[[dict[str, Any]], Mapped]
@@ -26,6 +31,7 @@ MAPPINGS: dict[str, dict[str, Mapper]] = {
     ProviderName.SHOPIFY.value: shopify_mapping.MAPPERS,
     ProviderName.WOOCOMMERCE.value: woocommerce_mapping.MAPPERS,
     ProviderName.STRIPE.value: stripe_mapping.MAPPERS,
+    ProviderName.FRESHDESK.value: freshdesk_mapping.MAPPERS,
 }
 
 
