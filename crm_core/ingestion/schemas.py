@@ -153,6 +153,8 @@ class OrderPayload(Payload):
     shipping_total: Amount | None = None
     status: OrderState | None = None
     ordered_at: UtcDateTime | None = None
+    # When the sender last changed the order: an update older than the stored one changes nothing.
+    updated_at: UtcDateTime | None = None
 
 
 class DealStage(enum.StrEnum):

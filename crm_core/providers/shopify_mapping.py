@@ -69,6 +69,7 @@ def order(document: dict[str, Any]) -> Mapped:
         "total": document.get("total_price"),
         "status": order_status(document),
         "ordered_at": first(document.get("processed_at"), document.get("created_at")),
+        "updated_at": document.get("updated_at"),
     }
     origins: dict[Loc, Loc] = {
         ("order_number",): ("name",),
@@ -81,6 +82,7 @@ def order(document: dict[str, Any]) -> Mapped:
         ("shipping_total",): ("total_shipping_price_set", "shop_money", "amount"),
         ("total",): ("total_price",),
         ("ordered_at",): ("processed_at",),
+        ("updated_at",): ("updated_at",),
     }
     for index in range(len(lines) if isinstance(lines, list) else 0):
         origins[("lines", index, "unit_price")] = ("line_items", index, "price")

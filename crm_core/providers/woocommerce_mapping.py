@@ -73,6 +73,7 @@ def order(document: dict[str, Any]) -> Mapped:
         "total": document.get("total"),
         "status": order_status(document),
         "ordered_at": first(document.get("date_created_gmt"), document.get("date_created")),
+        "updated_at": document.get("date_modified_gmt"),
     }
     if isinstance(mapped["order_number"], int):
         mapped["order_number"] = str(mapped["order_number"])
@@ -86,6 +87,7 @@ def order(document: dict[str, Any]) -> Mapped:
         ("shipping_total",): ("shipping_total",),
         ("total",): ("total",),
         ("ordered_at",): ("date_created_gmt",),
+        ("updated_at",): ("date_modified_gmt",),
     }
     for index in range(len(lines) if isinstance(lines, list) else 0):
         origins[("lines", index, "unit_price")] = ("line_items", index, "subtotal")

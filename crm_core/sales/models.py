@@ -211,6 +211,8 @@ class Order(Timestamped, Base):
     tax_total: Mapped[money] = mapped_column(default=0, server_default="0")
     shipping_total: Mapped[money] = mapped_column(default=0, server_default="0")
     total: Mapped[money]
+    # When the sender last changed the order, as it says: an older update changes nothing.
+    source_updated_at: Mapped[dt.datetime | None]
     ordered_at: Mapped[dt.datetime]
 
     lines: Mapped[list[OrderLine]] = relationship(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -117,12 +118,18 @@ def record_order(
             **totals.as_values(),
             "status": status,
             "ordered_at": order.ordered_at or utcnow(),
+            "source_updated_at": order.updated_at,
         },
     )
     touched = Touched()
     touched.add(EntityType.ORDER, record.id)
     touched.add(EntityType.CUSTOMER, record.customer_id)
     touched.add(EntityType.CONTACT, buyer.id)
+    if not created and _is_stale(record, order):
+        touched.add(EntityType.ACTIVITY, _stale(session, record, order, event_id))
+        return touched
+    if order.updated_at is not None:
+        record.source_updated_at = order.updated_at
     for product in products.values():
         touched.add(EntityType.PRODUCT, product.id)
     _replace_lines(session, record, order, products, totals)
@@ -188,6 +195,47 @@ def _change_status(session: Session, record: Order, status: str, event_id: int |
         event_id=event_id,
     )
     record.status = status
+    session.add(activity)
+    session.flush()
+    return activity.id
+
+
+def _is_stale(record: Order, order: OrderPayload) -> bool:
+    """Whether ``order`` is an older state than the stored one, by the sender's own clock."""
+    stored = record.source_updated_at
+    if stored is None or order.updated_at is None:
+        return False
+    if stored.tzinfo is None:
+        stored = stored.replace(tzinfo=dt.UTC)
+    return order.updated_at < stored
+
+
+def _stale(session: Session, record: Order, order: OrderPayload, event_id: int | None) -> int:
+    """Record that an older update of ``record`` arrived late and changed nothing (once per
+    event, so a replay adds nothing); the activity's id."""
+    if event_id is not None:
+        existing = session.scalar(
+            select(Activity.id).where(
+                Activity.event_id == event_id,
+                Activity.order_id == record.id,
+                Activity.type == ActivityType.STALE_UPDATE,
+            )
+        )
+        if existing is not None:
+            return existing
+    stated = order.updated_at.isoformat() if order.updated_at else None
+    stored = record.source_updated_at.isoformat() if record.source_updated_at else None
+    activity = Activity(
+        type=ActivityType.STALE_UPDATE,
+        direction=Direction.INBOUND,
+        occurred_at=utcnow(),
+        summary=f"Order {record.order_number}: an update older than the stored one, ignored",
+        details={"updated_at": stated, "stored_updated_at": stored, "status": order.status},
+        customer_id=record.customer_id,
+        contact_id=record.contact_id,
+        order_id=record.id,
+        event_id=event_id,
+    )
     session.add(activity)
     session.flush()
     return activity.id

@@ -1,4 +1,5 @@
-"""orders carry subtotal, discounts, tax and shipping; partly refunded orders; order status activities
+"""orders carry subtotal, discounts, tax, shipping and the sender's last change; partly refunded
+orders; order status and stale update activities
 
 Revision ID: 0015
 Revises: 0014
@@ -13,6 +14,8 @@ their defaults and the widened CHECKs are edited in the stored schema.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+
+import crm_core.db
 from alembic import op
 
 
@@ -30,7 +33,7 @@ TYPES = [
     'deal_stage_changed', 'agreement_signed', 'campaign_sent', 'unsubscribed', 'followup_due',
     'bounce_unverified', 'suppression_removed',
 ]
-NEW_TYPE = 'order_status_changed'
+NEW_TYPES = ['order_status_changed', 'stale_update']
 
 
 def _in(column: str, values: list[str]) -> str:
@@ -43,18 +46,19 @@ def upgrade() -> None:
             'orders',
             sa.Column(name, sa.Numeric(precision=14, scale=2), server_default='0', nullable=False),
         )
+    op.add_column('orders', sa.Column('source_updated_at', crm_core.db.UTCDateTime(timezone=True), nullable=True))
     op.execute("UPDATE orders SET subtotal = total")
     _widen('orders', 'status', STATUSES, STATUSES + [NEW_STATUS])
-    _widen('activities', 'type', TYPES, TYPES + [NEW_TYPE])
+    _widen('activities', 'type', TYPES, TYPES + NEW_TYPES)
 
 
 def downgrade() -> None:
-    op.execute(f"DELETE FROM activities WHERE type = '{NEW_TYPE}'")
+    op.execute("DELETE FROM activities WHERE type IN ('order_status_changed', 'stale_update')")
     # Partly refunded is the nearest the older schema can say: the order was paid.
     op.execute(f"UPDATE orders SET status = 'paid' WHERE status = '{NEW_STATUS}'")
-    _widen('activities', 'type', TYPES + [NEW_TYPE], TYPES)
+    _widen('activities', 'type', TYPES + NEW_TYPES, TYPES)
     _widen('orders', 'status', STATUSES + [NEW_STATUS], STATUSES)
-    for name in reversed(AMOUNTS):
+    for name in ('source_updated_at', *reversed(AMOUNTS)):
         if op.get_bind().dialect.name == 'sqlite':
             op.execute(f"ALTER TABLE orders DROP COLUMN {name}")
         else:

@@ -168,3 +168,21 @@ def test_a_customer_without_email_or_phone_is_invalid(session: Session) -> None:
     document = {"id": 1, "first_name": "Nobody"}
     event = run_customer(session, "customers/create", document)
     assert event.status == "invalid"
+
+
+def test_a_late_delivery_of_an_older_update_rolls_nothing_back(session: Session) -> None:
+    source = SourceFactory(provider="shopify")
+    shipped = {**ORDER, "fulfillment_status": "fulfilled", "updated_at": "2026-12-01T09:00:00Z"}
+    run(session, "orders/fulfilled", shipped, source=source)
+    late = run(session, "orders/paid", ORDER, source=source)  # updated 2026-11-30
+    assert late.status == "processed", late.errors
+    order = session.scalars(select(m.Order)).one()
+    assert order.status == "fulfilled"
+    [activity_id] = linked(late, "activity")
+    assert session.get(m.Activity, activity_id).type == "stale_update"
+    # A replay of the late event records nothing more.
+    processing.replay_event(session, event_id=late.id)
+    assert processing.claim_event(session, event_id=late.id)
+    pipeline.run_event(session, event_id=late.id)
+    stale = select(m.Activity).where(m.Activity.type == "stale_update")
+    assert len(session.scalars(stale).all()) == 1

@@ -180,3 +180,27 @@ def test_a_status_change_is_an_activity_and_a_repeat_is_not(session: Session) ->
         select(m.Activity.details).where(m.Activity.type == "order_status_changed")
     ).all()
     assert changes == [{"from": "paid", "to": "refunded"}]
+
+
+def test_an_update_older_than_the_stored_one_changes_nothing_and_says_so(
+    session: Session,
+) -> None:
+    source, buyer = SourceFactory(), ContactFactory()
+
+    def send(status: str, updated_at: str, event_id: int | None = None) -> None:
+        order = payload(status=status, updated_at=updated_at)
+        record_order(session, source_id=source.id, event_id=event_id, buyer=buyer, order=order)
+
+    send("placed", "2026-11-30T10:00:00Z")
+    send("fulfilled", "2026-11-30T12:00:00Z")
+    send("paid", "2026-11-30T11:00:00+00:00")  # delivered late
+    send("paid", "2026-11-30T11:00:00+00:00")  # and again
+    order = session.scalars(select(m.Order)).one()
+    assert order.status == "fulfilled"
+    stale = session.scalars(select(m.Activity).where(m.Activity.type == "stale_update")).all()
+    assert len(stale) == 2
+    assert stale[0].details["status"] == "paid"
+    changes = session.scalars(
+        select(m.Activity.details).where(m.Activity.type == "order_status_changed")
+    ).all()
+    assert changes == [{"from": "placed", "to": "fulfilled"}]
