@@ -48,15 +48,17 @@ def get_event(session: Session, *, event_id: int) -> InboxEvent:
     return event
 
 
-def source_provider(session: Session, source_id: int) -> str:
-    """Who sends ``source_id``'s events (its ``provider``), which decides how they are read."""
-    return session.scalars(select(Source.provider).where(Source.id == source_id)).one()
-
-
-def source_providers(session: Session, source_ids: Iterable[int]) -> dict[int, str]:
-    """``source_provider`` of many sources in one query."""
-    query = select(Source.id, Source.provider).where(Source.id.in_(set(source_ids)))
-    return {source_id: provider for source_id, provider in session.execute(query)}
+def events_with_providers(
+    session: Session, *, event_ids: Sequence[int]
+) -> dict[int, tuple[InboxEvent, str]]:
+    """The events ``event_ids``, each with its source's ``provider`` (which decides how the
+    event is read), in one query."""
+    query = (
+        select(InboxEvent, Source.provider)
+        .join(Source, Source.id == InboxEvent.source_id)
+        .where(InboxEvent.id.in_(list(event_ids)))
+    )
+    return {event.id: (event, provider) for event, provider in session.execute(query)}
 
 
 def claim_event(
