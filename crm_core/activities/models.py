@@ -27,6 +27,9 @@ class ActivityType(enum.StrEnum):
     CASE_COMMENT = "case_comment"
     CASE_ESCALATED = "case_escalated"
     ORDER_PLACED = "order_placed"
+    ORDER_STATUS_CHANGED = "order_status_changed"
+    # A sender's update older than what is stored: recorded, and nothing changed.
+    STALE_UPDATE = "stale_update"
     DEAL_STAGE_CHANGED = "deal_stage_changed"
     AGREEMENT_SIGNED = "agreement_signed"
     CAMPAIGN_SENT = "campaign_sent"

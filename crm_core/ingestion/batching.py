@@ -16,14 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.config import Settings, get_settings
 from crm_core.errors import InvalidInput
 from crm_core.ingestion.handlers import HANDLERS, KindHandler
 from crm_core.ingestion.models import EventStatus, InboxEvent
-from crm_core.ingestion.processing import complete_events, fail_event
+from crm_core.ingestion.processing import complete_events, events_with_providers, fail_event
 
 P = TypeVar("P")
 
@@ -44,29 +43,29 @@ def batchable(kind: str) -> bool:
 
 def run_batch(session: Session, *, kind: str, event_ids: Sequence[int]) -> BatchOutcome:
     """Handle these claimed events of ``kind`` together; mark each ``processed`` or ``invalid``."""
-    events = {
-        event.id: event
-        for event in session.scalars(select(InboxEvent).where(InboxEvent.id.in_(event_ids)))
-    }
+    found = events_with_providers(session, event_ids=event_ids)
     ordered = []
     for event_id in event_ids:
-        event = events.get(event_id)
+        event, provider = found.get(event_id, (None, ""))
         if event is None or event.kind != kind:
             raise ValueError(f"event {event_id} is not a stored {kind} event")
-        ordered.append(event)
+        ordered.append((event, provider))
     return _run_many(session, HANDLERS[kind], ordered, get_settings())
 
 
 def _run_many(
-    session: Session, entry: KindHandler[P], events: list[InboxEvent], settings: Settings
+    session: Session,
+    entry: KindHandler[P],
+    events: list[tuple[InboxEvent, str]],
+    settings: Settings,
 ) -> BatchOutcome:
     if entry.handle_many is None:
         raise ValueError("this kind is processed one event at a time")
     outcome = BatchOutcome()
     parsed: list[tuple[InboxEvent, P]] = []
-    for event in events:
+    for event, provider in events:
         try:
-            parsed.append((event, entry.parse(event, settings)))
+            parsed.append((event, entry.parse_from(event, settings, provider)))
         except InvalidInput as exc:
             fail_event(
                 session,

@@ -3,12 +3,15 @@
 Each entry parses the stored body into the kind's typed payload (``parse``,
 ``InvalidInput`` listing each problem), then turns that payload into CRM
 entities (``handle(session, event, payload)``). The body is parsed once, at the
-start of processing. A provider's mapping (a shop's or a payment service's own
-format) will take the place of ``parse`` and hand the same payload to the same
-``handle``. Every handler runs inside the task's transaction, is idempotent (a
-replay writes nothing new), raises ``PermanentError`` for input it can never
-process, and returns what it touched as ``(entity_type, id)``. Tests that need
-another handler patch the table (``monkeypatch.setitem``).
+start of processing. For a source whose provider is not ``standard`` the
+provider's mapping (``crm_core.providers.mapping``, by the event's topic) takes
+the place of ``parse``: it restates the provider's document in our terms, the
+kind's ``build`` checks it as it checks a standard one, and the same payload goes
+to the same ``handle``; errors name the provider's own fields.
+Every handler runs inside the task's transaction, is idempotent (a replay
+writes nothing new), raises ``PermanentError`` for input it can never process,
+and returns what it touched as ``(entity_type, id)``. Tests that need another
+handler patch the table (``monkeypatch.setitem``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from crm_core.bounces.services import BouncePolicy
 from crm_core.config import Settings, get_settings
 from crm_core.customers.models import Contact
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import EntityType, EventKind, InboxEvent
+from crm_core.ingestion.models import EntityType, EventKind, InboxEvent, ProviderName
 from crm_core.ingestion.schemas import (
     DealPayload,
     EmailPayload,
@@ -34,7 +37,13 @@ from crm_core.ingestion.schemas import (
     Payload,
     TicketPayload,
 )
-from crm_core.ingestion.validation import RFC822_TYPE, check_rfc822, media_type, parse_json_payload
+from crm_core.ingestion.validation import (
+    RFC822_TYPE,
+    check_rfc822,
+    media_type,
+    parse_json_payload,
+    payload_from_document,
+)
 from crm_core.leads.batch import LeadItem, capture_leads
 from crm_core.leads.contacts import contact_for_address
 from crm_core.leads.errors import InvalidField
@@ -53,6 +62,8 @@ from crm_core.mail import (
     parse_json,
     parse_rfc822,
 )
+from crm_core.providers.mapped import Mapped
+from crm_core.providers.mapping import map_document
 from crm_core.sales.deals import record_deal
 from crm_core.sales.services import record_order
 from crm_core.support.auto_ack import AutoAckSettings
@@ -74,10 +85,44 @@ class KindHandler(Generic[P]):
     # Many events of the kind in one transaction, in order (one list of entities each);
     # ``None``: the kind is processed one event at a time.
     handle_many: Callable[[Session, Sequence[tuple[InboxEvent, P]]], list[Entities]] | None = None
+    # The payload of a JSON document already in our terms (a provider's, mapped);
+    # ``None``: no provider sends the kind.
+    build: Callable[[dict[str, Any], Settings], P] | None = None
 
-    def run(self, session: Session, event: InboxEvent, settings: Settings) -> Entities:
-        """Parse ``event`` and handle its payload; what it touched."""
-        return self.handle(session, event, self.parse(event, settings))
+    def run(
+        self,
+        session: Session,
+        event: InboxEvent,
+        settings: Settings,
+        provider: str = ProviderName.STANDARD,
+    ) -> Entities:
+        """Parse ``event`` (sent by ``provider``) and handle its payload; what it touched.
+
+        What ``handle`` refuses in a provider's event is named in the provider's terms too.
+        """
+        if provider == ProviderName.STANDARD:
+            return self.handle(session, event, self.parse(event, settings))
+        mapped, payload = self._map(event, settings, provider)
+        try:
+            return self.handle(session, event, payload)
+        except InvalidInput as exc:
+            raise InvalidInput(mapped.translate(exc.errors)) from None
+
+    def parse_from(self, event: InboxEvent, settings: Settings, provider: str) -> P:
+        """The payload of ``event``: ``parse`` for a standard source, else the provider's
+        mapping for the event's topic, checked by ``build``."""
+        if provider == ProviderName.STANDARD:
+            return self.parse(event, settings)
+        return self._map(event, settings, provider)[1]
+
+    def _map(self, event: InboxEvent, settings: Settings, provider: str) -> tuple[Mapped, P]:
+        mapped = map_document(provider, event.topic, event.body, max_depth=settings.max_json_depth)
+        if self.build is None:
+            raise InvalidInput([FieldError(("topic",), f"{event.kind} have no provider form")])
+        try:
+            return mapped, self.build(mapped.document, settings)
+        except InvalidInput as exc:
+            raise InvalidInput(mapped.translate(exc.errors)) from None
 
 
 def resolve_contact(
@@ -123,6 +168,15 @@ def _json(kind: EventKind, schema: type[M]) -> Callable[[InboxEvent, Settings], 
     return parse
 
 
+def _document(schema: type[M]) -> Callable[[dict[str, Any], Settings], M]:
+    """The build step of a kind whose payload is a JSON document of ``schema``."""
+
+    def build(document: dict[str, Any], settings: Settings) -> M:
+        return payload_from_document(schema, document)
+
+    return build
+
+
 parse_order: Callable[[InboxEvent, Settings], OrderPayload] = _json(EventKind.ORDERS, OrderPayload)
 parse_deal: Callable[[InboxEvent, Settings], DealPayload] = _json(EventKind.DEALS, DealPayload)
 parse_ticket: Callable[[InboxEvent, Settings], TicketPayload] = _json(
@@ -139,6 +193,12 @@ def parse_lead(event: InboxEvent, settings: Settings) -> NormalizedLead:
         event.content_type,
         max_depth=settings.max_json_depth,
     )
+    return normalize_lead(payload, default_region=settings.default_region)
+
+
+def build_lead(document: dict[str, Any], settings: Settings) -> NormalizedLead:
+    """The normalized lead of a document in ``LeadPayload``'s terms."""
+    payload = payload_from_document(LeadPayload, document)
     return normalize_lead(payload, default_region=settings.default_region)
 
 
@@ -260,9 +320,15 @@ def handle_email(session: Session, event: InboxEvent, parsed: ParsedEmail) -> En
 
 
 HANDLERS: dict[str, KindHandler[Any]] = {
-    EventKind.LEADS: KindHandler(parse=parse_lead, handle=handle_lead, handle_many=handle_leads),
-    EventKind.ORDERS: KindHandler(parse=parse_order, handle=handle_order),
+    EventKind.LEADS: KindHandler(
+        parse=parse_lead, handle=handle_lead, handle_many=handle_leads, build=build_lead
+    ),
+    EventKind.ORDERS: KindHandler(
+        parse=parse_order, handle=handle_order, build=_document(OrderPayload)
+    ),
     EventKind.DEALS: KindHandler(parse=parse_deal, handle=handle_deal),
-    EventKind.TICKETS: KindHandler(parse=parse_ticket, handle=handle_ticket),
+    EventKind.TICKETS: KindHandler(
+        parse=parse_ticket, handle=handle_ticket, build=_document(TicketPayload)
+    ),
     EventKind.EMAILS: KindHandler(parse=parse_email, handle=handle_email),
 }

@@ -22,7 +22,7 @@ from crm_core.backoff import backoff_delay
 from crm_core.db import dialect_insert, utcnow
 from crm_core.errors import InvalidInput, PermanentError, error_line
 from crm_core.ingestion.errors import is_transient
-from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent
+from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent, Source
 
 # The states an operator may replay from. A processed event replays too (after
 # a rule changed, say): handlers are idempotent, so it writes nothing twice.
@@ -46,6 +46,19 @@ def get_event(session: Session, *, event_id: int) -> InboxEvent:
     if event is None:
         raise EventNotFound(f"no event {event_id}")
     return event
+
+
+def events_with_providers(
+    session: Session, *, event_ids: Sequence[int]
+) -> dict[int, tuple[InboxEvent, str]]:
+    """The events ``event_ids``, each with its source's ``provider`` (which decides how the
+    event is read), in one query."""
+    query = (
+        select(InboxEvent, Source.provider)
+        .join(Source, Source.id == InboxEvent.source_id)
+        .where(InboxEvent.id.in_(list(event_ids)))
+    )
+    return {event.id: (event, provider) for event, provider in session.execute(query)}
 
 
 def claim_event(

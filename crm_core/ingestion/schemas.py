@@ -11,7 +11,7 @@ import enum
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -58,6 +58,9 @@ class LeadPayload(Payload):
     utm_medium: Text255 | None = None
     utm_campaign: Annotated[str, Field(max_length=80)] | None = None
     deal: LeadDeal | None = None
+    # What the sender says about the person beyond these fields (a shop's marketing
+    # consent, say), kept in the contact's attributes; the latest statement wins.
+    attributes: Annotated[dict[Text255, JsonValue], Field(max_length=50)] | None = None
 
     @model_validator(mode="after")
     def _email_or_phone(self) -> LeadPayload:
@@ -106,6 +109,9 @@ class TicketPayload(Payload):
     priority: TicketPriority = TicketPriority.NORMAL
     requester: Requester
     comments: Annotated[list[TicketComment], Field(max_length=500)] = []
+    # When the help desk opened the ticket: the first-response clock starts then
+    # (never later than when we hear of it).
+    opened_at: UtcDateTime | None = None
 
 
 class OrderLinePayload(Payload):
@@ -115,8 +121,25 @@ class OrderLinePayload(Payload):
     unit_price: Amount
 
 
+class OrderState(enum.StrEnum):
+    """Where an order stands; a sender that says nothing leaves it ``placed``."""
+
+    PLACED = "placed"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
 class OrderPayload(Payload):
-    """A completed purchase from a shop."""
+    """A completed purchase from a shop.
+
+    Without ``subtotal``, ``discount_total``, ``tax_total`` and ``shipping_total``
+    a stated ``total`` must be the lines' sum. With any of them, ``subtotal`` is
+    the lines' sum (stated or not) and ``total = subtotal - discount_total +
+    tax_total + shipping_total``, to the cent.
+    """
 
     order_number: Annotated[str, Field(min_length=1, max_length=80)]
     email: Text255
@@ -124,7 +147,14 @@ class OrderPayload(Payload):
     lines: Annotated[list[OrderLinePayload], Field(min_length=1, max_length=1000)]
     # Checked against the lines when the order is processed.
     total: Amount | None = None
+    subtotal: Amount | None = None
+    discount_total: Amount | None = None
+    tax_total: Amount | None = None
+    shipping_total: Amount | None = None
+    status: OrderState | None = None
     ordered_at: UtcDateTime | None = None
+    # When the sender last changed the order: an update older than the stored one changes nothing.
+    updated_at: UtcDateTime | None = None
 
 
 class DealStage(enum.StrEnum):

@@ -106,6 +106,15 @@ def parse_json_payload(
     return outcome.payload
 
 
+def payload_from_document(schema: type[P], document: Any) -> P:
+    """An already parsed JSON document as a ``schema`` payload, checked as ``parse_json_payload``
+    checks a body; ``InvalidInput`` listing each problem."""
+    outcome = _validate_document(schema, document)
+    if outcome.payload is None:
+        raise InvalidInput(outcome.errors)
+    return outcome.payload
+
+
 def check_rfc822(body: bytes, *, limits: MailLimits) -> None:
     """``InvalidInput`` when a raw message has no From header or too many MIME parts (as
     ``validate_payload`` says)."""

@@ -235,7 +235,7 @@ class Resolver:
             self._index_contact(contact)
             return ContactMatch(contact, contact.customer, matched_by, False, False, changes)
         customer, created, customer_changes = self._choose_customer(lead)
-        contact = Contact(**lead_contact_values(lead), attributes={}, tags=[])
+        contact = Contact(**lead_contact_values(lead), attributes=dict(lead.attributes), tags=[])
         contact.customer = customer
         self.new_contacts.append(contact)
         self._index_contact(contact)

@@ -70,6 +70,21 @@ def merge_into_contact(contact: Contact, lead: NormalizedLead) -> Changes:
         if name in updates:
             changes[name] = {"from": getattr(contact, name), "to": updates[name]}
             setattr(contact, name, updates[name])
+    changes.update(merge_attributes(contact, lead))
+    return changes
+
+
+def merge_attributes(contact: Contact, lead: NormalizedLead) -> Changes:
+    """The lead's attributes into the contact's: each is the sender's latest statement of a
+    fact only it knows (a consent, say), so unlike the fields above it replaces the old value."""
+    stored = dict(contact.attributes or {})
+    changes: Changes = {}
+    for name, value in lead.attributes.items():
+        if stored.get(name) != value:
+            changes[f"attributes.{name}"] = {"from": stored.get(name), "to": value}
+            stored[name] = value
+    if changes:
+        contact.attributes = stored
     return changes
 
 
@@ -79,6 +94,9 @@ def new_contact_changes(contact: Contact) -> Changes:
         name: {"from": None, "to": getattr(contact, name)}
         for name in CONTACT_FIELDS
         if getattr(contact, name) is not None
+    } | {
+        f"attributes.{name}": {"from": None, "to": value}
+        for name, value in (contact.attributes or {}).items()
     }
 
 

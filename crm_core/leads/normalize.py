@@ -7,7 +7,9 @@ raises one ``InvalidInput`` listing each bad one, so a caller can report them al
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -149,6 +151,7 @@ class NormalizedLead:
     utm_medium: str | None = None
     utm_campaign: str | None = None
     deal: LeadDeal | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def domain(self) -> str | None:
@@ -196,4 +199,5 @@ def normalize_lead(payload: LeadPayload, *, default_region: str | None) -> Norma
         utm_medium=_clean(payload.utm_medium),
         utm_campaign=_clean(payload.utm_campaign),
         deal=payload.deal,
+        attributes=dict(payload.attributes or {}),
     )

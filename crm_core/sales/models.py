@@ -59,6 +59,7 @@ class OrderStatus(enum.StrEnum):
     FULFILLED = "fulfilled"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
 
 
 class Product(Timestamped, Base):
@@ -204,7 +205,14 @@ class Order(Timestamped, Base):
     order_number: Mapped[str80]
     status: Mapped[str40] = mapped_column(default=OrderStatus.PLACED)
     currency: Mapped[str] = mapped_column(String(3))
+    # total = subtotal - discount_total + tax_total + shipping_total, to the cent.
+    subtotal: Mapped[money] = mapped_column(default=0, server_default="0")
+    discount_total: Mapped[money] = mapped_column(default=0, server_default="0")
+    tax_total: Mapped[money] = mapped_column(default=0, server_default="0")
+    shipping_total: Mapped[money] = mapped_column(default=0, server_default="0")
     total: Mapped[money]
+    # When the sender last changed the order, as it says: an older update changes nothing.
+    source_updated_at: Mapped[dt.datetime | None]
     ordered_at: Mapped[dt.datetime]
 
     lines: Mapped[list[OrderLine]] = relationship(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -13,7 +15,7 @@ from crm_core.db import dialect_insert, insert_or_lock, utcnow
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.models import EntityType
 from crm_core.ingestion.schemas import OrderLinePayload, OrderPayload
-from crm_core.sales.models import Order, OrderLine, Product
+from crm_core.sales.models import Order, OrderLine, OrderStatus, Product
 from crm_core.touched import Touched
 
 
@@ -22,13 +24,59 @@ def order_total(lines: list[OrderLinePayload]) -> Decimal:
     return sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
 
 
-def check_order_total(order: OrderPayload) -> Decimal:
-    """The computed total; a stated ``total`` that differs makes the order invalid."""
-    computed = order_total(list(order.lines))
+@dataclass(frozen=True)
+class OrderTotals:
+    """An order's amounts: ``total = subtotal - discount_total + tax_total + shipping_total``."""
+
+    subtotal: Decimal
+    discount_total: Decimal
+    tax_total: Decimal
+    shipping_total: Decimal
+    total: Decimal
+
+    def as_values(self) -> dict[str, Decimal]:
+        """The amounts as the order's column values."""
+        return {
+            "subtotal": self.subtotal,
+            "discount_total": self.discount_total,
+            "tax_total": self.tax_total,
+            "shipping_total": self.shipping_total,
+            "total": self.total,
+        }
+
+
+def check_order_total(order: OrderPayload) -> OrderTotals:
+    """The order's amounts, checked; ``InvalidInput`` names each one that does not add up.
+
+    The subtotal is the lines' sum. Without discount, tax or shipping a stated
+    ``total`` must be that sum (the rule of orders that state no breakdown); with
+    them it must be ``subtotal - discount_total + tax_total + shipping_total``.
+    """
+    lines = order_total(list(order.lines))
+    zero = Decimal("0")
+    errors = []
+    if order.subtotal is not None and order.subtotal != lines:
+        message = f"subtotal {order.subtotal} does not match the lines' sum {lines}"
+        errors.append(FieldError(("subtotal",), message))
+    discount = order.discount_total or zero
+    tax = order.tax_total or zero
+    shipping = order.shipping_total or zero
+    computed = lines - discount + tax + shipping
     if order.total is not None and order.total != computed:
-        message = f"total {order.total} does not match the lines' sum {computed}"
-        raise InvalidInput([FieldError(("total",), message)])
-    return computed
+        if discount or tax or shipping:
+            message = (
+                f"total {order.total} is not subtotal {lines} - discounts {discount}"
+                f" + tax {tax} + shipping {shipping} = {computed}"
+            )
+        else:
+            message = f"total {order.total} does not match the lines' sum {lines}"
+        errors.append(FieldError(("total",), message))
+    elif computed < zero:
+        message = f"discounts {discount} exceed the subtotal with tax and shipping"
+        errors.append(FieldError(("discount_total",), message))
+    if errors:
+        raise InvalidInput(errors)
+    return OrderTotals(lines, discount, tax, shipping, computed)
 
 
 def upsert_products(session: Session, *, lines: list[OrderLinePayload]) -> dict[str, Product]:
@@ -55,7 +103,9 @@ def record_order(
     session: Session, *, source_id: int, event_id: int | None, buyer: Contact, order: OrderPayload
 ) -> Touched:
     """Upsert the order ``(source, order number)`` with its lines for ``buyer``."""
-    total = check_order_total(order)
+    totals = check_order_total(order)
+    total = totals.total
+    status = order.status or OrderStatus.PLACED
     products = upsert_products(session, lines=list(order.lines))
     record, created = insert_or_lock(
         session,
@@ -65,19 +115,27 @@ def record_order(
             "customer_id": buyer.customer_id,
             "contact_id": buyer.id,
             "currency": order.currency.upper(),
-            "total": total,
-            "status": "placed",
+            **totals.as_values(),
+            "status": status,
             "ordered_at": order.ordered_at or utcnow(),
+            "source_updated_at": order.updated_at,
         },
     )
     touched = Touched()
     touched.add(EntityType.ORDER, record.id)
     touched.add(EntityType.CUSTOMER, record.customer_id)
     touched.add(EntityType.CONTACT, buyer.id)
+    if not created and _is_stale(record, order):
+        touched.add(EntityType.ACTIVITY, _stale(session, record, order, event_id))
+        return touched
+    if order.updated_at is not None:
+        record.source_updated_at = order.updated_at
     for product in products.values():
         touched.add(EntityType.PRODUCT, product.id)
-    _replace_lines(session, record, order, products, total)
+    _replace_lines(session, record, order, products, totals)
     promote_customer(buyer.customer)
+    if not created and order.status is not None and record.status != order.status:
+        touched.add(EntityType.ACTIVITY, _change_status(session, record, order.status, event_id))
     if created:
         activity = Activity(
             type=ActivityType.ORDER_PLACED,
@@ -101,7 +159,7 @@ def _replace_lines(
     record: Order,
     order: OrderPayload,
     products: dict[str, Product],
-    total: Decimal,
+    totals: OrderTotals,
 ) -> None:
     """Make the stored lines exactly the payload's (a redelivered, amended order wins)."""
     record.lines.clear()
@@ -117,6 +175,67 @@ def _replace_lines(
                 line_total=line.unit_price * line.quantity,
             )
         )
-    record.total = total
+    for column, amount in totals.as_values().items():
+        setattr(record, column, amount)
     record.currency = order.currency.upper()
     session.flush()
+
+
+def _change_status(session: Session, record: Order, status: str, event_id: int | None) -> int:
+    """Move ``record`` to ``status`` and say so in an activity; the activity's id."""
+    activity = Activity(
+        type=ActivityType.ORDER_STATUS_CHANGED,
+        direction=Direction.INBOUND,
+        occurred_at=utcnow(),
+        summary=f"Order {record.order_number}: {record.status} -> {status}",
+        details={"from": record.status, "to": status},
+        customer_id=record.customer_id,
+        contact_id=record.contact_id,
+        order_id=record.id,
+        event_id=event_id,
+    )
+    record.status = status
+    session.add(activity)
+    session.flush()
+    return activity.id
+
+
+def _is_stale(record: Order, order: OrderPayload) -> bool:
+    """Whether ``order`` is an older state than the stored one, by the sender's own clock."""
+    stored = record.source_updated_at
+    if stored is None or order.updated_at is None:
+        return False
+    if stored.tzinfo is None:
+        stored = stored.replace(tzinfo=dt.UTC)
+    return order.updated_at < stored
+
+
+def _stale(session: Session, record: Order, order: OrderPayload, event_id: int | None) -> int:
+    """Record that an older update of ``record`` arrived late and changed nothing (once per
+    event, so a replay adds nothing); the activity's id."""
+    if event_id is not None:
+        existing = session.scalar(
+            select(Activity.id).where(
+                Activity.event_id == event_id,
+                Activity.order_id == record.id,
+                Activity.type == ActivityType.STALE_UPDATE,
+            )
+        )
+        if existing is not None:
+            return existing
+    stated = order.updated_at.isoformat() if order.updated_at else None
+    stored = record.source_updated_at.isoformat() if record.source_updated_at else None
+    activity = Activity(
+        type=ActivityType.STALE_UPDATE,
+        direction=Direction.INBOUND,
+        occurred_at=utcnow(),
+        summary=f"Order {record.order_number}: an update older than the stored one, ignored",
+        details={"updated_at": stated, "stored_updated_at": stored, "status": order.status},
+        customer_id=record.customer_id,
+        contact_id=record.contact_id,
+        order_id=record.id,
+        event_id=event_id,
+    )
+    session.add(activity)
+    session.flush()
+    return activity.id

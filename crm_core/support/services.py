@@ -55,6 +55,7 @@ def upsert_case_from_ticket(
 ) -> Touched:
     """Create or update the case of ``ticket``; status changes and comments become Activities."""
     now = utcnow()
+    opened_at = min(ticket.opened_at, now) if ticket.opened_at else now
     priority = TICKET_PRIORITY[ticket.priority]
     case, created = insert_or_lock(
         session,
@@ -69,7 +70,7 @@ def upsert_case_from_ticket(
             "priority": priority,
             "channel": CaseChannel.WEBHOOK,
             "first_response_due_at": first_response_due(
-                priority, opened_at=now, sla_hours=sla_hours
+                priority, opened_at=opened_at, sla_hours=sla_hours
             ),
             "created_at": now,
             "updated_at": now,

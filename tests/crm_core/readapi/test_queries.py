@@ -103,3 +103,29 @@ def test_order_shows_lines_with_skus_and_exact_total(session: Session) -> None:
     assert [(line["sku"], line["quantity"], line["unit_price"]) for line in shown["lines"]] == [
         ("ABC", 2, "10.10")
     ]
+
+
+def test_order_shows_its_breakdown_and_status(session: Session) -> None:
+    from decimal import Decimal
+
+    order = OrderFactory(
+        subtotal=Decimal("64.00"),
+        discount_total=Decimal("6.40"),
+        tax_total=Decimal("4.61"),
+        shipping_total=Decimal("5.00"),
+        total=Decimal("67.21"),
+        status="partially_refunded",
+    )
+    session.expire_all()
+    shown = get_order(session, order_id=order.id)
+    assert {
+        key: shown[key]
+        for key in ("subtotal", "discount_total", "tax_total", "shipping_total", "total", "status")
+    } == {
+        "subtotal": "64.00",
+        "discount_total": "6.40",
+        "tax_total": "4.61",
+        "shipping_total": "5.00",
+        "total": "67.21",
+        "status": "partially_refunded",
+    }

@@ -109,3 +109,98 @@ def test_existing_products_are_reused_by_sku(session: Session) -> None:
     )
     assert count(session, m.Product) == 2
     assert count(session, m.Order) == 2
+
+
+BREAKDOWN = {
+    "subtotal": "60.07",
+    "discount_total": "6.00",
+    "tax_total": "4.32",
+    "shipping_total": "5.00",
+    "total": "63.39",
+}
+
+
+def test_an_order_with_discount_tax_and_shipping_adds_up(session: Session) -> None:
+    source, buyer = SourceFactory(), ContactFactory()
+    record_order(
+        session, source_id=source.id, event_id=None, buyer=buyer, order=payload(**BREAKDOWN)
+    )
+    order = session.scalars(select(m.Order)).one()
+    amounts = (order.subtotal, order.discount_total, order.tax_total, order.shipping_total)
+    assert amounts == (Decimal("60.07"), Decimal("6.00"), Decimal("4.32"), Decimal("5.00"))
+    assert order.total == Decimal("63.39")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({**BREAKDOWN, "total": "63.40"}, "total"),
+        ({**BREAKDOWN, "subtotal": "60.00"}, "subtotal"),
+        ({"discount_total": "70.00"}, "discount_total"),
+        ({"total": "63.39", "tax_total": "3.31"}, "total"),
+    ],
+)
+def test_amounts_that_do_not_add_up_to_the_cent_are_refused(
+    session: Session, overrides: dict[str, str], field: str
+) -> None:
+    source, buyer = SourceFactory(), ContactFactory()
+    with pytest.raises(InvalidInput) as caught:
+        record_order(
+            session, source_id=source.id, event_id=None, buyer=buyer, order=payload(**overrides)
+        )
+    assert field in [error.field for error in caught.value.errors]
+    assert count(session, m.Order) == 0
+
+
+def test_without_a_breakdown_the_total_is_the_lines_sum(session: Session) -> None:
+    source, buyer = SourceFactory(), ContactFactory()
+    record_order(session, source_id=source.id, event_id=None, buyer=buyer, order=payload())
+    order = session.scalars(select(m.Order)).one()
+    assert (order.subtotal, order.discount_total, order.total) == (
+        Decimal("60.07"),
+        Decimal("0"),
+        Decimal("60.07"),
+    )
+    assert order.status == "placed"
+
+
+def test_a_status_change_is_an_activity_and_a_repeat_is_not(session: Session) -> None:
+    source, buyer = SourceFactory(), ContactFactory()
+    for status in ("paid", "paid", "refunded"):
+        record_order(
+            session,
+            source_id=source.id,
+            event_id=None,
+            buyer=buyer,
+            order=payload(status=status),
+        )
+    order = session.scalars(select(m.Order)).one()
+    assert order.status == "refunded"
+    changes = session.scalars(
+        select(m.Activity.details).where(m.Activity.type == "order_status_changed")
+    ).all()
+    assert changes == [{"from": "paid", "to": "refunded"}]
+
+
+def test_an_update_older_than_the_stored_one_changes_nothing_and_says_so(
+    session: Session,
+) -> None:
+    source, buyer = SourceFactory(), ContactFactory()
+
+    def send(status: str, updated_at: str, event_id: int | None = None) -> None:
+        order = payload(status=status, updated_at=updated_at)
+        record_order(session, source_id=source.id, event_id=event_id, buyer=buyer, order=order)
+
+    send("placed", "2026-11-30T10:00:00Z")
+    send("fulfilled", "2026-11-30T12:00:00Z")
+    send("paid", "2026-11-30T11:00:00+00:00")  # delivered late
+    send("paid", "2026-11-30T11:00:00+00:00")  # and again
+    order = session.scalars(select(m.Order)).one()
+    assert order.status == "fulfilled"
+    stale = session.scalars(select(m.Activity).where(m.Activity.type == "stale_update")).all()
+    assert len(stale) == 2
+    assert stale[0].details["status"] == "paid"
+    changes = session.scalars(
+        select(m.Activity.details).where(m.Activity.type == "order_status_changed")
+    ).all()
+    assert changes == [{"from": "placed", "to": "fulfilled"}]
