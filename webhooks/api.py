@@ -48,23 +48,32 @@ def _invalid(exc: InvalidInput) -> Response:
     )
 
 
+def _paged(
+    fetch: Callable[[Any, str | None, int], Any], of: tuple[str, int] | None = None
+) -> Response:
+    """``fetch(session, cursor, limit)`` with ``?cursor=`` and ``?limit=``: 400 for bad ones.
+
+    ``of`` names the record the page belongs to (``("case", 7)``): 404 when it does not exist.
+    """
+    try:
+        limit = parse_limit(request.args.get("limit"))
+        ids = (of[1],) if of else ()
+        found = _read(lambda s: fetch(s, request.args.get("cursor"), limit), *ids)
+    except InvalidInput as exc:
+        return _invalid(exc)
+    if of is None:
+        return jsonify(found.as_dict())
+    return _answer(found, *of)
+
+
 @bp.get("/contacts")
 @require_api_key
 def list_contacts() -> Response:
     """Contacts, optionally the one with ``?email=`` (matched normalized)."""
-    try:
-        limit = parse_limit(request.args.get("limit"))
-        page = _read(
-            lambda s: queries.find_contacts(
-                s,
-                email=request.args.get("email"),
-                cursor=request.args.get("cursor"),
-                limit=limit,
-            )
-        )
-    except InvalidInput as exc:
-        return _invalid(exc)
-    return jsonify(page.as_dict())
+    email = request.args.get("email")
+    return _paged(
+        lambda s, cursor, limit: queries.find_contacts(s, email=email, cursor=cursor, limit=limit)
+    )
 
 
 @bp.get("/contacts/<int:contact_id>")
@@ -89,34 +98,22 @@ def show_customer(customer_id: int) -> Response:
 @require_api_key
 def customer_timeline(customer_id: int) -> Response:
     """A customer's Activities, newest first, a page at a time."""
-    try:
-        limit = parse_limit(request.args.get("limit"))
-        page = _read(
-            lambda s: queries.customer_timeline(
-                s, customer_id=customer_id, cursor=request.args.get("cursor"), limit=limit
-            ),
-            customer_id,
-        )
-    except InvalidInput as exc:
-        return _invalid(exc)
-    return _answer(page, "customer", customer_id)
+    return _paged(
+        lambda s, cursor, limit: queries.customer_timeline(
+            s, customer_id=customer_id, cursor=cursor, limit=limit
+        ),
+        ("customer", customer_id),
+    )
 
 
 @bp.get("/cases/<int:case_id>")
 @require_api_key
 def show_case(case_id: int) -> Response:
     """A support case with a page of its Activities, oldest first (``?cursor=``, ``?limit=``)."""
-    try:
-        limit = parse_limit(request.args.get("limit"))
-        found = _read(
-            lambda s: queries.get_case(
-                s, case_id=case_id, cursor=request.args.get("cursor"), limit=limit
-            ),
-            case_id,
-        )
-    except InvalidInput as exc:
-        return _invalid(exc)
-    return _answer(found, "case", case_id)
+    return _paged(
+        lambda s, cursor, limit: queries.get_case(s, case_id=case_id, cursor=cursor, limit=limit),
+        ("case", case_id),
+    )
 
 
 @bp.get("/activities/<int:activity_id>")
@@ -150,38 +147,24 @@ def show_order(order_id: int) -> Response:
 @require_api_key
 def list_followups() -> Response:
     """Follow-up tasks, the longest-due first; ``?status=open|done|cancelled``."""
-    try:
-        limit = parse_limit(request.args.get("limit"))
-        page = _read(
-            lambda s: followups.list_followups(
-                s,
-                status=request.args.get("status") or None,
-                cursor=request.args.get("cursor"),
-                limit=limit,
-            )
+    status = request.args.get("status") or None
+    return _paged(
+        lambda s, cursor, limit: followups.list_followups(
+            s, status=status, cursor=cursor, limit=limit
         )
-    except InvalidInput as exc:
-        return _invalid(exc)
-    return jsonify(page.as_dict())
+    )
 
 
 @bp.get("/suppressions")
 @require_api_key
 def list_suppressions() -> Response:
     """Suppressed addresses with their verified failures, or only ``?email=``."""
-    try:
-        limit = parse_limit(request.args.get("limit"))
-        page = _read(
-            lambda s: suppression.list_suppressions(
-                s,
-                email=request.args.get("email"),
-                cursor=request.args.get("cursor"),
-                limit=limit,
-            )
+    email = request.args.get("email")
+    return _paged(
+        lambda s, cursor, limit: suppression.list_suppressions(
+            s, email=email, cursor=cursor, limit=limit
         )
-    except InvalidInput as exc:
-        return _invalid(exc)
-    return jsonify(page.as_dict())
+    )
 
 
 @bp.post("/followups/<int:task_id>/<any(complete, cancel):action>")

@@ -161,6 +161,23 @@ class Provider:
             errors=errors or None,
         )
 
+    def delivery_from_body(
+        self, request: ProviderRequest, *, max_depth: int, id_key: str, type_key: str
+    ) -> Delivery:
+        """A delivery whose id and topic are fields of the JSON body (Stripe, Zendesk, Typeform)."""
+        document = self.parse(request, max_depth=max_depth)
+        if not isinstance(document, dict):
+            return self.delivery(
+                request, webhook_id=None, topic=None, id_field=id_key, errors=[document]
+            )
+        event_id, event_type = document.get(id_key), document.get(type_key)
+        return self.delivery(
+            request,
+            webhook_id=event_id if isinstance(event_id, str) else None,
+            topic=event_type if isinstance(event_type, str) else None,
+            id_field=id_key,
+        )
+
     def parse(self, request: ProviderRequest, *, max_depth: int) -> dict[str, Any] | FieldError:
         """The body's JSON object, parsed once, or the error that prevents it."""
         try:

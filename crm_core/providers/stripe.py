@@ -51,18 +51,7 @@ class Stripe(Provider):
         raise SignatureError(f"no v1 signature in {SIGNATURE} matches the body")
 
     def classify(self, request: ProviderRequest, *, max_depth: int) -> Delivery:
-        document = self.parse(request, max_depth=max_depth)
-        if not isinstance(document, dict):
-            return self.delivery(
-                request, webhook_id=None, topic=None, id_field="id", errors=[document]
-            )
-        event_id, event_type = document.get("id"), document.get("type")
-        return self.delivery(
-            request,
-            webhook_id=event_id if isinstance(event_id, str) else None,
-            topic=event_type if isinstance(event_type, str) else None,
-            id_field="id",
-        )
+        return self.delivery_from_body(request, max_depth=max_depth, id_key="id", type_key="type")
 
     def setup_steps(self, endpoint: str) -> list[str]:
         return [

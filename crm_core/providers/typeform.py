@@ -39,17 +39,8 @@ class Typeform(Provider):
             raise SignatureError(f"{SIGNATURE} does not match the body")
 
     def classify(self, request: ProviderRequest, *, max_depth: int) -> Delivery:
-        document = self.parse(request, max_depth=max_depth)
-        if not isinstance(document, dict):
-            return self.delivery(
-                request, webhook_id=None, topic=None, id_field="event_id", errors=[document]
-            )
-        event_id, event_type = document.get("event_id"), document.get("event_type")
-        return self.delivery(
-            request,
-            webhook_id=event_id if isinstance(event_id, str) else None,
-            topic=event_type if isinstance(event_type, str) else None,
-            id_field="event_id",
+        return self.delivery_from_body(
+            request, max_depth=max_depth, id_key="event_id", type_key="event_type"
         )
 
     def setup_steps(self, endpoint: str) -> list[str]:
