@@ -1,15 +1,21 @@
-"""The worker process's engine and unit of work."""
+"""The worker process's settings, engine and unit of work, and the seam that replaces them.
+
+Tasks read their settings with ``worker_settings()`` and open transactions with
+``unit_of_work()``. Both come from the environment, unless code running tasks in
+this process (tests, a script) says otherwise with ``injected(...)``.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_core.config import get_settings
+from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.encryption.keyring import Keyring
 
@@ -19,9 +25,48 @@ _factory: sessionmaker[Session] | None = None
 _creating = threading.Lock()
 
 
+@dataclass(frozen=True)
+class WorkerContext:
+    """What ``injected`` puts in place; ``None`` leaves the outer value."""
+
+    settings: Settings | None = None
+    sessions: sessionmaker[Session] | None = None
+
+
+_injected: list[WorkerContext] = []
+
+
+@contextmanager
+def injected(
+    *, settings: Settings | None = None, sessions: sessionmaker[Session] | None = None
+) -> Iterator[None]:
+    """Run tasks in this process with these settings and/or sessions until the block ends.
+
+    Blocks nest: an inner one that gives only ``settings`` keeps the outer sessions.
+    """
+    context = WorkerContext(settings=settings, sessions=sessions)
+    _injected.append(context)
+    try:
+        yield
+    finally:
+        _injected.remove(context)
+
+
+def worker_settings() -> Settings:
+    """The settings tasks work with: the innermost injected ones, else the environment's."""
+    for context in reversed(_injected):
+        if context.settings is not None:
+            return context.settings
+    return get_settings()
+
+
 def session_factory() -> sessionmaker[Session]:
-    """This process's session factory, created on first use (after any fork)."""
+    """This process's session factory (the innermost injected one, if any), created on
+    first use (after any fork)."""
     global _engine, _factory
+    for context in reversed(_injected):
+        if context.sessions is not None:
+            return context.sessions
     if _factory is not None:
         return _factory
     with _creating:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import time
 
-from crm_core.config import Settings, get_settings
+from crm_core.config import Settings
 from crm_core.followups.rules import RulesError, RuleSet, load_rules
 from crm_core.followups.services import evaluate
 from crm_core.notifications.sending import SendSettings, deliver_due
 from workers.app import celery_app
-from workers.db import session_factory, unit_of_work
+from workers.db import session_factory, unit_of_work, worker_settings
 
 log = logging.getLogger(__name__)
 # Deliveries claimed at a time: a claim's lease must outlast posting all of them.
@@ -43,7 +43,7 @@ def send_settings(settings: Settings) -> SendSettings:
 @celery_app.task(name="crm.followups.evaluate")
 def evaluate_followups() -> int:
     """Fire every rule on its due subjects; how many fired. Each fires once per subject."""
-    settings = get_settings()
+    settings = worker_settings()
     try:
         ruleset = rules(settings)
     except RulesError as exc:
@@ -63,7 +63,7 @@ def evaluate_followups() -> int:
 @celery_app.task(name="crm.notifications.deliver")
 def deliver_notifications() -> dict[str, int]:
     """One attempt at each notification that is due, for a bounded time; counts by outcome."""
-    settings = send_settings(get_settings())
+    settings = send_settings(worker_settings())
     per_post = settings.connect_timeout + settings.read_timeout
     budget = (celery_app.conf.task_time_limit or 300) * RUN_BUDGET_SHARE
     deadline = time.monotonic() + max(budget - DELIVERIES_PER_CLAIM * per_post, per_post)

@@ -7,12 +7,11 @@ import os
 import socket
 import uuid
 
-from crm_core.config import get_settings
 from crm_core.mail.model import MailLimits
 from crm_core.mailboxes.polling import PollLimits, poll_mailbox
 from crm_core.mailboxes.services import enabled_mailbox_ids
 from workers.app import celery_app
-from workers.db import unit_of_work
+from workers.db import unit_of_work, worker_settings
 from workers.publish import enqueue_events
 
 # FETCH rounds per poll: a mailbox far behind is read over several polls, each
@@ -22,7 +21,7 @@ BATCHES_PER_POLL = 20
 
 def poll_limits() -> PollLimits:
     """The reader's limits, from the settings."""
-    settings = get_settings()
+    settings = worker_settings()
     return PollLimits(
         batch_size=settings.imap_batch_size,
         max_bytes=settings.imap_max_message_bytes,

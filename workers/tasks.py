@@ -13,7 +13,6 @@ from collections import Counter
 from celery.exceptions import SoftTimeLimitExceeded
 
 from crm_core.campaigns import dispatch, sending
-from crm_core.config import get_settings
 from crm_core.db import utcnow
 from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import failure_trace
@@ -29,7 +28,7 @@ from crm_core.ingestion.processing import (
 from crm_core.ops.services import record_heartbeat
 from crm_core.support.outbound import deliver_pending, pending_deliveries
 from workers.app import celery_app
-from workers.db import session_factory, unit_of_work
+from workers.db import session_factory, unit_of_work, worker_settings
 from workers.publish import enqueue_events
 
 log = logging.getLogger(__name__)
@@ -147,7 +146,7 @@ def _record_failure(event_id: int, exc: Exception) -> Outcome:
 @celery_app.task(name="crm.maintenance.sweep_inbox")
 def sweep_inbox() -> int:
     """Publish every inbox event still waiting (broker was down, worker died, retry due)."""
-    settings = get_settings()
+    settings = worker_settings()
     with unit_of_work() as session:
         due = due_for_sweep(
             session,
@@ -217,7 +216,7 @@ def send_batch(campaign_id: int) -> str:
     """
     # Before the claim: a missing setting or a bad mail URL must leave the sends
     # pending, not claimed and then abandoned.
-    settings = get_settings()
+    settings = worker_settings()
     identity = sending.MailIdentity.from_settings(settings)
     backend = backend_from_url(
         settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
@@ -287,7 +286,7 @@ def enqueue_send_batches(campaign_id: int, *, parallel: int, countdown: float | 
 @celery_app.task(name="crm.mail.send_pending")
 def send_pending_mail() -> int:
     """Send the outbound e-mails recorded as pending (case acknowledgements); how many went."""
-    settings = get_settings()
+    settings = worker_settings()
     with unit_of_work() as session:
         pending = pending_deliveries(session)
     if not pending:

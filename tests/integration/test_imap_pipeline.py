@@ -49,9 +49,9 @@ def engine(postgres_available: None, monkeypatch: pytest.MonkeyPatch) -> Iterato
     with scratch_postgres_database("crm_imap_pipeline") as url:
         schema.upgrade(url)
         engine = make_engine(url, keyring=TEST_KEYRING)
-        monkeypatch.setattr(worker_db, "_factory", make_session_factory(engine))
         try:
-            yield engine
+            with worker_db.injected(sessions=make_session_factory(engine)):
+                yield engine
         finally:
             engine.dispose()
             monkeypatch.undo()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -44,10 +46,21 @@ def settings(database_url: str, smtp_server: SmtpTestServer) -> Settings:
 
 
 @pytest.fixture
-def worker(committed_db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def use_settings() -> Iterator[Callable[[Settings], None]]:
+    """Switch the tasks' settings for the rest of the test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda settings: stack.enter_context(worker_db.injected(settings=settings))
+
+
+@pytest.fixture
+def worker(
+    committed_db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[int]]:
     """Tasks bound to the test database and settings; the send_batch ids they published."""
-    monkeypatch.setattr(worker_db, "_factory", make_session_factory(committed_db))
-    monkeypatch.setattr(tasks, "get_settings", lambda: settings)
+    stack = contextlib.ExitStack()
+    stack.enter_context(
+        worker_db.injected(settings=settings, sessions=make_session_factory(committed_db))
+    )
     published: list[int] = []
 
     def record(campaign_id: int, *, parallel: int, countdown: float | None = None) -> int:
@@ -55,7 +68,8 @@ def worker(committed_db: Engine, settings: Settings, monkeypatch: pytest.MonkeyP
         return parallel
 
     monkeypatch.setattr(tasks, "enqueue_send_batches", record)
-    return published
+    with stack:
+        yield published
 
 
 def _contacts(engine: Engine, count: int) -> list[int]:
@@ -188,12 +202,16 @@ def test_a_crashed_batch_leaves_unknown_rows_that_are_never_resent(
 
 
 def test_a_refused_connection_sends_nothing_and_keeps_rows_pending(
-    committed_db: Engine, worker: list[int], settings: Settings, monkeypatch: pytest.MonkeyPatch
+    committed_db: Engine,
+    worker: list[int],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    use_settings: Callable[[Settings], None],
 ) -> None:
     from tests.services import free_port
 
     dead = settings.model_copy(update={"mail_url": f"smtp://127.0.0.1:{free_port()}"})
-    monkeypatch.setattr(tasks, "get_settings", lambda: dead)
+    use_settings(dead)
     _contacts(committed_db, 3)
     campaign_id = _campaign(committed_db)
     tasks.dispatch_campaigns()
@@ -235,9 +253,10 @@ def test_a_missing_public_url_refuses_the_batch_before_claiming_it(
     settings: Settings,
     smtp_server: SmtpTestServer,
     monkeypatch: pytest.MonkeyPatch,
+    use_settings: Callable[[Settings], None],
 ) -> None:
     unset = settings.model_copy(update={"public_url": ""})
-    monkeypatch.setattr(tasks, "get_settings", lambda: unset)
+    use_settings(unset)
     _contacts(committed_db, 3)
     campaign_id = _campaign(committed_db)
     tasks.dispatch_campaigns()
@@ -246,7 +265,7 @@ def test_a_missing_public_url_refuses_the_batch_before_claiming_it(
     # Nothing claimed, so nothing for the dispatcher to give up on as unknown.
     assert _statuses(committed_db, campaign_id) == {"pending": 3}
     assert smtp_server.handler.received == []
-    monkeypatch.setattr(tasks, "get_settings", lambda: settings)
+    use_settings(settings)
     tasks.send_batch(campaign_id)
     assert _statuses(committed_db, campaign_id) == {"sent": 3}
 
@@ -329,10 +348,14 @@ def test_a_recursive_template_fails_its_sends_with_the_reason_never_unknown(
 
 
 def test_a_mistyped_mail_url_claims_nothing(
-    committed_db: Engine, worker: list[int], settings: Settings, monkeypatch: pytest.MonkeyPatch
+    committed_db: Engine,
+    worker: list[int],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    use_settings: Callable[[Settings], None],
 ) -> None:
     typo = settings.model_copy(update={"mail_url": "smtp//mail.example.com:25"})
-    monkeypatch.setattr(tasks, "get_settings", lambda: typo)
+    use_settings(typo)
     _contacts(committed_db, 3)
     campaign_id = _campaign(committed_db)
     tasks.dispatch_campaigns()

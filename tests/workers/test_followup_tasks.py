@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,10 @@ from workers import followup_tasks
 
 
 @pytest.fixture
-def bound(committed_db: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def bound(committed_db: Engine, database_url: str) -> Iterator[Settings]:
     settings = Settings(database_url=database_url, broker_url="memory://")
-    monkeypatch.setattr(worker_db, "_factory", make_session_factory(committed_db))
-    monkeypatch.setattr(followup_tasks, "get_settings", lambda: settings)
-    return settings
+    with worker_db.injected(settings=settings, sessions=make_session_factory(committed_db)):
+        yield settings
 
 
 def test_a_bad_rules_file_is_logged_on_one_line(

@@ -27,11 +27,10 @@ from workers.app import celery_app
 
 
 @pytest.fixture
-def worker_session(committed_db: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
+def worker_session(committed_db: Engine) -> Iterator[Session]:
     """The worker's unit of work bound to the test database; a session to look with."""
     factory = make_session_factory(committed_db)
-    monkeypatch.setattr(worker_db, "_factory", factory)
-    with factory() as session:
+    with worker_db.injected(sessions=factory), factory() as session:
         yield session
 
 
