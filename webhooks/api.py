@@ -4,24 +4,43 @@ opportunities, orders, follow-up tasks, suppressions."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel
 
 from crm_core.campaigns import suppression
 from crm_core.delivery.backends import backend_from_url
-from crm_core.errors import FieldError, InvalidInput
+from crm_core.editing.schemas import parse
+from crm_core.errors import InvalidInput
 from crm_core.followups import services as followups
 from crm_core.followups.models import FollowUpStatus
 from crm_core.mail import CaseTokens
-from crm_core.readapi import queries
+from crm_core.readapi import queries, schemas
 from crm_core.readapi.pagination import Page, parse_limit
 from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
 from webhooks.auth import require_api_key
+from webhooks.openapi.registry import documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+INVALID_QUERY = "A query parameter is not valid (each one named)."
+
+
+class CaseReply(BaseModel):
+    """A reply from a case: its text, and optionally its HTML."""
+
+    body: str
+    html: str | None = None
+
+
+class ReplySent(BaseModel):
+    """The reply's Activity, its Message-ID, and that the mail server took it."""
+
+    activity_id: int
+    message_id: str
+    delivery: Literal["sent"]
 
 
 # Ids are BIGINT: anything larger names nothing (and must not reach the database).
@@ -67,6 +86,12 @@ def _paged(
 
 
 @bp.get("/contacts")
+@documented(
+    summary="Contacts, or the one with an address",
+    query=schemas.ContactQuery,
+    responses={200: schemas.Page[schemas.ContactDoc], 400: INVALID_QUERY},
+    tags=("contacts",),
+)
 @require_api_key
 def list_contacts() -> Response:
     """Contacts, optionally the one with ``?email=`` (matched normalized)."""
@@ -77,6 +102,11 @@ def list_contacts() -> Response:
 
 
 @bp.get("/contacts/<int:contact_id>")
+@documented(
+    summary="A contact",
+    responses={200: schemas.ContactDoc, 404: "No such contact."},
+    tags=("contacts",),
+)
 @require_api_key
 def show_contact(contact_id: int) -> Response:
     return _answer(
@@ -87,6 +117,11 @@ def show_contact(contact_id: int) -> Response:
 
 
 @bp.get("/customers/<int:customer_id>")
+@documented(
+    summary="A customer with its contacts",
+    responses={200: schemas.CustomerDoc, 404: "No such customer."},
+    tags=("customers",),
+)
 @require_api_key
 def show_customer(customer_id: int) -> Response:
     """A customer with its contacts, the primary one marked and first."""
@@ -95,6 +130,16 @@ def show_customer(customer_id: int) -> Response:
 
 
 @bp.get("/customers/<int:customer_id>/timeline")
+@documented(
+    summary="A customer's Activities, newest first",
+    query=schemas.PageQuery,
+    responses={
+        200: schemas.Page[schemas.ActivityItem],
+        400: INVALID_QUERY,
+        404: "No such customer.",
+    },
+    tags=("customers",),
+)
 @require_api_key
 def customer_timeline(customer_id: int) -> Response:
     """A customer's Activities, newest first, a page at a time."""
@@ -107,6 +152,12 @@ def customer_timeline(customer_id: int) -> Response:
 
 
 @bp.get("/cases/<int:case_id>")
+@documented(
+    summary="A support case with a page of its Activities",
+    query=schemas.PageQuery,
+    responses={200: schemas.CaseDoc, 400: INVALID_QUERY, 404: "No such case."},
+    tags=("cases",),
+)
 @require_api_key
 def show_case(case_id: int) -> Response:
     """A support case with a page of its Activities, oldest first (``?cursor=``, ``?limit=``)."""
@@ -117,6 +168,11 @@ def show_case(case_id: int) -> Response:
 
 
 @bp.get("/activities/<int:activity_id>")
+@documented(
+    summary="One Activity, whole",
+    responses={200: schemas.ActivityDoc, 404: "No such activity."},
+    tags=("activities",),
+)
 @require_api_key
 def show_activity(activity_id: int) -> Response:
     """One Activity whole: the lists show an excerpt of its body and link here."""
@@ -125,6 +181,11 @@ def show_activity(activity_id: int) -> Response:
 
 
 @bp.get("/opportunities/<int:opportunity_id>")
+@documented(
+    summary="An opportunity with its agreements",
+    responses={200: schemas.OpportunityDoc, 404: "No such opportunity."},
+    tags=("sales",),
+)
 @require_api_key
 def show_opportunity(opportunity_id: int) -> Response:
     """An opportunity with its agreements."""
@@ -135,6 +196,11 @@ def show_opportunity(opportunity_id: int) -> Response:
 
 
 @bp.get("/orders/<int:order_id>")
+@documented(
+    summary="An order with its lines",
+    responses={200: schemas.OrderDoc, 404: "No such order."},
+    tags=("sales",),
+)
 @require_api_key
 def show_order(order_id: int) -> Response:
     """An order with its lines and total."""
@@ -144,6 +210,12 @@ def show_order(order_id: int) -> Response:
 
 
 @bp.get("/followups")
+@documented(
+    summary="Follow-up tasks, the longest-due first",
+    query=schemas.FollowUpQuery,
+    responses={200: schemas.Page[schemas.FollowUpDoc], 400: INVALID_QUERY},
+    tags=("follow-ups",),
+)
 @require_api_key
 def list_followups() -> Response:
     """Follow-up tasks, the longest-due first; ``?status=open|done|cancelled``."""
@@ -156,6 +228,12 @@ def list_followups() -> Response:
 
 
 @bp.get("/suppressions")
+@documented(
+    summary="Suppressed addresses with their verified failures",
+    query=schemas.SuppressionQuery,
+    responses={200: schemas.Page[schemas.SuppressionDoc], 400: INVALID_QUERY},
+    tags=("suppressions",),
+)
 @require_api_key
 def list_suppressions() -> Response:
     """Suppressed addresses with their verified failures, or only ``?email=``."""
@@ -168,6 +246,11 @@ def list_suppressions() -> Response:
 
 
 @bp.post("/followups/<int:task_id>/<any(complete, cancel):action>")
+@documented(
+    summary="Complete or cancel a follow-up task",
+    responses={200: schemas.FollowUpDoc, 404: "No such follow-up task."},
+    tags=("follow-ups",),
+)
 @require_api_key
 def close_followup(task_id: int, action: str) -> Response:
     """Mark a follow-up task done (``complete``) or ``cancel`` it; repeating changes nothing."""
@@ -180,15 +263,25 @@ def close_followup(task_id: int, action: str) -> Response:
 
 
 @bp.post("/cases/<int:case_id>/reply")
+@documented(
+    summary="Send a reply from a support case",
+    request=CaseReply,
+    responses={
+        201: ReplySent,
+        400: "The body is not a reply (each bad field named).",
+        404: "No such case.",
+        422: "The case cannot be answered (no address to write to).",
+        502: "The reply is on record, but the mail server did not take it.",
+    },
+    tags=("cases",),
+)
 @require_api_key
 def reply_to_case(case_id: int) -> Response:
     """Send a reply from a case: ``{"body": ..., "html": ...}``; 201 with its delivery."""
-    doc = request.get_json(silent=True)
-    if not isinstance(doc, dict) or not isinstance(doc.get("body"), str):
-        return _invalid(InvalidInput([FieldError(("body",), "a JSON object with a text body")]))
-    html = doc.get("html")
-    if html is not None and not isinstance(html, str):
-        return _invalid(InvalidInput([FieldError(("html",), "must be a string")]))
+    try:
+        reply = parse(CaseReply, request.get_json(silent=True))
+    except InvalidInput as exc:
+        return _invalid(exc)
     crm = crm_state()
     settings = crm.settings
     backend = backend_from_url(
@@ -199,8 +292,8 @@ def reply_to_case(case_id: int) -> Response:
             crm.sessions,
             backend,
             case_id=case_id,
-            body=doc["body"],
-            html=html,
+            body=reply.body,
+            html=reply.html,
             sender=settings.mail_from,
             case_tokens=CaseTokens.from_secret(settings.resolved_secret_key()),
         )

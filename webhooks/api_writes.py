@@ -14,18 +14,30 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_core.editing import activities, cases, contacts, customers
+from crm_core.editing import schemas as editing
 from crm_core.editing.records import RecordConflict, RecordNotFound
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.validation import parse_json_body
 from crm_core.people.permissions import PermissionDenied
-from crm_core.readapi import queries
+from crm_core.readapi import queries, schemas
 from crm_core.readapi.serialize import to_dict
 from webhooks.auth import current_actor, forbidden, require_api_key
+from webhooks.openapi.registry import JSON, Body, documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
 
 bp = Blueprint("api_writes", __name__, url_prefix="/api")
 _MAX_ID = 2**63 - 1
+MERGE_PATCH_TYPE = "application/merge-patch+json"
+WRITE_PROBLEMS = {
+    409: "The change conflicts with the record (a duplicate, or kept records).",
+    422: "The document is not valid (each bad field named).",
+}
+
+
+def MERGE_PATCH(model: type) -> Body:
+    """A JSON merge patch body (RFC 7396) of ``model``'s fields."""
+    return Body(model, media_types=(JSON, MERGE_PATCH_TYPE))
 
 
 class _TooLarge(Exception):
@@ -99,6 +111,15 @@ def _customer_doc(session: Session, customer_id: int) -> dict[str, Any] | None:
 
 
 @bp.post("/customers")
+@documented(
+    summary="Create a customer with its primary contact",
+    request=Body(editing.CustomerCreate),
+    responses={
+        201: Body(schemas.CustomerDoc, headers={"Location": "The customer's URL."}),
+        **WRITE_PROBLEMS,
+    },
+    tags=("customers",),
+)
 @require_api_key
 def create_customer() -> Response:
     """Create a customer with its ``primary_contact``; 201 with the customer."""
@@ -116,6 +137,12 @@ def create_customer() -> Response:
 
 
 @bp.patch("/customers/<int:customer_id>")
+@documented(
+    summary="Change a customer (JSON merge patch)",
+    request=MERGE_PATCH(editing.CustomerFields),
+    responses={200: schemas.CustomerDoc, **WRITE_PROBLEMS, 404: "No such customer."},
+    tags=("customers",),
+)
 @require_api_key
 def update_customer(customer_id: int) -> Response:
     """Change a customer with a JSON merge patch."""
@@ -130,6 +157,11 @@ def update_customer(customer_id: int) -> Response:
 
 
 @bp.delete("/customers/<int:customer_id>")
+@documented(
+    summary="Delete a customer without orders or agreements",
+    responses={204: None, **WRITE_PROBLEMS, 404: "No such customer."},
+    tags=("customers",),
+)
 @require_api_key
 def delete_customer(customer_id: int) -> Response:
     """Delete a customer (not one with orders or agreements); 204."""
@@ -140,6 +172,16 @@ def delete_customer(customer_id: int) -> Response:
 
 
 @bp.post("/customers/<int:customer_id>/contacts")
+@documented(
+    summary="Add a contact to a customer",
+    request=Body(editing.ContactCreate),
+    responses={
+        201: Body(schemas.ContactDoc, headers={"Location": "The contact's URL."}),
+        **WRITE_PROBLEMS,
+        404: "No such customer.",
+    },
+    tags=("contacts",),
+)
 @require_api_key
 def create_contact(customer_id: int) -> Response:
     """Add a contact to a customer; 201 with the contact."""
@@ -161,6 +203,12 @@ def create_contact(customer_id: int) -> Response:
 
 
 @bp.patch("/contacts/<int:contact_id>")
+@documented(
+    summary="Change a contact (JSON merge patch)",
+    request=MERGE_PATCH(editing.ContactFields),
+    responses={200: schemas.ContactDoc, **WRITE_PROBLEMS, 404: "No such contact."},
+    tags=("contacts",),
+)
 @require_api_key
 def update_contact(contact_id: int) -> Response:
     """Change a contact with a JSON merge patch."""
@@ -179,6 +227,11 @@ def update_contact(contact_id: int) -> Response:
 
 
 @bp.post("/contacts/<int:contact_id>/primary")
+@documented(
+    summary="Make a contact its customer's primary contact",
+    responses={200: schemas.CustomerDoc, **WRITE_PROBLEMS, 404: "No such contact."},
+    tags=("contacts",),
+)
 @require_api_key
 def make_primary(contact_id: int) -> Response:
     """Make a contact its customer's primary contact; the customer answers."""
@@ -191,6 +244,11 @@ def make_primary(contact_id: int) -> Response:
 
 
 @bp.delete("/contacts/<int:contact_id>")
+@documented(
+    summary="Delete a contact that is not its customer's primary one",
+    responses={204: None, **WRITE_PROBLEMS, 404: "No such contact."},
+    tags=("contacts",),
+)
 @require_api_key
 def delete_contact(contact_id: int) -> Response:
     """Delete a contact that is not its customer's primary contact; 204."""
@@ -201,6 +259,12 @@ def delete_contact(contact_id: int) -> Response:
 
 
 @bp.patch("/cases/<int:case_id>")
+@documented(
+    summary="Change a case's status, priority or assignee",
+    request=MERGE_PATCH(editing.CasePatch),
+    responses={200: schemas.SupportCaseRow, **WRITE_PROBLEMS, 404: "No such case."},
+    tags=("cases",),
+)
 @require_api_key
 def update_case(case_id: int) -> Response:
     """Change a case's ``status``, ``priority`` or ``assignee``; the case answers."""
@@ -220,6 +284,12 @@ def update_case(case_id: int) -> Response:
 
 
 @bp.post("/activities")
+@documented(
+    summary="Log a call, a meeting or a note",
+    request=Body(editing.ActivityCreate),
+    responses={201: schemas.ActivityDoc, **WRITE_PROBLEMS, 404: "A linked record does not exist."},
+    tags=("activities",),
+)
 @require_api_key
 def log_activity() -> Response:
     """Log a ``call``, ``meeting`` or ``note`` on linked entities; 201 with the activity."""

@@ -9,7 +9,9 @@ from flask import Blueprint, Response, jsonify, request
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.people.audit import list_entries
 from crm_core.readapi.pagination import parse_limit
+from crm_core.readapi.schemas import AuditEntryDoc, AuditQuery, Page
 from webhooks.auth import current_actor, require_api_key
+from webhooks.openapi.registry import documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
 
@@ -36,6 +38,12 @@ def _entity_id(raw: str | None) -> int | None:
 
 
 @bp.get("/audit")
+@documented(
+    summary="Who changed what, newest first",
+    query=AuditQuery,
+    responses={200: Page[AuditEntryDoc], 400: "A query parameter is not valid (each one named)."},
+    tags=("audit",),
+)
 @require_api_key
 def list_audit() -> Response:
     """Audit entries, filtered by ``entity``, ``id``, ``actor`` (a label) and ``since``."""

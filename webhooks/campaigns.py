@@ -4,19 +4,79 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
 
 from crm_core.campaigns import sending, services
+from crm_core.editing.schemas import parse
 from crm_core.errors import FieldError, InvalidInput, PermanentError
 from webhooks.auth import require_api_key
+from webhooks.openapi.registry import Body, documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
 from workers.publish import enqueue_campaign_work
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
 _MAX_ID = 2**63 - 1
+Instant = Annotated[
+    str, Field(description="ISO 8601 with a time zone", json_schema_extra={"format": "date-time"})
+]
+
+
+class CampaignCreate(BaseModel):
+    """A new campaign; the templates, the segment and the moment are checked by the service."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    code: str
+    subject: str
+    text: str
+    html: str | None = None
+    segment: dict[str, Any] | None = None
+    send_at: Instant | None = None
+
+
+class CampaignSchedule(BaseModel):
+    """When to send (``schedule`` only): once at ``send_at``, or on a ``cron`` schedule."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    send_at: Instant | None = None
+    cron: str | None = None
+
+
+class CampaignCreated(BaseModel):
+    id: int
+
+
+class CampaignSummary(BaseModel):
+    id: int
+    name: str
+    code: str
+    status: str
+
+
+class CampaignList(BaseModel):
+    items: list[CampaignSummary]
+
+
+class CampaignPreview(BaseModel):
+    """One contact's message as it would be sent."""
+
+    subject: str
+    text: str | None
+    html: str | None
+    headers: dict[str, str]
+
+
+class PreviewQuery(BaseModel):
+    contact_id: int = Field(ge=0, description="The contact the message is rendered for.")
+
+
+INVALID = "The campaign is not valid (each bad field named)."
 
 
 def _body() -> dict[str, Any]:
@@ -28,12 +88,11 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _instant(body: dict[str, Any], field: str) -> dt.datetime | None:
-    value = body.get(field)
+def _instant(value: str | None, field: str) -> dt.datetime | None:
     if value is None:
         return None
     try:
-        instant = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+        instant = dt.datetime.fromisoformat(value)
     except ValueError:
         instant = None
     if instant is None or instant.tzinfo is None:
@@ -67,21 +126,27 @@ def _view(session: Any, campaign_id: int) -> dict[str, Any]:
 
 
 @bp.post("")
+@documented(
+    summary="Create a campaign",
+    request=CampaignCreate,
+    responses={201: CampaignCreated, 409: "Not allowed now.", 422: INVALID},
+    tags=("campaigns",),
+)
 @require_api_key
 def create() -> Response:
     """Create a campaign: 201 with its id."""
 
     def work(session: Any) -> dict[str, Any]:
-        body = _body()
+        body = parse(CampaignCreate, _body())
         campaign = services.create_campaign(
             session,
-            name=body.get("name"),  # type: ignore[arg-type]
-            code=body.get("code"),  # type: ignore[arg-type]
-            subject=body.get("subject"),  # type: ignore[arg-type]
-            text=body.get("text"),  # type: ignore[arg-type]
-            html=body.get("html"),
-            segment=body.get("segment"),
-            send_at=_instant(body, "send_at"),
+            name=body.name,
+            code=body.code,
+            subject=body.subject,
+            text=body.text,
+            html=body.html,
+            segment=body.segment,
+            send_at=_instant(body.send_at, "send_at"),
         )
         return {"id": campaign.id}
 
@@ -89,6 +154,11 @@ def create() -> Response:
 
 
 @bp.get("")
+@documented(
+    summary="Every campaign with its status, newest first",
+    responses={200: CampaignList},
+    tags=("campaigns",),
+)
 @require_api_key
 def list_all() -> Response:
     """Every campaign with its status, newest first."""
@@ -103,6 +173,11 @@ def list_all() -> Response:
 
 
 @bp.get("/<int:campaign_id>")
+@documented(
+    summary="A campaign with its status and stats",
+    responses={200: services.CampaignView, 404: "No such campaign."},
+    tags=("campaigns",),
+)
 @require_api_key
 def show(campaign_id: int) -> Response:
     """The campaign with its status and stats."""
@@ -112,6 +187,17 @@ def show(campaign_id: int) -> Response:
 
 
 @bp.post("/<int:campaign_id>/<any(send,schedule,pause,resume,cancel):action>")
+@documented(
+    summary="Send, schedule, pause, resume or cancel a campaign",
+    request=Body(CampaignSchedule, required=False, description="For ``schedule`` only."),
+    responses={
+        200: services.CampaignView,
+        404: "No such campaign.",
+        409: "Not allowed in the campaign's status.",
+        422: INVALID,
+    },
+    tags=("campaigns",),
+)
 @require_api_key
 def act(campaign_id: int, action: str) -> Response:
     """Change the campaign's status; the new view answers."""
@@ -122,12 +208,12 @@ def act(campaign_id: int, action: str) -> Response:
         if action == "send":
             services.send_now(session, campaign_id=campaign_id)
         elif action == "schedule":
-            body = _body()
+            body = parse(CampaignSchedule, _body())
             services.schedule(
                 session,
                 campaign_id=campaign_id,
-                send_at=_instant(body, "send_at"),
-                cron=body.get("cron"),
+                send_at=_instant(body.send_at, "send_at"),
+                cron=body.cron,
             )
         else:
             getattr(services, action)(session, campaign_id=campaign_id)
@@ -143,6 +229,16 @@ def act(campaign_id: int, action: str) -> Response:
 
 
 @bp.get("/<int:campaign_id>/preview")
+@documented(
+    summary="One contact's message as it would be sent",
+    query=PreviewQuery,
+    responses={
+        200: CampaignPreview,
+        404: "No such campaign or contact.",
+        422: "``contact_id`` is not a contact's id, or a template fails.",
+    },
+    tags=("campaigns",),
+)
 @require_api_key
 def preview(campaign_id: int) -> Response:
     """One contact's message as it would be sent: subject, text, html and headers."""

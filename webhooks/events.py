@@ -7,7 +7,9 @@ from flask import Blueprint, Response, jsonify
 from crm_core.ingestion.models import Source
 from crm_core.ingestion.processing import EventNotFound, get_event
 from crm_core.readapi.events import event_document
+from crm_core.readapi.schemas import EventDoc
 from webhooks.auth import require_api_key
+from webhooks.openapi.registry import documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
 
@@ -15,6 +17,11 @@ bp = Blueprint("events", __name__)
 
 
 @bp.get("/events/<int:event_id>")
+@documented(
+    summary="Where an accepted webhook got to",
+    responses={200: EventDoc, 404: "No such event."},
+    tags=("events",),
+)
 @require_api_key
 def show_event(event_id: int) -> Response:
     """The status of one event and the entities it created or touched."""

@@ -9,11 +9,14 @@ key, and always logged.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from flask import Blueprint, Response, jsonify
+from pydantic import BaseModel
 
 from crm_core.ops.services import database_ready
 from webhooks.auth import request_has_admin_key
+from webhooks.openapi.registry import documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
 from workers.publish import broker_ready
@@ -22,13 +25,30 @@ log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 
 
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, Literal["ok", "unavailable"]]
+
+
 @bp.get("/healthz")
+@documented(
+    summary="Liveness: 200 while the process lives", responses={200: Alive}, tags=("health",)
+)
 def healthz() -> Response:
     """200 while the process lives; checks nothing else."""
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
+@documented(
+    summary="Readiness: the database and the broker answer",
+    responses={200: Ready, 503: "Not ready: ``checks`` names what is unavailable."},
+    tags=("health",),
+)
 def readyz() -> Response:
     """200 when the database and the broker answer, else 503 naming the checks that failed."""
     crm = crm_state()

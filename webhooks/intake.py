@@ -19,21 +19,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
 from crm_core.config import Settings
 from crm_core.ingestion.inbox import Inbox, StoredEvent
 from crm_core.ingestion.models import EventKind, EventStatus, ProviderName
+from crm_core.ingestion.schemas import PAYLOAD_SCHEMAS
 from crm_core.ingestion.services import SourceCredentials
 from crm_core.ingestion.signing import SignatureError, verify
 from crm_core.ingestion.source_cache import SourceCache
-from crm_core.ingestion.validation import accepted_content_types, validate_payload
+from crm_core.ingestion.validation import (
+    JSON_TYPE,
+    RFC822_TYPE,
+    accepted_content_types,
+    validate_payload,
+)
 from crm_core.mail.model import MailLimits
 from crm_core.providers import Delivery, ProviderRequest, get_provider
 from webhooks.failure_budget import count_failure, refused_for_failures
+from webhooks.openapi.registry import Body, Header, documented
 from webhooks.problems import problem
 from webhooks.publisher import event_publisher
 from webhooks.ratelimit import rate_limiter
@@ -43,6 +51,40 @@ log = logging.getLogger(__name__)
 bp = Blueprint("intake", __name__)
 KINDS = frozenset(kind.value for kind in EventKind)
 T = TypeVar("T")
+
+
+class Receipt(BaseModel):
+    """The stored event's id and status; ``Location`` is where it can be followed."""
+
+    event_id: int
+    status: EventStatus
+
+
+class Ping(BaseModel):
+    """A provider's check that the URL answers: nothing is stored."""
+
+    status: Literal["ok"]
+
+
+_STORED = {"Location": "``/events/<event_id>``"}
+_INTAKE_PROBLEMS = {
+    401: "The request is not signed by one of the source's secrets.",
+    404: "No such (enabled) source, or the source posts to the other webhook URL.",
+    413: "The body is larger than the source's kind takes.",
+    415: "The body's media type is not one the kind (or the provider) takes.",
+    429: "Too many requests from this source, or too many failures from this client.",
+    503: "The inbox is unavailable: nothing was stored; retry.",
+}
+# The kind in the URL says which payload it is.
+_PAYLOADS = Body(
+    tuple(PAYLOAD_SCHEMAS.values()),
+    description="The kind's payload as JSON (``emails`` also as a raw ``message/rfc822``).",
+)
+_SIGNED = (
+    Header("webhook-id", "The delivery's id: a redelivery with the same id is a no-op.", True),
+    Header("webhook-timestamp", "Unix seconds when it was signed.", True),
+    Header("webhook-signature", "``v1,<base64 HMAC-SHA256>`` of ``id.timestamp.body``.", True),
+)
 
 
 class Refused(Exception):
@@ -57,6 +99,23 @@ class Unsigned(Refused):
 
 
 @bp.post("/webhooks/<source_name>/<kind>")
+@documented(
+    summary="Receive a signed webhook (Standard Webhooks), the kind in the URL",
+    request=Body(
+        _PAYLOADS.schema,
+        media_types=(JSON_TYPE, RFC822_TYPE),
+        description=_PAYLOADS.description,
+    ),
+    headers=_SIGNED,
+    path={"kind": {"type": "string", "enum": sorted(KINDS)}},
+    responses={
+        200: Body(Receipt, description="Received before (a redelivery).", headers=_STORED),
+        202: Body(Receipt, description="Stored; it is processed shortly.", headers=_STORED),
+        **_INTAKE_PROBLEMS,
+        422: "Stored as ``invalid`` with its ``errors``; replayable once fixed.",
+    },
+    tags=("webhooks",),
+)
 def receive(source_name: str, kind: str) -> Response:
     """Accept one signed webhook: 202 when new, 200 when already received."""
     settings: Settings = crm_state().settings
@@ -85,6 +144,20 @@ def receive(source_name: str, kind: str) -> Response:
 
 
 @bp.post("/webhooks/<source_name>")
+@documented(
+    summary="Receive a provider's webhook as the provider sends it",
+    request=Body(
+        {},
+        media_types=(JSON_TYPE, "application/x-www-form-urlencoded"),
+        description="The provider's own body; the source's provider verifies it.",
+    ),
+    responses={
+        200: Body((Receipt, Ping), description="Received before, or the provider's ping."),
+        202: Body(Receipt, description="Stored (``ignored`` when not handled).", headers=_STORED),
+        **_INTAKE_PROBLEMS,
+    },
+    tags=("webhooks",),
+)
 def receive_from_provider(source_name: str) -> Response:
     """Accept one provider's webhook as it sends it: 202 new (``ignored`` too), 200 again."""
     settings: Settings = crm_state().settings

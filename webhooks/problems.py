@@ -7,6 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, json, request
+from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.exceptions import HTTPException
 
 from crm_core.config import MissingSettingError
@@ -65,3 +66,27 @@ def register_error_handlers(app: Flask) -> None:
         # The stack, not the message: a message can quote the request's body.
         log.error("unhandled error in %s %s\n%s", request.method, request.path, failure_trace(exc))
         return problem(500, "The server could not complete the request; it has been logged.")
+
+
+class ProblemFieldError(BaseModel):
+    """One bad field of the request: its dotted path (``body`` for the whole), what is wrong."""
+
+    field: str
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document; a problem may carry more members than these."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(
+        default="about:blank", description=f"``about:blank`` or ``{PROBLEM_TYPE_BASE}<name>``"
+    )
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str | None = None
+    errors: list[ProblemFieldError] | None = Field(
+        default=None, description="Each bad field, when the input is at fault."
+    )

@@ -18,9 +18,14 @@ from crm_core.campaigns.unsubscribe import (
     UnsubscribeClaim,
     read_unsubscribe_token,
 )
+from webhooks.openapi.registry import HTML, Body, documented
 from webhooks.state import crm_state
 
 bp = Blueprint("unsubscribe", __name__)
+TOKEN = {"token": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}}
+PAGE_BODY = Body({"type": "string"}, media_types=(HTML,), description="A page for people.")
+# A page too, not a problem document: the reader is a person who clicked a link.
+BAD_LINK = Body({"type": "string"}, media_types=(HTML,), description="The link is not valid.")
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -52,6 +57,12 @@ def _claim(token: str) -> UnsubscribeClaim | Response:
 
 
 @bp.get("/unsubscribe/<token>")
+@documented(
+    summary="The unsubscribe page: a button that POSTs back (nothing changes on GET)",
+    path=TOKEN,
+    responses={200: PAGE_BODY, 400: BAD_LINK},
+    tags=("unsubscribe",),
+)
 def confirm(token: str) -> Response:
     """A page with a button that POSTs back; nothing changes on GET."""
     claim = _claim(token)
@@ -65,6 +76,12 @@ def confirm(token: str) -> Response:
 
 
 @bp.post("/unsubscribe/<token>")
+@documented(
+    summary="Unsubscribe (RFC 8058 one-click too); idempotent",
+    path=TOKEN,
+    responses={200: PAGE_BODY, 400: BAD_LINK},
+    tags=("unsubscribe",),
+)
 def unsubscribe(token: str) -> Response:
     """Put the address on the suppression list (idempotent); RFC 8058 one-click lands here."""
     claim = _claim(token)

@@ -1,0 +1,215 @@
+"""Pydantic models of what the read API answers, for the OpenAPI document and its tests.
+
+The rows are shown by ``serialize.to_dict`` (every column but the hidden ones), so their
+models are made from the same mappers: ``row_model(Contact)`` has a field per shown column,
+typed as ``to_dict`` writes it (decimals as strings, times in ISO 8601, JSON columns as
+their Python annotation says). A column added to a table is in its model at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from sqlalchemy import JSON, inspect
+from sqlalchemy.orm import Mapped
+
+from crm_core.activities.models import Activity
+from crm_core.bounces.models import MailBounce
+from crm_core.campaigns.models import Suppression
+from crm_core.customers.models import Contact, Customer
+from crm_core.db import Base
+from crm_core.followups.models import FollowUpStatus, FollowUpTask
+from crm_core.readapi.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from crm_core.readapi.serialize import HIDDEN
+from crm_core.sales.models import Agreement, Opportunity, Order, OrderLine
+from crm_core.support.models import SupportCase
+
+T = TypeVar("T")
+
+
+class Shown(BaseModel):
+    """A document the API answers with: every field always present, nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _annotations(cls: type) -> dict[str, Any]:
+    """The class's resolved annotations; mapped classes named by string resolve too."""
+    names = {mapper.class_.__name__: mapper.class_ for mapper in Base.registry.mappers}
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        module = typing.cast(Any, __import__(klass.__module__, fromlist=["_"]))
+        for name in getattr(klass, "__annotations__", {}):
+            try:
+                hint = typing.get_type_hints(klass, vars(module), names).get(name)
+            except (NameError, TypeError):
+                continue
+            if hint is not None:
+                hints[name] = hint
+    return hints
+
+
+def _column_type(cls: type, key: str, hints: dict[str, Any]) -> Any:
+    column: Any = inspect(cls).columns[key]
+    hint = hints.get(key)
+    if typing.get_origin(hint) is Mapped:
+        inner = typing.get_args(hint)[0]
+        if typing.get_origin(inner) is typing.Annotated:
+            inner = typing.get_args(inner)[0]
+        return inner
+    if isinstance(column.type, JSON):
+        return Any
+    python = column.type.python_type
+    return python | None if column.nullable else python
+
+
+def row_model(
+    cls: type, *, name: str | None = None, hide: frozenset[str] = frozenset()
+) -> type[Shown]:
+    """A model of ``to_dict(obj, hide=hide)`` for rows of the mapped class ``cls``."""
+    hints = _annotations(cls)
+    fields: dict[str, Any] = {}
+    mapper: Any = inspect(cls)
+    for attr in mapper.column_attrs:
+        if attr.key in HIDDEN or attr.key in hide:
+            continue
+        annotation = _column_type(cls, attr.key, hints)
+        args = typing.get_args(annotation)
+        if Decimal in args or annotation is Decimal:
+            annotation = str | None if type(None) in args else str
+        fields[attr.key] = (annotation, ...)
+    model: type[Shown] = create_model(
+        name or cls.__name__, __base__=Shown, __doc__=f"A {cls.__name__} row.", **fields
+    )
+    return model
+
+
+def _extended(base: type[Shown], name: str, doc: str, **fields: Any) -> type[Shown]:
+    model: type[Shown] = create_model(  # type: ignore[call-overload]
+        name, __base__=base, __doc__=doc, **{k: (v, ...) for k, v in fields.items()}
+    )
+    return model
+
+
+class Page(Shown, Generic[T]):
+    """One page of a list: ``next`` is the cursor of the following page (None on the last)."""
+
+    items: list[T]
+    next: str | None
+
+
+ContactDoc = row_model(Contact, name="Contact")
+CustomerRow = row_model(Customer, name="CustomerRow")
+CustomerDoc = _extended(
+    CustomerRow,
+    "Customer",
+    "A customer with its contacts, the primary one first.",
+    primary_contact_id=int | None,
+    contacts=list[ContactDoc],  # type: ignore[valid-type]
+)
+ActivityDoc = row_model(Activity, name="Activity")
+ActivityItem = _extended(
+    row_model(Activity, name="ActivityRow", hide=frozenset({"details"})),
+    "ActivityItem",
+    "An Activity in a list: an excerpt of its body, and a link to the whole.",
+    excerpt=str,
+    truncated=bool,
+    href=str,
+)
+SupportCaseRow = row_model(SupportCase, name="SupportCaseRow")
+CaseDoc = _extended(
+    SupportCaseRow,
+    "SupportCase",
+    "A support case with a page of its Activities, oldest first.",
+    activities=Page[ActivityItem],  # type: ignore[valid-type]
+)
+OpportunityDoc = _extended(
+    row_model(Opportunity, name="OpportunityRow"),
+    "Opportunity",
+    "An opportunity with the agreements that cover it.",
+    agreements=list[row_model(Agreement)],  # type: ignore[misc]
+)
+OrderLineDoc = _extended(
+    row_model(OrderLine, name="OrderLineRow"), "OrderLine", "An order line.", sku=str
+)
+OrderDoc = _extended(
+    row_model(Order, name="OrderRow"),
+    "Order",
+    "An order with its lines.",
+    lines=list[OrderLineDoc],  # type: ignore[valid-type]
+)
+FollowUpDoc = row_model(FollowUpTask, name="FollowUp")
+SuppressionDoc = _extended(
+    row_model(Suppression, name="SuppressionRow"),
+    "Suppression",
+    "A suppressed address with the verified failures of its address, newest first.",
+    email=str,
+    bounces=list[row_model(MailBounce, name="Bounce", hide=frozenset({"id"}))],  # type: ignore[misc]
+)
+
+
+class EventEntity(Shown):
+    type: str
+    id: int
+
+
+class EventDoc(Shown):
+    """An inbox event as senders and operators see it: status, errors, what it touched."""
+
+    event_id: int
+    source: str | None
+    kind: str
+    webhook_id: str
+    topic: str | None
+    status: str
+    attempts: int
+    error: str | None
+    errors: list[Any]
+    received_at: dt.datetime | None
+    processed_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    outcome: Any
+    entities: list[EventEntity]
+
+
+class AuditEntryDoc(Shown):
+    """Who changed what: ``changes`` maps each field to its ``before`` and ``after``."""
+
+    id: int
+    occurred_at: dt.datetime
+    actor: str
+    actor_kind: str
+    entity: str
+    entity_id: int
+    action: str
+    changes: dict[str, Any] = Field(description="field -> {before, after}")
+
+
+class PageQuery(BaseModel):
+    """The query of a paged list."""
+
+    cursor: str | None = Field(default=None, description="``next`` of the previous page.")
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
+
+
+class ContactQuery(PageQuery):
+    email: str | None = Field(default=None, description="Only the contact with this address.")
+
+
+class SuppressionQuery(PageQuery):
+    email: str | None = Field(default=None, description="Only this address.")
+
+
+class FollowUpQuery(PageQuery):
+    status: FollowUpStatus | None = Field(default=None, description="Only tasks in this state.")
+
+
+class AuditQuery(PageQuery):
+    entity: str | None = Field(default=None, description="Only entries about this kind.")
+    id: int | None = Field(default=None, ge=1, le=2**63 - 1, description="The entity's id.")
+    actor: str | None = Field(default=None, description="Only this actor's entries (a label).")
+    since: dt.datetime | None = Field(default=None, description="Only entries from then on.")

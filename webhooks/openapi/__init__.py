@@ -1,0 +1,1 @@
+"""The OpenAPI document of the app, and the pages that show it."""
