@@ -135,7 +135,10 @@ def _response(status: int, answer: Any, schemas: _Schemas) -> dict[str, Any]:
 
 def _common_responses(rule: Rule, operation: Operation, scope: str | None) -> dict[int, str]:
     """What any route like this one can answer, besides what it declares."""
-    common = {500: "The server could not complete the request (logged)."}
+    common = {
+        500: "The server could not complete the request (logged).",
+        503: "A setting the route needs is missing (the problem names it), or a service is down.",
+    }
     if rule.arguments:
         common[404] = "No such record, or a path that names none."
     if operation.request is not None:
