@@ -21,6 +21,7 @@ from webhooks import (
     intake,
     publisher,
     ratelimit,
+    unstorable,
     unsubscribe,
 )
 from webhooks.api_writes import bp as writes_api
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         ),
     )
     bodies.init_app(app, settings)
+    unstorable.init_app(app)
     if settings.trusted_proxy_hops:
         # The client address (failure budget) is the one the trusted proxies saw.
         hops = settings.trusted_proxy_hops

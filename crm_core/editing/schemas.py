@@ -17,6 +17,7 @@ from crm_core.customers.models import CustomerKind, LifecycleStage
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import normalize_country, normalize_email
+from crm_core.storable import unstorable_fields
 from crm_core.support.models import CasePriority, CaseStatus
 
 M = TypeVar("M", bound=BaseModel)
@@ -151,6 +152,9 @@ def parse(model: type[M], document: Any) -> M:
     """``document`` as ``model``; ``InvalidInput`` naming each bad field otherwise."""
     if not isinstance(document, dict):
         raise InvalidInput([FieldError((), "the body must be a JSON object")])
+    unstorable = unstorable_fields(document)
+    if unstorable:
+        raise InvalidInput(unstorable)
     try:
         return model.model_validate(document)
     except ValidationError as exc:

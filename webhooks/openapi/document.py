@@ -141,6 +141,8 @@ def _common_responses(rule: Rule, operation: Operation, scope: str | None) -> di
     }
     if rule.arguments:
         common[404] = "No such record, or a path that names none."
+    if operation.query is not None:
+        common[400] = "A query parameter is not valid (each one named)."
     if operation.request is not None:
         common[413] = "The body is larger than the server takes."
     if scope is not None:
