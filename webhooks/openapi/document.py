@@ -4,6 +4,11 @@ Schemas come from the pydantic models themselves (``models_json_schema`` with re
 into ``#/components/schemas``): request bodies in validation mode, answers in serialization
 mode. A guarded route's security requirement names the scope it needs, from
 ``ROUTE_PERMISSIONS``.
+
+Why not a library: spectree and flask-openapi3 validate the request themselves (their own
+422 bodies, not our problem documents, and a second validation beside the services'), and
+flask-openapi3 wants views rewritten to its signatures; apispec would still need this walk
+and a pydantic plugin. What is left to write is this one small module.
 """
 
 from __future__ import annotations
