@@ -1,21 +1,8 @@
 """Per-source rate limits on shared storage (Redis when configured), via ``limits``.
 
-A fixed window per source and minute, counted in the shared storage so every
-web process draws on one budget. Asking the storage on every request would
-cost a round trip per webhook, so each process reserves its requests in small
-blocks: one ``INCRBY`` takes up to ``block`` requests of the window's budget
-and the process spends them locally until the window ends. The block is at
-most 1 % of the budget (and at most ``max_block``), so:
-
-- the limiter never admits more than the budget in a window (a block is only
-  granted from what the shared counter still has);
-- it may admit a little less: what a process reserved and did not spend before
-  the window ended, at most ``block - 1`` requests per process;
-- a small budget (under 200 a minute) is counted request by request, exactly.
-
-A refused process remembers until when the window is spent and refuses
-locally until then. When the storage is unreachable the limiter fails open:
-a webhook is never refused because the limiter is down.
+A fixed window per source and minute, shared by every web process; it never admits more than
+the budget, and fails open when the storage is unreachable. How each process reserves budget in
+blocks, and what that costs in accuracy: ``docs/performance.md`` (Webhook intake).
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
-"""Capturing leads, one or many, with a few statements whatever their number.
+"""Capturing leads, one or many, as the same decisions in the same order.
 
-The person is resolved by ``matching.resolve_contacts``; then one statement per
-kind of row writes what the leads bring besides: their external ids, their
-deals' opportunities, their campaigns' drafts and responses, and their
-``lead_captured`` Activities. Leads are decided in order, so a lead captured in
-a batch ends exactly as it would alone (``services.capture_lead`` is a batch of
-one). Concurrency is handled by locks: the resolver locks each identity it may
-create, deals are locked by name. A writer that does not take those locks can
-still win a race for an address; a batch then raises ``BatchConflict`` and its
-caller captures the leads one by one.
+``services.capture_lead`` is a batch of one, so a lead captured in a batch ends exactly as it
+would alone; a batch that loses a race raises ``BatchConflict`` and its caller captures the leads
+one by one. Why it writes by kind of row, and how it locks: ``docs/performance.md`` (Lead
+processing).
 """
 
 from __future__ import annotations
