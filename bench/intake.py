@@ -78,7 +78,7 @@ def signed_request(
             "X-Shopify-Shop-Domain": "bench.myshopify.com",
         }
         return "/webhooks/shopbench", headers, body
-    from crm_core.ingestion.signing import sign
+    from crm_core.base.signing import sign
 
     body = json.dumps({"email": f"lead{n}.{msg_id[-8:]}@example.com", "first_name": "Ada"}).encode()
     headers = {

@@ -24,11 +24,11 @@ from typing import TypeVar
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError
 
+from crm_core.base.signing import SignatureError, verify
 from crm_core.config import Settings
 from crm_core.ingestion.inbox import Inbox, StoredEvent
 from crm_core.ingestion.models import EventKind, EventStatus, ProviderName
 from crm_core.ingestion.services import SourceCredentials
-from crm_core.ingestion.signing import SignatureError, verify
 from crm_core.ingestion.source_cache import SourceCache
 from crm_core.ingestion.validation import accepted_content_types, validate_payload
 from crm_core.mail.model import MailLimits

@@ -24,19 +24,12 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core.base.touched import Touched
 from crm_core.bounces.services import BouncePolicy
 from crm_core.config import Settings, get_settings
 from crm_core.customers.models import Contact
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.models import EntityType, EventKind, InboxEvent, ProviderName
-from crm_core.ingestion.schemas import (
-    DealPayload,
-    EmailPayload,
-    LeadPayload,
-    OrderPayload,
-    Payload,
-    TicketPayload,
-)
 from crm_core.ingestion.validation import (
     RFC822_TYPE,
     check_rfc822,
@@ -62,6 +55,14 @@ from crm_core.mail import (
     parse_json,
     parse_rfc822,
 )
+from crm_core.payloads.schemas import (
+    DealPayload,
+    EmailPayload,
+    LeadPayload,
+    OrderPayload,
+    Payload,
+    TicketPayload,
+)
 from crm_core.providers.mapped import Mapped
 from crm_core.providers.mapping import map_document
 from crm_core.sales.deals import record_deal
@@ -69,7 +70,6 @@ from crm_core.sales.services import record_order
 from crm_core.support.auto_ack import AutoAckSettings
 from crm_core.support.inbound_mail import MailContext, ThreadDecision, receive_email
 from crm_core.support.services import upsert_case_from_ticket
-from crm_core.touched import Touched
 
 Entities = list[tuple[str, int]]
 P = TypeVar("P")

@@ -18,7 +18,11 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from crm_core.errors import FieldError, InvalidInput, first_line
-from crm_core.ingestion.schemas import (
+from crm_core.leads.errors import InvalidField
+from crm_core.leads.normalize import normalize_email
+from crm_core.mail.model import MailLimits
+from crm_core.mail.structure import TooComplex, scan_structure
+from crm_core.payloads.schemas import (
     PAYLOAD_SCHEMAS,
     DealPayload,
     EmailPayload,
@@ -27,10 +31,6 @@ from crm_core.ingestion.schemas import (
     Payload,
     TicketPayload,
 )
-from crm_core.leads.errors import InvalidField
-from crm_core.leads.normalize import normalize_email
-from crm_core.mail.model import MailLimits
-from crm_core.mail.structure import TooComplex, scan_structure
 from crm_core.sales.services import check_order_total
 
 JSON_TYPE = "application/json"

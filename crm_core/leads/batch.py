@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType
+from crm_core.base.locks import lock_identities
 from crm_core.campaigns.models import MarketingCampaign
 from crm_core.db import dialect_insert, utcnow
 from crm_core.ingestion.models import EntityType, ExternalRef
@@ -30,7 +31,6 @@ from crm_core.leads.attribution import (
     new_opportunity,
     record_responses,
 )
-from crm_core.leads.locks import lock_identities
 from crm_core.leads.matching import ContactMatch, resolve_contacts
 from crm_core.leads.normalize import NormalizedLead
 from crm_core.sales.models import Opportunity

@@ -14,10 +14,10 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from crm_core.ingestion.schemas import LeadDeal, LeadPayload
 from crm_core.leads.countries import normalize_country
 from crm_core.leads.domains import free_mail_domains, is_free_or_disposable
 from crm_core.leads.errors import InvalidField, invalid_lead
+from crm_core.payloads.schemas import LeadDeal, LeadPayload
 
 __all__ = [
     "NormalizedLead",

@@ -30,9 +30,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.backoff import backoff_delay
+from crm_core.base.signing import sign
 from crm_core.db import utcnow
 from crm_core.errors import failure_trace
-from crm_core.ingestion.signing import sign
 from crm_core.notifications.models import (
     DeliveryAttempt,
     DeliveryStatus,

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from crm_core.base.signing import SignatureError
 from crm_core.errors import FieldError
 from crm_core.ingestion.models import EventKind, ProviderName
-from crm_core.ingestion.signing import SignatureError
 from crm_core.ingestion.validation import JSON_TYPE, parse_json_body
 
 __all__ = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crm_core.ingestion.schemas import OrderState
+from crm_core.payloads.schemas import OrderState
 from crm_core.providers.mapped import Loc, Mapped, dig, first
 
 REFUNDS = {

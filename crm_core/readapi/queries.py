@@ -8,15 +8,15 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from crm_core.activities.models import Activity
-from crm_core.customers.models import Contact, Customer
-from crm_core.readapi.pagination import (
+from crm_core.base.pagination import (
     DEFAULT_LIMIT,
     Page,
     cursor_time,
     decode_cursor,
     encode_cursor,
 )
-from crm_core.readapi.serialize import to_dict
+from crm_core.base.serialize import to_dict
+from crm_core.customers.models import Contact, Customer
 from crm_core.sales.models import Opportunity, Order, OrderLine
 from crm_core.support.models import SupportCase
 

@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact, Customer, LifecycleStage
 from crm_core.db import dialect_insert, insert_or_lock, utcnow
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.models import EntityType
-from crm_core.ingestion.schemas import OrderLinePayload, OrderPayload
+from crm_core.payloads.schemas import OrderLinePayload, OrderPayload
 from crm_core.sales.models import Order, OrderLine, OrderStatus, Product
-from crm_core.touched import Touched
 
 
 def order_total(lines: list[OrderLinePayload]) -> Decimal:

@@ -158,7 +158,7 @@ def test_a_stored_body_is_parsed_once_per_processing(
     session: Session, monkeypatch: pytest.MonkeyPatch, kind: str, body: dict
 ) -> None:
     from crm_core.ingestion import validation
-    from crm_core.ingestion.schemas import LeadPayload
+    from crm_core.payloads.schemas import LeadPayload
 
     parsed: list[bytes] = []
     real = validation._parse_json

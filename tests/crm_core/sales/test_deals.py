@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.ingestion.schemas import DealPayload
+from crm_core.payloads.schemas import DealPayload
 from crm_core.sales.deals import record_deal
 from tests.factories import ContactFactory, SourceFactory
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import models as m
 from crm_core.errors import InvalidInput
-from crm_core.ingestion.schemas import OrderPayload
+from crm_core.payloads.schemas import OrderPayload
 from crm_core.sales.services import order_total, record_order
 from tests.factories import ContactFactory, SourceFactory
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.ingestion.schemas import TicketPayload
+from crm_core.payloads.schemas import TicketPayload
 from crm_core.support.services import DEFAULT_SLA_HOURS, upsert_case_from_ticket
 from tests.factories import ContactFactory, SourceFactory
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
-from crm_core.ingestion import signing
-from crm_core.ingestion.signing import SignatureError, generate_secret, sign, verify
+from crm_core.base import signing
+from crm_core.base.signing import SignatureError, generate_secret, sign, verify
 from tests.signed import fixture_json
 
 VECTOR = fixture_json("spec_vector.json")

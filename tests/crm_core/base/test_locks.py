@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from crm_core.leads.locks import advisory_key, lock_identities
+from crm_core.base.locks import advisory_key, lock_identities
 
 
 def held_elsewhere(engine: Engine, identity: str) -> bool:
