@@ -11,7 +11,7 @@ from crm_cli.session import transaction
 from crm_core.config import MissingSettingError, get_settings
 from crm_core.errors import InvalidInput
 from crm_core.ingestion import services
-from crm_core.ingestion.models import ProviderName
+from crm_core.payloads.kinds import ProviderName
 from crm_core.providers import PROVIDERS, Provider
 
 

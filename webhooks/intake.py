@@ -27,11 +27,12 @@ from sqlalchemy.exc import DBAPIError
 from crm_core.base.signing import SignatureError, verify
 from crm_core.config import Settings
 from crm_core.ingestion.inbox import Inbox, StoredEvent
-from crm_core.ingestion.models import EventKind, EventStatus, ProviderName
+from crm_core.ingestion.models import EventStatus
 from crm_core.ingestion.services import SourceCredentials
 from crm_core.ingestion.source_cache import SourceCache
 from crm_core.ingestion.validation import accepted_content_types, validate_payload
 from crm_core.mail.model import MailLimits
+from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.providers import Delivery, ProviderRequest, get_provider
 from webhooks.failure_budget import count_failure, refused_for_failures
 from webhooks.problems import problem

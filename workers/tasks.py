@@ -18,7 +18,6 @@ from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import failure_trace
 from crm_core.ingestion.batching import batchable, run_batch
 from crm_core.ingestion.errors import PermanentError, TransientError, is_transient
-from crm_core.ingestion.models import EventKind
 from crm_core.ingestion.pipeline import run_event
 from crm_core.ingestion.processing import (
     claim_events,
@@ -26,6 +25,7 @@ from crm_core.ingestion.processing import (
     record_failure,
 )
 from crm_core.ops.services import record_heartbeat
+from crm_core.payloads.kinds import EventKind
 from crm_core.support.outbound import deliver_pending, pending_deliveries
 from workers.app import celery_app
 from workers.db import session_factory, unit_of_work, worker_settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm_core.ingestion.models import EntityType
+from crm_core.base.entities import EntityType
 
 
 class Touched:

@@ -24,12 +24,13 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core.base.entities import EntityType
 from crm_core.base.touched import Touched
 from crm_core.bounces.services import BouncePolicy
 from crm_core.config import Settings, get_settings
 from crm_core.customers.models import Contact
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import EntityType, EventKind, InboxEvent, ProviderName
+from crm_core.ingestion.models import InboxEvent
 from crm_core.ingestion.validation import (
     RFC822_TYPE,
     check_rfc822,
@@ -55,6 +56,7 @@ from crm_core.mail import (
     parse_json,
     parse_rfc822,
 )
+from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.payloads.schemas import (
     DealPayload,
     EmailPayload,

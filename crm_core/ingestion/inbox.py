@@ -20,8 +20,9 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from crm_core.db import utcnow
 from crm_core.errors import FieldError
-from crm_core.ingestion.models import EventKind, EventStatus, InboxEvent
+from crm_core.ingestion.models import EventStatus, InboxEvent
 from crm_core.ingestion.services import SourceCredentials, source_credentials
+from crm_core.payloads.kinds import EventKind
 
 
 @dataclass(frozen=True)

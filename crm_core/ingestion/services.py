@@ -14,12 +14,9 @@ from sqlalchemy.orm import Session
 
 from crm_core.db import UTCDateTime, utcnow
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import (
-    ProviderName,
-    Source,
-    SourceSecret,
-)
+from crm_core.ingestion.models import Source, SourceSecret
 from crm_core.ingestion.validation import Validated, validate_payload
+from crm_core.payloads.kinds import ProviderName
 from crm_core.providers import PROVIDERS, Provider
 
 __all__ = [

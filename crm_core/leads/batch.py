@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType
+from crm_core.base.entities import EntityType, ExternalRef
 from crm_core.base.locks import lock_identities
 from crm_core.campaigns.models import MarketingCampaign
 from crm_core.db import dialect_insert, utcnow
-from crm_core.ingestion.models import EntityType, ExternalRef
 from crm_core.leads.activity import lead_activity
 from crm_core.leads.attribution import (
     CLOSED_STAGES,

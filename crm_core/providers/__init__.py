@@ -6,7 +6,7 @@ table from a source's ``provider`` column to that object.
 
 from __future__ import annotations
 
-from crm_core.ingestion.models import ProviderName
+from crm_core.payloads.kinds import ProviderName
 from crm_core.providers.base import Delivery, Provider, ProviderRequest, SignatureError
 from crm_core.providers.freshdesk import Freshdesk
 from crm_core.providers.shopify import Shopify

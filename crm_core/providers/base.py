@@ -19,8 +19,8 @@ from typing import Any, ClassVar, Protocol
 
 from crm_core.base.signing import SignatureError
 from crm_core.errors import FieldError
-from crm_core.ingestion.models import EventKind, ProviderName
-from crm_core.ingestion.validation import JSON_TYPE, parse_json_body
+from crm_core.payloads.json_body import JSON_TYPE, parse_json_body
+from crm_core.payloads.kinds import EventKind, ProviderName
 
 __all__ = [
     "Delivery",

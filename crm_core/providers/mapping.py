@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import ProviderName
-from crm_core.ingestion.validation import parse_json_body
+from crm_core.payloads.json_body import parse_json_body
+from crm_core.payloads.kinds import ProviderName
 from crm_core.providers import (
     freshdesk_mapping,
     shopify_mapping,

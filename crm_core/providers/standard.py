@@ -8,7 +8,7 @@ place in the provider table as the others (setup steps, generated secrets).
 from __future__ import annotations
 
 from crm_core.base.signing import generate_secret
-from crm_core.ingestion.models import EventKind, ProviderName
+from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.providers.base import Provider
 
 

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.base.entities import EntityType
 from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact, Customer, LifecycleStage
 from crm_core.db import dialect_insert, insert_or_lock, utcnow
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import EntityType
 from crm_core.payloads.schemas import OrderLinePayload, OrderPayload
 from crm_core.sales.models import Order, OrderLine, OrderStatus, Product
 

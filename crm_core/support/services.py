@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.base.entities import EntityType, ExternalRef
 from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
 from crm_core.db import insert_or_lock, utcnow
-from crm_core.ingestion.models import EntityType, ExternalRef
 from crm_core.payloads.schemas import TicketComment, TicketPayload
 from crm_core.support.models import CaseChannel, CasePriority, CaseStatus, SupportCase
 

@@ -142,7 +142,7 @@ def test_a_replayed_event_creates_no_row(session: Session) -> None:
 
 def test_every_kind_has_an_entry_in_the_table() -> None:
     from crm_core.ingestion.handlers import HANDLERS
-    from crm_core.ingestion.models import EventKind
+    from crm_core.payloads.kinds import EventKind
 
     assert set(HANDLERS) == {kind.value for kind in EventKind}
 
@@ -161,7 +161,7 @@ def test_a_stored_body_is_parsed_once_per_processing(
     from crm_core.payloads.schemas import LeadPayload
 
     parsed: list[bytes] = []
-    real = validation._parse_json
+    real = validation.json_document
     real_lead = LeadPayload.model_validate_json
 
     def counting(raw: bytes, *, max_depth: int) -> object:
@@ -172,7 +172,7 @@ def test_a_stored_body_is_parsed_once_per_processing(
         parsed.append(raw)
         return real_lead(raw, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(validation, "_parse_json", counting)
+    monkeypatch.setattr(validation, "json_document", counting)
     monkeypatch.setattr(LeadPayload, "model_validate_json", counting_lead)
     event = run(session, kind, body)
     assert event.status == "processed"
