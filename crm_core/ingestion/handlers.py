@@ -30,6 +30,7 @@ from crm_core.bounces.services import BouncePolicy
 from crm_core.config import Settings, get_settings
 from crm_core.customers.models import Contact
 from crm_core.errors import FieldError, InvalidInput
+from crm_core.ingestion.commands import deal_command, normalize_lead, order_command, ticket_command
 from crm_core.ingestion.models import InboxEvent
 from crm_core.ingestion.validation import (
     RFC822_TYPE,
@@ -41,12 +42,7 @@ from crm_core.ingestion.validation import (
 from crm_core.leads.batch import LeadItem, capture_leads
 from crm_core.leads.contacts import contact_for_address
 from crm_core.leads.errors import InvalidField
-from crm_core.leads.normalize import (
-    NormalizedLead,
-    free_mail_domains,
-    normalize_email,
-    normalize_lead,
-)
+from crm_core.leads.normalize import NormalizedLead, free_mail_domains, normalize_email
 from crm_core.leads.services import capture_lead
 from crm_core.mail import (
     CaseTokens,
@@ -252,7 +248,11 @@ def handle_order(session: Session, event: InboxEvent, order: OrderPayload) -> En
     buyer, touched = resolve_contact(session, order.email, None)
     touched.extend(
         record_order(
-            session, source_id=event.source_id, event_id=event.id, buyer=buyer, order=order
+            session,
+            source_id=event.source_id,
+            event_id=event.id,
+            buyer=buyer,
+            order=order_command(order),
         )
     )
     return touched.items()
@@ -262,7 +262,13 @@ def handle_deal(session: Session, event: InboxEvent, deal: DealPayload) -> Entit
     """A deal update: the buyer's contact, the opportunity, its stage, its agreement."""
     buyer, touched = resolve_contact(session, deal.email, None)
     touched.extend(
-        record_deal(session, source_id=event.source_id, event_id=event.id, buyer=buyer, deal=deal)
+        record_deal(
+            session,
+            source_id=event.source_id,
+            event_id=event.id,
+            buyer=buyer,
+            deal=deal_command(deal),
+        )
     )
     return touched.items()
 
@@ -278,7 +284,7 @@ def handle_ticket(session: Session, event: InboxEvent, ticket: TicketPayload) ->
             source_id=event.source_id,
             event_id=event.id,
             requester=requester,
-            ticket=ticket,
+            ticket=ticket_command(ticket),
             sla_hours=get_settings().sla_first_response_hours,
         )
     )

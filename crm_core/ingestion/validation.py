@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from crm_core.errors import FieldError, InvalidInput, first_line
+from crm_core.ingestion.commands import order_command
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import normalize_email
 from crm_core.mail.model import MailLimits
@@ -176,7 +177,7 @@ def _address_errors(payload: Payload) -> list[FieldError]:
 def _order_total_errors(order: OrderPayload) -> list[FieldError]:
     """An order's ``total``, when given, must equal the sum of its lines."""
     try:
-        check_order_total(order)
+        check_order_total(order_command(order))
     except InvalidInput as exc:
         return exc.errors
     return []

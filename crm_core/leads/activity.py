@@ -28,7 +28,7 @@ def _summary(lead: NormalizedLead, match: ContactMatch) -> str:
 def _deal_details(lead: NormalizedLead) -> dict[str, Any] | None:
     if lead.deal is None:
         return None
-    return lead.deal.model_dump(mode="json", exclude_none=True)
+    return lead.deal.details()
 
 
 def lead_details(lead: NormalizedLead, match: ContactMatch) -> dict[str, Any]:

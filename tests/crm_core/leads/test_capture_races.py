@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select, text
 from crm_core import models as m
 from crm_core import schema
 from crm_core.db import make_engine, make_session_factory
-from crm_core.leads.normalize import normalize_lead
+from crm_core.ingestion.commands import normalize_lead
 from crm_core.leads.services import capture_lead
 from crm_core.payloads.schemas import LeadPayload
 from tests.services import scratch_postgres_database
