@@ -5,7 +5,13 @@ Alembic, the ERD generator and the tests import this module.
 
 from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
 from crm_core.base.entities import EntityType, ExternalRef
-from crm_core.bounces.models import MailBounce, SentKind, SentMessage
+from crm_core.bounces.models import (
+    MailBounce,
+    SentKind,
+    SentMessage,
+    Suppression,
+    SuppressionReason,
+)
 from crm_core.campaigns.models import (
     CampaignMember,
     CampaignSend,
@@ -13,8 +19,6 @@ from crm_core.campaigns.models import (
     MarketingCampaign,
     MemberStatus,
     SendStatus,
-    Suppression,
-    SuppressionReason,
 )
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 from crm_core.db import Base

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from crm_core.base.pagination import Page, parse_limit
-from crm_core.campaigns import suppression
+from crm_core.bounces import suppression
 from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.followups import services as followups

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_core.bounces.models import MailBounce, SentKind, SentMessage
-from crm_core.campaigns.models import SuppressionReason
-from crm_core.campaigns.suppression import suppress
+from crm_core.bounces.models import MailBounce, SentKind, SentMessage, SuppressionReason
+from crm_core.bounces.suppression import suppress
 from crm_core.db import dialect_insert, utcnow
 from crm_core.mail import Bounce, BouncedRecipient, normalize_address, normalize_message_id
 

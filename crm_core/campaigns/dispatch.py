@@ -15,13 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, exists, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from crm_core.campaigns.models import (
-    CampaignSend,
-    CampaignStatus,
-    MarketingCampaign,
-    SendStatus,
-    Suppression,
-)
+from crm_core.bounces.models import Suppression
+from crm_core.campaigns.models import CampaignSend, CampaignStatus, MarketingCampaign, SendStatus
 from crm_core.campaigns.recurrence import next_run
 from crm_core.campaigns.segments import parse_segment, segment_query
 from crm_core.customers.models import Contact

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 
-from crm_core.campaigns.models import Suppression
+from crm_core.bounces.models import Suppression
 from crm_core.campaigns.segment_fields import FIELDS, OPS, Ago, FieldSpec
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import utcnow

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.base.pagination import Page, cursor_time, decode_cursor, encode_cursor
 from crm_core.base.serialize import to_dict
-from crm_core.campaigns.suppression import is_suppressed
+from crm_core.bounces.suppression import is_suppressed
 from crm_core.campaigns.templates import compile_templates, contact_context, customer_context
 from crm_core.customers.models import Contact, Customer, LifecycleStage
 from crm_core.db import dialect_insert, utcnow

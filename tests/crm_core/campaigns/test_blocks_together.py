@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.bounces.suppression import suppress
 from crm_core.campaigns.segments import parse_segment, segment_query
-from crm_core.campaigns.suppression import suppress
 from crm_core.campaigns.templates import compile_templates, contact_context, customer_context
 from crm_core.campaigns.unsubscribe import (
     UNSUBSCRIBE_PATH,

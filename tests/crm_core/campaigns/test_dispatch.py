@@ -7,9 +7,10 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from crm_core.bounces.models import SuppressionReason
+from crm_core.bounces.suppression import suppress
 from crm_core.campaigns import dispatch, services
-from crm_core.campaigns.models import CampaignSend, CampaignStatus, SendStatus, SuppressionReason
-from crm_core.campaigns.suppression import suppress
+from crm_core.campaigns.models import CampaignSend, CampaignStatus, SendStatus
 from crm_core.db import utcnow
 from crm_core.models import MarketingCampaign
 from tests.factories import ContactFactory, MarketingCampaignFactory

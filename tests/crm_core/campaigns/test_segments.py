@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.bounces.suppression import suppress
 from crm_core.campaigns.segments import parse_segment, segment_query
-from crm_core.campaigns.suppression import suppress
 from crm_core.errors import InvalidInput
 from tests.factories import ContactFactory, CustomerFactory, SupportCaseFactory
 

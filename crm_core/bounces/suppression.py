@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.base.pagination import Page, decode_cursor, encode_cursor
 from crm_core.base.serialize import to_dict
-from crm_core.bounces.models import MailBounce
-from crm_core.campaigns.models import Suppression, SuppressionReason
+from crm_core.bounces.models import MailBounce, Suppression, SuppressionReason
 from crm_core.customers.models import Contact
 from crm_core.db import dialect_insert, utcnow
 from crm_core.errors import FieldError, InvalidInput
