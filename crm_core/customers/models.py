@@ -64,8 +64,9 @@ class Customer(Timestamped, Base):
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
     )
+    # By name: sales sits above customers and imports them; customers never import sales.
     opportunities: Mapped[list[Opportunity]] = relationship(
-        back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
+        "Opportunity", back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
     )
 
 
