@@ -20,12 +20,12 @@ from bench.pipeline import seed_contacts, store_leads
 
 
 def main() -> None:
-    from crm_core import schema
+    from crm_core import migrate
     from crm_core.db import make_engine, make_session_factory
     from crm_core.ingestion.batching import run_batch
-    from crm_core.ingestion.pipeline import run_event
     from crm_core.ingestion.processing import claim_events
     from crm_core.ingestion.services import create_source
+    from crm_core.ingestion.single_event import run_event
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=300)
     args = parser.parse_args()
     with scratch_database() as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url)
         seed_contacts(engine, args.existing)
         sessions = make_session_factory(engine)

@@ -180,8 +180,8 @@ def round_trips_per_event(
     """
     from crm_core.db import make_session_factory
     from crm_core.ingestion.batching import run_batch
-    from crm_core.ingestion.pipeline import run_event
     from crm_core.ingestion.processing import claim_events
+    from crm_core.ingestion.single_event import run_event
 
     ids = store_leads(engine, source_id, samples, f"rt{uuid.uuid4().hex[:6]}")
     counted = {"n": 0}
@@ -270,7 +270,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(existing: int, args: argparse.Namespace) -> dict[str, float]:
-    from crm_core import schema
+    from crm_core import migrate
     from crm_core.db import make_engine, make_session_factory
     from crm_core.encryption.keyring import Keyring
     from crm_core.ingestion.services import create_source
@@ -279,7 +279,7 @@ def measure(existing: int, args: argparse.Namespace) -> dict[str, float]:
 
     key = Keyring.generate_key()
     with scratch_database() as url, private_redis() as broker:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, keyring=Keyring([key]))
         seeded = time.perf_counter()
         seed_contacts(engine, existing)

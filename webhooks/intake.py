@@ -31,7 +31,7 @@ from crm_core.ingestion.models import EventStatus
 from crm_core.ingestion.services import SourceCredentials
 from crm_core.ingestion.source_cache import SourceCache
 from crm_core.ingestion.validation import accepted_content_types, validate_payload
-from crm_core.mail.model import MailLimits
+from crm_core.mail.parsed import MailLimits
 from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.providers import Delivery, ProviderRequest, get_provider
 from webhooks.failure_budget import count_failure, refused_for_failures

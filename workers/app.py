@@ -24,7 +24,7 @@ def _refuse_a_bad_mail_url(**_kwargs: object) -> None:
     Otherwise it would start, claim campaign sends and only then find it cannot send them.
     """
     from crm_core.config import get_settings
-    from crm_core.delivery.backends import check_mail_url
+    from crm_core.mail_transport.backends import check_mail_url
 
     problem = check_mail_url(get_settings().resolved_mail_url())
     if problem:

@@ -8,7 +8,7 @@ import time
 from crm_core.config import Settings
 from crm_core.followups.rules import RulesError, RuleSet, load_rules
 from crm_core.followups.services import evaluate
-from crm_core.notifications.sending import SendSettings, deliver_due
+from crm_core.notifications.posting import SendSettings, deliver_due
 from workers.app import celery_app
 from workers.db import session_factory, unit_of_work, worker_settings
 

@@ -7,7 +7,7 @@ import os
 import socket
 import uuid
 
-from crm_core.mail.model import MailLimits
+from crm_core.mail.parsed import MailLimits
 from crm_core.mailboxes.polling import PollLimits, poll_mailbox
 from crm_core.mailboxes.services import enabled_mailbox_ids
 from workers.app import celery_app

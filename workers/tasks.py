@@ -12,21 +12,21 @@ from collections import Counter
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from crm_core.campaigns import dispatch, sending
+from crm_core.campaigns import scheduling, sending
 from crm_core.db import utcnow
-from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import failure_trace
 from crm_core.ingestion.batching import batchable, run_batch
 from crm_core.ingestion.errors import PermanentError, TransientError, is_transient
-from crm_core.ingestion.pipeline import run_event
 from crm_core.ingestion.processing import (
     claim_events,
     due_for_sweep,
     record_failure,
 )
+from crm_core.ingestion.single_event import run_event
+from crm_core.mail_transport.backends import backend_from_url
 from crm_core.ops.services import record_heartbeat
 from crm_core.payloads.kinds import EventKind
-from crm_core.support.outbound import deliver_pending, pending_deliveries
+from crm_core.support.pending_mail import deliver_pending, pending_deliveries
 from workers.app import celery_app
 from workers.db import session_factory, unit_of_work, worker_settings
 from workers.publish import enqueue_events
@@ -162,16 +162,16 @@ def dispatch_campaigns() -> int:
     """Beat: settle crashed sends, start due campaigns, and fan out their send batches."""
     now = utcnow()
     with unit_of_work() as session:
-        recovered = dispatch.recover_stale_sending(
+        recovered = scheduling.recover_stale_sending(
             session, older_than=dt.timedelta(seconds=_claim_timeout()), now=now
         )
-        due = dispatch.due_campaigns(session, now=now)
+        due = scheduling.due_campaigns(session, now=now)
     started = [campaign_id for campaign_id in due if _start_campaign(campaign_id, now=now)]
     if recovered:
         log.warning("%s campaign sends found sending after a crash are now unknown", recovered)
     with unit_of_work() as session:
-        dispatch.complete_finished_campaigns(session, now=now)
-        stalled = dispatch.stalled_campaigns(
+        scheduling.complete_finished_campaigns(session, now=now)
+        stalled = scheduling.stalled_campaigns(
             session, idle_for=dt.timedelta(seconds=_claim_timeout()), now=now
         )
     for campaign_id in started:
@@ -190,17 +190,17 @@ def _start_campaign(campaign_id: int, *, now: dt.datetime) -> bool:
     """
     try:
         with unit_of_work() as session:
-            return dispatch.start_campaign(session, campaign_id=campaign_id, now=now)
+            return scheduling.start_campaign(session, campaign_id=campaign_id, now=now)
     except Exception as exc:
         if is_transient(exc):
             log.warning("campaign %s not started this time: %s", campaign_id, exc)
             return False
-        reason = dispatch.describe_failure(exc)
+        reason = scheduling.describe_failure(exc)
         # Bad input is told in one line; anything else is a defect worth its traceback.
         unexpected = not isinstance(exc, PermanentError)
         log.error("campaign %s failed to start: %s", campaign_id, reason, exc_info=unexpected)
     with unit_of_work() as session:
-        dispatch.fail_campaign(session, campaign_id=campaign_id, reason=reason, now=now)
+        scheduling.fail_campaign(session, campaign_id=campaign_id, reason=reason, now=now)
     return False
 
 
@@ -222,7 +222,7 @@ def send_batch(campaign_id: int) -> str:
         settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
     )
     with unit_of_work() as session:
-        claimed = dispatch.claim_batch(
+        claimed = scheduling.claim_batch(
             session,
             campaign_id=campaign_id,
             size=celery_app.conf.crm_campaign_batch_size,
@@ -239,7 +239,7 @@ def send_batch(campaign_id: int) -> str:
             )
     except Exception as exc:  # nothing reached the backend: the rows go back
         log.exception("campaign %s: a batch of %d could not be prepared", campaign_id, len(claimed))
-        outcomes = sending.release_unsent(claimed, dispatch.describe_failure(exc))
+        outcomes = sending.release_unsent(claimed, scheduling.describe_failure(exc))
     else:
         outcomes = sending.deliver_batch(backend, prepared, deadline=deadline)
     with unit_of_work() as session:
@@ -257,7 +257,7 @@ def send_batch(campaign_id: int) -> str:
 
 def _finish_campaign(campaign_id: int) -> str:
     with unit_of_work() as session:
-        done = dispatch.complete_if_done(session, campaign_id=campaign_id, now=utcnow())
+        done = scheduling.complete_if_done(session, campaign_id=campaign_id, now=utcnow())
     return "campaign sent" if done else "nothing to claim"
 
 

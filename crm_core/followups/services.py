@@ -24,7 +24,6 @@ from crm_core.bounces.suppression import is_suppressed
 from crm_core.campaigns.templates import compile_templates, contact_context, customer_context
 from crm_core.customers.models import Contact, Customer, LifecycleStage
 from crm_core.db import dialect_insert, utcnow
-from crm_core.delivery.messages import AutoSubmitted, new_message_id
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.followups.models import FollowUpStatus, FollowUpTask, SubjectType
 from crm_core.followups.rules import (
@@ -33,6 +32,7 @@ from crm_core.followups.rules import (
     OpportunityIdle,
     RuleSet,
 )
+from crm_core.mail_transport.messages import AutoSubmitted, new_message_id
 from crm_core.notifications.services import notify
 from crm_core.sales.models import Opportunity, OpportunityStage
 from crm_core.support.models import CaseStatus, SupportCase

@@ -20,7 +20,7 @@ from crm_core.errors import FieldError, InvalidInput, first_line
 from crm_core.ingestion.commands import order_command
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import normalize_email
-from crm_core.mail.model import MailLimits
+from crm_core.mail.parsed import MailLimits
 from crm_core.mail.structure import TooComplex, scan_structure
 from crm_core.payloads.json_body import DEFAULT_MAX_DEPTH, JSON_TYPE, json_document
 from crm_core.payloads.schemas import (

@@ -29,7 +29,7 @@ from crm_core.mail.message_ids import (
     normalize_message_id,
     parse_message_id_list,
 )
-from crm_core.mail.model import (
+from crm_core.mail.parsed import (
     Bounce,
     BouncedRecipient,
     MailLimits,

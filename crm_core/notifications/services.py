@@ -2,7 +2,7 @@
 
 ``notify`` writes one delivery row per matching subscription in the caller's
 transaction, so a notification exists exactly when the change that caused it
-was committed; ``crm_core.notifications.sending`` posts them afterwards.
+was committed; ``crm_core.notifications.posting`` posts them afterwards.
 """
 
 from __future__ import annotations

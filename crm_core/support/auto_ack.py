@@ -9,7 +9,7 @@ therefore exchange at most one message each, and a robot that strips every
 header is cut off by the per-sender limit.
 
 It is recorded as an outbound Activity whose delivery is ``pending``; the
-worker sends it after the commit (``crm_core.support.outbound``).
+worker sends it after the commit (``crm_core.support.pending_mail``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from crm_core.bounces.models import SentKind
 from crm_core.bounces.services import SentRecord, record_sent
 from crm_core.customers.models import Contact
 from crm_core.db import utcnow
-from crm_core.delivery.messages import AutoSubmitted, new_message_id, sender_domain
 from crm_core.mail import ParsedEmail, normalize_address
+from crm_core.mail_transport.messages import AutoSubmitted, new_message_id, sender_domain
 from crm_core.support.models import SupportCase
 
 _TEMPLATES = ImmutableSandboxedEnvironment(autoescape=False)

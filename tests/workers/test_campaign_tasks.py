@@ -19,7 +19,7 @@ from crm_core.campaigns.models import CampaignSend, MarketingCampaign
 from crm_core.config import MissingSettingError, Settings
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import make_session_factory
-from crm_core.delivery.backends import InvalidMailUrlError
+from crm_core.mail_transport.backends import InvalidMailUrlError
 from crm_core.people import api_keys
 from crm_core.people.permissions import Actor
 from tests.smtp_server import SmtpTestServer, smtp_server

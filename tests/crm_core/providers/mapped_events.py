@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import models as m
 from crm_core.errors import InvalidInput
-from crm_core.ingestion import pipeline, processing
+from crm_core.ingestion import processing, single_event
 from crm_core.ingestion.handlers import Entities
 from tests.factories import InboxEventFactory, SourceFactory
 
@@ -43,7 +43,7 @@ def run_provider_event(
     )
     assert processing.claim_event(session, event_id=event.id)
     try:
-        entities: Entities = pipeline.run_event(session, event_id=event.id)
+        entities: Entities = single_event.run_event(session, event_id=event.id)
     except InvalidInput as exc:
         processing.fail_event(
             session,

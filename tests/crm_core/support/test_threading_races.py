@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, func, select
 
+from crm_core import migrate
 from crm_core import models as m
-from crm_core import schema
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion.handlers import find_contact, resolve_contact
 from crm_core.mail import CaseTokens, parse_rfc822
@@ -42,7 +42,7 @@ CONTEXT = MailContext(
 @pytest.fixture(scope="module")
 def race_engine(postgres_available: None) -> Iterator[Engine]:
     with scratch_postgres_database("crm_thread_race") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, pool_size=4)
         yield engine
         engine.dispose()

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from email.message import EmailMessage
 
-from crm_core.delivery.base import BatchBackend, MailBackend
+from crm_core.mail_transport.base import BatchBackend, MailBackend
 
 
 class TokenBucket:

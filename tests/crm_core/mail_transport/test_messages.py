@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from crm_core.delivery.messages import (
+from crm_core.mail_transport.messages import (
     AutoSubmitted,
     InvalidMessageError,
     OutboundMail,

@@ -21,16 +21,16 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit, urlunsplit
 
-from crm_core.delivery.base import (
+from crm_core.mail_transport.base import (
     BatchBackend,
     DeliveryError,
     MailBackend,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from crm_core.delivery.http_api import HttpApiBackend, HttpApiSettings
-from crm_core.delivery.rate_limit import RateLimitedBackend, TokenBucket
-from crm_core.delivery.smtp import SmtpBackend, SmtpSettings
+from crm_core.mail_transport.http_api import HttpApiBackend, HttpApiSettings
+from crm_core.mail_transport.rate_limit import RateLimitedBackend, TokenBucket
+from crm_core.mail_transport.smtp import SmtpBackend, SmtpSettings
 
 __all__ = [
     "ConsoleBackend",

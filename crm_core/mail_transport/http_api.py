@@ -21,13 +21,13 @@ from typing import Any
 
 import requests
 
-from crm_core.delivery.base import (
+from crm_core.mail_transport.base import (
     BatchBackend,
     DeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from crm_core.delivery.messages import envelope_recipients, envelope_sender
+from crm_core.mail_transport.messages import envelope_recipients, envelope_sender
 from crm_core.pinned_http import Resolver, pinned_session, read_capped, resolve, retry_after_seconds
 
 FORWARDED_HEADERS = (

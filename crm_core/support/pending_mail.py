@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.activities.models import Activity, ActivityType
 from crm_core.db import utcnow
-from crm_core.delivery.base import DeliveryError, MailBackend
-from crm_core.delivery.messages import AutoSubmitted, OutboundMail, build_message
+from crm_core.mail_transport.base import DeliveryError, MailBackend
+from crm_core.mail_transport.messages import AutoSubmitted, OutboundMail, build_message
 
 
 def send_one(

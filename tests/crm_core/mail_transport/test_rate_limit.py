@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_core.delivery.rate_limit import RateLimitedBackend, TokenBucket
+from crm_core.mail_transport.rate_limit import RateLimitedBackend, TokenBucket
 
 
 class FakeClock:

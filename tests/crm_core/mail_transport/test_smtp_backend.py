@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from crm_core.delivery.backends import InvalidMailUrlError, SmtpBackend, backend_from_url
-from crm_core.delivery.base import PermanentDeliveryError, TransientDeliveryError
-from crm_core.delivery.messages import OutboundMail, build_message
-from crm_core.delivery.smtp import SmtpSettings
+from crm_core.mail_transport.backends import InvalidMailUrlError, SmtpBackend, backend_from_url
+from crm_core.mail_transport.base import PermanentDeliveryError, TransientDeliveryError
+from crm_core.mail_transport.messages import OutboundMail, build_message
+from crm_core.mail_transport.smtp import SmtpSettings
 from tests.services import free_port
 from tests.smtp_server import (
     SmtpTestServer,

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 
-from crm_core.delivery.base import (
+from crm_core.mail_transport.base import (
     BatchBackend,
     DeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from crm_core.delivery.messages import envelope_recipients, envelope_sender
+from crm_core.mail_transport.messages import envelope_recipients, envelope_sender
 
 # CRLF line endings on the wire; SMTPUTF8 only when an address needs it.
 _WIRE = policy.SMTP

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_core.delivery.backends import (
+from crm_core.mail_transport.backends import (
     ConsoleBackend,
     FileBackend,
     HttpApiBackend,
@@ -17,9 +17,9 @@ from crm_core.delivery.backends import (
     SmtpBackend,
     backend_from_url,
 )
-from crm_core.delivery.base import TransientDeliveryError
-from crm_core.delivery.messages import OutboundMail, build_message
-from crm_core.delivery.rate_limit import RateLimitedBackend
+from crm_core.mail_transport.base import TransientDeliveryError
+from crm_core.mail_transport.messages import OutboundMail, build_message
+from crm_core.mail_transport.rate_limit import RateLimitedBackend
 
 
 def message(subject: str = "Hello"):  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.bounces.models import SuppressionReason
 from crm_core.bounces.suppression import suppress
-from crm_core.campaigns import dispatch, services
+from crm_core.campaigns import scheduling, services
 from crm_core.campaigns.models import CampaignSend, CampaignStatus, SendStatus
 from crm_core.db import utcnow
 from crm_core.models import MarketingCampaign
@@ -32,8 +32,8 @@ def test_only_due_scheduled_campaigns_are_claimed_once(session: Session) -> None
     MarketingCampaignFactory(status=CampaignStatus.SCHEDULED, send_at=NOW + dt.timedelta(1))
     MarketingCampaignFactory(status=CampaignStatus.PAUSED, send_at=NOW)
     MarketingCampaignFactory(status=CampaignStatus.DRAFT)
-    assert dispatch.claim_due_campaigns(session, now=NOW) == [due.id]
-    assert dispatch.claim_due_campaigns(session, now=NOW) == []
+    assert scheduling.claim_due_campaigns(session, now=NOW) == [due.id]
+    assert scheduling.claim_due_campaigns(session, now=NOW) == []
     session.expire_all()
     campaign = session.get(MarketingCampaign, due.id)
     assert campaign is not None
@@ -56,18 +56,18 @@ def test_materialize_targets_the_segment_minus_suppressed_and_is_idempotent(
         status=CampaignStatus.SENDING,
         segment={"all": [{"field": "tags", "op": "contains", "value": "vip"}]},
     )
-    assert dispatch.materialize_recipients(session, campaign=campaign, now=NOW) == 3
-    assert dispatch.materialize_recipients(session, campaign=campaign, now=NOW) == 0
+    assert scheduling.materialize_recipients(session, campaign=campaign, now=NOW) == 3
+    assert scheduling.materialize_recipients(session, campaign=campaign, now=NOW) == 0
     assert _statuses(session, campaign.id) == {c.id: "pending" for c in wanted}
 
 
 def test_batches_claim_disjoint_rows_of_sending_campaigns_only(session: Session) -> None:
     campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
     contacts = [ContactFactory() for _ in range(5)]
-    dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
-    first = dispatch.claim_batch(session, campaign_id=campaign.id, size=3, now=NOW)
-    second = dispatch.claim_batch(session, campaign_id=campaign.id, size=3, now=NOW)
-    third = dispatch.claim_batch(session, campaign_id=campaign.id, size=3, now=NOW)
+    scheduling.materialize_recipients(session, campaign=campaign, now=NOW)
+    first = scheduling.claim_batch(session, campaign_id=campaign.id, size=3, now=NOW)
+    second = scheduling.claim_batch(session, campaign_id=campaign.id, size=3, now=NOW)
+    third = scheduling.claim_batch(session, campaign_id=campaign.id, size=3, now=NOW)
     assert len(first) == 3
     assert len(second) == 2
     assert third == []
@@ -75,15 +75,15 @@ def test_batches_claim_disjoint_rows_of_sending_campaigns_only(session: Session)
     assert set(_statuses(session, campaign.id).values()) == {"sending"}
 
     paused = MarketingCampaignFactory(status=CampaignStatus.PAUSED)
-    assert dispatch.claim_batch(session, campaign_id=paused.id, size=3, now=NOW) == []
+    assert scheduling.claim_batch(session, campaign_id=paused.id, size=3, now=NOW) == []
 
 
 def test_a_row_suppressed_after_materializing_fails_instead_of_sending(session: Session) -> None:
     campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
     kept, left = ContactFactory(), ContactFactory()
-    dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
+    scheduling.materialize_recipients(session, campaign=campaign, now=NOW)
     suppress(session, email_normalized=left.email_normalized, reason=SuppressionReason.BOUNCED)
-    claimed = dispatch.claim_batch(session, campaign_id=campaign.id, size=10, now=NOW)
+    claimed = scheduling.claim_batch(session, campaign_id=campaign.id, size=10, now=NOW)
     assert [row.contact_id for row in claimed] == [kept.id]
     assert _statuses(session, campaign.id)[left.id] == "failed"
 
@@ -92,18 +92,18 @@ def test_rows_left_sending_become_unknown_and_are_never_claimed_again(session: S
     campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
     for _ in range(4):
         ContactFactory()
-    dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
-    crashed = dispatch.claim_batch(session, campaign_id=campaign.id, size=2, now=NOW)
+    scheduling.materialize_recipients(session, campaign=campaign, now=NOW)
+    crashed = scheduling.claim_batch(session, campaign_id=campaign.id, size=2, now=NOW)
     later = NOW + dt.timedelta(minutes=10)
-    fresh = dispatch.claim_batch(session, campaign_id=campaign.id, size=1, now=later)
-    recovered = dispatch.recover_stale_sending(
+    fresh = scheduling.claim_batch(session, campaign_id=campaign.id, size=1, now=later)
+    recovered = scheduling.recover_stale_sending(
         session, older_than=dt.timedelta(minutes=5), now=later
     )
     assert recovered == 2
     statuses = _statuses(session, campaign.id)
     assert [statuses[row.contact_id] for row in crashed] == ["unknown", "unknown"]
     assert statuses[fresh[0].contact_id] == "sending"
-    rest = dispatch.claim_batch(session, campaign_id=campaign.id, size=10, now=later)
+    rest = scheduling.claim_batch(session, campaign_id=campaign.id, size=10, now=later)
     assert len(rest) == 1
     assert {row.id for row in rest}.isdisjoint({row.id for row in crashed})
 
@@ -111,14 +111,14 @@ def test_rows_left_sending_become_unknown_and_are_never_claimed_again(session: S
 def test_complete_only_when_nothing_is_pending_or_sending(session: Session) -> None:
     campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
     ContactFactory()
-    dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
-    assert dispatch.has_pending(session, campaign_id=campaign.id)
-    assert not dispatch.complete_if_done(session, campaign_id=campaign.id, now=NOW)
-    [_row] = dispatch.claim_batch(session, campaign_id=campaign.id, size=10, now=NOW)
-    assert not dispatch.has_pending(session, campaign_id=campaign.id)
-    assert not dispatch.complete_if_done(session, campaign_id=campaign.id, now=NOW)
-    dispatch.recover_stale_sending(session, older_than=dt.timedelta(0), now=utcnow())
-    assert dispatch.complete_if_done(session, campaign_id=campaign.id, now=NOW)
+    scheduling.materialize_recipients(session, campaign=campaign, now=NOW)
+    assert scheduling.has_pending(session, campaign_id=campaign.id)
+    assert not scheduling.complete_if_done(session, campaign_id=campaign.id, now=NOW)
+    [_row] = scheduling.claim_batch(session, campaign_id=campaign.id, size=10, now=NOW)
+    assert not scheduling.has_pending(session, campaign_id=campaign.id)
+    assert not scheduling.complete_if_done(session, campaign_id=campaign.id, now=NOW)
+    scheduling.recover_stale_sending(session, older_than=dt.timedelta(0), now=utcnow())
+    assert scheduling.complete_if_done(session, campaign_id=campaign.id, now=NOW)
     session.expire_all()
     assert session.get(MarketingCampaign, campaign.id).status == "sent"  # type: ignore[union-attr]
 
@@ -128,42 +128,44 @@ def test_stalled_campaigns_are_found(session: Session) -> None:
         status=CampaignStatus.SENDING, segment={}, started_at=NOW - dt.timedelta(hours=1)
     )
     ContactFactory()
-    dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
+    scheduling.materialize_recipients(session, campaign=campaign, now=NOW)
     idle = dt.timedelta(minutes=5)
-    assert campaign.id in dispatch.stalled_campaigns(session, idle_for=idle, now=NOW)
-    dispatch.claim_batch(session, campaign_id=campaign.id, size=0, now=NOW)
-    assert campaign.id in dispatch.stalled_campaigns(session, idle_for=idle, now=NOW)
+    assert campaign.id in scheduling.stalled_campaigns(session, idle_for=idle, now=NOW)
+    scheduling.claim_batch(session, campaign_id=campaign.id, size=0, now=NOW)
+    assert campaign.id in scheduling.stalled_campaigns(session, idle_for=idle, now=NOW)
     assert SendStatus.PENDING in set(_statuses(session, campaign.id).values())
 
 
 def test_finished_campaigns_complete_even_when_their_last_batch_died(session: Session) -> None:
     crashed = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
     ContactFactory()
-    dispatch.materialize_recipients(session, campaign=crashed, now=NOW)
+    scheduling.materialize_recipients(session, campaign=crashed, now=NOW)
     busy = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
-    dispatch.materialize_recipients(session, campaign=busy, now=NOW)
+    scheduling.materialize_recipients(session, campaign=busy, now=NOW)
     empty = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={"any": []})
-    dispatch.claim_batch(session, campaign_id=crashed.id, size=10, now=NOW)
-    dispatch.recover_stale_sending(session, older_than=dt.timedelta(0), now=utcnow())
-    assert dispatch.complete_finished_campaigns(session, now=NOW) == sorted([crashed.id, empty.id])
-    assert dispatch.complete_finished_campaigns(session, now=NOW) == []
-    assert dispatch.has_pending(session, campaign_id=busy.id)
+    scheduling.claim_batch(session, campaign_id=crashed.id, size=10, now=NOW)
+    scheduling.recover_stale_sending(session, older_than=dt.timedelta(0), now=utcnow())
+    assert scheduling.complete_finished_campaigns(session, now=NOW) == sorted(
+        [crashed.id, empty.id]
+    )
+    assert scheduling.complete_finished_campaigns(session, now=NOW) == []
+    assert scheduling.has_pending(session, campaign_id=busy.id)
 
 
 def _run_to_the_end(session: Session, campaign_id: int, now: dt.datetime) -> list[int]:
     """Claim (if due), materialize, 'send' every row and complete; the contacts of the run."""
-    for claimed in dispatch.claim_due_campaigns(session, now=now):
+    for claimed in scheduling.claim_due_campaigns(session, now=now):
         campaign = session.get(MarketingCampaign, claimed)
         assert campaign is not None
         session.refresh(campaign)
-        dispatch.materialize_recipients(session, campaign=campaign, now=now)
-    rows = dispatch.claim_batch(session, campaign_id=campaign_id, size=1000, now=now)
+        scheduling.materialize_recipients(session, campaign=campaign, now=now)
+    rows = scheduling.claim_batch(session, campaign_id=campaign_id, size=1000, now=now)
     session.execute(
         update(CampaignSend)
         .where(CampaignSend.id.in_([r.id for r in rows]))
         .values(status=SendStatus.SENT)
     )
-    dispatch.complete_finished_campaigns(session, now=now)
+    scheduling.complete_finished_campaigns(session, now=now)
     session.expire_all()
     return sorted(r.contact_id for r in rows)
 
@@ -176,7 +178,7 @@ def test_a_recurring_campaign_sends_once_per_run_and_schedules_the_next(
     services.schedule(session, campaign_id=campaign.id, send_at=None, cron="0 9 * * *", now=NOW)
     first_due = dt.datetime(2026, 6, 2, 9, tzinfo=dt.UTC)
     assert (campaign.status, campaign.send_at) == ("scheduled", first_due)
-    assert dispatch.claim_due_campaigns(session, now=NOW) == []  # not yet
+    assert scheduling.claim_due_campaigns(session, now=NOW) == []  # not yet
 
     assert _run_to_the_end(session, campaign.id, first_due) == contacts
     campaign = session.get(MarketingCampaign, campaign.id)
@@ -185,7 +187,7 @@ def test_a_recurring_campaign_sends_once_per_run_and_schedules_the_next(
     assert (campaign.status, campaign.current_run) == ("scheduled", 2)
     assert campaign.send_at == first_due + dt.timedelta(days=1)
     # Completing again, as a second dispatcher would, changes nothing.
-    assert dispatch.complete_finished_campaigns(session, now=first_due) == []
+    assert scheduling.complete_finished_campaigns(session, now=first_due) == []
 
     second_due = first_due + dt.timedelta(days=1)
     assert _run_to_the_end(session, campaign.id, second_due) == contacts
@@ -208,7 +210,7 @@ def test_a_dispatcher_back_after_missed_runs_starts_one_catch_up_run(session: Se
     assert campaign is not None
     assert campaign.send_at == NOW + dt.timedelta(hours=6)
     assert campaign.current_run == 2
-    assert dispatch.claim_due_campaigns(session, now=back) == []
+    assert scheduling.claim_due_campaigns(session, now=back) == []
 
 
 def test_a_one_off_campaign_ends_sent(session: Session) -> None:
@@ -252,14 +254,14 @@ def test_start_claims_and_materializes_one_campaign_and_fail_keeps_a_paused_one(
     later = MarketingCampaignFactory(
         status=CampaignStatus.SCHEDULED, send_at=NOW + dt.timedelta(1), segment={}
     )
-    assert dispatch.due_campaigns(session, now=NOW) == [due.id]
-    assert dispatch.start_campaign(session, campaign_id=due.id, now=NOW) is True
-    assert dispatch.start_campaign(session, campaign_id=due.id, now=NOW) is False
-    assert dispatch.start_campaign(session, campaign_id=later.id, now=NOW) is False
+    assert scheduling.due_campaigns(session, now=NOW) == [due.id]
+    assert scheduling.start_campaign(session, campaign_id=due.id, now=NOW) is True
+    assert scheduling.start_campaign(session, campaign_id=due.id, now=NOW) is False
+    assert scheduling.start_campaign(session, campaign_id=later.id, now=NOW) is False
     assert _statuses(session, due.id) == {contact.id: "pending"}
 
     paused = MarketingCampaignFactory(status=CampaignStatus.PAUSED)
-    assert dispatch.fail_campaign(session, campaign_id=paused.id, reason="x", now=NOW) is False
-    assert dispatch.fail_campaign(session, campaign_id=later.id, reason="why", now=NOW) is True
+    assert scheduling.fail_campaign(session, campaign_id=paused.id, reason="x", now=NOW) is False
+    assert scheduling.fail_campaign(session, campaign_id=later.id, reason="why", now=NOW) is True
     session.expire_all()
     assert (paused.status, later.status, later.failure_reason) == ("paused", "failed", "why")

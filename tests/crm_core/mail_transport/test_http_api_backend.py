@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from crm_core.delivery.backends import backend_from_url
-from crm_core.delivery.base import PermanentDeliveryError, TransientDeliveryError
-from crm_core.delivery.http_api import HttpApiBackend, HttpApiSettings
-from crm_core.delivery.messages import AutoSubmitted, OutboundMail, build_message
-from crm_core.delivery.rate_limit import RateLimitedBackend, TokenBucket
+from crm_core.mail_transport.backends import backend_from_url
+from crm_core.mail_transport.base import PermanentDeliveryError, TransientDeliveryError
+from crm_core.mail_transport.http_api import HttpApiBackend, HttpApiSettings
+from crm_core.mail_transport.messages import AutoSubmitted, OutboundMail, build_message
+from crm_core.mail_transport.rate_limit import RateLimitedBackend, TokenBucket
 from tests.mail_api_server import HUGE, Answer, MailApi, Rebinding, running_mail_api
 from tests.services import free_port
 
