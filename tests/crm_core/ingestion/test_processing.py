@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
-from crm_core.ingestion import handlers, pipeline, processing
+from crm_core.ingestion import handlers, processing, single_event
 from crm_core.ingestion.errors import InvalidInput, PermanentError, TransientError, is_transient
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from crm_core.models import Product
@@ -168,7 +168,7 @@ def product_handler(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_run_event_calls_the_kinds_handler_and_marks_it_processed(session: Session) -> None:
     event = InboxEventFactory()
     processing.claim_event(session, event_id=event.id)
-    [(_kind, product_id)] = pipeline.run_event(session, event_id=event.id)
+    [(_kind, product_id)] = single_event.run_event(session, event_id=event.id)
     event = _reload(session, event)
     assert event.status == EventStatus.PROCESSED
     assert [(e.entity_type, e.entity_id) for e in event.entities] == [("product", product_id)]
@@ -182,13 +182,13 @@ def test_an_event_without_a_handler_is_a_permanent_error(
     body = b'{"external_id": "d", "email": "a@b.c", "name": "n"}'
     event = InboxEventFactory(kind="deals", body=body)
     with pytest.raises(PermanentError, match="no handler for kind 'deals'"):
-        pipeline.run_event(session, event_id=event.id)
+        single_event.run_event(session, event_id=event.id)
 
 
 def test_a_stored_payload_is_validated_again(session: Session) -> None:
     event = InboxEventFactory(body=b'{"email": 5}')
     with pytest.raises(InvalidInput) as caught:
-        pipeline.run_event(session, event_id=event.id)
+        single_event.run_event(session, event_id=event.id)
     assert caught.value.errors[0].field == "email"
 
 
