@@ -3,8 +3,13 @@
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
+from workers.db import CrmTask
+
 celery_app = Celery(
-    "crm", include=["workers.tasks", "workers.mailbox_tasks", "workers.followup_tasks"]
+    "crm",
+    include=["workers.tasks", "workers.mailbox_tasks", "workers.followup_tasks"],
+    # Every task carries its settings and sessions (``self.settings``, ``self.session()``).
+    task_cls=CrmTask,
 )
 celery_app.config_from_object("celeryconfig")
 

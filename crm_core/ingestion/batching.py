@@ -18,10 +18,10 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from crm_core.config import Settings, get_settings
 from crm_core.errors import InvalidInput
 from crm_core.ingestion.handlers import HANDLERS, KindHandler
 from crm_core.ingestion.models import EventStatus, InboxEvent
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.ingestion.processing import complete_events, events_with_providers, fail_event
 
 P = TypeVar("P")
@@ -41,7 +41,9 @@ def batchable(kind: str) -> bool:
     return entry is not None and entry.handle_many is not None
 
 
-def run_batch(session: Session, *, kind: str, event_ids: Sequence[int]) -> BatchOutcome:
+def run_batch(
+    session: Session, *, kind: str, event_ids: Sequence[int], policy: IngestPolicy
+) -> BatchOutcome:
     """Handle these claimed events of ``kind`` together; mark each ``processed`` or ``invalid``."""
     found = events_with_providers(session, event_ids=event_ids)
     ordered = []
@@ -50,14 +52,14 @@ def run_batch(session: Session, *, kind: str, event_ids: Sequence[int]) -> Batch
         if event is None or event.kind != kind:
             raise ValueError(f"event {event_id} is not a stored {kind} event")
         ordered.append((event, provider))
-    return _run_many(session, HANDLERS[kind], ordered, get_settings())
+    return _run_many(session, HANDLERS[kind], ordered, policy)
 
 
 def _run_many(
     session: Session,
     entry: KindHandler[P],
     events: list[tuple[InboxEvent, str]],
-    settings: Settings,
+    policy: IngestPolicy,
 ) -> BatchOutcome:
     if entry.handle_many is None:
         raise ValueError("this kind is processed one event at a time")
@@ -65,7 +67,7 @@ def _run_many(
     parsed: list[tuple[InboxEvent, P]] = []
     for event, provider in events:
         try:
-            parsed.append((event, entry.parse_from(event, settings, provider)))
+            parsed.append((event, entry.parse_from(event, policy, provider)))
         except InvalidInput as exc:
             fail_event(
                 session,
@@ -75,7 +77,7 @@ def _run_many(
                 errors=exc.error_dicts(),
             )
             outcome.invalid.append(event.id)
-    results = entry.handle_many(session, parsed) if parsed else []
+    results = entry.handle_many(session, parsed, policy) if parsed else []
     complete_events(
         session,
         completed={

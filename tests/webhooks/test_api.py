@@ -9,8 +9,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from crm_core.config import get_settings
 from crm_core.ingestion import processing, single_event
 from crm_core.ingestion.models import EventStatus, InboxEvent
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.mail import CaseTokens
 from tests.smtp_server import smtp_server
 from tests.webhooks.conftest import Sender
@@ -34,7 +36,9 @@ def process_all(app: Flask) -> list[InboxEvent]:
     for event_id in waiting:
         with sessions.begin() as session:
             assert processing.claim_event(session, event_id=event_id)
-            single_event.run_event(session, event_id=event_id)
+            single_event.run_event(
+                session, event_id=event_id, policy=IngestPolicy.from_settings(get_settings())
+            )
     with sessions() as session:
         return list(session.scalars(select(InboxEvent).order_by(InboxEvent.id)))
 

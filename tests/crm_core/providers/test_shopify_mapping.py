@@ -12,7 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.config import get_settings
 from crm_core.ingestion import processing, single_event
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.providers.shopify_mapping import order_status
 from tests.crm_core.providers.mapped_events import fixture, linked, run_provider_event
 from tests.factories import SourceFactory
@@ -77,7 +79,9 @@ def test_an_invalid_event_replays_once_the_sender_data_is_right(session: Session
     event.body = json.dumps(ORDER).encode()
     processing.replay_event(session, event_id=event.id)
     assert processing.claim_event(session, event_id=event.id)
-    single_event.run_event(session, event_id=event.id)
+    single_event.run_event(
+        session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+    )
     session.refresh(event)
     assert event.status == "processed"
 
@@ -183,6 +187,8 @@ def test_a_late_delivery_of_an_older_update_rolls_nothing_back(session: Session)
     # A replay of the late event records nothing more.
     processing.replay_event(session, event_id=late.id)
     assert processing.claim_event(session, event_id=late.id)
-    single_event.run_event(session, event_id=late.id)
+    single_event.run_event(
+        session, event_id=late.id, policy=IngestPolicy.from_settings(get_settings())
+    )
     stale = select(m.Activity).where(m.Activity.type == "stale_update")
     assert len(session.scalars(stale).all()) == 1

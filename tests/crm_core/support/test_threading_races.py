@@ -19,6 +19,7 @@ from crm_core import migrate
 from crm_core import models as m
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion.handlers import find_contact, resolve_contact
+from crm_core.leads.normalize import free_mail_domains
 from crm_core.mail import CaseTokens, parse_rfc822
 from crm_core.support.inbound_mail import MailContext, receive_email
 from crm_core.support.services import DEFAULT_SLA_HOURS
@@ -33,7 +34,9 @@ CONTEXT = MailContext(
     event_id=None,
     support_addresses={"support@acme.test"},
     sla_hours=DEFAULT_SLA_HOURS,
-    resolve_contact=lambda s, email, name: resolve_contact(s, email, name, field="from"),
+    resolve_contact=lambda s, email, name: resolve_contact(
+        s, email, name, free_domains=free_mail_domains(), field="from"
+    ),
     find_contact=find_contact,
     case_tokens=CaseTokens.from_secret("test secret key"),
 )
