@@ -2,8 +2,10 @@
 
 Each entry parses the stored body into the kind's typed payload (``parse``,
 ``InvalidInput`` listing each problem), then turns that payload into CRM
-entities (``handle(session, event, payload)``). The body is parsed once, at the
-start of processing. For a source whose provider is not ``standard`` the
+entities (``handle(session, event, payload, policy)``, handing each domain its own
+command, ``ingestion.commands``). Every step gets the ``IngestPolicy`` the task built
+from the settings. The body is parsed once, at the start of processing. For a
+source whose provider is not ``standard`` the
 provider's mapping (``crm_core.providers.mapping``, by the event's topic) takes
 the place of ``parse``: it restates the provider's document in our terms, the
 kind's ``build`` checks it as it checks a standard one, and the same payload goes
