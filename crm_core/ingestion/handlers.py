@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
@@ -116,7 +116,13 @@ class KindHandler(Generic[P]):
         return self._map(event, settings, provider)[1]
 
     def _map(self, event: InboxEvent, settings: Settings, provider: str) -> tuple[Mapped, P]:
-        mapped = map_document(provider, event.topic, event.body, max_depth=settings.max_json_depth)
+        mapped = map_document(
+            provider,
+            event.topic,
+            event.body,
+            max_depth=settings.max_json_depth,
+            content_type=event.content_type,
+        )
         if self.build is None:
             raise InvalidInput([FieldError(("topic",), f"{event.kind} have no provider form")])
         try:
@@ -224,13 +230,20 @@ def parse_email(event: InboxEvent, settings: Settings) -> ParsedEmail:
 # --- handle: the payload becomes CRM entities ----------------------------------------
 
 
+def stamped_lead(event: InboxEvent, lead: NormalizedLead) -> NormalizedLead:
+    """``lead`` with a consent stated without a time dated by its event's arrival."""
+    if lead.consent is None or lead.consent.stated_at is not None:
+        return lead
+    return replace(lead, consent=lead.consent.stamped(event.received_at))
+
+
 def handle_lead(session: Session, event: InboxEvent, lead: NormalizedLead) -> Entities:
     """A lead: match or create the contact and customer, attribute, record."""
     result = capture_lead(
         session,
         source_id=event.source_id,
         event_id=event.id,
-        lead=lead,
+        lead=stamped_lead(event, lead),
         free_domains=free_mail_domains(get_settings().extra_freemail_domain_list()),
     )
     return result.entities
@@ -240,7 +253,9 @@ def handle_leads(
     session: Session, leads: Sequence[tuple[InboxEvent, NormalizedLead]]
 ) -> list[Entities]:
     """Many leads as one batch (``leads.batch``): a few statements for all of them."""
-    items = [LeadItem(event.id, event.source_id, lead) for event, lead in leads]
+    items = [
+        LeadItem(event.id, event.source_id, stamped_lead(event, lead)) for event, lead in leads
+    ]
     free_domains = free_mail_domains(get_settings().extra_freemail_domain_list())
     return [result.entities for result in capture_leads(session, items, free_domains=free_domains)]
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType
 from crm_core.campaigns.models import MarketingCampaign
+from crm_core.customers.consent import apply_consent
 from crm_core.db import dialect_insert, utcnow
 from crm_core.ingestion.models import EntityType, ExternalRef
 from crm_core.leads.activity import lead_activity
@@ -160,6 +161,12 @@ class _Batch:
             free_domains=self.free_domains,
             last_activity_at=now,
         )
+        for item, match in zip(self.items, matches, strict=True):
+            if item.lead.consent is not None:
+                statement = item.lead.consent.stamped(now)
+                match.changes.update(
+                    apply_consent(match.contact, statement, source_id=item.source_id)
+                )
         self._remember_external_ids(matches)
         opportunities = self._opportunities(matches)
         campaigns = self._campaigns(matches)

@@ -14,7 +14,8 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from crm_core.ingestion.schemas import LeadDeal, LeadPayload
+from crm_core.customers.consent import ConsentStatement, ConsentStatus
+from crm_core.ingestion.schemas import LeadConsent, LeadDeal, LeadPayload
 from crm_core.leads.countries import normalize_country
 from crm_core.leads.domains import free_mail_domains, is_free_or_disposable
 from crm_core.leads.errors import InvalidField, invalid_lead
@@ -152,6 +153,10 @@ class NormalizedLead:
     utm_campaign: str | None = None
     deal: LeadDeal | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    consent: ConsentStatement | None = None
+    # Fields the sender sent that have no place on a lead (a form's extra inputs): the
+    # lead's Activity keeps them.
+    extra_fields: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def domain(self) -> str | None:
@@ -200,4 +205,13 @@ def normalize_lead(payload: LeadPayload, *, default_region: str | None) -> Norma
         utm_campaign=_clean(payload.utm_campaign),
         deal=payload.deal,
         attributes=dict(payload.attributes or {}),
+        consent=_consent(payload.consent),
+        extra_fields=dict(payload.extra_fields or {}),
     )
+
+
+def _consent(consent: LeadConsent | None) -> ConsentStatement | None:
+    if consent is None:
+        return None
+    method = _clean(consent.method)
+    return ConsentStatement(ConsentStatus(consent.status.value), consent.at, method)
