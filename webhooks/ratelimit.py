@@ -1,6 +1,7 @@
 """Per-source rate limits on shared storage (Redis when configured), via ``limits``.
 
-A fixed window per source and minute, counted in the shared storage so every
+A fixed window per source (or per any other name: a web form's client address)
+and minute, counted in the shared storage so every
 web process draws on one budget. Asking the storage on every request would
 cost a round trip per webhook, so each process reserves its requests in small
 blocks: one ``INCRBY`` takes up to ``block`` requests of the window's budget
@@ -79,9 +80,14 @@ class RateLimiter:
     def retry_after(self, source_id: int, per_minute: int | None) -> int | None:
         """Count one request; ``None`` if allowed, else the seconds until the next window."""
         budget = self.default_per_minute if per_minute is None else per_minute
+        return self.retry_after_for(f"source:{source_id}", budget)
+
+    def retry_after_for(self, name: str, budget: int) -> int | None:
+        """Count one request against ``name``'s own budget (a client address, say); as
+        ``retry_after``."""
         if budget <= 0:
             return None
-        key = f"{self.prefix}:source:{source_id}"
+        key = f"{self.prefix}:{name}"
         reservation = self._reservation(key)
         with reservation.lock:
             now = time.monotonic()

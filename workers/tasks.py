@@ -190,7 +190,12 @@ def _start_campaign(campaign_id: int, *, now: dt.datetime) -> bool:
     """
     try:
         with unit_of_work() as session:
-            return dispatch.start_campaign(session, campaign_id=campaign_id, now=now)
+            return dispatch.start_campaign(
+                session,
+                campaign_id=campaign_id,
+                now=now,
+                require_consent=worker_settings().campaigns_require_consent,
+            )
     except Exception as exc:
         if is_transient(exc):
             log.warning("campaign %s not started this time: %s", campaign_id, exc)

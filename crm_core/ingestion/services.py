@@ -95,9 +95,11 @@ def create_source(
     return source, new_secret
 
 
-def _no_secret(provider: Provider, given: str | None) -> None:
+def _no_secret(provider: Provider, given: str | None) -> str | None:
+    """Nothing, for a provider that signs nothing; refuses a secret given."""
     if given is not None:
         raise _invalid("secret", f"{provider.label} sources sign nothing: they have no secret")
+    return None
 
 
 def _form_settings(

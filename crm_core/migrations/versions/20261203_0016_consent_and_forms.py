@@ -149,15 +149,14 @@ def _move_consents_into_columns() -> None:
     for contact_id, raw in rows:
         attributes = _attributes(raw)
         consent = attributes.get(KEY)
-        state = consent.get('state') if isinstance(consent, dict) else None
-        if state not in STATES:
+        if not isinstance(consent, dict) or consent.get('state') not in STATES:
             continue  # not a statement this platform can read: it stays where it is
         level = consent.get('opt_in_level')
         del attributes[KEY]
         conn.execute(
             contacts.update().where(contacts.c.id == contact_id).values(
                 attributes=attributes,
-                marketing_consent=STATES[state],
+                marketing_consent=STATES[consent['state']],
                 marketing_consent_at=_instant(consent.get('consent_updated_at')),
                 marketing_consent_source_id=conn.execute(SHOPIFY_SOURCE, {'contact': contact_id}).scalar(),
                 marketing_consent_method=level[:80] if isinstance(level, str) else None,
