@@ -60,7 +60,7 @@ def add_source(
     base_url = None if chosen.name == ProviderName.STANDARD else _base_url()
     with transaction() as session:
         try:
-            _, secret = services.create_source(
+            source, secret = services.create_source(
                 session,
                 name=name,
                 description=description,
@@ -74,6 +74,7 @@ def add_source(
             raise click.ClickException(str(exc)) from None
         except InvalidInput as exc:
             raise click.ClickException(_cli_message(exc)) from None
+        origins, redirect = tuple(source.allowed_origins or []), source.redirect_url
     if base_url is None:
         click.echo(f"source {name!r} created; sign its requests with this secret:")
         click.echo(secret)

@@ -60,11 +60,10 @@ def contact_dicts(session: Session, contacts: Sequence[Contact]) -> list[dict[st
     """Contacts as dicts, each with ``marketing_consent``: ``null`` when never stated, else
     ``{"status", "at", "source_id", "source", "method"}`` (``source`` is the source's name)."""
     source_ids = {c.marketing_consent_source_id for c in contacts} - {None}
-    names: dict[int | None, str] = dict(
-        session.execute(select(Source.id, Source.name).where(Source.id.in_(source_ids))).tuples()
-        if source_ids
-        else []
-    )
+    names: dict[int | None, str] = {}
+    if source_ids:
+        query = select(Source.id, Source.name).where(Source.id.in_(source_ids))
+        names = {row.id: row.name for row in session.execute(query)}
     return [
         {
             **to_dict(contact, hide=CONSENT_COLUMNS),
