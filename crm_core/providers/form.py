@@ -23,6 +23,7 @@ from crm_core.providers.form_body import FORM_TYPES, read_form
 from crm_core.providers.form_mapping import HONEYPOT_FIELD, SUBMISSION, submission
 
 HONEYPOT = "honeypot"
+MAX_CONTENT_TYPE = 255
 
 
 class Form(Provider):
@@ -42,7 +43,9 @@ class Form(Provider):
         """Nothing to verify: the web layer checks the origin and the rates instead."""
 
     def classify(self, request: ProviderRequest, *, max_depth: int) -> Delivery:
-        fields = read_form(request.body, request.header("Content-Type") or request.media_type)
+        # Read as the worker will: with the Content-Type the inbox keeps (its first 255 characters).
+        content_type = (request.header("Content-Type") or request.media_type)[:MAX_CONTENT_TYPE]
+        fields = read_form(request.body, content_type)
         webhook_id = body_digest_id(request.body)
         if isinstance(fields, FieldError):
             return self.delivery(

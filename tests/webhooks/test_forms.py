@@ -305,3 +305,14 @@ def test_a_contact_is_not_created_at_intake(app: Flask, published: list[int]) ->
     post(app)
     with app.extensions["crm"].sessions() as session:
         assert session.scalars(select(m.Contact)).first() is None
+
+
+def test_a_form_is_read_at_intake_as_the_worker_will_read_it(app: Flask) -> None:
+    """The inbox keeps 255 characters of Content-Type: a boundary past them is refused now,
+    not acknowledged and then found unreadable."""
+    form_source(app)
+    padded = f"multipart/form-data; note={'x' * 260}; boundary={BOUNDARY}"
+    response = post(app, body=multipart(FORM), content_type=padded, accept="application/json")
+    assert response.status_code == 422
+    [event] = events(app)
+    assert event.status == EventStatus.INVALID
