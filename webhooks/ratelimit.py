@@ -39,6 +39,7 @@ _EXTENSION = "crm_ratelimit"
 _REDIS_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
 MAX_BLOCK = 64
 BLOCK_SHARE = 100  # a block is at most 1/BLOCK_SHARE of the budget
+MAX_RESERVATIONS = 10_000  # names one process remembers before it forgets spent windows
 
 
 def block_size(budget: int, max_block: int = MAX_BLOCK) -> int:
@@ -129,8 +130,18 @@ class RateLimiter:
         reservation = self._reservations.get(key)
         if reservation is None:
             with self._lock:
+                if len(self._reservations) >= MAX_RESERVATIONS:
+                    self._forget_spent()
                 reservation = self._reservations.setdefault(key, _Reservation())
         return reservation
+
+    def _forget_spent(self) -> None:
+        """Drop the reservations whose window is over: keyed by client address, the table
+        would otherwise grow with every address that ever posted a form."""
+        now = time.monotonic()
+        for key, held in list(self._reservations.items()):
+            if held.valid_until <= now and held.refused_until <= now:
+                del self._reservations[key]
 
 
 def init_app(app: Flask, settings: Settings) -> RateLimiter:
