@@ -33,6 +33,13 @@ def sources() -> None:
 )
 @click.option("--secret", help="The signing secret the provider issued (Shopify, Stripe, …).")
 @click.option("--secret-stdin", is_flag=True, help="Read that secret from standard input.")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    help="A web form's site allowed to post it (https://example.com); repeatable.",
+)
+@click.option("--redirect", help="Where a web form sends the browser after a post.")
 def add_source(
     name: str,
     description: str | None,
@@ -40,9 +47,12 @@ def add_source(
     provider: str,
     secret: str | None,
     secret_stdin: bool,
+    origins: tuple[str, ...],
+    redirect: str | None,
 ) -> None:
     """Create a source. The last line is what to paste: the URL for a provider's source
-    (with its credentials for Freshdesk), the signing secret for a standard one."""
+    (with its credentials for Freshdesk, the form's action for a web form), the signing
+    secret for a standard one."""
     if not 1 <= len(name) <= 80 or "/" in name:
         raise click.ClickException("a source name is 1-80 characters without '/'")
     chosen = PROVIDERS[provider]
@@ -50,23 +60,28 @@ def add_source(
     base_url = None if chosen.name == ProviderName.STANDARD else _base_url()
     with transaction() as session:
         try:
-            _, secret = services.create_source(
+            source, secret = services.create_source(
                 session,
                 name=name,
                 description=description,
                 rate_limit_per_minute=rate_limit,
                 provider=provider,
                 secret=secret,
+                allowed_origins=origins,
+                redirect_url=redirect,
             )
         except services.SourceExists as exc:
             raise click.ClickException(str(exc)) from None
         except InvalidInput as exc:
             raise click.ClickException(_cli_message(exc)) from None
+        origins, redirect = tuple(source.allowed_origins or []), source.redirect_url
     if base_url is None:
         click.echo(f"source {name!r} created; sign its requests with this secret:")
         click.echo(secret)
         return
     click.echo(f"source {name!r} created for {chosen.label}.")
+    if chosen.name == ProviderName.FORM:
+        _echo_form_settings(list(origins), redirect)
     _echo_steps(chosen, base_url, name, secret)
 
 
@@ -84,13 +99,27 @@ def show_source(name: str) -> None:
         # Only generated credentials are shown again; a provider's own secret is the provider's.
         current = services.active_secrets(session, source_id=source.id)
         secret = current[0] if current and not provider.takes_secret else None
+        origins, redirect = list(source.allowed_origins or []), source.redirect_url
     click.echo(f"source {name!r}: {provider.label} ({provider.name.value}), {state}")
+    if provider.name == ProviderName.FORM:
+        _echo_form_settings(origins, redirect)
     if provider.name == ProviderName.STANDARD:
         secret = None  # a whsec_ secret is shown once, when it is made
         base_url = _base_url(required=False)
     else:
         base_url = _base_url()
     _echo_steps(provider, base_url, name, secret)
+
+
+def _echo_form_settings(origins: list[str], redirect: str | None) -> None:
+    if origins:
+        click.echo("posts accepted from: " + ", ".join(origins))
+    else:
+        click.echo(
+            "warning: no --origin given: pages of any site may post this form"
+            " (the honeypot and the rate limits still apply)"
+        )
+    click.echo(f"after a post, browsers go to: {redirect or 'a thank-you page of ours'}")
 
 
 def _echo_steps(provider: Provider, base_url: str, name: str, secret: str | None) -> None:

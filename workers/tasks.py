@@ -200,7 +200,12 @@ def _start_campaign(task: CrmTask, campaign_id: int, *, now: dt.datetime) -> boo
     """
     try:
         with task.session() as session:
-            return scheduling.start_campaign(session, campaign_id=campaign_id, now=now)
+            return scheduling.start_campaign(
+                session,
+                campaign_id=campaign_id,
+                now=now,
+                require_consent=task.settings.campaigns_require_consent,
+            )
     except Exception as exc:
         if is_transient(exc):
             log.warning("campaign %s not started this time: %s", campaign_id, exc)

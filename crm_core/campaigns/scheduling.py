@@ -78,7 +78,9 @@ def claim_due_campaigns(session: Session, *, now: dt.datetime) -> list[int]:
     ]
 
 
-def start_campaign(session: Session, *, campaign_id: int, now: dt.datetime) -> bool:
+def start_campaign(
+    session: Session, *, campaign_id: int, now: dt.datetime, require_consent: bool = False
+) -> bool:
     """Claim one due campaign and add its recipients' send rows; True if this caller started it.
 
     The caller commits both together, in a transaction of this campaign's own:
@@ -89,7 +91,7 @@ def start_campaign(session: Session, *, campaign_id: int, now: dt.datetime) -> b
         return False
     campaign = session.get(MarketingCampaign, campaign_id)
     assert campaign is not None  # just claimed in this transaction
-    materialize_recipients(session, campaign=campaign, now=now)
+    materialize_recipients(session, campaign=campaign, now=now, require_consent=require_consent)
     return True
 
 
@@ -118,15 +120,25 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def materialize_recipients(
-    session: Session, *, campaign: MarketingCampaign, now: dt.datetime
+    session: Session,
+    *,
+    campaign: MarketingCampaign,
+    now: dt.datetime,
+    require_consent: bool = False,
 ) -> int:
     """Add one ``pending`` send row per recipient of the segment; how many were new.
 
     One ``INSERT … SELECT … ON CONFLICT DO NOTHING``: contacts with an address
-    and not on the suppression list, for the campaign's current run. Running it
-    again adds nobody twice.
+    and not on the suppression list (and, with ``require_consent``, whose marketing
+    consent is granted), for the campaign's current run. Running it again adds
+    nobody twice.
     """
-    recipients = segment_query(parse_segment(campaign.segment), exclude_suppressed=True, now=now)
+    recipients = segment_query(
+        parse_segment(campaign.segment),
+        exclude_suppressed=True,
+        require_consent=require_consent,
+        now=now,
+    )
     rows = select(
         literal(campaign.id),
         literal(campaign.current_run),

@@ -6,6 +6,7 @@ types, built here from what a sender posted (or what a provider's mapping restat
 
 from __future__ import annotations
 
+from crm_core.customers.consent import ConsentStatement, ConsentStatus
 from crm_core.leads.errors import InvalidField, invalid_lead
 from crm_core.leads.normalize import (
     LeadDeal,
@@ -19,6 +20,7 @@ from crm_core.leads.normalize import (
 )
 from crm_core.payloads.schemas import (
     DealPayload,
+    LeadConsent,
     LeadPayload,
     OrderPayload,
     TicketPayload,
@@ -132,4 +134,13 @@ def normalize_lead(payload: LeadPayload, *, default_region: str | None) -> Norma
         utm_campaign=clean_text(payload.utm_campaign),
         deal=_lead_deal(payload.deal),
         attributes=dict(payload.attributes or {}),
+        consent=_consent(payload.consent),
+        extra_fields=dict(payload.extra_fields or {}),
     )
+
+
+def _consent(consent: LeadConsent | None) -> ConsentStatement | None:
+    if consent is None:
+        return None
+    method = clean_text(consent.method)
+    return ConsentStatement(ConsentStatus(consent.status.value), consent.at, method)

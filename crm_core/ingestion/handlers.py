@@ -19,7 +19,7 @@ handler patch the table (``monkeypatch.setitem``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
@@ -108,7 +108,13 @@ class KindHandler(Generic[P]):
         return self._map(event, policy, provider)[1]
 
     def _map(self, event: InboxEvent, policy: IngestPolicy, provider: str) -> tuple[Mapped, P]:
-        mapped = map_document(provider, event.topic, event.body, max_depth=policy.max_json_depth)
+        mapped = map_document(
+            provider,
+            event.topic,
+            event.body,
+            max_depth=policy.max_json_depth,
+            content_type=event.content_type,
+        )
         if self.build is None:
             raise InvalidInput([FieldError(("topic",), f"{event.kind} have no provider form")])
         try:
@@ -217,6 +223,13 @@ def parse_email(event: InboxEvent, policy: IngestPolicy) -> ParsedEmail:
 # --- handle: the payload becomes CRM entities ----------------------------------------
 
 
+def stamped_lead(event: InboxEvent, lead: NormalizedLead) -> NormalizedLead:
+    """``lead`` with a consent stated without a time dated by its event's arrival."""
+    if lead.consent is None or lead.consent.stated_at is not None:
+        return lead
+    return replace(lead, consent=lead.consent.stamped(event.received_at))
+
+
 def handle_lead(
     session: Session, event: InboxEvent, lead: NormalizedLead, policy: IngestPolicy
 ) -> Entities:
@@ -225,7 +238,7 @@ def handle_lead(
         session,
         source_id=event.source_id,
         event_id=event.id,
-        lead=lead,
+        lead=stamped_lead(event, lead),
         free_domains=policy.free_domains,
     )
     return result.entities
@@ -235,7 +248,9 @@ def handle_leads(
     session: Session, leads: Sequence[tuple[InboxEvent, NormalizedLead]], policy: IngestPolicy
 ) -> list[Entities]:
     """Many leads as one batch (``leads.batch``): a few statements for all of them."""
-    items = [LeadItem(event.id, event.source_id, lead) for event, lead in leads]
+    items = [
+        LeadItem(event.id, event.source_id, stamped_lead(event, lead)) for event, lead in leads
+    ]
     results = capture_leads(session, items, free_domains=policy.free_domains)
     return [result.entities for result in results]
 

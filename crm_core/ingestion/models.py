@@ -52,6 +52,10 @@ class Source(Timestamped, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Requests per minute this source may make; NULL uses the configured default.
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    # A web form's source: the origins (``https://example.com``) whose pages may post to it
+    # (empty: any), and where a browser goes after posting (NULL: a thank-you page of ours).
+    allowed_origins: Mapped[list[str] | None] = mapped_column(JSON)
+    redirect_url: Mapped[str | None] = mapped_column(Text)
 
     secrets: Mapped[list[SourceSecret]] = relationship(
         back_populates="source",

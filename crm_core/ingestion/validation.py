@@ -22,7 +22,7 @@ from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import normalize_email
 from crm_core.mail.parsed import MailLimits
 from crm_core.mail.structure import TooComplex, scan_structure
-from crm_core.payloads.json_body import DEFAULT_MAX_DEPTH, JSON_TYPE, json_document
+from crm_core.payloads.json_body import DEFAULT_MAX_DEPTH, JSON_TYPE, json_document, media_type
 from crm_core.payloads.schemas import (
     PAYLOAD_SCHEMAS,
     DealPayload,
@@ -58,11 +58,6 @@ class Validated(Generic[P_co]):
 def accepted_content_types(kind: str) -> tuple[str, ...]:
     """The media types a kind accepts (without parameters)."""
     return (JSON_TYPE, RFC822_TYPE) if kind == "emails" else (JSON_TYPE,)
-
-
-def media_type(content_type: str) -> str:
-    """The media type of a ``Content-Type`` value, parameters dropped, lower case."""
-    return content_type.split(";", 1)[0].strip().lower()
 
 
 def validate_payload(

@@ -20,6 +20,7 @@ from crm_core.activities.models import Activity, ActivityType
 from crm_core.base.entities import EntityType, ExternalRef
 from crm_core.base.locks import lock_identities
 from crm_core.campaigns.models import MarketingCampaign
+from crm_core.customers.consent import apply_consent
 from crm_core.db import dialect_insert, utcnow
 from crm_core.leads.activity import lead_activity
 from crm_core.leads.attribution import (
@@ -155,6 +156,12 @@ class _Batch:
             free_domains=self.free_domains,
             last_activity_at=now,
         )
+        for item, match in zip(self.items, matches, strict=True):
+            if item.lead.consent is not None:
+                statement = item.lead.consent.stamped(now)
+                match.changes.update(
+                    apply_consent(match.contact, statement, source_id=item.source_id)
+                )
         self._remember_external_ids(matches)
         opportunities = self._opportunities(matches)
         campaigns = self._campaigns(matches)

@@ -16,6 +16,7 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from crm_core.customers.consent import ConsentStatement
 from crm_core.leads.countries import normalize_country
 from crm_core.leads.domains import free_mail_domains, is_free_or_disposable
 from crm_core.leads.errors import InvalidField
@@ -175,6 +176,10 @@ class NormalizedLead:
     utm_campaign: str | None = None
     deal: LeadDeal | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    consent: ConsentStatement | None = None
+    # Fields the sender sent that have no place on a lead (a form's extra inputs): the
+    # lead's Activity keeps them.
+    extra_fields: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def domain(self) -> str | None:

@@ -9,6 +9,13 @@ from typing import Any
 from crm_core.errors import FieldError
 
 JSON_TYPE = "application/json"
+
+
+def media_type(content_type: str) -> str:
+    """The media type of a ``Content-Type`` value, parameters dropped, lower case."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 DEFAULT_MAX_DEPTH = 32
 # Error messages are shown to senders; hostile input must not come back verbatim.
 _MAX_MESSAGE = 300

@@ -23,3 +23,4 @@ class ProviderName(enum.StrEnum):
     ZENDESK = "zendesk"
     FRESHDESK = "freshdesk"
     TYPEFORM = "typeform"
+    FORM = "form"

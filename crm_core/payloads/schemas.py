@@ -41,6 +41,22 @@ class LeadDeal(Payload):
     close_date: dt.date | None = None
 
 
+class ConsentChoice(enum.StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+
+
+class LeadConsent(Payload):
+    """The person's marketing consent as the sender knows it; without ``at``, the time the
+    event arrived. The latest statement by time wins (``crm_core.customers.consent``)."""
+
+    status: ConsentChoice
+    at: UtcDateTime | None = None
+    # How it was collected: ``single_opt_in``, ``confirmed_opt_in``, ``form_checkbox``…
+    method: Annotated[str, Field(max_length=80)] | None = None
+
+
 class LeadPayload(Payload):
     """A lead from a web form, a landing page, an ad platform…"""
 
@@ -58,8 +74,15 @@ class LeadPayload(Payload):
     utm_medium: Text255 | None = None
     utm_campaign: Annotated[str, Field(max_length=80)] | None = None
     deal: LeadDeal | None = None
-    # What the sender says about the person beyond these fields (a shop's marketing
-    # consent, say), kept in the contact's attributes; the latest statement wins.
+    consent: LeadConsent | None = None
+    # Other fields the sender collected (a web form's own inputs): kept, as given, in the
+    # lead's Activity and nowhere else.
+    extra_fields: (
+        Annotated[dict[Text255, Annotated[str, Field(max_length=2000)]], Field(max_length=50)]
+        | None
+    ) = None
+    # What the sender says about the person beyond these fields (a shop's SMS consent,
+    # say), kept in the contact's attributes; the latest statement wins.
     attributes: Annotated[dict[Text255, JsonValue], Field(max_length=50)] | None = None
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from crm_core.payloads.kinds import ProviderName
 from crm_core.providers.base import Delivery, Provider, ProviderRequest, SignatureError
+from crm_core.providers.form import Form
 from crm_core.providers.freshdesk import Freshdesk
 from crm_core.providers.shopify import Shopify
 from crm_core.providers.standard import Standard
@@ -35,6 +36,7 @@ PROVIDERS: dict[str, Provider] = {
         Zendesk(),
         Freshdesk(),
         Typeform(),
+        Form(),
     )
 }
 assert set(PROVIDERS) == {name.value for name in ProviderName}

@@ -82,6 +82,8 @@ class Provider:
     label: ClassVar[str]
     # The provider issues the signing secret; it is given to ``crm sources add --secret``.
     takes_secret: ClassVar[bool] = True
+    # False for a sender that signs nothing (a browser posting a web form): no secret at all.
+    signed: ClassVar[bool] = True
     # The kind of the topics the platform handles; any other topic is ignored.
     topics: ClassVar[Mapping[str, EventKind]] = {}
     # Ignored topics are filed under the provider's main kind; their topic says what they were.

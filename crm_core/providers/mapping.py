@@ -18,12 +18,14 @@ from crm_core.errors import FieldError, InvalidInput
 from crm_core.payloads.json_body import parse_json_body
 from crm_core.payloads.kinds import ProviderName
 from crm_core.providers import (
+    form_mapping,
     freshdesk_mapping,
     shopify_mapping,
     stripe_mapping,
     typeform_mapping,
     woocommerce_mapping,
 )
+from crm_core.providers.form_body import read_form
 from crm_core.providers.mapped import Mapped
 
 Mapper = Callable[[dict[str, Any]], Mapped]
@@ -34,19 +36,35 @@ MAPPINGS: dict[str, dict[str, Mapper]] = {
     ProviderName.STRIPE.value: stripe_mapping.MAPPERS,
     ProviderName.FRESHDESK.value: freshdesk_mapping.MAPPERS,
     ProviderName.TYPEFORM.value: typeform_mapping.MAPPERS,
+    ProviderName.FORM.value: form_mapping.MAPPERS,
 }
 
 
-def map_document(provider: str, topic: str | None, body: bytes, *, max_depth: int) -> Mapped:
+def read_document(
+    provider: str, body: bytes, content_type: str, *, max_depth: int
+) -> dict[str, Any] | FieldError:
+    """A stored provider body as the document its mapper reads: a web form's fields, or the
+    JSON object every other provider sends; else what prevents reading it."""
+    if provider == ProviderName.FORM:
+        return read_form(body, content_type)
+    try:
+        document = parse_json_body(body, max_depth=max_depth)
+    except ValueError as exc:
+        return FieldError(("body",), str(exc), "json_invalid")
+    if not isinstance(document, dict):
+        return FieldError(("body",), "the body must be a JSON object", "model_type")
+    return document
+
+
+def map_document(
+    provider: str, topic: str | None, body: bytes, *, max_depth: int, content_type: str = ""
+) -> Mapped:
     """The standard document of a stored provider event; ``InvalidInput`` when it has none."""
     mapper = MAPPINGS.get(provider, {}).get(topic or "")
     if mapper is None:
         message = f"no mapping of {provider} topic {topic!r}; replay it once there is one"
         raise InvalidInput([FieldError(("topic",), message, "unmapped_topic")])
-    try:
-        document = parse_json_body(body, max_depth=max_depth)
-    except ValueError as exc:
-        raise InvalidInput([FieldError(("body",), str(exc), "json_invalid")]) from None
-    if not isinstance(document, dict):
-        raise InvalidInput([FieldError(("body",), "the body must be a JSON object", "model_type")])
+    document = read_document(provider, body, content_type, max_depth=max_depth)
+    if isinstance(document, FieldError):
+        raise InvalidInput([document])
     return mapper(document)

@@ -99,7 +99,7 @@ def test_a_shop_s_order_and_customer_reach_the_crm_through_a_worker(
                 Decimal("4.61"),
             )
             contact = session.scalars(select(m.Contact)).one()
-            assert contact.attributes["email_marketing_consent"]["state"] == "subscribed"
+            assert contact.marketing_consent == "granted"
             assert stored.contact_id == contact.id
     finally:
         engine.dispose()

@@ -71,6 +71,29 @@ PATHS = [
 ]
 
 
+def test_a_contact_shows_its_marketing_consent(app: Flask, sender: Sender, get) -> None:
+    consent = {"status": "granted", "at": "2026-11-30T10:00:00Z", "method": "double opt-in"}
+    first = post(sender, "leads", {"email": "grace@navy.example", "consent": consent})
+    post(sender, "leads", {"email": "ada@navy.example"})
+    process_all(app)
+    shown = get(f"/api/contacts/{entity(app, first, 'contact')}").json
+    assert shown["marketing_consent"] == {
+        "status": "granted",
+        "at": "2026-11-30T10:00:00+00:00",
+        "source_id": shown["marketing_consent"]["source_id"],
+        "source": sender.name,
+        "method": "double opt-in",
+    }
+    assert "marketing_consent_at" not in shown
+    [ada] = get("/api/contacts", email="ada@navy.example").json["items"]
+    assert ada["marketing_consent"] is None
+    customer = get(f"/api/customers/{shown['customer_id']}").json
+    assert {c["email"]: c["marketing_consent"] is None for c in customer["contacts"]} == {
+        "grace@navy.example": False,
+        "ada@navy.example": True,
+    }
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_every_read_needs_an_api_key(sender: Sender, path: str) -> None:
     for headers in ({}, {"Authorization": "Bearer crm_wrong"}, {"Authorization": "Basic x"}):

@@ -265,3 +265,30 @@ def test_start_claims_and_materializes_one_campaign_and_fail_keeps_a_paused_one(
     assert scheduling.fail_campaign(session, campaign_id=later.id, reason="why", now=NOW) is True
     session.expire_all()
     assert (paused.status, later.status, later.failure_reason) == ("paused", "failed", "why")
+
+
+def test_requiring_consent_materializes_only_contacts_who_granted_it(session: Session) -> None:
+    granted = ContactFactory(marketing_consent="granted", marketing_consent_at=NOW)
+    denied = ContactFactory(marketing_consent="denied", marketing_consent_at=NOW)
+    unknown = ContactFactory(marketing_consent="unknown")
+    never = ContactFactory()
+    campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
+    assert (
+        scheduling.materialize_recipients(session, campaign=campaign, now=NOW, require_consent=True)
+        == 1
+    )
+    assert _statuses(session, campaign.id) == {granted.id: "pending"}
+    # Without the requirement every contact of the segment is a recipient.
+    other = MarketingCampaignFactory(status=CampaignStatus.SENDING, segment={})
+    assert scheduling.materialize_recipients(session, campaign=other, now=NOW) == 4
+    assert set(_statuses(session, other.id)) == {granted.id, denied.id, unknown.id, never.id}
+
+
+def test_starting_a_campaign_passes_the_consent_requirement_on(session: Session) -> None:
+    granted = ContactFactory(marketing_consent="granted")
+    ContactFactory()
+    campaign = MarketingCampaignFactory(status=CampaignStatus.SCHEDULED, send_at=NOW, segment={})
+    assert scheduling.start_campaign(
+        session, campaign_id=campaign.id, now=NOW, require_consent=True
+    )
+    assert _statuses(session, campaign.id) == {granted.id: "pending"}
