@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.config import get_settings
 from crm_core.errors import InvalidInput
-from crm_core.ingestion import processing
-from crm_core.ingestion import single_event as pipeline
+from crm_core.ingestion import processing, single_event
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.ingestion.validation import validate_payload
 from tests.factories import InboxEventFactory
 
@@ -22,7 +23,9 @@ RECEIVED = dt.datetime(2026, 12, 3, 8, tzinfo=dt.UTC)
 def run_lead(session: Session, document: dict[str, object]) -> m.InboxEvent:
     event = InboxEventFactory(body=json.dumps(document).encode(), received_at=RECEIVED)
     assert processing.claim_event(session, event_id=event.id)
-    pipeline.run_event(session, event_id=event.id)
+    single_event.run_event(
+        session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+    )
     return event
 
 

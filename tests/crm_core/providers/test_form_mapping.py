@@ -10,11 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.config import get_settings
 from crm_core.errors import InvalidInput
-from crm_core.ingestion import processing
-from crm_core.ingestion import single_event as pipeline
+from crm_core.ingestion import processing, single_event
+from crm_core.ingestion.policy import IngestPolicy
+from crm_core.ingestion.validation import payload_from_document
+from crm_core.payloads.schemas import LeadPayload
 from crm_core.providers import ProviderRequest, get_provider
-from crm_core.providers.form import origin_of
+from crm_core.providers.form import Form, origin_of
 from crm_core.providers.form_body import MAX_FIELDS, read_form
 from crm_core.providers.form_mapping import submission
 from tests.crm_core.providers.mapped_events import linked
@@ -52,7 +55,9 @@ def run_form(
     )
     assert processing.claim_event(session, event_id=event.id)
     try:
-        pipeline.run_event(session, event_id=event.id)
+        single_event.run_event(
+            session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+        )
     except InvalidInput as exc:
         processing.fail_event(
             session,
@@ -177,10 +182,16 @@ def test_a_filled_honeypot_is_classified_as_ignored() -> None:
     assert real.webhook_id == classify(b"email=bot%40example.com&_gotcha=").webhook_id
 
 
-def test_a_form_the_lead_rules_refuse_is_classified_invalid_at_once() -> None:
-    delivery = classify(b"first_name=Nobody")
-    assert delivery.errors
-    assert delivery.topic == "submission"
+def test_a_form_the_lead_rules_refuse_is_named_in_the_forms_own_fields() -> None:
+    content_type = "application/x-www-form-urlencoded"
+    request = ProviderRequest({"Content-Type": content_type}, b"first_name=Nobody", content_type)
+    form = get_provider("form")
+    assert isinstance(form, Form)
+    mapped = form.lead_document(request)
+    assert mapped is not None
+    with pytest.raises(InvalidInput) as refused:
+        payload_from_document(LeadPayload, mapped.document)
+    assert mapped.translate(refused.value.errors)
 
 
 @pytest.mark.parametrize(
