@@ -64,6 +64,8 @@ class ProviderName(enum.StrEnum):
     ZENDESK = "zendesk"
     FRESHDESK = "freshdesk"
     TYPEFORM = "typeform"
+    # Any JSON sender, described by a mapping file stored with its source.
+    CUSTOM = "custom"
 
 
 class Source(Timestamped, Base):
@@ -82,6 +84,9 @@ class Source(Timestamped, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Requests per minute this source may make; NULL uses the configured default.
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    # How the provider reads this source's requests beyond its defaults, validated when it
+    # was set: the ``custom`` provider's mapping file, Typeform's answer refs. NULL: none.
+    mapping: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     secrets: Mapped[list[SourceSecret]] = relationship(
         back_populates="source",

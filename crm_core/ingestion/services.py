@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
@@ -34,6 +35,7 @@ __all__ = [
     "list_sources",
     "rotate_secret",
     "set_source_enabled",
+    "set_source_mapping",
     "source_credentials",
     "validate_payload",
 ]
@@ -60,8 +62,12 @@ def create_source(
     rate_limit_per_minute: int | None = None,
     provider: str = ProviderName.STANDARD,
     secret: str | None = None,
+    mapping: dict[str, Any] | None = None,
 ) -> tuple[Source, str]:
     """Create a sending system; returns it and its first secret.
+
+    ``mapping`` is how the provider reads it beyond its defaults (a custom source's
+    mapping file, parsed; Typeform's refs), checked by the provider and stored.
 
     A provider that issues its own signing secret (Shopify, Stripe, …) needs
     ``secret``; the others get a generated one (a ``whsec_`` secret, Freshdesk's
@@ -71,6 +77,7 @@ def create_source(
     if chosen is None:
         raise _invalid("provider", f"unknown provider {provider!r}"[:120])
     secret = _new_secret(chosen, secret)
+    stored_mapping = chosen.checked_mapping(mapping)
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
         raise SourceExists(f"source {name!r} already exists")
     source = Source(
@@ -78,6 +85,7 @@ def create_source(
         description=description,
         rate_limit_per_minute=rate_limit_per_minute,
         provider=chosen.name.value,
+        mapping=stored_mapping,
     )
     _add_secret(source, secret)
     session.add(source)
@@ -118,6 +126,15 @@ def get_source(session: Session, *, name: str) -> Source:
 def list_sources(session: Session) -> list[Source]:
     """Every source, by name."""
     return list(session.scalars(select(Source).order_by(Source.name)))
+
+
+def set_source_mapping(session: Session, *, name: str, mapping: dict[str, Any] | None) -> Source:
+    """Give a source a new mapping (checked by its provider); events stored before it are
+    read with it when they are replayed."""
+    source = get_source(session, name=name)
+    source.mapping = PROVIDERS[source.provider].checked_mapping(mapping)
+    session.flush()
+    return source
 
 
 def set_source_enabled(session: Session, *, name: str, enabled: bool) -> Source:
@@ -177,6 +194,8 @@ class SourceCredentials:
     rate_limit_per_minute: int | None
     secrets: list[str]
     provider: str = ProviderName.STANDARD.value
+    # The provider's reading of this source beyond its defaults (``Source.mapping``).
+    mapping: dict[str, Any] | None = None
 
 
 # Built once: this runs on every webhook request, and building a statement costs
@@ -187,6 +206,7 @@ _SOURCE_CREDENTIALS = (
         Source.enabled,
         Source.rate_limit_per_minute,
         Source.provider,
+        Source.mapping,
         SourceSecret.secret,
     )
     .outerjoin(
@@ -217,5 +237,10 @@ def source_credentials(
     first = rows[0]
     secrets_ = [row.secret for row in rows if row.secret is not None]
     return SourceCredentials(
-        first.id, first.enabled, first.rate_limit_per_minute, secrets_, first.provider
+        first.id,
+        first.enabled,
+        first.rate_limit_per_minute,
+        secrets_,
+        first.provider,
+        first.mapping,
     )
