@@ -162,7 +162,7 @@ class Items(_Part):
 
 
 def _source_form(value: Any) -> str:
-    return "items" if isinstance(value, dict) else "pointer"
+    return "items" if isinstance(value, dict | Items) else "pointer"
 
 
 # A field's source: a pointer, or for a list of objects a table of pointers (``Items``).
@@ -200,10 +200,10 @@ class CustomMapping(BaseModel):
                     raise ValueError(f"{name}: not a list of {kind}; give it a JSON Pointer")
                 for item_name, pointer in source.fields.items():
                     if item_name not in item_fields:
-                        raise ValueError(f"{name}.{item_name}: {_unknown(item_fields)}")
+                        raise ValueError(f"{name}.{item_name}: {_unknown(item_fields, name)}")
                     _check_item_pointer(f"{name}.{item_name}", pointer)
             elif name not in known.pointers:
-                raise ValueError(f"{name}: {_unknown(known.pointers)} of {kind}")
+                raise ValueError(f"{name}: {_unknown(known.pointers, kind)}")
         return value
 
     @field_validator("constants")
@@ -219,12 +219,12 @@ class CustomMapping(BaseModel):
                     " a number or true/false"
                 )
             if kind is not None and name not in kind_fields(kind).constants:
-                raise ValueError(f"{name}: {_unknown(kind_fields(kind).constants)} of {kind}")
+                raise ValueError(f"{name}: {_unknown(kind_fields(kind).constants, kind)}")
         return value
 
 
-def _unknown(names: frozenset[str]) -> str:
-    return "not a field; one of " + ", ".join(sorted(names))
+def _unknown(names: frozenset[str], of: str = "") -> str:
+    return f"not a field{of and ' of ' + of}; one of " + ", ".join(sorted(names))
 
 
 def _check_item_pointer(name: str, pointer: Any) -> None:
