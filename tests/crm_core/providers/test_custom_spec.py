@@ -46,7 +46,8 @@ def test_the_github_style_example_describes_hex_sha256_with_a_prefix() -> None:
     )
     assert signature.timestamp is None
     assert spec.delivery_id.header == "X-Shop-Delivery"
-    assert spec.topic is not None and spec.topic.handled == ["order.completed"]
+    assert spec.topic is not None
+    assert spec.topic.handled == ["order.completed"]
     lines = spec.fields["lines"]
     assert isinstance(lines, Items)
     assert (lines.each, lines.fields["unit_price"]) == ("/order/items", "/price")

@@ -161,7 +161,8 @@ def test_the_delivery_id_can_be_a_json_pointer_into_the_body() -> None:
     assert numbered.webhook_id == "42"
     for odd in (b'{"submission": {"id": true}}', b'{"submission": []}', b"[1]", b"not json"):
         invalid = _classify(provider, {}, odd)
-        assert invalid.errors and invalid.webhook_id.startswith("sha256:")
+        assert invalid.errors
+        assert invalid.webhook_id.startswith("sha256:")
 
 
 @pytest.mark.parametrize("example", ["github-style.toml", "lead-form.toml"])
