@@ -67,7 +67,7 @@ def test_a_custom_source_stores_its_file_and_prints_the_url_last(  # type: ignor
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ('kind = "leads"\n[signature]\nheader = "X-Sig"\nalgorithm = "md5"\n', "signature.algorithm"),
+        ('kind = "leads"\n[signature]\nheader = "X"\nalgorithm = "md5"\n', "signature.algorithm"),
         ("kind = leads\n", "not a TOML file"),
         ('kind = "leads"\nfields = 3\n', "fields: Input should be a valid dictionary"),
         (Path(LEAD_FORM).read_text().replace('email = "/submission', 'emial = "/submission', 1),
