@@ -9,9 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import ValidationError
-
-from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.models import EventKind, ProviderName
 from crm_core.providers.base import (
     Delivery,
@@ -21,7 +18,7 @@ from crm_core.providers.base import (
     decode_base64,
     signed_by_any,
 )
-from crm_core.providers.typeform_mapping import TypeformMapping
+from crm_core.providers.typeform_mapping import checked_mapping
 
 SIGNATURE = "Typeform-Signature"
 PREFIX = "sha256="
@@ -44,14 +41,7 @@ class Typeform(Provider):
             raise SignatureError(f"{SIGNATURE} does not match the body")
 
     def checked_mapping(self, mapping: dict[str, Any] | None) -> dict[str, Any] | None:
-        if mapping is None:
-            return None
-        try:
-            return TypeformMapping.model_validate(mapping).model_dump()
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-            message = "; ".join(e["msg"].removeprefix("Value error, ") for e in errors)
-            raise InvalidInput([FieldError(("map",), message[:300])]) from None
+        return None if mapping is None else checked_mapping(mapping)
 
     def classify(self, request: ProviderRequest, *, max_depth: int) -> Delivery:
         return self.delivery_from_body(

@@ -70,8 +70,13 @@ def mapping_from_pairs(pairs: list[str]) -> dict[str, Any] | None:
             message = f"{pair!r}: give each lead field once, as LEAD_FIELD=REF"
             raise InvalidInput([FieldError(("map",), message[:300])])
         answers[name.strip()] = ref.strip()
+    return checked_mapping({"answers": answers})
+
+
+def checked_mapping(mapping: dict[str, Any]) -> dict[str, Any]:
+    """A Typeform source's mapping as it is stored; ``InvalidInput`` (``map``) when wrong."""
     try:
-        return TypeformMapping(answers=answers).model_dump()
+        return TypeformMapping.model_validate(mapping).model_dump()
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         message = "; ".join(e["msg"].removeprefix("Value error, ") for e in errors)
