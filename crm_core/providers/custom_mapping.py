@@ -2,7 +2,9 @@
 
 Each field of the kind is read at its JSON Pointer; a list of objects (an
 order's ``lines``) is read item by item, each field at its pointer relative to
-the item. A constant fills a field no pointer found. What the kind's schema
+the item. An integer read into a text field (an id, a SKU) becomes its decimal
+text, as senders often number what we name. A constant fills a field no pointer
+found. What the kind's schema
 then refuses is named by the pointer it was read from (``/order/items/1/price``),
 the sender's own terms, or ``constants.NAME`` for a constant.
 """
@@ -17,7 +19,12 @@ from typing import Any
 from jsonpointer import EndOfList, JsonPointer, resolve_pointer
 
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.providers.custom_spec import CustomMapping, Items, mapping_from_document
+from crm_core.providers.custom_spec import (
+    CustomMapping,
+    Items,
+    kind_fields,
+    mapping_from_document,
+)
 from crm_core.providers.mapped import Loc, Mapped
 
 _MISSING = object()
@@ -52,15 +59,16 @@ def map_custom(spec: CustomMapping, document: dict[str, Any]) -> Mapped:
     """``document`` restated as the kind's standard document, with each part's pointer."""
     mapped: dict[str, Any] = {}
     origins: dict[Loc, Loc] = {}
+    texts = kind_fields(spec.kind).texts
     for target, source in spec.fields.items():
         if isinstance(source, Items):
-            _read_items(target, source, document, mapped, origins)
+            _read_items(target, source, document, mapped, origins, texts)
             continue
         path = tuple(target.split("."))
         origins[path] = (source,)
         value = _resolve(document, source)
         if value is not _MISSING:
-            _place(mapped, path, value)
+            _place(mapped, path, _as_text(value) if target in texts else value)
     for target, constant in spec.constants.items():
         path = tuple(target.split("."))
         if _get(mapped, path) is _MISSING:
@@ -70,7 +78,12 @@ def map_custom(spec: CustomMapping, document: dict[str, Any]) -> Mapped:
 
 
 def _read_items(
-    target: str, source: Items, document: Any, mapped: dict[str, Any], origins: dict[Loc, Loc]
+    target: str,
+    source: Items,
+    document: Any,
+    mapped: dict[str, Any],
+    origins: dict[Loc, Loc],
+    texts: frozenset[str],
 ) -> None:
     origins[(target,)] = (source.each,)
     found = _resolve(document, source.each)
@@ -88,9 +101,14 @@ def _read_items(
             origins[(target, index, name)] = (at + pointer,)
             value = _resolve(item, pointer)
             if value is not _MISSING:
-                row[name] = value
+                row[name] = _as_text(value) if f"{target}.{name}" in texts else value
         items.append(row)
     mapped[target] = items
+
+
+def _as_text(value: Any) -> Any:
+    """An integer as its decimal text; anything else as it is (the schema judges it)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _resolve(document: Any, pointer: str) -> Any:

@@ -249,6 +249,8 @@ class KindFields:
     constants: frozenset[str]
     # List fields of objects (an order's ``lines``) -> their items' fields.
     lists: Mapping[str, frozenset[str]]
+    # Text fields (``external_id``, ``lines.sku``): an integer read into one is its decimal text.
+    texts: frozenset[str] = frozenset()
 
 
 @cache
@@ -257,19 +259,24 @@ def kind_fields(kind: str) -> KindFields:
     pointers: set[str] = set()
     constants: set[str] = set()
     lists: dict[str, frozenset[str]] = {}
+    texts: set[str] = set()
     for name, annotation in _fields(PAYLOAD_SCHEMAS[kind]).items():
         pointers.add(name)
         model, many = _model_in(annotation)
         if model is None:
             if not _is_container(annotation):
                 constants.add(name)
-        elif many:
-            lists[name] = frozenset(_fields(model))
+            if _is_text(annotation):
+                texts.add(name)
+            continue
+        inner = _fields(model)
+        texts |= {f"{name}.{field}" for field, type_ in inner.items() if _is_text(type_)}
+        if many:
+            lists[name] = frozenset(inner)
         else:
-            nested = {f"{name}.{inner}" for inner in _fields(model)}
-            pointers |= nested
-            constants |= nested
-    return KindFields(frozenset(pointers), frozenset(constants), lists)
+            pointers |= {f"{name}.{field}" for field in inner}
+            constants |= {f"{name}.{field}" for field in inner}
+    return KindFields(frozenset(pointers), frozenset(constants), lists, frozenset(texts))
 
 
 def _fields(model: type[BaseModel]) -> dict[str, Any]:
@@ -289,6 +296,18 @@ def _model_in(annotation: Any, many: bool = False) -> tuple[type[BaseModel] | No
             if found[0] is not None:
                 return found
     return None, False
+
+
+def _is_text(annotation: Any) -> bool:
+    """Whether ``annotation`` is a string (through Optional and Annotated)."""
+    if annotation is str:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _is_text(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_text(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+    return False
 
 
 def _is_container(annotation: Any) -> bool:

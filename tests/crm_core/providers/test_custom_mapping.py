@@ -76,6 +76,17 @@ def test_a_lead_form_submission_becomes_a_lead_with_its_utm_codes(session: Sessi
     assert activity.details["external_id"] == "sub_01JE2M6S4V9ZQK"
 
 
+def test_numbers_read_into_text_fields_are_their_decimal_text(session: Session) -> None:
+    document = copy.deepcopy(ORDER)
+    document["order"]["number"] = 2001
+    document["order"]["items"][0]["sku"] = 4711
+    event = _run(session, "github-style.toml", document)
+    assert event.status == "processed", event.errors
+    order = session.get(m.Order, linked(event, "order")[0])
+    assert order.order_number == "2001"
+    assert sorted(line.product.sku for line in order.lines) == ["4711", "POT-CAST-08"]
+
+
 def test_what_the_kind_refuses_is_named_by_the_sender_s_json_pointer(session: Session) -> None:
     document = copy.deepcopy(ORDER)
     document["order"]["items"][1]["price"] = "seventeen"
@@ -149,3 +160,69 @@ def test_errors_below_a_pointer_extend_the_pointer() -> None:
     mapped = PointerMapped({}, {("attributes",): ("/extra/a~1b",), ("lines",): ("/items",)})
     errors = [FieldError(("attributes", "x/y"), "bad"), FieldError(("lines", 3, "sku"), "bad")]
     assert [e.field for e in mapped.translate(errors)] == ["/extra/a~1b/x~1y", "/items/3/sku"]
+
+
+HELP_DESK = """
+kind = "tickets"
+[signature]
+header = "X-Signature"
+[delivery_id]
+pointer = "/event_id"
+[fields]
+external_id = "/ticket/key"
+subject = "/ticket/title"
+"requester.email" = "/ticket/reporter/mail"
+"requester.name" = "/ticket/reporter/display"
+[fields.comments]
+each = "/ticket/notes"
+body = "/text"
+author_email = "/by"
+[constants]
+priority = "high"
+"""
+
+
+def test_a_ticket_takes_nested_fields_and_its_comments(session: Session) -> None:
+    document = {
+        "event_id": "e-1",
+        "ticket": {
+            "key": "HD-7",
+            "title": "The kettle whistles in F sharp",
+            "reporter": {"mail": "ann@example.com", "display": "Ann Example"},
+            "notes": [{"text": "It used to be F.", "by": "ann@example.com"}, {"by": "x@y.z"}],
+        },
+    }
+    mapping = load_mapping(HELP_DESK).model_dump(mode="json")
+    event = run_provider_event(
+        session, provider="custom", kind="tickets", topic=None,  # type: ignore[arg-type]
+        document=document, source=SourceFactory(provider="custom", mapping=mapping),
+    )  # fmt: skip
+    # The second note has no text: named by where it would have been.
+    assert [error["field"] for error in event.errors] == ["/ticket/notes/1/text"]
+    document["ticket"]["notes"].pop()
+    event = run_provider_event(
+        session, provider="custom", kind="tickets", topic=None,  # type: ignore[arg-type]
+        document=document, source=SourceFactory(provider="custom", mapping=mapping, name="hd2"),
+    )  # fmt: skip
+    assert event.status == "processed", event.errors
+    case = session.get(m.SupportCase, linked(event, "support_case")[0])
+    assert (case.subject, case.priority) == ("The kettle whistles in F sharp", "high")
+    contact = session.get(m.Contact, linked(event, "contact")[0])
+    assert contact.email_normalized == "ann@example.com"
+
+
+def test_a_deal_from_a_custom_sales_tool(session: Session) -> None:
+    text = HELP_DESK.replace('"tickets"', '"deals"').split("[fields]")[0] + (
+        '[fields]\nexternal_id = "/deal/id"\nemail = "/deal/contact"\nname = "/deal/title"\n'
+        'amount = "/deal/value"\n[constants]\ncurrency = "EUR"\nstage = "qualified"\n'
+    )
+    deal = {"id": 991, "contact": "bo@example.com", "title": "Tea for the office", "value": 1500}
+    document = {"event_id": "e-2", "deal": deal}  # the id is a number: taken as its text
+    event = run_provider_event(
+        session, provider="custom", kind="deals", topic=None,  # type: ignore[arg-type]
+        document=document,
+        source=SourceFactory(provider="custom", mapping=load_mapping(text).model_dump(mode="json")),
+    )  # fmt: skip
+    assert event.status == "processed", event.errors
+    deal = session.get(m.Opportunity, linked(event, "opportunity")[0])
+    assert (deal.name, deal.stage, deal.amount) == ("Tea for the office", "qualified", 1500)
