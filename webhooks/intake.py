@@ -152,7 +152,7 @@ def _receive(
     source: SourceCredentials, message: ProviderRequest, settings: Settings
 ) -> Delivery | None:
     """The source's provider verifies and classifies the request (401 when unsigned)."""
-    provider = get_provider(source.provider)
+    provider = get_provider(source.provider, source.mapping)
     if provider.name == ProviderName.STANDARD:
         detail = "This source posts to /webhooks/<source>/<kind> with Standard Webhooks headers."
         raise Refused(problem(404, detail, type_="wrong-endpoint"))

@@ -22,7 +22,12 @@ from crm_core.errors import InvalidInput
 from crm_core.ingestion.handlers import HANDLERS, KindHandler
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from crm_core.ingestion.policy import IngestPolicy
-from crm_core.ingestion.processing import complete_events, events_with_providers, fail_event
+from crm_core.ingestion.processing import (
+    Reading,
+    complete_events,
+    events_with_providers,
+    fail_event,
+)
 
 P = TypeVar("P")
 
@@ -48,26 +53,28 @@ def run_batch(
     found = events_with_providers(session, event_ids=event_ids)
     ordered = []
     for event_id in event_ids:
-        event, provider = found.get(event_id, (None, ""))
-        if event is None or event.kind != kind:
+        event, reading = found.get(event_id, (None, None))
+        if event is None or reading is None or event.kind != kind:
             raise ValueError(f"event {event_id} is not a stored {kind} event")
-        ordered.append((event, provider))
+        ordered.append((event, reading))
     return _run_many(session, HANDLERS[kind], ordered, policy)
 
 
 def _run_many(
     session: Session,
     entry: KindHandler[P],
-    events: list[tuple[InboxEvent, str]],
+    events: list[tuple[InboxEvent, Reading]],
     policy: IngestPolicy,
 ) -> BatchOutcome:
     if entry.handle_many is None:
         raise ValueError("this kind is processed one event at a time")
     outcome = BatchOutcome()
     parsed: list[tuple[InboxEvent, P]] = []
-    for event, provider in events:
+    for event, reading in events:
         try:
-            parsed.append((event, entry.parse_from(event, policy, provider)))
+            parsed.append(
+                (event, entry.parse_from(event, policy, reading.provider, reading.mapping))
+            )
         except InvalidInput as exc:
             fail_event(
                 session,

@@ -87,33 +87,48 @@ class KindHandler(Generic[P]):
         event: InboxEvent,
         policy: IngestPolicy,
         provider: str = ProviderName.STANDARD,
+        mapping: dict[str, Any] | None = None,
     ) -> Entities:
-        """Parse ``event`` (sent by ``provider``) and handle its payload; what it touched.
+        """Parse ``event`` (sent by ``provider``, read as its source's ``mapping`` says) and
+        handle its payload; what it touched.
 
         What ``handle`` refuses in a provider's event is named in the provider's terms too.
         """
         if provider == ProviderName.STANDARD:
             return self.handle(session, event, self.parse(event, policy), policy)
-        mapped, payload = self._map(event, policy, provider)
+        mapped, payload = self._map(event, policy, provider, mapping)
         try:
             return self.handle(session, event, payload, policy)
         except InvalidInput as exc:
             raise InvalidInput(mapped.translate(exc.errors)) from None
 
-    def parse_from(self, event: InboxEvent, policy: IngestPolicy, provider: str) -> P:
+    def parse_from(
+        self,
+        event: InboxEvent,
+        policy: IngestPolicy,
+        provider: str,
+        mapping: dict[str, Any] | None = None,
+    ) -> P:
         """The payload of ``event``: ``parse`` for a standard source, else the provider's
-        mapping for the event's topic, checked by ``build``."""
+        mapping for the event's topic (with the source's ``mapping``), checked by ``build``."""
         if provider == ProviderName.STANDARD:
             return self.parse(event, policy)
-        return self._map(event, policy, provider)[1]
+        return self._map(event, policy, provider, mapping)[1]
 
-    def _map(self, event: InboxEvent, policy: IngestPolicy, provider: str) -> tuple[Mapped, P]:
+    def _map(
+        self,
+        event: InboxEvent,
+        policy: IngestPolicy,
+        provider: str,
+        mapping: dict[str, Any] | None,
+    ) -> tuple[Mapped, P]:
         mapped = map_document(
             provider,
             event.topic,
             event.body,
             max_depth=policy.max_json_depth,
             content_type=event.content_type,
+            mapping=mapping,
         )
         if self.build is None:
             raise InvalidInput([FieldError(("topic",), f"{event.kind} have no provider form")])
@@ -218,6 +233,12 @@ def parse_email(event: InboxEvent, policy: IngestPolicy) -> ParsedEmail:
         max_depth=policy.max_json_depth,
     )
     return parse_json(payload, limits=limits)
+
+
+def build_email(document: dict[str, Any], policy: IngestPolicy) -> ParsedEmail:
+    """The e-mail of a document in ``EmailPayload``'s terms."""
+    payload = payload_from_document(EmailPayload, document)
+    return parse_json(payload, limits=policy.mail_limits)
 
 
 # --- handle: the payload becomes CRM entities ----------------------------------------
@@ -344,9 +365,11 @@ HANDLERS: dict[str, KindHandler[Any]] = {
     EventKind.ORDERS: KindHandler(
         parse=parse_order, handle=handle_order, build=_document(OrderPayload)
     ),
-    EventKind.DEALS: KindHandler(parse=parse_deal, handle=handle_deal),
+    EventKind.DEALS: KindHandler(
+        parse=parse_deal, handle=handle_deal, build=_document(DealPayload)
+    ),
     EventKind.TICKETS: KindHandler(
         parse=parse_ticket, handle=handle_ticket, build=_document(TicketPayload)
     ),
-    EventKind.EMAILS: KindHandler(parse=parse_email, handle=handle_email),
+    EventKind.EMAILS: KindHandler(parse=parse_email, handle=handle_email, build=build_email),
 }

@@ -56,6 +56,9 @@ class Source(Timestamped, Base):
     # (empty: any), and where a browser goes after posting (NULL: a thank-you page of ours).
     allowed_origins: Mapped[list[str] | None] = mapped_column(JSON)
     redirect_url: Mapped[str | None] = mapped_column(Text)
+    # How the provider reads this source's requests beyond its defaults, validated when it
+    # was set: the ``custom`` provider's mapping file, Typeform's answer refs. NULL: none.
+    mapping: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     secrets: Mapped[list[SourceSecret]] = relationship(
         back_populates="source",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ __all__ = [
     "list_sources",
     "rotate_secret",
     "set_source_enabled",
+    "set_source_mapping",
     "source_credentials",
     "validate_payload",
 ]
@@ -62,8 +64,12 @@ def create_source(
     secret: str | None = None,
     allowed_origins: Sequence[str] = (),
     redirect_url: str | None = None,
+    mapping: dict[str, Any] | None = None,
 ) -> tuple[Source, str | None]:
     """Create a sending system; returns it and its first secret (``None`` for a web form).
+
+    ``mapping`` is how the provider reads it beyond its defaults (a custom source's
+    mapping file, parsed; Typeform's refs), checked by the provider and stored.
 
     A provider that issues its own signing secret (Shopify, Stripe, …) needs
     ``secret``; the others get a generated one (a ``whsec_`` secret, Freshdesk's
@@ -75,6 +81,7 @@ def create_source(
         raise _invalid("provider", f"unknown provider {provider!r}"[:120])
     origins, redirect = _form_settings(chosen, allowed_origins, redirect_url)
     new_secret = _new_secret(chosen, secret) if chosen.signed else _no_secret(chosen, secret)
+    stored_mapping = chosen.checked_mapping(mapping)
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
         raise SourceExists(f"source {name!r} already exists")
     source = Source(
@@ -84,6 +91,7 @@ def create_source(
         provider=chosen.name.value,
         allowed_origins=origins,
         redirect_url=redirect,
+        mapping=stored_mapping,
     )
     if new_secret is not None:
         _add_secret(source, new_secret)
@@ -156,6 +164,15 @@ def list_sources(session: Session) -> list[Source]:
     return list(session.scalars(select(Source).order_by(Source.name)))
 
 
+def set_source_mapping(session: Session, *, name: str, mapping: dict[str, Any] | None) -> Source:
+    """Give a source a new mapping (checked by its provider); events stored before it are
+    read with it when they are replayed."""
+    source = get_source(session, name=name)
+    source.mapping = PROVIDERS[source.provider].checked_mapping(mapping)
+    session.flush()
+    return source
+
+
 def set_source_enabled(session: Session, *, name: str, enabled: bool) -> Source:
     """Enable or disable a source; a disabled source's requests are refused."""
     source = get_source(session, name=name)
@@ -219,6 +236,8 @@ class SourceCredentials:
     # A web form's: the origins allowed to post (empty: any) and where browsers go after.
     allowed_origins: list[str] = field(default_factory=list)
     redirect_url: str | None = None
+    # The provider's reading of this source beyond its defaults (``Source.mapping``).
+    mapping: dict[str, Any] | None = None
 
 
 # Built once: this runs on every webhook request, and building a statement costs
@@ -231,6 +250,7 @@ _SOURCE_CREDENTIALS = (
         Source.provider,
         Source.allowed_origins,
         Source.redirect_url,
+        Source.mapping,
         SourceSecret.secret,
     )
     .outerjoin(
@@ -268,4 +288,5 @@ def source_credentials(
         first.provider,
         list(first.allowed_origins or []),
         first.redirect_url,
+        first.mapping,
     )

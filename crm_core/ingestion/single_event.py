@@ -15,10 +15,10 @@ def run_event(session: Session, *, event_id: int, policy: IngestPolicy) -> Entit
     found = events_with_providers(session, event_ids=[event_id]) if 0 < event_id < 2**63 else {}
     if event_id not in found:
         raise EventNotFound(f"no event {event_id}")
-    event, provider = found[event_id]
+    event, reading = found[event_id]
     entry = HANDLERS.get(event.kind)
     if entry is None:
         raise PermanentError(f"no handler for kind {event.kind!r}")
-    entities = entry.run(session, event, policy, provider)
+    entities = entry.run(session, event, policy, reading.provider, reading.mapping)
     complete_event(session, event_id=event_id, entities=entities)
     return entities

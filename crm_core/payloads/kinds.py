@@ -24,3 +24,5 @@ class ProviderName(enum.StrEnum):
     FRESHDESK = "freshdesk"
     TYPEFORM = "typeform"
     FORM = "form"
+    # Any JSON sender, described by a mapping file stored with its source.
+    CUSTOM = "custom"

@@ -1,6 +1,9 @@
 """The worker's side of the providers: a provider's document restated in our terms.
 
-``MAPPINGS`` is the one table, provider -> topic -> mapper. A mapper reads the
+``MAPPINGS`` is the one table, provider -> topic -> mapper; ``CONFIGURED`` holds
+the providers whose mappers a source's stored mapping shapes (``custom``: its
+mapping file; Typeform: answer refs), each a function of that mapping returning
+a function of the topic. A mapper reads the
 provider's JSON document and returns a ``Mapped``: the document the kind's
 standard payload would be (``orders``: an ``OrderPayload``'s fields, ...) and,
 for each of its parts, where in the provider's document it came from. The kind's
@@ -18,6 +21,7 @@ from crm_core.errors import FieldError, InvalidInput
 from crm_core.payloads.json_body import parse_json_body
 from crm_core.payloads.kinds import ProviderName
 from crm_core.providers import (
+    custom_mapping,
     form_mapping,
     freshdesk_mapping,
     shopify_mapping,
@@ -56,11 +60,30 @@ def read_document(
     return document
 
 
+# A source's stored mapping -> its mapper of a topic (``None``: the topic has none).
+MapperFor = Callable[[str | None], Mapper | None]
+CONFIGURED: dict[str, Callable[[dict[str, Any] | None], MapperFor]] = {
+    ProviderName.CUSTOM.value: custom_mapping.mapper_for,
+    ProviderName.TYPEFORM.value: typeform_mapping.mapper_for,
+}
+
+
 def map_document(
-    provider: str, topic: str | None, body: bytes, *, max_depth: int, content_type: str = ""
+    provider: str,
+    topic: str | None,
+    body: bytes,
+    *,
+    max_depth: int,
+    content_type: str = "",
+    mapping: dict[str, Any] | None = None,
 ) -> Mapped:
-    """The standard document of a stored provider event; ``InvalidInput`` when it has none."""
-    mapper = MAPPINGS.get(provider, {}).get(topic or "")
+    """The standard document of a stored provider event, read as its source's ``mapping``
+    says; ``InvalidInput`` when it has none."""
+    configured = CONFIGURED.get(provider)
+    if configured is not None:
+        mapper = configured(mapping)(topic)
+    else:
+        mapper = MAPPINGS.get(provider, {}).get(topic or "")
     if mapper is None:
         message = f"no mapping of {provider} topic {topic!r}; replay it once there is one"
         raise InvalidInput([FieldError(("topic",), message, "unmapped_topic")])
