@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.config import get_settings
 from crm_core.errors import FieldError
-from crm_core.ingestion import processing, services
-from crm_core.ingestion import single_event as pipeline
+from crm_core.ingestion import processing, services, single_event
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.providers.custom_mapping import PointerMapped
 from crm_core.providers.custom_spec import load_mapping
 from tests.crm_core.providers.mapped_events import fixture, linked, run_provider_event
@@ -151,7 +152,9 @@ def test_a_fixed_mapping_reads_an_invalid_event_when_it_is_replayed(session: Ses
     services.set_source_mapping(session, name="landing", mapping=_mapping("lead-form.toml"))
     processing.replay_event(session, event_id=event.id)
     assert processing.claim_event(session, event_id=event.id)
-    pipeline.run_event(session, event_id=event.id)
+    single_event.run_event(
+        session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+    )
     session.refresh(event)
     assert event.status == "processed"
     assert linked(event, "contact")
