@@ -35,6 +35,9 @@ from crm_core.ingestion.schemas import (
     LeadPayload,
     OrderPayload,
     Payload,
+    RefundDocument,
+    RefundPayload,
+    Requester,
     TicketPayload,
 )
 from crm_core.ingestion.validation import (
@@ -45,7 +48,7 @@ from crm_core.ingestion.validation import (
     payload_from_document,
 )
 from crm_core.leads.batch import LeadItem, capture_leads
-from crm_core.leads.contacts import contact_for_address
+from crm_core.leads.contacts import contact_for_address, retrying_on_conflict
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import (
     NormalizedLead,
@@ -65,10 +68,13 @@ from crm_core.mail import (
 from crm_core.providers.mapped import Mapped
 from crm_core.providers.mapping import map_document
 from crm_core.sales.deals import record_deal
+from crm_core.sales.refunds import record_refund
 from crm_core.sales.services import record_order
 from crm_core.support.auto_ack import AutoAckSettings
 from crm_core.support.inbound_mail import MailContext, ThreadDecision, receive_email
+from crm_core.support.requesters import contact_for_reference, remember_contact_reference
 from crm_core.support.services import upsert_case_from_ticket
+from crm_core.support.sla import SlaPolicy
 from crm_core.touched import Touched
 
 Entities = list[tuple[str, int]]
@@ -245,8 +251,22 @@ def handle_leads(
     return [result.entities for result in capture_leads(session, items, free_domains=free_domains)]
 
 
-def handle_order(session: Session, event: InboxEvent, order: OrderPayload) -> Entities:
-    """An order: the buyer's contact, products by SKU, the order and its lines."""
+def build_order(document: dict[str, Any], settings: Settings) -> OrderPayload | RefundPayload:
+    """The payload of a provider's order document: an order, or a refund on one
+    (``{"refund": {...}}``)."""
+    if "refund" in document:
+        return payload_from_document(RefundDocument, document).refund
+    return payload_from_document(OrderPayload, document)
+
+
+def handle_order(
+    session: Session, event: InboxEvent, order: OrderPayload | RefundPayload
+) -> Entities:
+    """An order: the buyer's contact, products by SKU, the order and its lines; or a refund
+    on an order the source sent before."""
+    if isinstance(order, RefundPayload):
+        refund = record_refund(session, source_id=event.source_id, event_id=event.id, refund=order)
+        return refund.items()
     buyer, touched = resolve_contact(session, order.email, None)
     touched.extend(
         record_order(
@@ -265,10 +285,38 @@ def handle_deal(session: Session, event: InboxEvent, deal: DealPayload) -> Entit
     return touched.items()
 
 
+def resolve_requester(
+    session: Session, *, source_id: int, requester: Requester
+) -> tuple[Contact, Touched]:
+    """The requester's contact: by e-mail when the help desk sends one, else by the help desk's
+    own user id (``external_id``), created with its customer the first time."""
+    if requester.email:
+        contact, touched = resolve_contact(
+            session, requester.email, requester.name, field="requester.email"
+        )
+        if requester.external_id:
+            remember_contact_reference(
+                session, source_id=source_id, external_id=requester.external_id, contact=contact
+            )
+        return contact, touched
+    assert requester.external_id is not None
+    external_id = requester.external_id
+    contact = retrying_on_conflict(
+        session,
+        lambda: contact_for_reference(
+            session, source_id=source_id, external_id=external_id, name=requester.name
+        ),
+    )
+    touched = Touched()
+    touched.add(EntityType.CUSTOMER, contact.customer_id)
+    touched.add(EntityType.CONTACT, contact.id)
+    return contact, touched
+
+
 def handle_ticket(session: Session, event: InboxEvent, ticket: TicketPayload) -> Entities:
     """A help-desk ticket: the requester's contact, the case, its status and comments."""
-    requester, touched = resolve_contact(
-        session, ticket.requester.email, ticket.requester.name, field="requester.email"
+    requester, touched = resolve_requester(
+        session, source_id=event.source_id, requester=ticket.requester
     )
     touched.extend(
         upsert_case_from_ticket(
@@ -277,7 +325,7 @@ def handle_ticket(session: Session, event: InboxEvent, ticket: TicketPayload) ->
             event_id=event.id,
             requester=requester,
             ticket=ticket,
-            sla_hours=get_settings().sla_first_response_hours,
+            sla=SlaPolicy.from_settings(get_settings()),
         )
     )
     return touched.items()
@@ -302,7 +350,7 @@ def handle_email(session: Session, event: InboxEvent, parsed: ParsedEmail) -> En
         source_id=event.source_id,
         event_id=event.id,
         support_addresses=settings.support_addresses,
-        sla_hours=settings.sla_first_response_hours,
+        sla=SlaPolicy.from_settings(settings),
         resolve_contact=lambda s, email, name: resolve_contact(s, email, name, field="from"),
         find_contact=find_contact,
         auto_ack=auto_ack_settings(settings),
@@ -323,9 +371,7 @@ HANDLERS: dict[str, KindHandler[Any]] = {
     EventKind.LEADS: KindHandler(
         parse=parse_lead, handle=handle_lead, handle_many=handle_leads, build=build_lead
     ),
-    EventKind.ORDERS: KindHandler(
-        parse=parse_order, handle=handle_order, build=_document(OrderPayload)
-    ),
+    EventKind.ORDERS: KindHandler(parse=parse_order, handle=handle_order, build=build_order),
     EventKind.DEALS: KindHandler(parse=parse_deal, handle=handle_deal),
     EventKind.TICKETS: KindHandler(
         parse=parse_ticket, handle=handle_ticket, build=_document(TicketPayload)
