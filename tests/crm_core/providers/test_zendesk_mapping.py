@@ -62,9 +62,7 @@ def test_a_created_ticket_is_a_case_whose_clocks_start_at_zendesk(session: Sessi
     # Zendesk names the requester only by id: the contact is the source's user of that id.
     requester = session.get(m.Contact, case.contact_id)
     assert requester.email_normalized is None
-    ref = session.scalars(
-        select(m.ExternalRef).where(m.ExternalRef.entity_type == "contact")
-    ).one()
+    ref = session.scalars(select(m.ExternalRef).where(m.ExternalRef.entity_type == "contact")).one()
     assert (ref.external_id, ref.entity_id) == ("8447388090101", requester.id)
 
 
@@ -99,7 +97,10 @@ def test_an_agent_s_public_comment_is_the_first_response(session: Session) -> No
     assert due_subjects(session, rule, now=OPENED + dt.timedelta(days=30)) == []
     # The same event again adds nothing.
     run(session, AGENT_COMMENT, source)
-    assert len(session.scalars(select(m.Activity.id).where(m.Activity.type == "case_comment")).all()) == 1
+    assert (
+        len(session.scalars(select(m.Activity.id).where(m.Activity.type == "case_comment")).all())
+        == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -107,9 +108,7 @@ def test_an_agent_s_public_comment_is_the_first_response(session: Session) -> No
     [(REQUESTER_COMMENT, False), (AGENT_COMMENT, True)],
     ids=["the requester's comment", "an agent's private note"],
 )
-def test_other_comments_are_no_response(
-    session: Session, document: dict, private: bool
-) -> None:
+def test_other_comments_are_no_response(session: Session, document: dict, private: bool) -> None:
     source = SourceFactory(provider="zendesk")
     run(session, CREATED, source)
     document = copy.deepcopy(document)
