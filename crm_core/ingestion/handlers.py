@@ -265,7 +265,14 @@ def handle_order(
     """An order: the buyer's contact, products by SKU, the order and its lines; or a refund
     on an order the source sent before."""
     if isinstance(order, RefundPayload):
-        refund = record_refund(session, source_id=event.source_id, event_id=event.id, refund=order)
+        try:
+            refund = record_refund(
+                session, source_id=event.source_id, event_id=event.id, refund=order
+            )
+        except InvalidInput as exc:  # named as the refund's fields in its document
+            raise InvalidInput(
+                FieldError(("refund", *error.loc), error.msg, error.type) for error in exc.errors
+            ) from None
         return refund.items()
     buyer, touched = resolve_contact(session, order.email, None)
     touched.extend(

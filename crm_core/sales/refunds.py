@@ -76,6 +76,8 @@ def record_refund(
     refunded = _refunded_total(order, refund)
     order.refunded_total = refunded
     order.source_updated_at = latest(order.source_updated_at, refund.refunded_at)
+    if not refunded and not refund.full:  # no money back (a restock, say): no refund yet
+        return touched
     full = refund.full if refund.full is not None else refunded >= order.total
     status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
     if order.status == OrderStatus.REFUNDED or order.status == status:
