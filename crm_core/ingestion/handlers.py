@@ -174,20 +174,30 @@ def _json(kind: EventKind, schema: type[M]) -> Callable[[InboxEvent, Settings], 
     return parse
 
 
-def _document(schema: type[M]) -> Callable[[dict[str, Any], Settings], M]:
-    """The build step of a kind whose payload is a JSON document of ``schema``."""
-
-    def build(document: dict[str, Any], settings: Settings) -> M:
-        return payload_from_document(schema, document)
-
-    return build
-
-
 parse_order: Callable[[InboxEvent, Settings], OrderPayload] = _json(EventKind.ORDERS, OrderPayload)
 parse_deal: Callable[[InboxEvent, Settings], DealPayload] = _json(EventKind.DEALS, DealPayload)
-parse_ticket: Callable[[InboxEvent, Settings], TicketPayload] = _json(
+_ticket_json: Callable[[InboxEvent, Settings], TicketPayload] = _json(
     EventKind.TICKETS, TicketPayload
 )
+
+
+@dataclass(frozen=True)
+class TicketWork:
+    """A ticket, with the service levels (from the settings) its case is held to."""
+
+    ticket: TicketPayload
+    sla: SlaPolicy
+
+
+def parse_ticket(event: InboxEvent, settings: Settings) -> TicketWork:
+    """The ticket of a stored ``tickets`` event, and the configured service levels."""
+    return TicketWork(_ticket_json(event, settings), SlaPolicy.from_settings(settings))
+
+
+def build_ticket(document: dict[str, Any], settings: Settings) -> TicketWork:
+    """The ticket of a document in ``TicketPayload``'s terms (a help desk's, mapped)."""
+    ticket = payload_from_document(TicketPayload, document)
+    return TicketWork(ticket, SlaPolicy.from_settings(settings))
 
 
 def parse_lead(event: InboxEvent, settings: Settings) -> NormalizedLead:
@@ -320,8 +330,9 @@ def resolve_requester(
     return contact, touched
 
 
-def handle_ticket(session: Session, event: InboxEvent, ticket: TicketPayload) -> Entities:
+def handle_ticket(session: Session, event: InboxEvent, work: TicketWork) -> Entities:
     """A help-desk ticket: the requester's contact, the case, its status and comments."""
+    ticket = work.ticket
     requester, touched = resolve_requester(
         session, source_id=event.source_id, requester=ticket.requester
     )
@@ -332,7 +343,7 @@ def handle_ticket(session: Session, event: InboxEvent, ticket: TicketPayload) ->
             event_id=event.id,
             requester=requester,
             ticket=ticket,
-            sla=SlaPolicy.from_settings(get_settings()),
+            sla=work.sla,
         )
     )
     return touched.items()
@@ -380,8 +391,6 @@ HANDLERS: dict[str, KindHandler[Any]] = {
     ),
     EventKind.ORDERS: KindHandler(parse=parse_order, handle=handle_order, build=build_order),
     EventKind.DEALS: KindHandler(parse=parse_deal, handle=handle_deal),
-    EventKind.TICKETS: KindHandler(
-        parse=parse_ticket, handle=handle_ticket, build=_document(TicketPayload)
-    ),
+    EventKind.TICKETS: KindHandler(parse=parse_ticket, handle=handle_ticket, build=build_ticket),
     EventKind.EMAILS: KindHandler(parse=parse_email, handle=handle_email),
 }

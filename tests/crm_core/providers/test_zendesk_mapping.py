@@ -138,7 +138,9 @@ def test_a_solved_ticket_is_resolved_when_zendesk_solved_it(session: Session) ->
     assert case.status == "resolved"
     assert utc(case.resolved_at) == dt.datetime(2026, 11, 30, 9, 41, 12, tzinfo=dt.UTC)
     changes = session.scalars(
-        select(m.Activity.details).where(m.Activity.type == "case_status_changed")
+        select(m.Activity.details)
+        .where(m.Activity.type == "case_status_changed")
+        .order_by(m.Activity.id)
     ).all()
     assert changes[-1] == {"from": "open", "to": "resolved"}
 
