@@ -165,6 +165,13 @@ class Settings(BaseSettings):
         default={"urgent": 1, "high": 4, "normal": 24, "low": 72},
         description="Hours to the first response of a new case, by priority (JSON object).",
     )
+    sla_resolution_hours: dict[str, float] = Field(
+        default={"urgent": 8, "high": 24, "normal": 72, "low": 168},
+        description=(
+            "Hours from a case's opening to its resolution, by priority (JSON object);"
+            " sets each case's resolution due time."
+        ),
+    )
     max_attachments: int = Field(
         default=20, ge=0, description="Attachments recorded per e-mail; the rest are counted."
     )

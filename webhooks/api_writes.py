@@ -20,6 +20,7 @@ from crm_core.errors import FieldError, InvalidInput
 from crm_core.payloads.json_body import parse_json_body
 from crm_core.people.permissions import PermissionDenied
 from crm_core.readapi import queries
+from crm_core.support.sla import SlaPolicy
 from webhooks.auth import current_actor, forbidden, require_api_key
 from webhooks.problems import problem
 from webhooks.state import crm_state
@@ -204,7 +205,7 @@ def delete_contact(contact_id: int) -> Response:
 @require_api_key
 def update_case(case_id: int) -> Response:
     """Change a case's ``status``, ``priority`` or ``assignee``; the case answers."""
-    sla_hours = crm_state().settings.sla_first_response_hours
+    sla = SlaPolicy.from_settings(crm_state().settings)
 
     def work(session: Session) -> dict[str, Any] | None:
         case = cases.update_case(
@@ -212,7 +213,7 @@ def update_case(case_id: int) -> Response:
             actor=current_actor(),
             case_id=case_id,
             document=_document(),
-            sla_hours=sla_hours,
+            sla=sla,
         )
         return to_dict(case)
 

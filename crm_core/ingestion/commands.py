@@ -23,10 +23,11 @@ from crm_core.payloads.schemas import (
     LeadConsent,
     LeadPayload,
     OrderPayload,
+    RefundPayload,
     TicketPayload,
 )
 from crm_core.payloads.schemas import LeadDeal as LeadDealPayload
-from crm_core.sales.commands import DealCommand, OrderCommand, OrderLineCommand
+from crm_core.sales.commands import DealCommand, OrderCommand, OrderLineCommand, RefundCommand
 from crm_core.support.commands import TicketCommand, TicketCommentCommand
 
 
@@ -49,6 +50,21 @@ def order_command(order: OrderPayload) -> OrderCommand:
         status=order.status,
         ordered_at=order.ordered_at,
         updated_at=order.updated_at,
+        references=tuple(order.references),
+    )
+
+
+def refund_command(refund: RefundPayload) -> RefundCommand:
+    """What ``sales.refunds.record_refund`` takes, from a refund in an orders document."""
+    return RefundCommand(
+        order_number=refund.order_number,
+        order_references=tuple(refund.order_references),
+        refund_id=refund.refund_id,
+        amount=refund.amount,
+        refunded_total=refund.refunded_total,
+        full=refund.full,
+        currency=refund.currency,
+        refunded_at=refund.refunded_at,
     )
 
 
@@ -61,6 +77,7 @@ def deal_command(deal: DealPayload) -> DealCommand:
         amount=deal.amount,
         currency=deal.currency,
         close_date=deal.close_date,
+        updated_at=deal.updated_at,
     )
 
 
@@ -76,12 +93,16 @@ def ticket_command(ticket: TicketPayload) -> TicketCommand:
             TicketCommentCommand(
                 body=comment.body,
                 author_email=comment.author_email,
+                author_name=comment.author_name,
+                by_agent=comment.by_agent,
+                public=comment.public,
                 created_at=comment.created_at,
                 external_id=comment.external_id,
             )
             for comment in ticket.comments
         ),
         opened_at=ticket.opened_at,
+        updated_at=ticket.updated_at,
     )
 
 

@@ -29,7 +29,13 @@ from crm_core.base.entities import EntityType
 from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.commands import deal_command, normalize_lead, order_command, ticket_command
+from crm_core.ingestion.commands import (
+    deal_command,
+    normalize_lead,
+    order_command,
+    refund_command,
+    ticket_command,
+)
 from crm_core.ingestion.models import InboxEvent
 from crm_core.ingestion.policy import IngestPolicy
 from crm_core.ingestion.validation import (
@@ -40,7 +46,7 @@ from crm_core.ingestion.validation import (
     payload_from_document,
 )
 from crm_core.leads.batch import LeadItem, capture_leads
-from crm_core.leads.contacts import contact_for_address
+from crm_core.leads.contacts import contact_for_address, retrying_on_conflict
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import NormalizedLead, normalize_email
 from crm_core.leads.services import capture_lead
@@ -52,13 +58,18 @@ from crm_core.payloads.schemas import (
     LeadPayload,
     OrderPayload,
     Payload,
+    RefundDocument,
+    RefundPayload,
+    Requester,
     TicketPayload,
 )
 from crm_core.providers.mapped import Mapped
 from crm_core.providers.mapping import map_document
 from crm_core.sales.deals import record_deal
+from crm_core.sales.refunds import record_refund
 from crm_core.sales.services import record_order
 from crm_core.support.inbound_mail import MailContext, ThreadDecision, receive_email
+from crm_core.support.requesters import contact_for_reference, remember_contact_reference
 from crm_core.support.services import upsert_case_from_ticket
 
 Entities = list[tuple[str, int]]
@@ -276,10 +287,29 @@ def handle_leads(
     return [result.entities for result in results]
 
 
+def build_order(document: dict[str, Any], policy: IngestPolicy) -> OrderPayload | RefundPayload:
+    """The payload of a provider's order document: an order, or a refund on one
+    (``{"refund": {...}}``)."""
+    if "refund" in document:
+        return payload_from_document(RefundDocument, document).refund
+    return payload_from_document(OrderPayload, document)
+
+
 def handle_order(
-    session: Session, event: InboxEvent, order: OrderPayload, policy: IngestPolicy
+    session: Session, event: InboxEvent, order: OrderPayload | RefundPayload, policy: IngestPolicy
 ) -> Entities:
-    """An order: the buyer's contact, products by SKU, the order and its lines."""
+    """An order: the buyer's contact, products by SKU, the order and its lines; or a refund
+    on an order the source sent before."""
+    if isinstance(order, RefundPayload):
+        try:
+            refund = record_refund(
+                session, source_id=event.source_id, event_id=event.id, refund=refund_command(order)
+            )
+        except InvalidInput as exc:  # named as the refund's fields in its document
+            raise InvalidInput(
+                FieldError(("refund", *error.loc), error.msg, error.type) for error in exc.errors
+            ) from None
+        return refund.items()
     buyer, touched = resolve_contact(session, order.email, None, free_domains=policy.free_domains)
     touched.extend(
         record_order(
@@ -310,16 +340,47 @@ def handle_deal(
     return touched.items()
 
 
+def resolve_requester(
+    session: Session, *, source_id: int, requester: Requester, free_domains: frozenset[str]
+) -> tuple[Contact, Touched]:
+    """The requester's contact: by e-mail when the help desk sends one, else by the help desk's
+    own user id (``external_id``), created with its customer the first time."""
+    if requester.email:
+        contact, touched = resolve_contact(
+            session,
+            requester.email,
+            requester.name,
+            free_domains=free_domains,
+            field="requester.email",
+        )
+        if requester.external_id:
+            remember_contact_reference(
+                session, source_id=source_id, external_id=requester.external_id, contact=contact
+            )
+        return contact, touched
+    assert requester.external_id is not None
+    external_id = requester.external_id
+    contact = retrying_on_conflict(
+        session,
+        lambda: contact_for_reference(
+            session, source_id=source_id, external_id=external_id, name=requester.name
+        ),
+    )
+    touched = Touched()
+    touched.add(EntityType.CUSTOMER, contact.customer_id)
+    touched.add(EntityType.CONTACT, contact.id)
+    return contact, touched
+
+
 def handle_ticket(
     session: Session, event: InboxEvent, ticket: TicketPayload, policy: IngestPolicy
 ) -> Entities:
     """A help-desk ticket: the requester's contact, the case, its status and comments."""
-    requester, touched = resolve_contact(
+    requester, touched = resolve_requester(
         session,
-        ticket.requester.email,
-        ticket.requester.name,
+        source_id=event.source_id,
+        requester=ticket.requester,
         free_domains=policy.free_domains,
-        field="requester.email",
     )
     touched.extend(
         upsert_case_from_ticket(
@@ -328,7 +389,7 @@ def handle_ticket(
             event_id=event.id,
             requester=requester,
             ticket=ticket_command(ticket),
-            sla_hours=policy.sla_hours,
+            sla=policy.sla,
         )
     )
     return touched.items()
@@ -342,7 +403,7 @@ def handle_email(
         source_id=event.source_id,
         event_id=event.id,
         support_addresses=policy.support_addresses,
-        sla_hours=policy.sla_hours,
+        sla=policy.sla,
         resolve_contact=lambda s, email, name: resolve_contact(
             s, email, name, free_domains=policy.free_domains, field="from"
         ),
@@ -362,9 +423,7 @@ HANDLERS: dict[str, KindHandler[Any]] = {
     EventKind.LEADS: KindHandler(
         parse=parse_lead, handle=handle_lead, handle_many=handle_leads, build=build_lead
     ),
-    EventKind.ORDERS: KindHandler(
-        parse=parse_order, handle=handle_order, build=_document(OrderPayload)
-    ),
+    EventKind.ORDERS: KindHandler(parse=parse_order, handle=handle_order, build=build_order),
     EventKind.DEALS: KindHandler(
         parse=parse_deal, handle=handle_deal, build=_document(DealPayload)
     ),

@@ -6,13 +6,14 @@ down; nothing under ``ingestion`` reads the settings itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from crm_core.bounces.services import BouncePolicy
 from crm_core.config import Settings
 from crm_core.leads.normalize import free_mail_domains
 from crm_core.mail import CaseTokens, MailLimits
 from crm_core.support.auto_ack import AutoAckSettings
+from crm_core.support.sla import SlaPolicy
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class IngestPolicy:
     default_region: str | None
     # Addresses at these domains name a person, never a company.
     free_domains: frozenset[str]
-    # Hours to a first response, by case priority.
-    sla_hours: dict[str, float] = field(hash=False)
+    # Hours to a first response and to a resolution, by case priority.
+    sla: SlaPolicy
     support_addresses: frozenset[str]
     mail_limits: MailLimits
     auto_ack: AutoAckSettings
@@ -39,7 +40,7 @@ class IngestPolicy:
             max_json_depth=settings.max_json_depth,
             default_region=settings.default_region,
             free_domains=free_mail_domains(settings.extra_freemail_domain_list()),
-            sla_hours=dict(settings.sla_first_response_hours),
+            sla=SlaPolicy.from_settings(settings),
             support_addresses=settings.support_addresses,
             mail_limits=MailLimits.from_settings(settings),
             auto_ack=AutoAckSettings.from_settings(settings),

@@ -111,12 +111,26 @@ class TicketPriority(enum.StrEnum):
 
 
 class Requester(Payload):
-    email: Text255
+    """Who asked: by e-mail, or by the help desk's own id when it sends no address."""
+
+    email: Text255 | None = None
     name: Text255 | None = None
+    external_id: Text255 | None = None
+
+    @model_validator(mode="after")
+    def _email_or_id(self) -> Requester:
+        if not self.email and not self.external_id:
+            raise ValueError("a requester needs an email or an external_id")
+        return self
 
 
 class TicketComment(Payload):
     author_email: Text255 | None = None
+    author_name: Text255 | None = None
+    # A comment by the help desk's staff, not by the requester.
+    by_agent: bool = False
+    # A private (internal) note is not a response to the requester.
+    public: bool = True
     body: LongText
     created_at: UtcDateTime | None = None
     external_id: Text255 | None = None
@@ -132,9 +146,12 @@ class TicketPayload(Payload):
     priority: TicketPriority = TicketPriority.NORMAL
     requester: Requester
     comments: Annotated[list[TicketComment], Field(max_length=500)] = []
-    # When the help desk opened the ticket: the first-response clock starts then
+    # When the help desk opened the ticket: the SLA clocks start then
     # (never later than when we hear of it).
     opened_at: UtcDateTime | None = None
+    # When the help desk last changed the ticket: an update older than the stored one
+    # changes nothing.
+    updated_at: UtcDateTime | None = None
 
 
 class OrderLinePayload(Payload):
@@ -178,6 +195,41 @@ class OrderPayload(Payload):
     ordered_at: UtcDateTime | None = None
     # When the sender last changed the order: an update older than the stored one changes nothing.
     updated_at: UtcDateTime | None = None
+    # Other ids the sender knows the order by (its own id, a payment's, an invoice's): a refund
+    # names the order by one of them.
+    references: Annotated[list[Text255], Field(max_length=10)] = []
+
+
+class RefundPayload(Payload):
+    """Money given back on an order the same source sent before (a provider's refund event).
+
+    The order is named by its number or by one of its references. A refund states
+    either its own ``amount`` (counted once per ``refund_id``) or the order's
+    ``refunded_total`` so far; ``full`` says the order is wholly refunded.
+    """
+
+    order_number: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    order_references: Annotated[list[Text255], Field(max_length=10)] = []
+    refund_id: Text255 | None = None
+    amount: Amount | None = None
+    refunded_total: Amount | None = None
+    full: bool | None = None
+    currency: Currency | None = None
+    refunded_at: UtcDateTime | None = None
+
+    @model_validator(mode="after")
+    def _names_an_order_and_an_amount(self) -> RefundPayload:
+        if not self.order_number and not self.order_references:
+            raise ValueError("a refund needs the order_number or order_references of its order")
+        if self.amount is None and self.refunded_total is None and self.full is None:
+            raise ValueError("a refund needs an amount, a refunded_total or full")
+        return self
+
+
+class RefundDocument(Payload):
+    """An ``orders`` document that is a refund: ``{"refund": {...}}``."""
+
+    refund: RefundPayload
 
 
 class DealStage(enum.StrEnum):
@@ -198,6 +250,8 @@ class DealPayload(Payload):
     currency: Currency | None = None
     stage: DealStage = DealStage.NEW
     close_date: dt.date | None = None
+    # When the sender last changed the deal: an update older than the stored one changes nothing.
+    updated_at: UtcDateTime | None = None
 
 
 class EmailAttachment(Payload):

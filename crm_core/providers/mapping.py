@@ -28,6 +28,7 @@ from crm_core.providers import (
     stripe_mapping,
     typeform_mapping,
     woocommerce_mapping,
+    zendesk_mapping,
 )
 from crm_core.providers.form_body import read_form
 from crm_core.providers.mapped import Mapped
@@ -38,6 +39,7 @@ MAPPINGS: dict[str, dict[str, Mapper]] = {
     ProviderName.SHOPIFY.value: shopify_mapping.MAPPERS,
     ProviderName.WOOCOMMERCE.value: woocommerce_mapping.MAPPERS,
     ProviderName.STRIPE.value: stripe_mapping.MAPPERS,
+    ProviderName.ZENDESK.value: zendesk_mapping.MAPPERS,
     ProviderName.FRESHDESK.value: freshdesk_mapping.MAPPERS,
     ProviderName.TYPEFORM.value: typeform_mapping.MAPPERS,
     ProviderName.FORM.value: form_mapping.MAPPERS,

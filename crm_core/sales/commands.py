@@ -37,6 +37,9 @@ class OrderCommand:
     ordered_at: dt.datetime | None = None
     # When the sender last changed the order: an update older than the stored one changes nothing.
     updated_at: dt.datetime | None = None
+    # Other ids the sender knows the order by (its own id, a payment's, an invoice's): a refund
+    # names the order by one of them.
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,21 @@ class DealCommand:
     amount: Decimal | None = None
     currency: str | None = None
     close_date: dt.date | None = None
+    # When the sender last changed the deal: an update older than the stored one changes nothing.
+    updated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class RefundCommand:
+    """Money given back on an order the same source sent before, named by its number or one of
+    its references; with its own ``amount`` (counted once per ``refund_id``), the order's
+    ``refunded_total`` so far, or ``full``."""
+
+    order_number: str | None = None
+    order_references: tuple[str, ...] = ()
+    refund_id: str | None = None
+    amount: Decimal | None = None
+    refunded_total: Decimal | None = None
+    full: bool | None = None
+    currency: str | None = None
+    refunded_at: dt.datetime | None = None

@@ -113,6 +113,8 @@ class Opportunity(Timestamped, Base):
     expected_close_date: Mapped[dt.date | None] = mapped_column(Date)
     closed_at: Mapped[dt.datetime | None]
     owner: Mapped[str255 | None]
+    # When the sender last changed the deal, as it says: an older update changes nothing.
+    source_updated_at: Mapped[dt.datetime | None]
 
     customer: Mapped[Customer] = relationship("Customer", back_populates="opportunities")
     agreements: Mapped[list[Agreement]] = relationship(
@@ -211,6 +213,8 @@ class Order(Timestamped, Base):
     tax_total: Mapped[money] = mapped_column(default=0, server_default="0")
     shipping_total: Mapped[money] = mapped_column(default=0, server_default="0")
     total: Mapped[money]
+    # What has been refunded so far: refunded when it reaches the total, else partly.
+    refunded_total: Mapped[money] = mapped_column(default=0, server_default="0")
     # When the sender last changed the order, as it says: an older update changes nothing.
     source_updated_at: Mapped[dt.datetime | None]
     ordered_at: Mapped[dt.datetime]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
-from crm_core.base.entities import EntityType
+from crm_core.activities.stale import is_stale, iso, record_stale_update
+from crm_core.base.entities import EntityType, ExternalRef
 from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact, Customer, LifecycleStage
 from crm_core.db import dialect_insert, insert_or_lock, utcnow
@@ -100,6 +100,28 @@ def promote_customer(customer: Customer) -> None:
         customer.lifecycle_stage = LifecycleStage.CUSTOMER
 
 
+def remember_references(
+    session: Session, *, source_id: int, order: Order, references: list[str]
+) -> None:
+    """Record the ids the sender knows ``order`` by (the first order to claim one keeps it)."""
+    rows = [
+        {
+            "source_id": source_id,
+            "entity_type": EntityType.ORDER,
+            "external_id": reference,
+            "entity_id": order.id,
+            "created_at": utcnow(),
+        }
+        for reference in sorted(set(references))
+    ]
+    if rows:
+        session.execute(
+            dialect_insert(session, ExternalRef)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["source_id", "entity_type", "external_id"])
+        )
+
+
 def record_order(
     session: Session, *, source_id: int, event_id: int | None, buyer: Contact, order: OrderCommand
 ) -> Touched:
@@ -126,7 +148,10 @@ def record_order(
     touched.add(EntityType.ORDER, record.id)
     touched.add(EntityType.CUSTOMER, record.customer_id)
     touched.add(EntityType.CONTACT, buyer.id)
-    if not created and _is_stale(record, order):
+    remember_references(
+        session, source_id=source_id, order=record, references=list(order.references)
+    )
+    if not created and is_stale(record.source_updated_at, order.updated_at):
         touched.add(EntityType.ACTIVITY, _stale(session, record, order, event_id))
         return touched
     if order.updated_at is not None:
@@ -136,7 +161,7 @@ def record_order(
     _replace_lines(session, record, order, products, totals)
     promote_customer(buyer.customer)
     if not created and order.status is not None and record.status != order.status:
-        touched.add(EntityType.ACTIVITY, _change_status(session, record, order.status, event_id))
+        touched.add(EntityType.ACTIVITY, change_status(session, record, order.status, event_id))
     if created:
         activity = Activity(
             type=ActivityType.ORDER_PLACED,
@@ -182,14 +207,21 @@ def _replace_lines(
     session.flush()
 
 
-def _change_status(session: Session, record: Order, status: str, event_id: int | None) -> int:
+def change_status(
+    session: Session,
+    record: Order,
+    status: str,
+    event_id: int | None,
+    *,
+    details: dict[str, object] | None = None,
+) -> int:
     """Move ``record`` to ``status`` and say so in an activity; the activity's id."""
     activity = Activity(
         type=ActivityType.ORDER_STATUS_CHANGED,
         direction=Direction.INBOUND,
         occurred_at=utcnow(),
         summary=f"Order {record.order_number}: {record.status} -> {status}",
-        details={"from": record.status, "to": status},
+        details={"from": record.status, "to": status, **(details or {})},
         customer_id=record.customer_id,
         contact_id=record.contact_id,
         order_id=record.id,
@@ -201,42 +233,19 @@ def _change_status(session: Session, record: Order, status: str, event_id: int |
     return activity.id
 
 
-def _is_stale(record: Order, order: OrderCommand) -> bool:
-    """Whether ``order`` is an older state than the stored one, by the sender's own clock."""
-    stored = record.source_updated_at
-    if stored is None or order.updated_at is None:
-        return False
-    if stored.tzinfo is None:
-        stored = stored.replace(tzinfo=dt.UTC)
-    return order.updated_at < stored
-
-
 def _stale(session: Session, record: Order, order: OrderCommand, event_id: int | None) -> int:
-    """Record that an older update of ``record`` arrived late and changed nothing (once per
-    event, so a replay adds nothing); the activity's id."""
-    if event_id is not None:
-        existing = session.scalar(
-            select(Activity.id).where(
-                Activity.event_id == event_id,
-                Activity.order_id == record.id,
-                Activity.type == ActivityType.STALE_UPDATE,
-            )
-        )
-        if existing is not None:
-            return existing
-    stated = order.updated_at.isoformat() if order.updated_at else None
-    stored = record.source_updated_at.isoformat() if record.source_updated_at else None
-    activity = Activity(
-        type=ActivityType.STALE_UPDATE,
-        direction=Direction.INBOUND,
-        occurred_at=utcnow(),
+    """Record that an older update of ``record`` arrived late and changed nothing."""
+    return record_stale_update(
+        session,
+        event_id=event_id,
         summary=f"Order {record.order_number}: an update older than the stored one, ignored",
-        details={"updated_at": stated, "stored_updated_at": stored, "status": order.status},
+        details={
+            "updated_at": iso(order.updated_at),
+            "stored_updated_at": iso(record.source_updated_at),
+            "status": order.status,
+        },
         customer_id=record.customer_id,
         contact_id=record.contact_id,
-        order_id=record.id,
-        event_id=event_id,
+        link="order_id",
+        record_id=record.id,
     )
-    session.add(activity)
-    session.flush()
-    return activity.id

@@ -15,6 +15,11 @@ class TicketCommentCommand:
 
     body: str
     author_email: str | None = None
+    author_name: str | None = None
+    # A comment by the help desk's staff, not by the requester.
+    by_agent: bool = False
+    # A private (internal) note is not a response to the requester.
+    public: bool = True
     created_at: dt.datetime | None = None
     external_id: str | None = None
 
@@ -32,3 +37,6 @@ class TicketCommand:
     comments: tuple[TicketCommentCommand, ...] = ()
     # When the help desk opened the ticket: the first-response clock starts then.
     opened_at: dt.datetime | None = None
+    # When the help desk last changed the ticket: an update older than the stored one changes
+    # nothing.
+    updated_at: dt.datetime | None = None

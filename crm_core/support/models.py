@@ -65,6 +65,11 @@ class SupportCase(Timestamped, Base):
     channel: Mapped[str40] = mapped_column(default=CaseChannel.WEBHOOK)
     # The Message-ID that opened the case: replies thread onto it.
     root_message_id: Mapped[str | None] = mapped_column(Text, index=True)
+    # When the case was opened where it was opened (a help desk's ticket): the SLA clocks
+    # start then. ``None`` for a case opened here, whose clocks start at ``created_at``.
+    opened_at: Mapped[dt.datetime | None]
+    # When the help desk last changed the ticket, as it says: an older update changes nothing.
+    source_updated_at: Mapped[dt.datetime | None]
     first_response_due_at: Mapped[dt.datetime | None]
     first_responded_at: Mapped[dt.datetime | None]
     resolution_due_at: Mapped[dt.datetime | None]

@@ -112,7 +112,7 @@ def test_a_line_without_a_sku_is_keyed_by_its_variant(session: Session) -> None:
 
 
 def test_a_topic_without_a_mapping_is_invalid_and_says_which(session: Session) -> None:
-    event = run(session, "refunds/create", {"id": 1, "order_id": 5934528094312})
+    event = run(session, "orders/edited", {"order_edit": {"id": 1, "order_id": 5934528094312}})
     assert event.status == "invalid"
     assert event.errors[0]["field"] == "topic"
 

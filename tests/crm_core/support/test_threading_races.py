@@ -22,7 +22,7 @@ from crm_core.ingestion.handlers import find_contact, resolve_contact
 from crm_core.leads.normalize import free_mail_domains
 from crm_core.mail import CaseTokens, parse_rfc822
 from crm_core.support.inbound_mail import MailContext, receive_email
-from crm_core.support.services import DEFAULT_SLA_HOURS
+from crm_core.support.sla import SlaPolicy
 from tests.services import scratch_postgres_database
 
 pytestmark = pytest.mark.postgres
@@ -33,7 +33,7 @@ CONTEXT = MailContext(
     source_id=None,
     event_id=None,
     support_addresses={"support@acme.test"},
-    sla_hours=DEFAULT_SLA_HOURS,
+    sla=SlaPolicy(),
     resolve_contact=lambda s, email, name: resolve_contact(
         s, email, name, free_domains=free_mail_domains(), field="from"
     ),

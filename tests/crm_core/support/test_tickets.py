@@ -12,7 +12,8 @@ from crm_core import models as m
 from crm_core.ingestion.commands import ticket_command
 from crm_core.payloads.schemas import TicketPayload
 from crm_core.support.commands import TicketCommand
-from crm_core.support.services import DEFAULT_SLA_HOURS, upsert_case_from_ticket
+from crm_core.support.services import upsert_case_from_ticket
+from crm_core.support.sla import SlaPolicy
 from tests.factories import ContactFactory, SourceFactory
 
 
@@ -43,7 +44,7 @@ def upsert(session: Session, source: m.Source, requester: m.Contact, payload: Ti
         event_id=None,
         requester=requester,
         ticket=payload,
-        sla_hours=DEFAULT_SLA_HOURS,
+        sla=SlaPolicy(),
     )
 
 
