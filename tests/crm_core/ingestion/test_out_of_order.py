@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.ingestion import processing
-from crm_core.ingestion import single_event as pipeline
+from crm_core.config import get_settings
+from crm_core.ingestion import processing, single_event
+from crm_core.ingestion.policy import IngestPolicy
 from tests.factories import InboxEventFactory, SourceFactory
 
 T0 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
@@ -87,7 +88,11 @@ KINDS: dict[str, tuple[Callable[[int, str], dict[str, Any]], list[str], State, s
 def run(session: Session, event: m.InboxEvent) -> None:
     assert processing.claim_event(session, event_id=event.id)
     processing.complete_event(
-        session, event_id=event.id, entities=pipeline.run_event(session, event_id=event.id)
+        session,
+        event_id=event.id,
+        entities=single_event.run_event(
+            session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+        ),
     )
     session.expire_all()  # the event's status was changed by a statement, not by the ORM
 

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.config import get_settings
 from crm_core.errors import TransientError
-from crm_core.ingestion import processing
-from crm_core.ingestion import single_event as pipeline
+from crm_core.ingestion import processing, single_event
+from crm_core.ingestion.policy import IngestPolicy
 from tests.crm_core.providers.mapped_events import fixture, linked, run_provider_event
 from tests.factories import InboxEventFactory, SourceFactory
 
@@ -85,7 +86,9 @@ def test_a_refund_before_its_order_is_retried(session: Session) -> None:
     )
     assert processing.claim_event(session, event_id=event.id)
     with pytest.raises(TransientError, match="has not arrived yet"):
-        pipeline.run_event(session, event_id=event.id)
+        single_event.run_event(
+            session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+        )
 
 
 @pytest.mark.parametrize(
