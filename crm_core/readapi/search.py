@@ -1,0 +1,235 @@
+"""Search across contacts (names, e-mail addresses, phone numbers), customers (names) and
+support cases (subjects): typed results, best first.
+
+Scores run from 0 to 2: an exact e-mail address is 2, a phone number's digits 1.2, and a text
+match its similarity (0 to 1). PostgreSQL compares with ``pg_trgm`` word similarity (so a typo
+still matches) and, for case subjects, full text too; SQLite matches substrings through its
+FTS5 trigram tables, ranked by BM25. Both use the structures migration 0020 makes, and the
+PostgreSQL expressions below are spelled exactly as its indexes are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.orm import Session
+
+from crm_core.customers.models import Contact, Customer
+from crm_core.customers.services import name_key
+from crm_core.errors import FieldError, InvalidInput
+from crm_core.readapi.pagination import Page, decode_cursor, encode_cursor
+from crm_core.support.models import SupportCase
+
+MAX_QUERY_CHARS = 200
+# Search pages are for people looking, not for export: paging stops this deep.
+MAX_DEPTH = 1000
+EXACT_EMAIL = 2.0
+PHONE = 1.2
+_TYPE_ORDER = {"contact": 0, "customer": 1, "case": 2}
+_PHONE_CHARS = re.compile(r"[\d\s()+.\-/]+")
+
+
+@dataclass(frozen=True)
+class Hit:
+    type: str
+    id: int
+    title: str
+    snippet: str
+    score: float
+
+    def as_dict(self) -> dict[str, Any]:
+        href = {"contact": "contacts", "customer": "customers", "case": "cases"}[self.type]
+        return {
+            "type": self.type,
+            "id": self.id,
+            "title": self.title,
+            "snippet": self.snippet,
+            "score": round(self.score, 4),
+            "href": f"/api/{href}/{self.id}",
+        }
+
+
+def parse_query(raw: str) -> str:
+    """The query's text, whitespace folded; a field error when empty or too long."""
+    folded = " ".join(raw.split())
+    if not folded or len(folded) > MAX_QUERY_CHARS:
+        raise InvalidInput([FieldError(("q",), f"must be 1 to {MAX_QUERY_CHARS} characters")])
+    return folded
+
+
+def phone_digits(query: str) -> str | None:
+    """The digits of a query that looks like a phone number, however formatted.
+
+    A leading trunk ``0`` is dropped (``020 7946 0958`` is ``+44 20 7946 0958``), so the
+    digits match the end of the stored E.164 number, with or without its country code.
+    """
+    if not _PHONE_CHARS.fullmatch(query):
+        return None
+    digits = re.sub(r"\D", "", query).lstrip("0")
+    return digits if len(digits) >= 5 else None
+
+
+def search(session: Session, *, query: str, cursor: str | None, limit: int) -> Page:
+    """Contacts, customers and cases matching ``query``, best first, ``limit`` at a time."""
+    q = parse_query(query)
+    after = decode_cursor(cursor, length=1)
+    offset = after[0] if after is not None else 0
+    if not isinstance(offset, int) or not 0 <= offset <= MAX_DEPTH:
+        raise InvalidInput([FieldError(("cursor",), "not a cursor this API returned")])
+    want = offset + limit + 1
+    finder = _postgres_hits if session.get_bind().dialect.name == "postgresql" else _sqlite_hits
+    best: dict[tuple[str, int], Hit] = {}
+    for hit in finder(session, q, want):
+        known = best.get((hit.type, hit.id))
+        if known is None or hit.score > known.score:
+            best[hit.type, hit.id] = hit
+    ranked = sorted(best.values(), key=lambda h: (-h.score, _TYPE_ORDER[h.type], h.id))
+    shown = ranked[offset : offset + limit]
+    more = len(ranked) > offset + limit and offset + limit <= MAX_DEPTH
+    return Page(
+        items=[hit.as_dict() for hit in shown],
+        next=encode_cursor([offset + limit]) if more else None,
+    )
+
+
+def _contact_hit(contact: Any, score: float) -> Hit:
+    name = contact.full_name or " ".join(
+        part for part in (contact.first_name, contact.last_name) if part
+    )
+    title = name or contact.email or contact.phone or f"contact {contact.id}"
+    snippet = " · ".join(part for part in (contact.email, contact.phone) if part)
+    return Hit("contact", contact.id, title, snippet, float(score))
+
+
+def _customer_hit(customer: Any, score: float) -> Hit:
+    snippet = " · ".join(
+        part for part in (customer.kind, customer.domain or customer.email) if part
+    )
+    return Hit("customer", customer.id, customer.name, snippet, float(score))
+
+
+def _case_hit(support_case: Any, score: float) -> Hit:
+    snippet = f"{support_case.status} · {support_case.priority}"
+    return Hit("case", support_case.id, support_case.subject, snippet, float(score))
+
+
+_CONTACT_COLUMNS = (
+    Contact.id,
+    Contact.first_name,
+    Contact.last_name,
+    Contact.full_name,
+    Contact.email,
+    Contact.phone,
+)
+_CUSTOMER_COLUMNS = (Customer.id, Customer.name, Customer.kind, Customer.domain, Customer.email)
+_CASE_COLUMNS = (SupportCase.id, SupportCase.subject, SupportCase.status, SupportCase.priority)
+
+# The indexed expressions of migration 0020 (ix_search_*), verbatim.
+_CONTACT_TEXT: ColumnElement[str] = literal_column(
+    "lower(coalesce(contacts.first_name, '') || ' ' || coalesce(contacts.last_name, '') || ' '"
+    " || coalesce(contacts.full_name, '') || ' ' || coalesce(contacts.email_normalized, ''))",
+    String(),
+)
+_SUBJECT: ColumnElement[str] = literal_column("lower(support_cases.subject)", String())
+_SUBJECT_TSV: ColumnElement[Any] = literal_column("to_tsvector('english', support_cases.subject)")
+
+
+def _postgres_hits(session: Session, q: str, want: int) -> Iterable[Hit]:
+    lowered = q.lower()
+    ql = bindparam("ql", lowered, String())
+    digits = phone_digits(q)
+    matches = [Contact.email_normalized == ql, _CONTACT_TEXT.op("%>")(ql)]
+    scores = [(Contact.email_normalized == ql, EXACT_EMAIL)]
+    if digits:
+        matches.append(Contact.phone.like(f"%{digits}"))
+        scores.append((Contact.phone.like(f"%{digits}"), PHONE))
+    score = case(*scores, else_=func.word_similarity(ql, _CONTACT_TEXT)).label("score")
+    contacts = select(*_CONTACT_COLUMNS, score).where(or_(*matches))
+    for row in session.execute(contacts.order_by(score.desc(), Contact.id).limit(want)):
+        yield _contact_hit(row, row.score)
+
+    folded = name_key(q)
+    score = case(
+        (Customer.name_key == folded, 1.0), else_=func.word_similarity(folded, Customer.name_key)
+    ).label("score")
+    customers = select(*_CUSTOMER_COLUMNS, score).where(Customer.name_key.op("%>")(folded))
+    for row in session.execute(customers.order_by(score.desc(), Customer.id).limit(want)):
+        yield _customer_hit(row, row.score)
+
+    tsquery = func.websearch_to_tsquery(literal_column("'english'"), q)
+    full_text = _SUBJECT_TSV.op("@@")(tsquery)
+    score = func.greatest(
+        func.word_similarity(ql, _SUBJECT),
+        case((full_text, 0.5 + func.ts_rank(_SUBJECT_TSV, tsquery) / 2), else_=0.0),
+    ).label("score")
+    cases = select(*_CASE_COLUMNS, score).where(or_(_SUBJECT.op("%>")(ql), full_text))
+    for row in session.execute(cases.order_by(score.desc(), SupportCase.id).limit(want)):
+        yield _case_hit(row, row.score)
+
+
+def _fts_phrases(q: str) -> str | None:
+    """An FTS5 query matching every word of ``q`` (as a substring; the trigram tokenizer
+    needs three characters, so shorter words are left out), or None when none is left."""
+    words = [w for w in q.split() if len(w) >= 3]
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _fts_ranked(session: Session, table: str, match: str, want: int) -> list[tuple[int, float]]:
+    """(rowid, score) of ``table``'s best matches; BM25 (negative, lower is better) mapped
+    into 0..1."""
+    rows = session.execute(
+        text(
+            f"SELECT rowid, bm25({table}) AS rank FROM {table} "  # noqa: S608 (our table names)
+            f"WHERE {table} MATCH :match ORDER BY rank LIMIT :want"
+        ),
+        {"match": match, "want": want},
+    )
+    return [(rowid, -rank / (1 - rank)) for rowid, rank in rows]
+
+
+def _sqlite_hits(session: Session, q: str, want: int) -> Iterable[Hit]:
+    digits = phone_digits(q)
+    phrases = _fts_phrases(q)
+    contact_scores: dict[int, float] = {}
+    exact = session.scalar(select(Contact.id).where(Contact.email_normalized == q.lower()))
+    if exact is not None:
+        contact_scores[exact] = EXACT_EMAIL
+    if digits:
+        for rowid, _ in _fts_ranked(session, "contacts_fts", f'digits : "{digits}"', want):
+            contact_scores.setdefault(rowid, PHONE)
+    elif phrases:
+        for rowid, score in _fts_ranked(session, "contacts_fts", phrases, want):
+            contact_scores.setdefault(rowid, score)
+    yield from _load(session, _CONTACT_COLUMNS, contact_scores, _contact_hit)
+    if phrases is None or digits:
+        return
+    customers = dict(_fts_ranked(session, "customers_fts", phrases, want))
+    yield from _load(session, _CUSTOMER_COLUMNS, customers, _customer_hit)
+    cases = dict(_fts_ranked(session, "support_cases_fts", phrases, want))
+    yield from _load(session, _CASE_COLUMNS, cases, _case_hit)
+
+
+def _load(
+    session: Session, columns: tuple[Any, ...], scores: dict[int, float], hit: Any
+) -> Iterable[Hit]:
+    if not scores:
+        return
+    rows = session.execute(select(*columns).where(columns[0].in_(list(scores))))
+    for row in rows:
+        yield hit(row, scores[row.id])
