@@ -1,8 +1,8 @@
 """Search across contacts (names, e-mail addresses, phone numbers), customers (names) and
 support cases (subjects): typed results, best first.
 
-Scores run from 0 to 2: an exact e-mail address is 2, a phone number's digits 1.2, and a text
-match its similarity (0 to 1). PostgreSQL compares with ``pg_trgm`` word similarity (so a typo
+Scores run up to 2: an exact e-mail address is 2, a phone number's digits 1.2, and a text
+match its similarity (up to 1). PostgreSQL compares with ``pg_trgm`` word similarity (so a typo
 still matches) and, for case subjects, full text too; SQLite matches substrings through its
 FTS5 trigram tables, ranked by BM25. Both use the structures migration 0020 makes, and the
 PostgreSQL expressions below are spelled exactly as its indexes are.
@@ -191,8 +191,8 @@ def _fts_phrases(q: str) -> str | None:
 
 
 def _fts_ranked(session: Session, table: str, match: str, want: int) -> list[tuple[int, float]]:
-    """(rowid, score) of ``table``'s best matches; BM25 (negative, lower is better) mapped
-    into 0..1."""
+    """(rowid, score) of ``table``'s best matches: a match is worth 0.5, and its BM25
+    (negative, lower is better; near 0 in a small table) adds up to 0.5 more."""
     rows = session.execute(
         text(
             f"SELECT rowid, bm25({table}) AS rank FROM {table} "  # noqa: S608 (our table names)
@@ -200,7 +200,7 @@ def _fts_ranked(session: Session, table: str, match: str, want: int) -> list[tup
         ),
         {"match": match, "want": want},
     )
-    return [(rowid, -rank / (1 - rank)) for rowid, rank in rows]
+    return [(rowid, 0.5 + 0.5 * max(-rank, 0.0) / (1 + max(-rank, 0.0))) for rowid, rank in rows]
 
 
 def _sqlite_hits(session: Session, q: str, want: int) -> Iterable[Hit]:
