@@ -2,10 +2,12 @@
 support cases (subjects): typed results, best first.
 
 Scores run up to 2: an exact e-mail address is 2, a phone number's digits 1.2, and a text
-match its similarity (up to 1). PostgreSQL compares with ``pg_trgm`` word similarity (so a typo
-still matches) and, for case subjects, full text too; SQLite matches substrings through its
-FTS5 trigram tables, ranked by BM25. Both use the structures migration 0020 makes, and the
-PostgreSQL expressions below are spelled exactly as its indexes are.
+match its word similarity to the query (up to 1). On PostgreSQL a query that looks like a phone
+number is matched by the end of its digits, one that looks like an address exactly or by its
+beginning, and other text by its words (full text, English stemming for case subjects); only
+when no row has every word does ``pg_trgm`` look for near spellings (a typo). SQLite matches
+substrings through its FTS5 trigram tables, ranked by BM25. Both use the structures migration
+0020 makes, and the PostgreSQL expressions below are spelled exactly as its indexes are.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     String,
     bindparam,
     case,
     func,
     literal_column,
-    or_,
     select,
     text,
 )
@@ -41,6 +43,7 @@ EXACT_EMAIL = 2.0
 PHONE = 1.2
 _TYPE_ORDER = {"contact": 0, "customer": 1, "case": 2}
 _PHONE_CHARS = re.compile(r"[\d\s()+.\-/]+")
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+")
 
 
 @dataclass(frozen=True)
@@ -139,46 +142,83 @@ _CUSTOMER_COLUMNS = (Customer.id, Customer.name, Customer.kind, Customer.domain,
 _CASE_COLUMNS = (SupportCase.id, SupportCase.subject, SupportCase.status, SupportCase.priority)
 
 # The indexed expressions of migration 0020 (ix_search_*), verbatim.
-_CONTACT_TEXT: ColumnElement[str] = literal_column(
-    "lower(coalesce(contacts.first_name, '') || ' ' || coalesce(contacts.last_name, '') || ' '"
-    " || coalesce(contacts.full_name, '') || ' ' || coalesce(contacts.email_normalized, ''))",
-    String(),
+_CONTACT_NAMES = (
+    "coalesce(contacts.first_name, '') || ' ' || coalesce(contacts.last_name, '') || ' '"
+    " || coalesce(contacts.full_name, '')"
 )
+_CONTACT_TEXT: ColumnElement[str] = literal_column(f"lower({_CONTACT_NAMES})", String())
+_CONTACT_TSV: ColumnElement[Any] = literal_column(f"to_tsvector('simple', {_CONTACT_NAMES})")
+_CUSTOMER_TSV: ColumnElement[Any] = literal_column("to_tsvector('simple', customers.name)")
 _SUBJECT: ColumnElement[str] = literal_column("lower(support_cases.subject)", String())
 _SUBJECT_TSV: ColumnElement[Any] = literal_column("to_tsvector('english', support_cases.subject)")
+_REVERSED_PHONE: ColumnElement[str] = literal_column("reverse(contacts.phone)", String())
+# Matching rows scored and sorted per table, at most.
+CANDIDATES = 1000
 
 
-def _postgres_hits(session: Session, q: str, want: int) -> Iterable[Hit]:
-    lowered = q.lower()
-    ql = bindparam("ql", lowered, String())
+def _like_prefix(value: str) -> str:
+    """A LIKE pattern for values starting with ``value`` (escaped with ``\\``)."""
+    return re.sub(r"([\\%_])", r"\\\1", value) + "%"
+
+
+def _postgres_hits(session: Session, q: str, want: int) -> list[Hit]:
+    """A phone number by the end of its digits, an address exactly or by its beginning, other
+    text by its words (full text), or, when no row has them all, by trigram similarity."""
     digits = phone_digits(q)
-    matches = [Contact.email_normalized == ql, _CONTACT_TEXT.op("%>")(ql)]
-    scores = [(Contact.email_normalized == ql, EXACT_EMAIL)]
     if digits:
-        matches.append(Contact.phone.like(f"%{digits}"))
-        scores.append((Contact.phone.like(f"%{digits}"), PHONE))
-    score = case(*scores, else_=func.word_similarity(ql, _CONTACT_TEXT)).label("score")
-    contacts = select(*_CONTACT_COLUMNS, score).where(or_(*matches))
-    for row in session.execute(contacts.order_by(score.desc(), Contact.id).limit(want)):
-        yield _contact_hit(row, row.score)
+        pattern = _like_prefix(digits[::-1])
+        phones = select(*_CONTACT_COLUMNS).where(_REVERSED_PHONE.like(pattern, escape="\\"))
+        return [
+            _contact_hit(row, PHONE)
+            for row in session.execute(phones.order_by(Contact.id).limit(want))
+        ]
+    lowered = q.lower()
+    if _EMAIL.fullmatch(lowered):
+        address = Contact.email_normalized
+        score = case((address == lowered, EXACT_EMAIL), else_=len(lowered) / func.length(address))
+        addresses = select(*_CONTACT_COLUMNS, score.label("score")).where(
+            address.like(_like_prefix(lowered), escape="\\")
+        )
+        ranked = addresses.order_by(score.desc(), Contact.id).limit(want)
+        return [_contact_hit(row, row.score) for row in session.execute(ranked)]
+    plain = func.plainto_tsquery(literal_column("'simple'"), q)
+    english = func.websearch_to_tsquery(literal_column("'english'"), q)
+    searches = (
+        (_CONTACT_COLUMNS, _CONTACT_TEXT, _CONTACT_TSV.op("@@")(plain), lowered, _contact_hit),
+        (_CUSTOMER_COLUMNS, Customer.name_key, _CUSTOMER_TSV.op("@@")(plain), name_key(q),
+         _customer_hit),
+        (_CASE_COLUMNS, _SUBJECT, _SUBJECT_TSV.op("@@")(english), lowered, _case_hit),
+    )  # fmt: skip
+    found = [
+        hit(row, row.score)
+        for columns, text_column, has_words, query, hit in searches
+        for row in session.execute(_ranked(columns, text_column, has_words, query, want))
+    ]
+    if not found:  # no row has every word: perhaps a typo
+        found = [
+            hit(row, row.score)
+            for columns, text_column, _, query, hit in searches
+            for row in session.execute(
+                _ranked(columns, text_column, text_column.op("%>")(query), query, want)
+            )
+        ]
+    return found
 
-    folded = name_key(q)
-    score = case(
-        (Customer.name_key == folded, 1.0), else_=func.word_similarity(folded, Customer.name_key)
-    ).label("score")
-    customers = select(*_CUSTOMER_COLUMNS, score).where(Customer.name_key.op("%>")(folded))
-    for row in session.execute(customers.order_by(score.desc(), Customer.id).limit(want)):
-        yield _customer_hit(row, row.score)
 
-    tsquery = func.websearch_to_tsquery(literal_column("'english'"), q)
-    full_text = _SUBJECT_TSV.op("@@")(tsquery)
-    score = func.greatest(
-        func.word_similarity(ql, _SUBJECT),
-        case((full_text, 0.5 + func.ts_rank(_SUBJECT_TSV, tsquery) / 2), else_=0.0),
-    ).label("score")
-    cases = select(*_CASE_COLUMNS, score).where(or_(_SUBJECT.op("%>")(ql), full_text))
-    for row in session.execute(cases.order_by(score.desc(), SupportCase.id).limit(want)):
-        yield _case_hit(row, row.score)
+def _ranked(
+    columns: tuple[Any, ...], text_column: Any, matches: ColumnElement[bool], query: str, want: int
+) -> Select[Any]:
+    """The best ``want`` of the first ``CANDIDATES`` rows that match, by word similarity.
+
+    A word in ten thousand rows (or a name like ten thousand others) stays quick to rank; the
+    cost is that among more candidates than that, the best may not be shown.
+    """
+    given = bindparam("q", query, String())
+    candidates = select(*columns, text_column.label("text")).where(matches)
+    rows = candidates.limit(CANDIDATES).subquery()
+    # A row with every word scores at least 0.5 (stemmed words may look little alike).
+    score = func.greatest(func.word_similarity(given, rows.c.text), 0.5).label("score")
+    return select(rows, score).order_by(score.desc(), rows.c.id).limit(want)
 
 
 def _fts_phrases(q: str) -> str | None:

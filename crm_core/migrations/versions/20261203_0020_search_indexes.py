@@ -12,8 +12,9 @@ Core update through ``Timestamped``), so nothing is backfilled: the lists order 
 Search (``crm_core.readapi.search``) looks at contacts' names, e-mail addresses and phone
 numbers, customers' names and support cases' subjects:
 
-- PostgreSQL: the ``pg_trgm`` extension, GIN trigram indexes on those texts (typo-tolerant
-  word similarity; the phone's digits by substring) and a GIN full-text index on case subjects.
+- PostgreSQL: GIN full-text indexes on the names and subjects (their words), the ``pg_trgm``
+  extension and GIN trigram indexes on them (a typo), and B-tree pattern indexes on the e-mail
+  address (its beginning) and on the reversed phone number (the end of its digits).
 - SQLite: an FTS5 table per searched table (trigram tokenizer, so substrings and digit runs
   match), its rowid the row's id, built from the existing rows and kept in step by triggers.
   A later batch migration that rebuilds ``contacts``, ``customers`` or ``support_cases`` drops
@@ -55,24 +56,24 @@ KEYSET_INDEXES = [
 ]
 
 # PostgreSQL: the expressions crm_core.readapi.search compares, spelled the same way.
-PG_INDEXES = [
-    "CREATE INDEX ix_search_contacts_text ON contacts USING gin ("
-    "(lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || "
-    "coalesce(full_name, '') || ' ' || coalesce(email_normalized, ''))) gin_trgm_ops)",
-    "CREATE INDEX ix_search_contacts_phone ON contacts USING gin (phone gin_trgm_ops)",
-    "CREATE INDEX ix_search_customers_name ON customers USING gin (name_key gin_trgm_ops)",
-    "CREATE INDEX ix_search_support_cases_subject ON support_cases USING gin "
-    "(lower(subject) gin_trgm_ops)",
-    "CREATE INDEX ix_search_support_cases_subject_fts ON support_cases USING gin "
-    "(to_tsvector('english', subject))",
-]
-PG_INDEX_NAMES = [
-    'ix_search_contacts_text',
-    'ix_search_contacts_phone',
-    'ix_search_customers_name',
-    'ix_search_support_cases_subject',
-    'ix_search_support_cases_subject_fts',
-]
+CONTACT_NAMES = (
+    "coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || coalesce(full_name, '')"
+)
+PG_INDEXES = {
+    # Names: their words (full text), and trigrams for a typo when no row has every word.
+    'ix_search_contacts_name_words': f"contacts USING gin (to_tsvector('simple', {CONTACT_NAMES}))",
+    'ix_search_contacts_name': f"contacts USING gin ((lower({CONTACT_NAMES})) gin_trgm_ops)",
+    # An address exactly (the unique index) or by its beginning.
+    'ix_search_contacts_email': "contacts (email_normalized text_pattern_ops)",
+    # A phone number by the end of its digits, whichever way it was written.
+    'ix_search_contacts_phone': "contacts ((reverse(phone)) text_pattern_ops)",
+    'ix_search_customers_name_words': "customers USING gin (to_tsvector('simple', name))",
+    'ix_search_customers_name': "customers USING gin (name_key gin_trgm_ops)",
+    'ix_search_support_cases_subject_words': (
+        "support_cases USING gin (to_tsvector('english', subject))"
+    ),
+    'ix_search_support_cases_subject': "support_cases USING gin ((lower(subject)) gin_trgm_ops)",
+}
 
 # SQLite: per table, its FTS5 columns, the values a row gives them, and the source columns
 # whose change rewrites the row.
@@ -128,15 +129,15 @@ def upgrade() -> None:
     op.drop_index('ix_activities_opportunity_id', table_name='activities')
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        for statement in PG_INDEXES:
-            op.execute(statement)
+        for name, definition in PG_INDEXES.items():
+            op.execute(f"CREATE INDEX {name} ON {definition}")
     else:
         _sqlite_upgrade()
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
-        for name in PG_INDEX_NAMES:
+        for name in PG_INDEXES:
             op.execute(f"DROP INDEX IF EXISTS {name}")
         # The extension stays: it may have been there before, and other objects may use it.
     else:
