@@ -419,11 +419,16 @@ def main(args: argparse.Namespace) -> None:
         # The real app, as the Procfile runs it.
         with gunicorn("intake", env, args) as port:
             measure(port, key, paths["baseline"], 50, args.connections)  # warm up
-            for _ in range(args.rounds):
+            for round_no in range(1, args.rounds + 1):
                 for name, route_paths in paths.items():
                     taken, failed = measure(port, key, route_paths, args.requests, args.connections)
                     latencies[name].extend(taken)
                     failures[name] += failed
+                    print(
+                        f"round {round_no} {name:13} p50 {quantile(taken, 50):7.1f} ms"
+                        f"  p95 {quantile(taken, 95):7.1f} ms",
+                        flush=True,
+                    )
     report(latencies, failures, args)
 
 

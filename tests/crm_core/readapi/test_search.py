@@ -84,6 +84,15 @@ def test_a_typo_still_finds_the_name_on_postgresql(session: Session, grace: Any)
     assert found(session, "Lovelase Analytics")[0] == ("customer", company.id)
 
 
+def test_near_spellings_are_looked_for_only_when_no_row_has_every_word(
+    session: Session, grace: Any
+) -> None:
+    if backend(session) != "postgresql":
+        pytest.skip("word similarity is pg_trgm's")
+    literal = ContactFactory(first_name="Grace", last_name="Hoppr", full_name="Grace Hoppr")
+    assert found(session, "Grace Hoppr") == [("contact", literal.id)]
+
+
 def test_sqlite_full_text_matches_substrings_ranked(session: Session, grace: Any) -> None:
     if backend(session) != "sqlite":
         pytest.skip("FTS5 is SQLite's")
