@@ -15,19 +15,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     String,
     and_,
     bindparam,
     case,
     func,
+    literal,
     literal_column,
+    null,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -189,42 +192,62 @@ def _postgres_hits(session: Session, q: str, want: int) -> list[Hit]:
         return [_contact_hit(row, row.score) for row in session.execute(ranked)]
     plain = func.plainto_tsquery(literal_column("'simple'"), q)
     english = func.websearch_to_tsquery(literal_column("'english'"), q)
-    searches = (
-        (_CONTACT_COLUMNS, _CONTACT_TEXT, _CONTACT_TSV.op("@@")(plain), lowered, _contact_hit),
-        (_CUSTOMER_COLUMNS, Customer.name_key, _CUSTOMER_TSV.op("@@")(plain), name_key(q),
-         _customer_hit),
-        (_CASE_COLUMNS, _SUBJECT, _SUBJECT_TSV.op("@@")(english), lowered, _case_hit),
-    )  # fmt: skip
-    found = [
-        hit(row, row.score)
-        for columns, text_column, has_words, query, hit in searches
-        for row in session.execute(_ranked(columns, text_column, has_words, query, want))
+    searches: list[tuple[str, Any, ColumnElement[bool], str]] = [
+        ("contact", _CONTACT_TEXT, _CONTACT_TSV.op("@@")(plain), lowered),
+        ("customer", Customer.name_key, _CUSTOMER_TSV.op("@@")(plain), name_key(q)),
+        ("case", _SUBJECT, _SUBJECT_TSV.op("@@")(english), lowered),
     ]
+    found = _ranked(session, searches, want)
     if not found:  # no row has every word: perhaps a typo
-        found = [
-            hit(row, row.score)
-            for columns, text_column, _, query, hit in searches
-            for row in session.execute(
-                _ranked(columns, text_column, text_column.op("%>")(query), query, want)
-            )
-        ]
+        near = [(kind, text, text.op("%>")(query), query) for kind, text, _, query in searches]
+        found = _ranked(session, near, want)
     return found
 
 
-def _ranked(
-    columns: tuple[Any, ...], text_column: Any, matches: ColumnElement[bool], query: str, want: int
-) -> Select[Any]:
-    """The best ``want`` of the first ``CANDIDATES`` rows that match, by word similarity.
+# Per kind: the columns a hit is made of (the id first), and how.
+_KINDS: dict[str, tuple[tuple[Any, ...], Any]] = {
+    "contact": (_CONTACT_COLUMNS, _contact_hit),
+    "customer": (_CUSTOMER_COLUMNS, _customer_hit),
+    "case": (_CASE_COLUMNS, _case_hit),
+}
+_WIDTH = max(len(columns) for columns, _ in _KINDS.values())
 
-    A word in ten thousand rows (or a name like ten thousand others) stays quick to rank; the
-    cost is that among more candidates than that, the best may not be shown.
+
+def _ranked(
+    session: Session, searches: list[tuple[str, Any, ColumnElement[bool], str]], want: int
+) -> list[Hit]:
+    """The best ``want`` rows of every kind, by word similarity, in one statement.
+
+    Each kind ranks at most its first ``CANDIDATES`` matching rows: a word in ten thousand rows
+    (or a name like ten thousand others) stays quick to rank, at the cost that among more
+    candidates than that, the best may not be shown.
     """
-    given = bindparam("q", query, String())
-    candidates = select(*columns, text_column.label("text")).where(matches)
-    rows = candidates.limit(CANDIDATES).subquery()
-    # A row with every word scores at least 0.5 (stemmed words may look little alike).
-    score = func.greatest(func.word_similarity(given, rows.c.text), 0.5).label("score")
-    return select(rows, score).order_by(score.desc(), rows.c.id).limit(want)
+    branches = []
+    for kind, text_column, matches, query in searches:
+        columns = _KINDS[kind][0]
+        fields = [column.label(f"f{n}") for n, column in enumerate(columns)]
+        fields += [null().label(f"f{n}") for n in range(len(fields), _WIDTH)]
+        rows = select(*fields, text_column.label("text")).where(matches)
+        candidates = rows.limit(CANDIDATES).subquery()
+        given = bindparam(f"q_{kind}", query, String())
+        # A row with every word scores at least 0.5 (stemmed words may look little alike).
+        score = func.greatest(func.word_similarity(given, candidates.c.text), 0.5)
+        branches.append(
+            select(
+                literal(kind).label("kind"),
+                *(candidates.c[f"f{n}"] for n in range(_WIDTH)),
+                score.label("score"),
+            )
+        )
+    every = union_all(*branches).subquery()
+    order = case(_TYPE_ORDER, value=every.c.kind)
+    ranked = select(every).order_by(every.c.score.desc(), order, every.c.f0).limit(want)
+    hits = []
+    for row in session.execute(ranked):
+        columns, hit = _KINDS[row.kind]
+        values = {column.key: getattr(row, f"f{n}") for n, column in enumerate(columns)}
+        hits.append(hit(SimpleNamespace(**values), row.score))
+    return hits
 
 
 def _fts_phrases(q: str) -> str | None:
