@@ -199,7 +199,9 @@ def _postgres_hits(session: Session, q: str, want: int) -> list[Hit]:
     ]
     found = _ranked(session, searches, want)
     if not found:  # no row has every word: perhaps a typo
-        near = [(kind, text, text.op("%>")(query), query) for kind, text, _, query in searches]
+        near = [
+            (kind, column, column.op("%>")(query), query) for kind, column, _, query in searches
+        ]
         found = _ranked(session, near, want)
     return found
 
