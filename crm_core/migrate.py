@@ -13,6 +13,18 @@ if TYPE_CHECKING:
     from crm_core.encryption.keyring import Keyring
 
 
+# Search structures made by migration 0020 and kept out of the models: FTS5 tables (and the
+# shadow tables SQLite keeps for them) and expression indexes.
+_SEARCH_PREFIXES = ("ix_search_", "contacts_fts", "customers_fts", "support_cases_fts")
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Whether autogenerate compares this object: not the search structures of migration 0020."""
+    return not (reflected and name is not None and name.startswith(_SEARCH_PREFIXES))
+
+
 class MigrationError(RuntimeError):
     """A migration could not run safely, or would have broken the data; nothing was changed."""
 

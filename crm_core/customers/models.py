@@ -44,6 +44,8 @@ class Customer(Timestamped, Base):
         check_one_of("lifecycle_stage", LifecycleStage),
         Index("ix_customers_name_key", "name_key"),
         Index("ix_customers_lifecycle_stage", "lifecycle_stage"),
+        # The list API's keyset order (incremental sync by ``updated_since``).
+        Index("ix_customers_updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[intpk]
@@ -94,6 +96,7 @@ class Contact(Timestamped, Base):
         Index("ix_contacts_phone", "phone"),
         Index("ix_contacts_last_activity_at", "last_activity_at"),
         check_one_of("marketing_consent", ConsentStatus),
+        Index("ix_contacts_updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[intpk]

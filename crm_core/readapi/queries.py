@@ -23,23 +23,6 @@ from crm_core.sales.models import Opportunity, Order, OrderLine
 from crm_core.support.models import SupportCase
 
 
-def find_contacts(session: Session, *, email: str | None, cursor: str | None, limit: int) -> Page:
-    """Contacts in id order, optionally only the one with this (normalized) e-mail."""
-    query = select(Contact).order_by(Contact.id).limit(limit + 1)
-    if email is not None:
-        query = query.where(Contact.email_normalized == email.strip().lower())
-    after = decode_cursor(cursor, length=1)
-    if after is not None:
-        query = query.where(Contact.id > after[0])
-    rows = list(session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=contact_dicts(session, rows),
-        next=encode_cursor([rows[-1].id]) if more else None,
-    )
-
-
 def get_contact(session: Session, *, contact_id: int) -> dict[str, Any] | None:
     """A contact, its marketing consent as one object."""
     contact = session.get(Contact, contact_id)
@@ -127,16 +110,26 @@ def get_activity(session: Session, *, activity_id: int) -> dict[str, Any] | None
     return to_dict(activity) if activity else None
 
 
-def customer_timeline(
-    session: Session, *, customer_id: int, cursor: str | None, limit: int
+# Whose timeline: the record and the Activity column that links to it.
+TIMELINE_OWNERS: dict[str, tuple[Any, Any]] = {
+    "customer": (Customer, Activity.customer_id),
+    "contact": (Contact, Activity.contact_id),
+    "opportunity": (Opportunity, Activity.opportunity_id),
+}
+
+
+def timeline(
+    session: Session, *, of: str, ident: int, cursor: str | None, limit: int
 ) -> Page | None:
-    """A customer's Activities, newest first; None when the customer does not exist."""
+    """The Activities of a customer, contact or opportunity (``of``), newest first;
+    None when that record does not exist."""
+    model, column = TIMELINE_OWNERS[of]
     after = decode_cursor(cursor, length=2)
-    if session.get(Customer, customer_id) is None:
+    if session.get(model, ident) is None:
         return None
     query = (
         select(Activity)
-        .where(Activity.customer_id == customer_id)
+        .where(column == ident)
         .order_by(Activity.occurred_at.desc(), Activity.id.desc())
         .limit(limit + 1)
     )
@@ -151,6 +144,13 @@ def customer_timeline(
         items=[activity_dict(a) for a in rows],
         next=encode_cursor([last.occurred_at.isoformat(), last.id]) if more and last else None,
     )
+
+
+def customer_timeline(
+    session: Session, *, customer_id: int, cursor: str | None, limit: int
+) -> Page | None:
+    """A customer's Activities, newest first; None when the customer does not exist."""
+    return timeline(session, of="customer", ident=customer_id, cursor=cursor, limit=limit)
 
 
 def get_case(

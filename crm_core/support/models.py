@@ -47,6 +47,16 @@ class SupportCase(Timestamped, Base):
         UniqueConstraint("source_id", "external_id"),
         # The SLA sweep: open cases whose first response is due.
         Index("ix_support_cases_status_first_response_due_at", "status", "first_response_due_at"),
+        # The case list's keyset order, alone and behind its usual filters.
+        Index("ix_support_cases_updated_at_id", "updated_at", "id"),
+        Index("ix_support_cases_status_updated_at_id", "status", "updated_at", "id"),
+        Index(
+            "ix_support_cases_assignee_status_updated_at_id",
+            "assignee",
+            "status",
+            "updated_at",
+            "id",
+        ),
     )
 
     id: Mapped[intpk]

@@ -35,7 +35,12 @@ def test_upgrade_head_leaves_nothing_for_autogenerate(empty_database: str) -> No
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
-                conn, opts={"compare_type": True, "compare_server_default": True}
+                conn,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": True,
+                    "include_object": migrate.include_object,
+                },
             )
             assert compare_metadata(context, metadata) == []
             head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
