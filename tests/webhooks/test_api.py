@@ -27,11 +27,15 @@ def post(sender: Sender, kind: str, doc: dict) -> int:
 
 
 def process_all(app: Flask) -> list[InboxEvent]:
-    """What a worker would do, in process: claim and run every waiting event."""
+    """What a worker would do, in process: claim and run every waiting event, in arrival order."""
     sessions = app.extensions["crm"].sessions
     with sessions() as session:
         waiting = list(
-            session.scalars(select(InboxEvent.id).where(InboxEvent.status == EventStatus.RECEIVED))
+            session.scalars(
+                select(InboxEvent.id)
+                .where(InboxEvent.status == EventStatus.RECEIVED)
+                .order_by(InboxEvent.id)
+            )
         )
     for event_id in waiting:
         with sessions.begin() as session:
