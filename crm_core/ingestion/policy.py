@@ -6,7 +6,9 @@ down; nothing under ``ingestion`` reads the settings itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from crm_core.bounces.services import BouncePolicy
 from crm_core.config import Settings
@@ -30,8 +32,15 @@ class IngestPolicy:
     support_addresses: frozenset[str]
     mail_limits: MailLimits
     auto_ack: AutoAckSettings
-    case_tokens: CaseTokens
     bounces: BouncePolicy
+    # Read when an e-mail first needs it: a missing CRM_SECRET_KEY fails that event alone,
+    # never the other kinds.
+    secret_key: Callable[[], str] = field(repr=False, compare=False)
+
+    @cached_property
+    def case_tokens(self) -> CaseTokens:
+        """Signs and checks the case tokens of subjects (keyed by ``CRM_SECRET_KEY``)."""
+        return CaseTokens.from_secret(self.secret_key())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestPolicy:
@@ -44,6 +53,6 @@ class IngestPolicy:
             support_addresses=settings.support_addresses,
             mail_limits=MailLimits.from_settings(settings),
             auto_ack=AutoAckSettings.from_settings(settings),
-            case_tokens=CaseTokens.from_secret(settings.resolved_secret_key()),
             bounces=BouncePolicy.from_settings(settings),
+            secret_key=settings.resolved_secret_key,
         )
