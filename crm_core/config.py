@@ -165,6 +165,13 @@ class Settings(BaseSettings):
         default={"urgent": 1, "high": 4, "normal": 24, "low": 72},
         description="Hours to the first response of a new case, by priority (JSON object).",
     )
+    sla_resolution_hours: dict[str, float] = Field(
+        default={"urgent": 8, "high": 24, "normal": 72, "low": 168},
+        description=(
+            "Hours from a case's opening to its resolution, by priority (JSON object);"
+            " sets each case's resolution due time."
+        ),
+    )
     max_attachments: int = Field(
         default=20, ge=0, description="Attachments recorded per e-mail; the rest are counted."
     )
@@ -291,6 +298,28 @@ class Settings(BaseSettings):
             "Failed unauthenticated requests (unknown source, bad signature, bad API key) one"
             " client address may make per CRM_AUTH_FAILURE_WINDOW_SECONDS; after that it is"
             " answered 429 until the window ends. IPv6 addresses count per /64. 0: no limit."
+        ),
+    )
+    form_posts_per_address_per_minute: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "Web form posts (`POST /forms/<source>`) one client address may make per minute,"
+            " to all forms together; then 429. IPv6 addresses count per /64. 0: no limit."
+        ),
+    )
+    max_form_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="Largest web form body accepted (bytes); larger is 413. Files are not kept.",
+    )
+    campaigns_require_consent: bool = Field(
+        default=False,
+        description=(
+            "Send campaigns only to contacts whose marketing consent is `granted`: turn it on"
+            " where the law asks for opt-in (the EU's ePrivacy rules, say). Every campaign's"
+            " recipients then leave out contacts whose consent is `denied`, `unknown` or never"
+            " stated. Off, consent is not checked (segments may still filter on it)."
         ),
     )
     auth_failure_window_seconds: int = Field(

@@ -1,23 +1,24 @@
-"""The read API: contacts, customers and their timelines, cases and their activities,
-opportunities, orders, follow-up tasks, suppressions."""
+"""The read API: lists of every entity for incremental sync, search, contacts, customers,
+opportunities and their timelines, cases and their activities, orders, follow-up tasks,
+suppressions."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 
-from crm_core.campaigns import suppression
-from crm_core.delivery.backends import backend_from_url
+from crm_core.base.pagination import Page, parse_limit
+from crm_core.bounces import suppression
 from crm_core.editing.schemas import parse
 from crm_core.errors import InvalidInput
 from crm_core.followups import services as followups
 from crm_core.followups.models import FollowUpStatus
 from crm_core.mail import CaseTokens
-from crm_core.readapi import queries, schemas
-from crm_core.readapi.pagination import Page, parse_limit
+from crm_core.mail_transport.backends import backend_from_url
+from crm_core.readapi import lists, queries, schemas, search
 from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
 from webhooks.auth import require_api_key
 from webhooks.openapi.registry import documented
@@ -26,6 +27,7 @@ from webhooks.state import crm_state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 INVALID_QUERY = "A query parameter is not valid (each one named)."
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CaseReply(BaseModel):
@@ -85,19 +87,105 @@ def _paged(
     return _answer(found, *of)
 
 
+def _listing(kind: str, summary: str, tag: str) -> Callable[[F], F]:
+    """The description of ``GET /api/<kind>``: its filters as ``lists`` reads them."""
+    return documented(
+        summary=summary,
+        query=schemas.list_query(kind),
+        responses={200: schemas.list_page(kind), 400: INVALID_QUERY},
+        tags=(tag,),
+    )
+
+
+def _listed(kind: str) -> Response:
+    """A page of ``kind`` filtered by the query string (every value of a repeated parameter)."""
+    params = {name: ",".join(values) for name, values in request.args.lists()}
+    return _paged(
+        lambda s, cursor, limit: lists.list_entities(
+            s, kind=kind, params=params, cursor=cursor, limit=limit
+        )
+    )
+
+
 @bp.get("/contacts")
-@documented(
-    summary="Contacts, or the one with an address",
-    query=schemas.ContactQuery,
-    responses={200: schemas.Page[schemas.ContactDoc], 400: INVALID_QUERY},
-    tags=("contacts",),
-)
+@_listing("contacts", "Contacts by last change (incremental sync)", "contacts")
 @require_api_key
 def list_contacts() -> Response:
-    """Contacts, optionally the one with ``?email=`` (matched normalized)."""
-    email = request.args.get("email")
+    """Contacts by last change; ``?email=`` (matched normalized), ``?customer_id=``."""
+    return _listed("contacts")
+
+
+@bp.get("/customers")
+@_listing("customers", "Customers by last change (incremental sync)", "customers")
+@require_api_key
+def list_customers() -> Response:
+    """Customers by last change; ``?kind=``, ``?lifecycle_stage=``, ``?owner=``."""
+    return _listed("customers")
+
+
+@bp.get("/cases")
+@_listing("cases", "Support cases by last change (incremental sync)", "cases")
+@require_api_key
+def list_cases() -> Response:
+    """Support cases by last change; ``?status=``, ``?priority=``, ``?assignee=``,
+    ``?sla_breached=``, ``?customer_id=``."""
+    return _listed("cases")
+
+
+@bp.get("/opportunities")
+@_listing("opportunities", "Opportunities by last change (incremental sync)", "sales")
+@require_api_key
+def list_opportunities() -> Response:
+    """Opportunities by last change; ``?stage=``, ``?owner=``, ``?customer_id=``."""
+    return _listed("opportunities")
+
+
+@bp.get("/orders")
+@_listing("orders", "Orders by last change (incremental sync)", "sales")
+@require_api_key
+def list_orders() -> Response:
+    """Orders by last change; ``?status=``, ``?customer_id=``."""
+    return _listed("orders")
+
+
+@bp.get("/products")
+@_listing("products", "Products by last change (incremental sync)", "sales")
+@require_api_key
+def list_products() -> Response:
+    """Products by last change; ``?kind=``, ``?active=``."""
+    return _listed("products")
+
+
+@bp.get("/agreements")
+@_listing("agreements", "Agreements by last change (incremental sync)", "sales")
+@require_api_key
+def list_agreements() -> Response:
+    """Agreements by last change; ``?status=``, ``?customer_id=``."""
+    return _listed("agreements")
+
+
+@bp.get("/search")
+@documented(
+    summary="Contacts, customers and cases matching a query, best first",
+    query=schemas.SearchQuery,
+    responses={200: schemas.Page[schemas.SearchHit], 400: INVALID_QUERY},
+    tags=("search",),
+)
+@require_api_key
+def search_all() -> Response:
+    """Contacts, customers and cases matching ``?q=``, best first."""
+    query = request.args.get("q", "")
     return _paged(
-        lambda s, cursor, limit: queries.find_contacts(s, email=email, cursor=cursor, limit=limit)
+        lambda s, cursor, limit: search.search(s, query=query, cursor=cursor, limit=limit)
+    )
+
+
+def _timeline(of: str, ident: int) -> Response:
+    return _paged(
+        lambda s, cursor, limit: queries.timeline(
+            s, of=of, ident=ident, cursor=cursor, limit=limit
+        ),
+        (of, ident),
     )
 
 
@@ -143,12 +231,24 @@ def show_customer(customer_id: int) -> Response:
 @require_api_key
 def customer_timeline(customer_id: int) -> Response:
     """A customer's Activities, newest first, a page at a time."""
-    return _paged(
-        lambda s, cursor, limit: queries.customer_timeline(
-            s, customer_id=customer_id, cursor=cursor, limit=limit
-        ),
-        ("customer", customer_id),
-    )
+    return _timeline("customer", customer_id)
+
+
+@bp.get("/contacts/<int:contact_id>/timeline")
+@documented(
+    summary="A contact's Activities, newest first",
+    query=schemas.PageQuery,
+    responses={
+        200: schemas.Page[schemas.ActivityItem],
+        400: INVALID_QUERY,
+        404: "No such contact.",
+    },
+    tags=("contacts",),
+)
+@require_api_key
+def contact_timeline(contact_id: int) -> Response:
+    """A contact's Activities, newest first, a page at a time."""
+    return _timeline("contact", contact_id)
 
 
 @bp.get("/cases/<int:case_id>")
@@ -193,6 +293,23 @@ def show_opportunity(opportunity_id: int) -> Response:
         lambda s: queries.get_opportunity(s, opportunity_id=opportunity_id), opportunity_id
     )
     return _answer(found, "opportunity", opportunity_id)
+
+
+@bp.get("/opportunities/<int:opportunity_id>/timeline")
+@documented(
+    summary="An opportunity's Activities, newest first",
+    query=schemas.PageQuery,
+    responses={
+        200: schemas.Page[schemas.ActivityItem],
+        400: INVALID_QUERY,
+        404: "No such opportunity.",
+    },
+    tags=("sales",),
+)
+@require_api_key
+def opportunity_timeline(opportunity_id: int) -> Response:
+    """An opportunity's Activities, newest first, a page at a time."""
+    return _timeline("opportunity", opportunity_id)
 
 
 @bp.get("/orders/<int:order_id>")

@@ -13,14 +13,15 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crm_core.base.serialize import to_dict
 from crm_core.editing import activities, cases, contacts, customers
 from crm_core.editing import schemas as editing
 from crm_core.editing.records import RecordConflict, RecordNotFound
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.validation import parse_json_body
+from crm_core.payloads.json_body import parse_json_body
 from crm_core.people.permissions import PermissionDenied
 from crm_core.readapi import queries, schemas
-from crm_core.readapi.serialize import to_dict
+from crm_core.support.sla import SlaPolicy
 from webhooks.auth import current_actor, forbidden, require_api_key
 from webhooks.openapi.registry import JSON, Body, documented
 from webhooks.problems import problem
@@ -268,7 +269,7 @@ def delete_contact(contact_id: int) -> Response:
 @require_api_key
 def update_case(case_id: int) -> Response:
     """Change a case's ``status``, ``priority`` or ``assignee``; the case answers."""
-    sla_hours = crm_state().settings.sla_first_response_hours
+    sla = SlaPolicy.from_settings(crm_state().settings)
 
     def work(session: Session) -> dict[str, Any] | None:
         case = cases.update_case(
@@ -276,7 +277,7 @@ def update_case(case_id: int) -> Response:
             actor=current_actor(),
             case_id=case_id,
             document=_document(),
-            sla_hours=sla_hours,
+            sla=sla,
         )
         return to_dict(case)
 

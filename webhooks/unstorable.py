@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from crm_core.storable import MESSAGE, is_storable
+from crm_core.base.storable import MESSAGE, is_storable
 from webhooks.problems import problem
 
 

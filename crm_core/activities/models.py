@@ -56,7 +56,7 @@ class Activity(Base):
         Index("ix_activities_customer_id_occurred_at", "customer_id", "occurred_at"),
         Index("ix_activities_contact_id_occurred_at", "contact_id", "occurred_at"),
         Index("ix_activities_support_case_id_occurred_at", "support_case_id", "occurred_at"),
-        Index("ix_activities_opportunity_id", "opportunity_id"),
+        Index("ix_activities_opportunity_id_occurred_at", "opportunity_id", "occurred_at"),
         Index("ix_activities_order_id", "order_id"),
         Index("ix_activities_agreement_id", "agreement_id"),
         Index("ix_activities_campaign_id", "campaign_id"),

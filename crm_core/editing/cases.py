@@ -7,7 +7,6 @@ A status change is also an Activity on the case's timeline, as when a help desk 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,7 +21,7 @@ from crm_core.people import audit
 from crm_core.people.permissions import Actor, Permission, Role
 from crm_core.people.users import find_user
 from crm_core.support.models import CaseStatus, SupportCase
-from crm_core.support.services import first_response_due
+from crm_core.support.sla import SlaPolicy
 
 S = CaseStatus
 # Where a case may go from each status. Resolved and closed cases may be reopened.
@@ -83,7 +82,7 @@ def update_case(
     actor: Actor,
     case_id: int,
     document: Any,
-    sla_hours: Mapping[str, float],
+    sla: SlaPolicy,
     now: dt.datetime | None = None,
 ) -> SupportCase:
     """Change a case's status, priority or assignee (a JSON merge patch)."""
@@ -100,11 +99,8 @@ def update_case(
         _status(session, case, patch.status, now)
     if patch.priority is not None and patch.priority != case.priority:
         case.priority = patch.priority
-        if case.first_responded_at is None:  # the promise not yet kept follows the priority
-            opened = case.created_at or now
-            case.first_response_due_at = first_response_due(
-                patch.priority, opened_at=opened, sla_hours=dict(sla_hours)
-            )
+        # The promises not yet kept follow the priority, from when the case was opened.
+        sla.apply(case, opened_at=case.opened_at or case.created_at or now)
     session.flush()
     changes = audit.changes_between(before, records.snapshot(case, AUDITED))
     if changes:

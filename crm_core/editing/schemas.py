@@ -13,11 +13,11 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from crm_core.activities.models import Direction
+from crm_core.base.storable import unstorable_fields
 from crm_core.customers.models import CustomerKind, LifecycleStage
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import normalize_country, normalize_email
-from crm_core.storable import unstorable_fields
 from crm_core.support.models import CasePriority, CaseStatus
 
 M = TypeVar("M", bound=BaseModel)

@@ -22,8 +22,8 @@ from sqlalchemy import Connection
 
 from crm_core.config import get_settings
 from crm_core.db import make_engine
+from crm_core.migrate import MigrationError, include_object
 from crm_core.models import metadata
-from crm_core.schema import MigrationError
 
 config = context.config
 
@@ -39,6 +39,7 @@ def run_migrations(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -5,17 +5,21 @@ then ``total_discounts``, ``total_tax``, the shipping of
 ``total_shipping_price_set`` and ``total_price``, all in the shop's currency.
 Its status comes from ``cancelled_at``, ``financial_status`` and
 ``fulfillment_status``. A line without a SKU is keyed by its variant
-(``shopify-variant-<id>``), or its product when it has no variant. A customer
+(``shopify-variant-<id>``), or its product when it has no variant. The order's
+Shopify ``id`` is kept as its reference, by which ``refunds/create`` (a Refund
+resource) names it: the refund's money is the sum of its ``transactions`` of
+``kind`` ``refund`` that succeeded, counted once per refund ``id``. A customer
 becomes a lead (a contact, matched by e-mail or phone) keyed by Shopify's id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_core.ingestion.schemas import OrderState
-from crm_core.providers.mapped import Loc, Mapped, dig, first
+from crm_core.payloads.schemas import OrderState
+from crm_core.providers.mapped import Loc, Mapped, dig, first, items
 
 REFUNDS = {
     "refunded": OrderState.REFUNDED,
@@ -70,8 +74,10 @@ def order(document: dict[str, Any]) -> Mapped:
         "status": order_status(document),
         "ordered_at": first(document.get("processed_at"), document.get("created_at")),
         "updated_at": document.get("updated_at"),
+        "references": [_reference(document.get("id"))] if document.get("id") else None,
     }
     origins: dict[Loc, Loc] = {
+        ("references",): ("id",),
         ("order_number",): ("name",),
         ("email",): ("email",),
         ("currency",): ("currency",),
@@ -89,14 +95,78 @@ def order(document: dict[str, Any]) -> Mapped:
     return Mapped({k: v for k, v in mapped.items() if v is not None}, origins)
 
 
+# Shopify's ``email_marketing_consent.state`` as a consent status. ``not_subscribed`` (never
+# asked), ``pending`` (a confirmed opt-in not yet confirmed) and ``invalid`` (the address
+# bounces) say nothing of the person's wishes; ``redacted`` is an erased customer.
+CONSENT_STATES = {
+    "subscribed": "granted",
+    "unsubscribed": "denied",
+    "redacted": "denied",
+    "not_subscribed": "unknown",
+    "pending": "unknown",
+    "invalid": "unknown",
+}
+
+
+def email_consent(document: dict[str, Any]) -> Any:
+    """``email_marketing_consent`` as a lead's ``consent``; an unknown state is left for the
+    lead's check to name (``email_marketing_consent.state``)."""
+    consent = document.get("email_marketing_consent")
+    if not isinstance(consent, dict) or consent.get("state") is None:
+        return None
+    state = consent.get("state")
+    return {
+        "status": CONSENT_STATES.get(state, state) if isinstance(state, str) else state,
+        "at": consent.get("consent_updated_at"),
+        "method": consent.get("opt_in_level"),
+    }
+
+
+def _reference(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def refund(document: dict[str, Any]) -> Mapped:
+    """A ``refunds/create`` webhook (a Refund resource) as a refund on its order."""
+    transactions = [
+        t
+        for t in items(document.get("transactions"))
+        if isinstance(t, dict) and t.get("kind") == "refund" and t.get("status") == "success"
+    ]
+    amount: Any = Decimal("0")
+    for transaction in transactions:
+        try:
+            amount += Decimal(str(transaction.get("amount")))
+        except InvalidOperation:
+            amount = transaction.get("amount")  # refused by name
+            break
+    order_id = _reference(document.get("order_id"))
+    mapped = {
+        "order_references": [order_id] if order_id is not None else [],
+        "refund_id": _reference(document.get("id")),
+        "amount": amount,
+        "currency": first(*(t.get("currency") for t in transactions), None),
+        "refunded_at": first(document.get("processed_at"), document.get("created_at")),
+    }
+    origins: dict[Loc, Loc] = {
+        ("refund", "order_references"): ("order_id",),
+        ("refund", "refund_id"): ("id",),
+        ("refund", "amount"): ("transactions",),
+        ("refund", "currency"): ("transactions",),
+        ("refund", "refunded_at"): ("processed_at",),
+        ("refund",): ("order_id",),
+    }
+    return Mapped({"refund": {k: v for k, v in mapped.items() if v is not None}}, origins)
+
+
 def customer(document: dict[str, Any]) -> Mapped:
-    """A ``customers/*`` webhook (a Customer resource) as a lead; its marketing consents are
-    kept in the contact's attributes, as Shopify states them."""
+    """A ``customers/*`` webhook (a Customer resource) as a lead; its e-mail marketing consent
+    becomes the contact's consent, its SMS consent is kept in the contact's attributes."""
     address = document.get("default_address")
     address = address if isinstance(address, dict) else {}
     consents = {
         name: document[name]
-        for name in ("email_marketing_consent", "sms_marketing_consent")
+        for name in ("sms_marketing_consent",)
         if isinstance(document.get(name), dict)
     }
     customer_id = document.get("id")
@@ -109,6 +179,7 @@ def customer(document: dict[str, Any]) -> Mapped:
         "country": first(address.get("country_code"), address.get("country")),
         "external_id": str(customer_id) if customer_id is not None else None,
         "attributes": consents or None,
+        "consent": email_consent(document),
     }
     origins: dict[Loc, Loc] = {
         ("email",): ("email",),
@@ -119,6 +190,9 @@ def customer(document: dict[str, Any]) -> Mapped:
         ("country",): ("default_address", "country_code"),
         ("external_id",): ("id",),
         ("attributes",): (),
+        ("consent", "status"): ("email_marketing_consent", "state"),
+        ("consent", "at"): ("email_marketing_consent", "consent_updated_at"),
+        ("consent", "method"): ("email_marketing_consent", "opt_in_level"),
     }
     return Mapped({k: v for k, v in mapped.items() if v is not None}, origins)
 
@@ -133,6 +207,7 @@ ORDER_TOPICS = (
 
 MAPPERS: dict[str, Callable[[dict[str, Any]], Mapped]] = {
     **{topic: order for topic in ORDER_TOPICS},
+    "refunds/create": refund,
     "customers/create": customer,
     "customers/update": customer,
 }

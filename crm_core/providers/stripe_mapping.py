@@ -1,4 +1,4 @@
-"""Stripe's checkout, invoice and customer events in our terms (the ``data.object``).
+"""Stripe's checkout, invoice, charge and customer events in our terms (the ``data.object``).
 
 Stripe states amounts as integers in the currency's minor unit; they become
 ``Decimal`` by the currency's exponent (``ZERO_DECIMAL`` and ``THREE_DECIMAL``
@@ -6,6 +6,13 @@ are Stripe's lists, every other currency has two decimals). A Checkout Session
 event does not carry its line items: unless they were expanded into it, the
 order has one line, ``stripe-checkout``, of the session's subtotal. An
 invoice's lines are its line items, keyed by their price (or product).
+
+An order keeps the ids a later charge names it by: a session's
+``payment_intent`` and ``invoice``, an invoice's ``id``, ``payment_intent`` and
+``charge``. ``charge.refunded`` (a Charge) finds its order by
+``metadata.order_number`` when the integration put one there, else by its
+``payment_intent``, ``invoice`` or own ``id``; ``amount_refunded`` is what has
+been refunded so far and ``refunded`` says whether that is all of it.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from crm_core.ingestion.schemas import OrderState
+from crm_core.payloads.schemas import OrderState
 from crm_core.providers.mapped import Loc, Mapped, dig, first, items
 
 # https://docs.stripe.com/currencies#zero-decimal and #three-decimal
@@ -120,8 +127,10 @@ def checkout_session(document: dict[str, Any]) -> Mapped:
         "total": money(session.get("amount_total"), currency),
         "status": OrderState.PAID if paid else OrderState.PLACED,
         "ordered_at": first(session.get("created"), document.get("created")),
+        "references": _ids(session.get("payment_intent"), session.get("invoice")),
     }
     origins: dict[Loc, Loc] = {
+        ("references",): (*OBJECT, "payment_intent"),
         ("order_number",): (*OBJECT, "id"),
         ("email",): (*OBJECT, "customer_details", "email"),
         ("currency",): (*OBJECT, "currency"),
@@ -175,8 +184,10 @@ def invoice(document: dict[str, Any]) -> Mapped:
         "total": money(bill.get("total"), currency),
         "status": OrderState.PAID,
         "ordered_at": first(bill.get("created"), document.get("created")),
+        "references": _ids(bill.get("id"), bill.get("payment_intent"), bill.get("charge")),
     }
     origins: dict[Loc, Loc] = {
+        ("references",): (*OBJECT, "id"),
         ("order_number",): (*OBJECT, "number"),
         ("email",): (*OBJECT, "customer_email"),
         ("currency",): (*OBJECT, "currency"),
@@ -190,6 +201,46 @@ def invoice(document: dict[str, Any]) -> Mapped:
     for index in range(len(lines) if isinstance(lines, list) else 0):
         origins[("lines", index, "unit_price")] = (*OBJECT, "lines", "data", index, "amount")
     return Mapped({k: v for k, v in mapped.items() if v is not None}, origins)
+
+
+def _ids(*values: Any) -> list[str]:
+    """The Stripe ids among ``values`` (an expanded object gives its ``id``)."""
+    found = []
+    for value in values:
+        if isinstance(value, dict):
+            value = value.get("id")
+        if isinstance(value, str) and value and value not in found:
+            found.append(value)
+    return found
+
+
+def charge_refunded(document: dict[str, Any]) -> Mapped:
+    """``charge.refunded`` as a refund on the order the charge paid for."""
+    charge = dig(document, *OBJECT)
+    charge = charge if isinstance(charge, dict) else {}
+    currency = charge.get("currency")
+    metadata = charge.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    mapped = {
+        "order_number": metadata.get("order_number") or None,
+        "order_references": _ids(
+            charge.get("payment_intent"), charge.get("invoice"), charge.get("id")
+        ),
+        "refunded_total": money(charge.get("amount_refunded"), currency),
+        "full": charge.get("refunded") if isinstance(charge.get("refunded"), bool) else None,
+        "currency": currency,
+        "refunded_at": document.get("created"),
+    }
+    origins: dict[Loc, Loc] = {
+        ("refund", "order_number"): (*OBJECT, "metadata", "order_number"),
+        ("refund", "order_references"): (*OBJECT, "payment_intent"),
+        ("refund", "refunded_total"): (*OBJECT, "amount_refunded"),
+        ("refund", "full"): (*OBJECT, "refunded"),
+        ("refund", "currency"): (*OBJECT, "currency"),
+        ("refund", "refunded_at"): ("created",),
+        ("refund",): (*OBJECT, "payment_intent"),
+    }
+    return Mapped({"refund": {k: v for k, v in mapped.items() if v is not None}}, origins)
 
 
 def customer(document: dict[str, Any]) -> Mapped:
@@ -216,6 +267,7 @@ def customer(document: dict[str, Any]) -> Mapped:
 MAPPERS: dict[str, Callable[[dict[str, Any]], Mapped]] = {
     "checkout.session.completed": checkout_session,
     "invoice.paid": invoice,
+    "charge.refunded": charge_refunded,
     "customer.created": customer,
     "customer.updated": customer,
 }

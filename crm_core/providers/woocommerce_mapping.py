@@ -2,9 +2,14 @@
 
 A line's unit price is its ``subtotal`` (before coupons, without tax) divided
 by its quantity; the order's discount is ``discount_total``, its tax
-``total_tax`` (cart and shipping), its shipping ``shipping_total``. Fee lines
-have no place yet: an order with fees does not add up and is refused, naming
-``total``. The order's time is ``date_created_gmt``.
+``total_tax`` (cart, fees and shipping), its shipping ``shipping_total``.
+
+Fees are part of what the buyer is charged, so each ``fee_lines`` entry with a
+positive ``total`` (before tax; its tax is already in ``total_tax``) becomes one
+more line of the order, SKU ``woocommerce-fee``, named as the fee, quantity 1;
+a negative fee (a discount a plugin adds as a fee) adds to the discount. The
+order then adds up as ``total = subtotal - discounts + tax + shipping``, the
+fees inside the subtotal. The order's time is ``date_created_gmt``.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_core.ingestion.schemas import OrderState
-from crm_core.providers.mapped import Loc, Mapped, dig, first
+from crm_core.payloads.schemas import OrderState
+from crm_core.providers.mapped import Loc, Mapped, dig, first, items
 
 STATUSES = {
     "pending": OrderState.PLACED,
@@ -58,16 +63,61 @@ def _line(item: Any) -> Any:
     }
 
 
+FEE_SKU = "woocommerce-fee"
+
+
+def _fees(document: dict[str, Any]) -> tuple[list[Any], Decimal, dict[Loc, Loc]]:
+    """The order's positive fees as lines, the negative ones as a discount, and where each
+    line's price came from."""
+    lines: list[Any] = []
+    discount = Decimal("0")
+    origins: dict[Loc, Loc] = {}
+    for index, fee in enumerate(items(document.get("fee_lines"))):
+        if not isinstance(fee, dict):
+            continue
+        try:
+            amount = Decimal(str(fee.get("total")))
+        except InvalidOperation:
+            amount = None
+        if amount is not None and amount < 0:
+            discount -= amount
+            continue
+        origins[("fee", len(lines))] = ("fee_lines", index, "total")
+        lines.append(
+            {
+                "sku": FEE_SKU,
+                "name": fee.get("name") or "Fee",
+                "quantity": 1,
+                "unit_price": amount if amount is not None else fee.get("total"),
+            }
+        )
+    return lines, discount, origins
+
+
+def _add(value: Any, extra: Decimal) -> Any:
+    """``value`` (a decimal string) plus ``extra``; as given when it is not a number."""
+    if not extra:
+        return value
+    try:
+        return Decimal(str(value)) + extra
+    except InvalidOperation:
+        return value
+
+
 def order(document: dict[str, Any]) -> Mapped:
-    """An ``order.*`` webhook (an Order resource) as an order."""
+    """An ``order.*`` webhook (an Order resource) as an order, its fees as lines."""
     raw_lines = document.get("line_items")
     lines = [_line(item) for item in raw_lines] if isinstance(raw_lines, list) else raw_lines
+    fee_lines, fee_discount, fee_origins = _fees(document)
+    items_count = len(lines) if isinstance(lines, list) else 0
+    if isinstance(lines, list):
+        lines = lines + fee_lines
     mapped = {
         "order_number": first(document.get("number"), document.get("id")),
         "email": dig(document, "billing", "email"),
         "currency": document.get("currency"),
         "lines": lines,
-        "discount_total": first(document.get("discount_total"), "0"),
+        "discount_total": _add(first(document.get("discount_total"), "0"), fee_discount),
         "tax_total": first(document.get("total_tax"), "0"),
         "shipping_total": first(document.get("shipping_total"), "0"),
         "total": document.get("total"),
@@ -89,8 +139,11 @@ def order(document: dict[str, Any]) -> Mapped:
         ("ordered_at",): ("date_created_gmt",),
         ("updated_at",): ("date_modified_gmt",),
     }
-    for index in range(len(lines) if isinstance(lines, list) else 0):
+    for index in range(items_count):
         origins[("lines", index, "unit_price")] = ("line_items", index, "subtotal")
+    for (_, fee_index), source in fee_origins.items():
+        origins[("lines", items_count + int(fee_index))] = source[:2]
+        origins[("lines", items_count + int(fee_index), "unit_price")] = source
     return Mapped({k: v for k, v in mapped.items() if v is not None}, origins)
 
 

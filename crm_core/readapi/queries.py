@@ -2,45 +2,66 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from crm_core.activities.models import Activity
-from crm_core.customers.models import Contact, Customer
-from crm_core.readapi.pagination import (
+from crm_core.base.pagination import (
     DEFAULT_LIMIT,
     Page,
     cursor_time,
     decode_cursor,
     encode_cursor,
 )
-from crm_core.readapi.serialize import to_dict
+from crm_core.base.serialize import plain, to_dict
+from crm_core.customers.models import Contact, Customer
+from crm_core.ingestion.models import Source
 from crm_core.sales.models import Opportunity, Order, OrderLine
 from crm_core.support.models import SupportCase
 
 
-def find_contacts(session: Session, *, email: str | None, cursor: str | None, limit: int) -> Page:
-    """Contacts in id order, optionally only the one with this (normalized) e-mail."""
-    query = select(Contact).order_by(Contact.id).limit(limit + 1)
-    if email is not None:
-        query = query.where(Contact.email_normalized == email.strip().lower())
-    after = decode_cursor(cursor, length=1)
-    if after is not None:
-        query = query.where(Contact.id > after[0])
-    rows = list(session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[to_dict(c) for c in rows],
-        next=encode_cursor([rows[-1].id]) if more else None,
-    )
-
-
 def get_contact(session: Session, *, contact_id: int) -> dict[str, Any] | None:
+    """A contact, its marketing consent as one object."""
     contact = session.get(Contact, contact_id)
-    return to_dict(contact) if contact else None
+    return contact_dicts(session, [contact])[0] if contact else None
+
+
+CONSENT_COLUMNS = frozenset(
+    {
+        "marketing_consent",
+        "marketing_consent_at",
+        "marketing_consent_source_id",
+        "marketing_consent_method",
+    }
+)
+
+
+def contact_dicts(session: Session, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
+    """Contacts as dicts, each with ``marketing_consent``: ``null`` when never stated, else
+    ``{"status", "at", "source_id", "source", "method"}`` (``source`` is the source's name)."""
+    source_ids = {c.marketing_consent_source_id for c in contacts} - {None}
+    names: dict[int | None, str] = {}
+    if source_ids:
+        query = select(Source.id, Source.name).where(Source.id.in_(source_ids))
+        names = {row.id: row.name for row in session.execute(query)}
+    return [
+        {
+            **to_dict(contact, hide=CONSENT_COLUMNS),
+            "marketing_consent": None
+            if contact.marketing_consent is None
+            else {
+                "status": contact.marketing_consent,
+                "at": plain(contact.marketing_consent_at),
+                "source_id": contact.marketing_consent_source_id,
+                "source": names.get(contact.marketing_consent_source_id),
+                "method": contact.marketing_consent_method,
+            },
+        }
+        for contact in contacts
+    ]
 
 
 def get_customer(session: Session, *, customer_id: int) -> dict[str, Any] | None:
@@ -53,7 +74,7 @@ def get_customer(session: Session, *, customer_id: int) -> dict[str, Any] | None
     return {
         **to_dict(customer),
         "primary_contact_id": primary,
-        "contacts": [to_dict(c) for c in contacts],
+        "contacts": contact_dicts(session, contacts),
     }
 
 
@@ -89,16 +110,26 @@ def get_activity(session: Session, *, activity_id: int) -> dict[str, Any] | None
     return to_dict(activity) if activity else None
 
 
-def customer_timeline(
-    session: Session, *, customer_id: int, cursor: str | None, limit: int
+# Whose timeline: the record and the Activity column that links to it.
+TIMELINE_OWNERS: dict[str, tuple[Any, Any]] = {
+    "customer": (Customer, Activity.customer_id),
+    "contact": (Contact, Activity.contact_id),
+    "opportunity": (Opportunity, Activity.opportunity_id),
+}
+
+
+def timeline(
+    session: Session, *, of: str, ident: int, cursor: str | None, limit: int
 ) -> Page | None:
-    """A customer's Activities, newest first; None when the customer does not exist."""
+    """The Activities of a customer, contact or opportunity (``of``), newest first;
+    None when that record does not exist."""
+    model, column = TIMELINE_OWNERS[of]
     after = decode_cursor(cursor, length=2)
-    if session.get(Customer, customer_id) is None:
+    if session.get(model, ident) is None:
         return None
     query = (
         select(Activity)
-        .where(Activity.customer_id == customer_id)
+        .where(column == ident)
         .order_by(Activity.occurred_at.desc(), Activity.id.desc())
         .limit(limit + 1)
     )
@@ -113,6 +144,13 @@ def customer_timeline(
         items=[activity_dict(a) for a in rows],
         next=encode_cursor([last.occurred_at.isoformat(), last.id]) if more and last else None,
     )
+
+
+def customer_timeline(
+    session: Session, *, customer_id: int, cursor: str | None, limit: int
+) -> Page | None:
+    """A customer's Activities, newest first; None when the customer does not exist."""
+    return timeline(session, of="customer", ident=customer_id, cursor=cursor, limit=limit)
 
 
 def get_case(

@@ -11,21 +11,22 @@ from __future__ import annotations
 import datetime as dt
 import typing
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import JSON, inspect
 from sqlalchemy.orm import Mapped
 
 from crm_core.activities.models import Activity
-from crm_core.bounces.models import MailBounce
-from crm_core.campaigns.models import Suppression
-from crm_core.customers.models import Contact, Customer
+from crm_core.base.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from crm_core.base.serialize import HIDDEN
+from crm_core.bounces.models import MailBounce, Suppression
+from crm_core.customers.models import ConsentStatus, Contact, Customer
 from crm_core.db import Base
 from crm_core.followups.models import FollowUpStatus, FollowUpTask
-from crm_core.readapi.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from crm_core.readapi.serialize import HIDDEN
-from crm_core.sales.models import Agreement, Opportunity, Order, OrderLine
+from crm_core.readapi import lists, search
+from crm_core.readapi.queries import CONSENT_COLUMNS
+from crm_core.sales.models import Agreement, Opportunity, Order, OrderLine, Product
 from crm_core.support.models import SupportCase
 
 T = TypeVar("T")
@@ -102,7 +103,22 @@ class Page(Shown, Generic[T]):
     next: str | None
 
 
-ContactDoc = row_model(Contact, name="Contact")
+class ConsentDoc(Shown):
+    """A contact's marketing consent as last stated: by which source, when and how."""
+
+    status: ConsentStatus
+    at: dt.datetime | None
+    source_id: int | None
+    source: str | None = Field(description="The stating source's name.")
+    method: str | None
+
+
+ContactDoc = _extended(
+    row_model(Contact, name="ContactRow", hide=CONSENT_COLUMNS),
+    "Contact",
+    "A contact; its marketing consent is one object (null: never stated).",
+    marketing_consent=ConsentDoc | None,
+)
 CustomerRow = row_model(Customer, name="CustomerRow")
 CustomerDoc = _extended(
     CustomerRow,
@@ -127,17 +143,20 @@ CaseDoc = _extended(
     "A support case with a page of its Activities, oldest first.",
     activities=Page[ActivityItem],  # type: ignore[valid-type]
 )
+AgreementDoc = row_model(Agreement)
+OpportunityRow = row_model(Opportunity, name="OpportunityRow")
 OpportunityDoc = _extended(
-    row_model(Opportunity, name="OpportunityRow"),
+    OpportunityRow,
     "Opportunity",
     "An opportunity with the agreements that cover it.",
-    agreements=list[row_model(Agreement)],  # type: ignore[misc]
+    agreements=list[AgreementDoc],  # type: ignore[valid-type]
 )
 OrderLineDoc = _extended(
     row_model(OrderLine, name="OrderLineRow"), "OrderLine", "An order line.", sku=str
 )
+OrderRow = row_model(Order, name="OrderRow")
 OrderDoc = _extended(
-    row_model(Order, name="OrderRow"),
+    OrderRow,
     "Order",
     "An order with its lines.",
     lines=list[OrderLineDoc],  # type: ignore[valid-type]
@@ -196,10 +215,6 @@ class PageQuery(BaseModel):
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
 
 
-class ContactQuery(PageQuery):
-    email: str | None = Field(default=None, description="Only the contact with this address.")
-
-
 class SuppressionQuery(PageQuery):
     email: str | None = Field(default=None, description="Only this address.")
 
@@ -213,3 +228,56 @@ class AuditQuery(PageQuery):
     id: int | None = Field(default=None, ge=1, le=2**63 - 1, description="The entity's id.")
     actor: str | None = Field(default=None, description="Only this actor's entries (a label).")
     since: dt.datetime | None = Field(default=None, description="Only entries from then on.")
+
+
+# What each list of ``GET /api/<kind>`` shows: its rows as ``to_dict`` writes them (a contact
+# with its consent as one object).
+ProductDoc = row_model(Product)
+LIST_ITEMS: dict[str, type[Shown]] = {
+    "customers": CustomerRow,
+    "contacts": ContactDoc,
+    "cases": SupportCaseRow,
+    "opportunities": OpportunityRow,
+    "orders": OrderRow,
+    "products": ProductDoc,
+    "agreements": AgreementDoc,
+}
+
+
+def list_query(kind: str) -> type[PageQuery]:
+    """The query of ``GET /api/<kind>``: paging and the list's filters, as ``lists`` reads them."""
+    fields: dict[str, Any] = {
+        name: (chosen.shown | None, Field(default=None, description=chosen.description))
+        for name, chosen in lists.filters_of(lists.LISTINGS[kind]).items()
+    }
+    model: type[PageQuery] = create_model(
+        f"{kind.title()}Query",
+        __base__=PageQuery,
+        __doc__=f"The query of the {kind} list.",
+        **fields,
+    )
+    return model
+
+
+def list_page(kind: str) -> Any:
+    """A page of ``GET /api/<kind>``."""
+    return Page[LIST_ITEMS[kind]]  # type: ignore[valid-type]
+
+
+class SearchQuery(PageQuery):
+    q: str = Field(
+        min_length=1,
+        max_length=search.MAX_QUERY_CHARS,
+        description="Words, an e-mail address or a phone number.",
+    )
+
+
+class SearchHit(Shown):
+    """A contact, customer or case that matches, and where to read it whole."""
+
+    type: Literal["contact", "customer", "case"]
+    id: int
+    title: str
+    snippet: str
+    score: float = Field(description="Up to 2: an exact e-mail address 2, a phone number 1.2.")
+    href: str

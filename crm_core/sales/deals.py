@@ -5,19 +5,24 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.activities.stale import is_stale, iso, latest, record_stale_update
+from crm_core.base.entities import EntityType
+from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
 from crm_core.db import insert_or_lock, utcnow
-from crm_core.ingestion.models import EntityType
-from crm_core.ingestion.schemas import DealPayload
+from crm_core.sales.commands import DealCommand
 from crm_core.sales.models import Agreement, AgreementStatus, Opportunity, OpportunityStage
 from crm_core.sales.services import promote_customer
-from crm_core.touched import Touched
 
 
 def record_deal(
-    session: Session, *, source_id: int, event_id: int | None, buyer: Contact, deal: DealPayload
+    session: Session, *, source_id: int, event_id: int | None, buyer: Contact, deal: DealCommand
 ) -> Touched:
-    """Upsert the opportunity; each stage change is an Activity; ``won`` signs an agreement."""
+    """Upsert the opportunity; each stage change is an Activity; ``won`` signs an agreement.
+
+    An update older than the stored one (by the sender's ``updated_at``) changes
+    nothing and is recorded as a ``stale_update`` Activity.
+    """
     opportunity, created = insert_or_lock(
         session,
         Opportunity,
@@ -27,12 +32,17 @@ def record_deal(
             "contact_id": buyer.id,
             "name": deal.name,
             "stage": OpportunityStage.NEW,
+            "source_updated_at": deal.updated_at,
         },
     )
     touched = Touched()
     touched.add(EntityType.OPPORTUNITY, opportunity.id)
     touched.add(EntityType.CUSTOMER, opportunity.customer_id)
     touched.add(EntityType.CONTACT, buyer.id)
+    if not created and is_stale(opportunity.source_updated_at, deal.updated_at):
+        touched.add(EntityType.ACTIVITY, _stale(session, opportunity, deal, event_id))
+        return touched
+    opportunity.source_updated_at = latest(opportunity.source_updated_at, deal.updated_at)
     _apply_fields(opportunity, deal)
     stage_activity = _change_stage(
         session, opportunity, deal.stage, is_new=created, event_id=event_id
@@ -45,7 +55,27 @@ def record_deal(
     return touched
 
 
-def _apply_fields(opportunity: Opportunity, deal: DealPayload) -> None:
+def _stale(
+    session: Session, opportunity: Opportunity, deal: DealCommand, event_id: int | None
+) -> int:
+    """Record that an older update of ``opportunity`` arrived late and changed nothing."""
+    return record_stale_update(
+        session,
+        event_id=event_id,
+        summary=f"Deal '{opportunity.name}': an update older than the stored one, ignored",
+        details={
+            "updated_at": iso(deal.updated_at),
+            "stored_updated_at": iso(opportunity.source_updated_at),
+            "stage": deal.stage,
+        },
+        customer_id=opportunity.customer_id,
+        contact_id=opportunity.contact_id,
+        link="opportunity_id",
+        record_id=opportunity.id,
+    )
+
+
+def _apply_fields(opportunity: Opportunity, deal: DealCommand) -> None:
     opportunity.name = deal.name
     if deal.amount is not None:
         opportunity.amount = deal.amount

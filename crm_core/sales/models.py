@@ -70,6 +70,7 @@ class Product(Timestamped, Base):
         check_one_of("kind", ProductKind),
         CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
         CheckConstraint("stock_quantity IS NULL OR stock_quantity >= 0", name="stock_not_negative"),
+        Index("ix_products_updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[intpk]
@@ -94,6 +95,8 @@ class Opportunity(Timestamped, Base):
         UniqueConstraint("source_id", "external_id"),
         Index("ix_opportunities_stage_updated_at", "stage", "updated_at"),
         Index("ix_opportunities_expected_close_date", "expected_close_date"),
+        Index("ix_opportunities_updated_at_id", "updated_at", "id"),
+        Index("ix_opportunities_owner_updated_at_id", "owner", "updated_at", "id"),
     )
 
     id: Mapped[intpk]
@@ -113,8 +116,10 @@ class Opportunity(Timestamped, Base):
     expected_close_date: Mapped[dt.date | None] = mapped_column(Date)
     closed_at: Mapped[dt.datetime | None]
     owner: Mapped[str255 | None]
+    # When the sender last changed the deal, as it says: an older update changes nothing.
+    source_updated_at: Mapped[dt.datetime | None]
 
-    customer: Mapped[Customer] = relationship(back_populates="opportunities")
+    customer: Mapped[Customer] = relationship("Customer", back_populates="opportunities")
     agreements: Mapped[list[Agreement]] = relationship(
         secondary="agreement_opportunities", back_populates="opportunities"
     )
@@ -153,6 +158,7 @@ class Agreement(Timestamped, Base):
             "terminates_on IS NULL OR terminates_on >= effective_on", name="valid_period"
         ),
         Index("ix_agreements_terminates_on", "terminates_on"),
+        Index("ix_agreements_updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[intpk]
@@ -192,6 +198,9 @@ class Order(Timestamped, Base):
         CheckConstraint("total >= 0", name="total_not_negative"),
         UniqueConstraint("source_id", "order_number"),
         Index("ix_orders_ordered_at", "ordered_at"),
+        Index("ix_orders_updated_at_id", "updated_at", "id"),
+        Index("ix_orders_status_updated_at_id", "status", "updated_at", "id"),
+        Index("ix_orders_customer_id_updated_at_id", "customer_id", "updated_at", "id"),
     )
 
     id: Mapped[intpk]
@@ -211,6 +220,8 @@ class Order(Timestamped, Base):
     tax_total: Mapped[money] = mapped_column(default=0, server_default="0")
     shipping_total: Mapped[money] = mapped_column(default=0, server_default="0")
     total: Mapped[money]
+    # What has been refunded so far: refunded when it reaches the total, else partly.
+    refunded_total: Mapped[money] = mapped_column(default=0, server_default="0")
     # When the sender last changed the order, as it says: an older update changes nothing.
     source_updated_at: Mapped[dt.datetime | None]
     ordered_at: Mapped[dt.datetime]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -10,16 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.activities.stale import is_stale, iso, record_stale_update
+from crm_core.base.entities import EntityType, ExternalRef
+from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact, Customer, LifecycleStage
 from crm_core.db import dialect_insert, insert_or_lock, utcnow
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import EntityType
-from crm_core.ingestion.schemas import OrderLinePayload, OrderPayload
+from crm_core.sales.commands import OrderCommand, OrderLineCommand
 from crm_core.sales.models import Order, OrderLine, OrderStatus, Product
-from crm_core.touched import Touched
 
 
-def order_total(lines: list[OrderLinePayload]) -> Decimal:
+def order_total(lines: Sequence[OrderLineCommand]) -> Decimal:
     """The sum of quantity times unit price, exactly (``Decimal``)."""
     return sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
 
@@ -45,14 +46,14 @@ class OrderTotals:
         }
 
 
-def check_order_total(order: OrderPayload) -> OrderTotals:
+def check_order_total(order: OrderCommand) -> OrderTotals:
     """The order's amounts, checked; ``InvalidInput`` names each one that does not add up.
 
     The subtotal is the lines' sum. Without discount, tax or shipping a stated
     ``total`` must be that sum (the rule of orders that state no breakdown); with
     them it must be ``subtotal - discount_total + tax_total + shipping_total``.
     """
-    lines = order_total(list(order.lines))
+    lines = order_total(order.lines)
     zero = Decimal("0")
     errors = []
     if order.subtotal is not None and order.subtotal != lines:
@@ -79,7 +80,7 @@ def check_order_total(order: OrderPayload) -> OrderTotals:
     return OrderTotals(lines, discount, tax, shipping, computed)
 
 
-def upsert_products(session: Session, *, lines: list[OrderLinePayload]) -> dict[str, Product]:
+def upsert_products(session: Session, *, lines: Sequence[OrderLineCommand]) -> dict[str, Product]:
     """The products of ``lines`` by SKU, creating the missing ones (race-safe)."""
     rows = {
         line.sku: {"sku": line.sku, "name": line.name or line.sku, "kind": "product"}
@@ -99,14 +100,36 @@ def promote_customer(customer: Customer) -> None:
         customer.lifecycle_stage = LifecycleStage.CUSTOMER
 
 
+def remember_references(
+    session: Session, *, source_id: int, order: Order, references: list[str]
+) -> None:
+    """Record the ids the sender knows ``order`` by (the first order to claim one keeps it)."""
+    rows = [
+        {
+            "source_id": source_id,
+            "entity_type": EntityType.ORDER,
+            "external_id": reference,
+            "entity_id": order.id,
+            "created_at": utcnow(),
+        }
+        for reference in sorted(set(references))
+    ]
+    if rows:
+        session.execute(
+            dialect_insert(session, ExternalRef)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["source_id", "entity_type", "external_id"])
+        )
+
+
 def record_order(
-    session: Session, *, source_id: int, event_id: int | None, buyer: Contact, order: OrderPayload
+    session: Session, *, source_id: int, event_id: int | None, buyer: Contact, order: OrderCommand
 ) -> Touched:
     """Upsert the order ``(source, order number)`` with its lines for ``buyer``."""
     totals = check_order_total(order)
     total = totals.total
     status = order.status or OrderStatus.PLACED
-    products = upsert_products(session, lines=list(order.lines))
+    products = upsert_products(session, lines=order.lines)
     record, created = insert_or_lock(
         session,
         Order,
@@ -125,7 +148,10 @@ def record_order(
     touched.add(EntityType.ORDER, record.id)
     touched.add(EntityType.CUSTOMER, record.customer_id)
     touched.add(EntityType.CONTACT, buyer.id)
-    if not created and _is_stale(record, order):
+    remember_references(
+        session, source_id=source_id, order=record, references=list(order.references)
+    )
+    if not created and is_stale(record.source_updated_at, order.updated_at):
         touched.add(EntityType.ACTIVITY, _stale(session, record, order, event_id))
         return touched
     if order.updated_at is not None:
@@ -135,7 +161,7 @@ def record_order(
     _replace_lines(session, record, order, products, totals)
     promote_customer(buyer.customer)
     if not created and order.status is not None and record.status != order.status:
-        touched.add(EntityType.ACTIVITY, _change_status(session, record, order.status, event_id))
+        touched.add(EntityType.ACTIVITY, change_status(session, record, order.status, event_id))
     if created:
         activity = Activity(
             type=ActivityType.ORDER_PLACED,
@@ -157,7 +183,7 @@ def record_order(
 def _replace_lines(
     session: Session,
     record: Order,
-    order: OrderPayload,
+    order: OrderCommand,
     products: dict[str, Product],
     totals: OrderTotals,
 ) -> None:
@@ -181,14 +207,21 @@ def _replace_lines(
     session.flush()
 
 
-def _change_status(session: Session, record: Order, status: str, event_id: int | None) -> int:
+def change_status(
+    session: Session,
+    record: Order,
+    status: str,
+    event_id: int | None,
+    *,
+    details: dict[str, object] | None = None,
+) -> int:
     """Move ``record`` to ``status`` and say so in an activity; the activity's id."""
     activity = Activity(
         type=ActivityType.ORDER_STATUS_CHANGED,
         direction=Direction.INBOUND,
         occurred_at=utcnow(),
         summary=f"Order {record.order_number}: {record.status} -> {status}",
-        details={"from": record.status, "to": status},
+        details={"from": record.status, "to": status, **(details or {})},
         customer_id=record.customer_id,
         contact_id=record.contact_id,
         order_id=record.id,
@@ -200,42 +233,19 @@ def _change_status(session: Session, record: Order, status: str, event_id: int |
     return activity.id
 
 
-def _is_stale(record: Order, order: OrderPayload) -> bool:
-    """Whether ``order`` is an older state than the stored one, by the sender's own clock."""
-    stored = record.source_updated_at
-    if stored is None or order.updated_at is None:
-        return False
-    if stored.tzinfo is None:
-        stored = stored.replace(tzinfo=dt.UTC)
-    return order.updated_at < stored
-
-
-def _stale(session: Session, record: Order, order: OrderPayload, event_id: int | None) -> int:
-    """Record that an older update of ``record`` arrived late and changed nothing (once per
-    event, so a replay adds nothing); the activity's id."""
-    if event_id is not None:
-        existing = session.scalar(
-            select(Activity.id).where(
-                Activity.event_id == event_id,
-                Activity.order_id == record.id,
-                Activity.type == ActivityType.STALE_UPDATE,
-            )
-        )
-        if existing is not None:
-            return existing
-    stated = order.updated_at.isoformat() if order.updated_at else None
-    stored = record.source_updated_at.isoformat() if record.source_updated_at else None
-    activity = Activity(
-        type=ActivityType.STALE_UPDATE,
-        direction=Direction.INBOUND,
-        occurred_at=utcnow(),
+def _stale(session: Session, record: Order, order: OrderCommand, event_id: int | None) -> int:
+    """Record that an older update of ``record`` arrived late and changed nothing."""
+    return record_stale_update(
+        session,
+        event_id=event_id,
         summary=f"Order {record.order_number}: an update older than the stored one, ignored",
-        details={"updated_at": stated, "stored_updated_at": stored, "status": order.status},
+        details={
+            "updated_at": iso(order.updated_at),
+            "stored_updated_at": iso(record.source_updated_at),
+            "status": order.status,
+        },
         customer_id=record.customer_id,
         contact_id=record.contact_id,
-        order_id=record.id,
-        event_id=event_id,
+        link="order_id",
+        record_id=record.id,
     )
-    session.add(activity)
-    session.flush()
-    return activity.id

@@ -31,16 +31,16 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
+from crm_core.base.entities import EntityType
+from crm_core.base.locks import lock_identities
+from crm_core.base.touched import Touched
 from crm_core.bounces.services import BouncePolicy, apply_bounce
 from crm_core.customers.models import Contact
 from crm_core.db import utcnow
-from crm_core.ingestion.models import EntityType
-from crm_core.leads.locks import lock_identities
 from crm_core.mail import CaseTokens, ParsedEmail, addressed_to_support, thread_keys
 from crm_core.support.auto_ack import AutoAckSettings, ack_refusal, record_auto_ack
 from crm_core.support.models import CaseChannel, CaseStatus, SupportCase
-from crm_core.support.services import first_response_due
-from crm_core.touched import Touched
+from crm_core.support.sla import SlaPolicy
 
 # Finds the contact with this e-mail, or creates it (and its customer).
 ContactResolver = Callable[[Session, str, str | None], tuple[Contact, Touched]]
@@ -76,7 +76,7 @@ class MailContext:
     source_id: int | None
     event_id: int | None
     support_addresses: Iterable[str]
-    sla_hours: dict[str, float]
+    sla: SlaPolicy
     resolve_contact: ContactResolver
     find_contact: ContactFinder
     auto_ack: AutoAckSettings | None = None
@@ -314,9 +314,8 @@ def _open_case(
         description=parsed.text[:10_000] or None,
         channel=CaseChannel.EMAIL,
         root_message_id=parsed.message_id,
-        first_response_due_at=first_response_due(
-            "normal", opened_at=now, sla_hours=context.sla_hours
-        ),
+        first_response_due_at=context.sla.first_response_due("normal", opened_at=now),
+        resolution_due_at=context.sla.resolution_due("normal", opened_at=now),
     )
     session.add(case)
     session.flush()

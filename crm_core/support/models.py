@@ -47,6 +47,16 @@ class SupportCase(Timestamped, Base):
         UniqueConstraint("source_id", "external_id"),
         # The SLA sweep: open cases whose first response is due.
         Index("ix_support_cases_status_first_response_due_at", "status", "first_response_due_at"),
+        # The case list's keyset order, alone and behind its usual filters.
+        Index("ix_support_cases_updated_at_id", "updated_at", "id"),
+        Index("ix_support_cases_status_updated_at_id", "status", "updated_at", "id"),
+        Index(
+            "ix_support_cases_assignee_status_updated_at_id",
+            "assignee",
+            "status",
+            "updated_at",
+            "id",
+        ),
     )
 
     id: Mapped[intpk]
@@ -65,6 +75,11 @@ class SupportCase(Timestamped, Base):
     channel: Mapped[str40] = mapped_column(default=CaseChannel.WEBHOOK)
     # The Message-ID that opened the case: replies thread onto it.
     root_message_id: Mapped[str | None] = mapped_column(Text, index=True)
+    # When the case was opened where it was opened (a help desk's ticket): the SLA clocks
+    # start then. ``None`` for a case opened here, whose clocks start at ``created_at``.
+    opened_at: Mapped[dt.datetime | None]
+    # When the help desk last changed the ticket, as it says: an older update changes nothing.
+    source_updated_at: Mapped[dt.datetime | None]
     first_response_due_at: Mapped[dt.datetime | None]
     first_responded_at: Mapped[dt.datetime | None]
     resolution_due_at: Mapped[dt.datetime | None]

@@ -9,12 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.activities.stale import is_stale, iso, latest, record_stale_update
+from crm_core.base.entities import EntityType, ExternalRef
+from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
 from crm_core.db import insert_or_lock, utcnow
-from crm_core.ingestion.models import EntityType, ExternalRef
-from crm_core.ingestion.schemas import TicketComment, TicketPayload
+from crm_core.support.commands import TicketCommand, TicketCommentCommand
 from crm_core.support.models import CaseChannel, CasePriority, CaseStatus, SupportCase
-from crm_core.touched import Touched
+from crm_core.support.sla import SlaPolicy
 
 # Help desks name their states differently; these are ours.
 TICKET_STATUS = {
@@ -33,15 +35,7 @@ TICKET_PRIORITY = {
     "high": CasePriority.HIGH,
     "urgent": CasePriority.URGENT,
 }
-DEFAULT_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "normal": 24.0, "low": 72.0}
-
-
-def first_response_due(
-    priority: str, *, opened_at: dt.datetime, sla_hours: dict[str, float]
-) -> dt.datetime:
-    """When the first response to a case of ``priority`` opened at ``opened_at`` is due."""
-    hours = sla_hours.get(priority, DEFAULT_SLA_HOURS[CasePriority.NORMAL])
-    return opened_at + dt.timedelta(hours=hours)
+CLOSED_STATUSES = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
 
 
 def upsert_case_from_ticket(
@@ -50,13 +44,20 @@ def upsert_case_from_ticket(
     source_id: int,
     event_id: int | None,
     requester: Contact,
-    ticket: TicketPayload,
-    sla_hours: dict[str, float],
+    ticket: TicketCommand,
+    sla: SlaPolicy,
 ) -> Touched:
-    """Create or update the case of ``ticket``; status changes and comments become Activities."""
+    """Create or update the case of ``ticket``; status changes and comments become Activities.
+
+    The SLA clocks start when the help desk opened the ticket. An update older than
+    the stored one (by the help desk's ``updated_at``) changes no field and is
+    recorded as a ``stale_update`` Activity; the comments it carries are still
+    recorded (each once), since they happened whatever order they arrive in.
+    """
     now = utcnow()
     opened_at = min(ticket.opened_at, now) if ticket.opened_at else now
     priority = TICKET_PRIORITY[ticket.priority]
+    status = TICKET_STATUS[ticket.status]
     case, created = insert_or_lock(
         session,
         SupportCase,
@@ -66,12 +67,14 @@ def upsert_case_from_ticket(
             "contact_id": requester.id,
             "subject": ticket.subject,
             "description": ticket.description,
-            "status": TICKET_STATUS[ticket.status],
+            "status": status,
             "priority": priority,
             "channel": CaseChannel.WEBHOOK,
-            "first_response_due_at": first_response_due(
-                priority, opened_at=opened_at, sla_hours=sla_hours
-            ),
+            "opened_at": opened_at,
+            "source_updated_at": ticket.updated_at,
+            "first_response_due_at": sla.first_response_due(priority, opened_at=opened_at),
+            "resolution_due_at": sla.resolution_due(priority, opened_at=opened_at),
+            "resolved_at": (ticket.updated_at or now) if status in CLOSED_STATUSES else None,
             "created_at": now,
             "updated_at": now,
         },
@@ -85,13 +88,43 @@ def upsert_case_from_ticket(
         touched.add(entity_type, entity_id)
     if created:
         touched.add(EntityType.ACTIVITY, _opened(session, case, event_id).id)
+    elif is_stale(case.source_updated_at, ticket.updated_at):
+        touched.add(EntityType.ACTIVITY, _stale(session, case, ticket, event_id))
     else:
-        touched.extend(_update(session, case, ticket, priority, event_id))
+        touched.extend(_update(session, case, ticket, sla, event_id))
     for index, comment in enumerate(ticket.comments):
         activity = _comment(session, case, comment, index=index, event_id=event_id)
         if activity is not None:
             touched.add(EntityType.ACTIVITY, activity.id)
+        if comment.by_agent and comment.public:
+            _responded(case, comment.created_at or ticket.updated_at or now)
     return touched
+
+
+def _responded(case: SupportCase, at: dt.datetime) -> None:
+    """A public reply by the help desk's staff keeps the first-response promise (the earliest
+    such reply, whatever order they arrive in)."""
+    current = case.first_responded_at
+    if current is None or at < (current if current.tzinfo else current.replace(tzinfo=dt.UTC)):
+        case.first_responded_at = at
+
+
+def _stale(session: Session, case: SupportCase, ticket: TicketCommand, event_id: int | None) -> int:
+    return record_stale_update(
+        session,
+        event_id=event_id,
+        summary=f"Case #{case.id}: an update older than the stored one, ignored",
+        details={
+            "updated_at": iso(ticket.updated_at),
+            "stored_updated_at": iso(case.source_updated_at),
+            "status": ticket.status,
+            "priority": ticket.priority,
+        },
+        customer_id=case.customer_id,
+        contact_id=case.contact_id,
+        link="support_case_id",
+        record_id=case.id,
+    )
 
 
 def _activity(case: SupportCase, kind: ActivityType, summary: str, **fields: object) -> Activity:
@@ -122,16 +155,23 @@ def _opened(session: Session, case: SupportCase, event_id: int | None) -> Activi
 def _update(
     session: Session,
     case: SupportCase,
-    ticket: TicketPayload,
-    priority: str,
+    ticket: TicketCommand,
+    sla: SlaPolicy,
     event_id: int | None,
 ) -> Touched:
-    """Apply a later ticket update; a status change is an Activity."""
+    """Apply a later ticket update: a status change is an Activity, a priority change moves
+    the due times not yet met."""
     touched = Touched()
+    case.source_updated_at = latest(case.source_updated_at, ticket.updated_at)
     case.subject = ticket.subject
     if ticket.description:
         case.description = ticket.description
-    case.priority = priority
+    if ticket.opened_at is not None and case.opened_at is None:
+        case.opened_at = ticket.opened_at
+    priority = TICKET_PRIORITY[ticket.priority]
+    if priority != case.priority:
+        case.priority = priority
+        sla.apply(case, opened_at=case.opened_at or case.created_at or utcnow())
     status = TICKET_STATUS[ticket.status]
     if status != case.status:
         activity = _activity(
@@ -143,15 +183,18 @@ def _update(
             event_id=event_id,
         )
         case.status = status
-        if status in (CaseStatus.RESOLVED, CaseStatus.CLOSED) and case.resolved_at is None:
-            case.resolved_at = utcnow()
+        if status in CLOSED_STATUSES:
+            if case.resolved_at is None:
+                case.resolved_at = ticket.updated_at or utcnow()
+        else:
+            case.resolved_at = None
         session.add(activity)
         session.flush()
         touched.add(EntityType.ACTIVITY, activity.id)
     return touched
 
 
-def comment_key(case: SupportCase, comment: TicketComment, *, index: int) -> str:
+def comment_key(case: SupportCase, comment: TicketCommentCommand, *, index: int) -> str:
     """A stable identity for a comment, so a redelivered ticket adds no duplicates."""
     if comment.external_id:
         key = f"comment:{case.id}:{comment.external_id}"
@@ -166,7 +209,7 @@ def comment_key(case: SupportCase, comment: TicketComment, *, index: int) -> str
 def _comment(
     session: Session,
     case: SupportCase,
-    comment: TicketComment,
+    comment: TicketCommentCommand,
     *,
     index: int,
     event_id: int | None,
@@ -187,9 +230,15 @@ def _comment(
         case,
         ActivityType.CASE_COMMENT,
         comment.body[:200],
-        direction=Direction.INBOUND,
+        direction=Direction.OUTBOUND if comment.by_agent else Direction.INBOUND,
         occurred_at=comment.created_at or utcnow(),
-        details={"author_email": comment.author_email, "body": comment.body},
+        details={
+            "author_email": comment.author_email,
+            "author_name": comment.author_name,
+            "by_agent": comment.by_agent,
+            "public": comment.public,
+            "body": comment.body,
+        },
         event_id=event_id,
     )
     session.add(activity)

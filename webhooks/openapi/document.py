@@ -24,7 +24,7 @@ from pydantic.json_schema import JsonSchemaMode
 from werkzeug.routing import Rule
 
 from webhooks.auth import guarded_endpoints
-from webhooks.openapi.registry import Body, Operation, operation_of
+from webhooks.openapi.registry import HTML, Body, Operation, operation_of
 from webhooks.problems import PROBLEM_CONTENT_TYPE, Problem
 
 REF = "#/components/schemas/{model}"
@@ -113,23 +113,22 @@ def _content(body: Body, schemas: _Schemas, mode: JsonSchemaMode) -> dict[str, A
     return {media: {"schema": schema} for media in body.media_types}
 
 
-def _problem(description: str, schemas: _Schemas) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {PROBLEM_CONTENT_TYPE: {"schema": schemas.ref(Problem, "serialization")}},
-    }
+def _problem(description: str, schemas: _Schemas, *, page: bool = False) -> dict[str, Any]:
+    content = {PROBLEM_CONTENT_TYPE: {"schema": schemas.ref(Problem, "serialization")}}
+    if page:
+        content[HTML] = {"schema": {"type": "string"}}
+    return {"description": description, "content": content}
 
 
-def _response(status: int, answer: Any, schemas: _Schemas) -> dict[str, Any]:
+def _response(status: int, answer: Any, schemas: _Schemas, *, pages: bool) -> dict[str, Any]:
     if isinstance(answer, str):
-        return _problem(answer, schemas)
+        return _problem(answer, schemas, page=pages and status != 500)
     if answer is None:
         return {"description": HTTPStatus(status).phrase}
     body = answer if isinstance(answer, Body) else Body(answer)
-    response: dict[str, Any] = {
-        "description": body.description or HTTPStatus(status).phrase,
-        "content": _content(body, schemas, "serialization"),
-    }
+    response: dict[str, Any] = {"description": body.description or HTTPStatus(status).phrase}
+    if body.schema is not None:
+        response["content"] = _content(body, schemas, "serialization")
     if body.headers:
         response["headers"] = {
             name: {"description": text, "schema": {"type": "string"}}
@@ -157,13 +156,23 @@ def _common_responses(rule: Rule, operation: Operation, scope: str | None) -> di
     return common
 
 
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` with every ``$ref`` into ``defs`` replaced by what it names."""
+    if isinstance(node, list):
+        return [_inlined(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        rest = {key: value for key, value in node.items() if key != "$ref"}
+        return _inlined({**defs[ref.rsplit("/", 1)[-1]], **rest}, defs)
+    return {key: _inlined(value, defs) for key, value in node.items()}
+
+
 def _query_schema(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     """A query parameter's schema, self-contained: a parameter is absent, never null."""
     options = [o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"]
-    schema = dict(options[0]) if len(options) == 1 else {"anyOf": options}
-    ref = schema.pop("$ref", None)
-    if ref is not None:
-        schema = {**defs[ref.rsplit("/", 1)[-1]], **schema}
+    schema = _inlined(dict(options[0]) if len(options) == 1 else {"anyOf": options}, defs)
     for key in ("title", "description", "default"):
         schema.pop(key, None)
     if prop.get("default") is not None:
@@ -226,11 +235,11 @@ def _operation(
             "content": _content(operation.request, schemas, "validation"),
         }
     responses = {
-        status: _problem(text, schemas)
+        status: _response(status, text, schemas, pages=operation.pages)
         for status, text in _common_responses(rule, operation, scope).items()
     }
     for status, answer in operation.responses.items():
-        responses[status] = _response(status, answer, schemas)
+        responses[status] = _response(status, answer, schemas, pages=operation.pages)
     view_doc["responses"] = {str(s): responses[s] for s in sorted(responses)}
     if scope is None:
         view_doc["security"] = []

@@ -9,7 +9,9 @@ pydantic models the code validates and answers with::
     def show_customer(customer_id: int) -> Response: ...
 
 A response given as a string is a problem document (``application/problem+json``) with
-that description. What every route of a kind can answer (401, 403 and 429 with an API key,
+that description; a route that answers browsers (``pages=True``) may answer each refusal
+as an HTML page instead. A ``Body`` whose schema is ``None`` has headers and no content
+(a redirect). What every route of a kind can answer (401, 403 and 429 with an API key,
 404 for a path's ids, 413 with a body, 500) is added by the builder, so a route lists only
 its own answers. The builder (``webhooks.openapi.document``) walks the app's URL map;
 a route without a description fails the tests.
@@ -30,7 +32,8 @@ _ATTRIBUTE = "_crm_openapi"
 
 @dataclass(frozen=True)
 class Body:
-    """A request or response body: a pydantic model (or dataclass), or a raw JSON schema."""
+    """A request or response body: a pydantic model (or dataclass), or a raw JSON schema;
+    ``None`` for an answer without content."""
 
     schema: Any
     media_types: tuple[str, ...] = (JSON,)
@@ -61,6 +64,8 @@ class Operation:
     tags: tuple[str, ...] = ()
     # Each path parameter's schema, where the URL converter says too little.
     path: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # Refusals (4xx, 503) may be an HTML page, for a browser that prefers one.
+    pages: bool = False
 
 
 def documented(
@@ -72,6 +77,7 @@ def documented(
     headers: tuple[Header, ...] = (),
     tags: tuple[str, ...] = (),
     path: Mapping[str, dict[str, Any]] | None = None,
+    pages: bool = False,
 ) -> Callable[[F], F]:
     """Attach the route's description to its view (see the module's docstring)."""
     body = request if request is None or isinstance(request, Body) else Body(request)
@@ -83,6 +89,7 @@ def documented(
         headers=headers,
         tags=tags,
         path=path or {},
+        pages=pages,
     )
 
     def attach(view: F) -> F:

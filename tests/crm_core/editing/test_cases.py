@@ -14,17 +14,16 @@ from crm_core.editing.records import RecordConflict, RecordNotFound
 from crm_core.errors import InvalidInput
 from crm_core.people.models import AuditEntry
 from crm_core.people.permissions import Actor, PermissionDenied
+from crm_core.support.sla import SlaPolicy
 from tests.factories import SupportCaseFactory, UserFactory
 
 AGENT = Actor.for_user(user_id=1, email="agent@example.com", role="agent")
-SLA = {"urgent": 1, "high": 4, "normal": 24, "low": 72}
+SLA = SlaPolicy(first_response_hours={"urgent": 1, "high": 4, "normal": 24, "low": 72})
 OPENED = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
 
 def _update(session: Session, case_id: int, document: object, actor: Actor = AGENT):  # type: ignore[no-untyped-def]
-    return cases.update_case(
-        session, actor=actor, case_id=case_id, document=document, sla_hours=SLA
-    )
+    return cases.update_case(session, actor=actor, case_id=case_id, document=document, sla=SLA)
 
 
 @pytest.mark.parametrize(

@@ -68,3 +68,33 @@ def test_a_ticket_without_a_requester_email_names_freshdesk_s_field(session: Ses
     assert [error["field"] for error in event.errors] == [
         "freshdesk_webhook.ticket_requester_email"
     ]
+
+
+def test_the_api_s_numbers_are_statuses_and_priorities(session: Session) -> None:
+    document = copy.deepcopy(TICKET)
+    document["freshdesk_webhook"].update(ticket_status=4, ticket_priority=4)
+    event = run(session, document)
+    assert event.status == "processed", event.errors
+    case = session.scalars(select(m.SupportCase)).one()
+    assert (case.status, case.priority) == ("resolved", "urgent")
+    hours = get_settings().sla_resolution_hours["urgent"]
+    opened = dt.datetime(2026, 11, 30, 14, 58, 21, tzinfo=dt.UTC)
+    assert utc(case.resolution_due_at) == opened + dt.timedelta(hours=hours)
+
+
+def test_an_older_rule_webhook_after_a_newer_one_changes_nothing(session: Session) -> None:
+    source = SourceFactory(provider="freshdesk")
+    resolved = copy.deepcopy(TICKET)
+    resolved["freshdesk_webhook"].update(
+        ticket_status="Resolved", ticket_updated_at="2026-12-01T10:00:00+00:00"
+    )
+    run(session, resolved, source=source)
+    older = copy.deepcopy(TICKET)
+    older["freshdesk_webhook"]["ticket_updated_at"] = "2026-11-30T14:58:21+00:00"
+    event = run(session, older, source=source)
+    assert event.status == "processed", event.errors
+    case = session.scalars(select(m.SupportCase)).one()
+    assert case.status == "resolved"
+    assert linked(event, "activity")
+    stale = session.scalars(select(m.Activity).where(m.Activity.type == "stale_update")).one()
+    assert stale.support_case_id == case.id

@@ -15,6 +15,7 @@ from tests.crm_core.providers.mapped_events import fixture, linked, run_provider
 from tests.factories import SourceFactory
 
 ORDER = fixture("woocommerce", "order_created.json")
+WITH_FEES = fixture("woocommerce", "order_with_fees.json")
 CUSTOMER = fixture("woocommerce", "customer_created.json")
 
 
@@ -95,3 +96,40 @@ def test_a_customer_becomes_a_contact_of_its_company(session: Session) -> None:
 )
 def test_the_status_follows_woocommerce_s(fields: dict, status: str) -> None:
     assert order_status(fields) == status
+
+
+def test_fees_are_lines_of_what_the_buyer_is_charged(session: Session) -> None:
+    event = run(session, "order.created", WITH_FEES)
+    assert event.status == "processed", event.errors
+    order = session.get(m.Order, linked(event, "order")[0])
+    amounts = (order.subtotal, order.discount_total, order.tax_total, order.total)
+    assert amounts == tuple(Decimal(a) for a in ("43.00", "5.00", "7.22", "50.12"))
+    fee = order.lines[-1]
+    assert (fee.product.sku, fee.description, fee.quantity, fee.unit_price) == (
+        "woocommerce-fee",
+        "Gift wrapping",
+        1,
+        Decimal("3.00"),
+    )
+
+
+def test_a_negative_fee_is_a_discount(session: Session) -> None:
+    document = copy.deepcopy(WITH_FEES)
+    document["fee_lines"].append({"id": 95, "name": "Loyalty credit", "total": "-2.00"})
+    document["total"] = "48.12"
+    event = run(session, "order.created", document)
+    assert event.status == "processed", event.errors
+    order = session.get(m.Order, linked(event, "order")[0])
+    assert (order.discount_total, order.total, len(order.lines)) == (
+        Decimal("7.00"),
+        Decimal("48.12"),
+        2,
+    )
+
+
+def test_a_fee_that_is_not_money_names_the_woocommerce_field(session: Session) -> None:
+    document = copy.deepcopy(WITH_FEES)
+    document["fee_lines"][0]["total"] = "3.001"
+    event = run(session, "order.created", document)
+    assert event.status == "invalid"
+    assert "fee_lines.0.total" in [error["field"] for error in event.errors]

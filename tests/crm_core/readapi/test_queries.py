@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.base.pagination import decode_cursor, parse_limit
 from crm_core.errors import InvalidInput
-from crm_core.readapi.pagination import decode_cursor, parse_limit
-from crm_core.readapi.queries import customer_timeline, find_contacts, get_customer, get_order
+from crm_core.readapi.lists import list_entities
+from crm_core.readapi.queries import customer_timeline, get_customer, get_order
 from tests.factories import ContactFactory, CustomerFactory, OrderFactory, ProductFactory
 
 
@@ -65,7 +66,9 @@ def test_limits_outside_the_range_are_refused(raw: str) -> None:
 def test_contacts_are_found_by_normalized_email(session: Session) -> None:
     contact = ContactFactory(email="Ann@Example.com", email_normalized="ann@example.com")
     ContactFactory()
-    page = find_contacts(session, email="  ANN@example.COM ", cursor=None, limit=10)
+    page = list_entities(
+        session, kind="contacts", params={"email": "  ANN@example.COM "}, cursor=None, limit=10
+    )
     assert [item["id"] for item in page.items] == [contact.id]
     assert page.items[0]["customer_id"] == contact.customer_id
     assert "email_normalized" not in page.items[0]

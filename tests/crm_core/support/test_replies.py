@@ -8,15 +8,15 @@ import pytest
 from sqlalchemy import Engine, select
 
 from crm_core import models as m
+from crm_core.base.touched import Touched
 from crm_core.customers.services import create_customer
 from crm_core.db import make_session_factory
-from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import InvalidInput
 from crm_core.mail import CaseTokens, parse_rfc822
+from crm_core.mail_transport.backends import backend_from_url
 from crm_core.support.inbound_mail import MailContext, receive_email
 from crm_core.support.replies import CaseNotFound, send_case_reply
-from crm_core.support.services import DEFAULT_SLA_HOURS
-from crm_core.touched import Touched
+from crm_core.support.sla import SlaPolicy
 from tests.smtp_server import SmtpTestServer, smtp_server
 
 __all__ = ["smtp_server"]
@@ -40,7 +40,7 @@ def _open_case_by_mail(engine: Engine) -> int:
         source_id=None,
         event_id=None,
         support_addresses={"support@acme.test"},
-        sla_hours=DEFAULT_SLA_HOURS,
+        sla=SlaPolicy(),
         resolve_contact=_resolve,
         find_contact=lambda s, e: None,
         case_tokens=TOKENS,
@@ -105,7 +105,7 @@ def test_the_customers_answer_to_our_reply_threads_back_onto_the_case(
         f"Message-ID: <answer@jones.example>\r\nIn-Reply-To: {ours}\r\n\r\nThanks!\r\n"
     ).encode()
     context = MailContext(
-        None, None, set(), DEFAULT_SLA_HOURS, _resolve, lambda s, e: None, case_tokens=TOKENS
+        None, None, set(), SlaPolicy(), _resolve, lambda s, e: None, case_tokens=TOKENS
     )
     with sessions.begin() as session:
         outcome = receive_email(session, parsed=parse_rfc822(answer), context=context)

@@ -1,0 +1,174 @@
+"""Search: typed results, exact e-mail first, phone numbers however written, typos on
+PostgreSQL (pg_trgm), substrings on SQLite (FTS5), and indexes kept in step with the rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from crm_core.errors import InvalidInput
+from crm_core.readapi.search import phone_digits, search
+from tests.factories import ContactFactory, CustomerFactory, SupportCaseFactory
+
+
+def found(session: Session, q: str, limit: int = 50) -> list[tuple[str, int]]:
+    page = search(session, query=q, cursor=None, limit=limit)
+    return [(item["type"], item["id"]) for item in page.items]
+
+
+def items(session: Session, q: str) -> list[dict[str, Any]]:
+    return search(session, query=q, cursor=None, limit=50).items
+
+
+def backend(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+@pytest.fixture
+def grace(session: Session) -> Any:
+    return ContactFactory(
+        first_name="Grace",
+        last_name="Hopper",
+        full_name="Grace Hopper",
+        email="Grace@Navy.example",
+        email_normalized="grace@navy.example",
+        phone="+14155552671",
+    )
+
+
+def test_an_exact_email_comes_first_then_near_ones(session: Session, grace: Any) -> None:
+    near = ContactFactory(email="grace@navy.example.org", email_normalized="grace@navy.example.org")
+    results = items(session, "  GRACE@navy.example ")
+    assert (results[0]["type"], results[0]["id"]) == ("contact", grace.id)
+    assert results[0]["score"] == 2.0
+    assert results[0]["title"] == "Grace Hopper"
+    assert results[0]["href"] == f"/api/contacts/{grace.id}"
+    assert "Grace@Navy.example" in results[0]["snippet"]
+    assert ("contact", near.id) in [(r["type"], r["id"]) for r in results[1:]]
+
+
+def test_a_name_finds_contacts_customers_and_cases_typed_and_ranked(
+    session: Session, grace: Any
+) -> None:
+    company = CustomerFactory(name="Hopper Industries")
+    subject = SupportCaseFactory(subject="Invoice for Hopper is wrong")
+    SupportCaseFactory(subject="Nothing to see")
+    results = items(session, "hopper")
+    assert {(r["type"], r["id"]) for r in results} >= {
+        ("contact", grace.id),
+        ("customer", company.id),
+        ("case", subject.id),
+    }
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 < s <= 2 for s in scores), results
+    assert {r["type"] for r in results} == {"contact", "customer", "case"}
+
+
+def test_case_subjects_match_their_words_in_any_order(session: Session) -> None:
+    jam = SupportCaseFactory(subject="The printer has a paper jam again")
+    SupportCaseFactory(subject="The scanner is fine")
+    assert ("case", jam.id) in found(session, "printer jam")
+    assert ("case", jam.id) in found(session, "jam printer")
+    if backend(session) == "postgresql":  # full text, with English stemming
+        assert ("case", jam.id) in found(session, "printers jammed")
+
+
+def test_a_typo_still_finds_the_name_on_postgresql(session: Session, grace: Any) -> None:
+    if backend(session) != "postgresql":
+        pytest.skip("word similarity is pg_trgm's; SQLite's FTS5 matches substrings")
+    company = CustomerFactory(name="Lovelace Analytics")
+    assert found(session, "Grace Hoppr")[0] == ("contact", grace.id)
+    assert found(session, "Lovelase Analytics")[0] == ("customer", company.id)
+
+
+def test_near_spellings_are_looked_for_only_when_no_row_has_every_word(
+    session: Session, grace: Any
+) -> None:
+    if backend(session) != "postgresql":
+        pytest.skip("word similarity is pg_trgm's")
+    literal = ContactFactory(first_name="Grace", last_name="Hoppr", full_name="Grace Hoppr")
+    assert found(session, "Grace Hoppr") == [("contact", literal.id)]
+
+
+def test_sqlite_full_text_matches_substrings_ranked(session: Session, grace: Any) -> None:
+    if backend(session) != "sqlite":
+        pytest.skip("FTS5 is SQLite's")
+    ContactFactory(first_name="Hopperton", last_name="Hopper", full_name="Hopperton Hopper")
+    results = found(session, "oppe")
+    assert results[0][0] == "contact"
+    assert ("contact", grace.id) in results
+    # FTS5 has no notion of a typo: only PostgreSQL's trigram similarity forgives one.
+    assert found(session, "Hoppr") == []
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["(415) 555-2671", "+1 415 555 2671", "415.555.2671", "4155552671", "+14155552671"],
+)
+def test_a_phone_number_matches_however_it_is_written(
+    session: Session, grace: Any, written: str
+) -> None:
+    ContactFactory(phone="+14155550000")
+    results = items(session, written)
+    assert [(r["type"], r["id"]) for r in results] == [("contact", grace.id)]
+    assert results[0]["score"] == 1.2
+
+
+def test_a_national_number_with_a_trunk_zero_matches_the_e164_one(session: Session) -> None:
+    london = ContactFactory(phone="+442079460958")
+    assert found(session, "020 7946 0958") == [("contact", london.id)]
+
+
+def test_phone_digits() -> None:
+    assert phone_digits("(020) 7946-0958") == "2079460958"
+    assert phone_digits("+1 415 555 2671") == "14155552671"
+    assert phone_digits("1234") is None
+    assert phone_digits("Flat 12345") is None
+
+
+def test_the_indexes_follow_changes_and_deletes(session: Session, grace: Any) -> None:
+    grace.full_name = "Grace Brewster"
+    grace.last_name = "Brewster"
+    grace.phone = "+14155559999"
+    session.flush()
+    assert ("contact", grace.id) in found(session, "Brewster")
+    assert ("contact", grace.id) not in found(session, "Hopper")
+    assert found(session, "415 555 2671") == []
+    assert found(session, "415 555 9999") == [("contact", grace.id)]
+    case = SupportCaseFactory(subject="Broken zipper")
+    assert ("case", case.id) in found(session, "zipper")
+    session.delete(case)
+    session.flush()
+    assert ("case", case.id) not in found(session, "zipper")
+
+
+def test_results_page_without_repeats(session: Session) -> None:
+    made = [
+        ContactFactory(first_name="Quentin", last_name=f"Quarry{n}", full_name=f"Quentin Quarry{n}")
+        for n in range(5)
+    ]
+    seen, cursor = [], None
+    while True:
+        page = search(session, query="Quentin", cursor=cursor, limit=2)
+        seen.extend((item["type"], item["id"]) for item in page.items)
+        if page.next is None:
+            break
+        cursor = page.next
+    assert len(seen) == len(set(seen))
+    assert {("contact", c.id) for c in made} <= set(seen)
+
+
+@pytest.mark.parametrize("q", ["", "   ", "x" * 201])
+def test_an_empty_or_huge_query_is_a_field_error(session: Session, q: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        search(session, query=q, cursor=None, limit=10)
+    assert raised.value.errors[0].field == "q"
+
+
+def test_a_cursor_from_elsewhere_is_a_field_error(session: Session) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        search(session, query="ann", cursor="WyJ4Il0", limit=10)
+    assert raised.value.errors[0].field == "cursor"
