@@ -103,7 +103,7 @@ class Page(Shown, Generic[T]):
     next: str | None
 
 
-class ConsentDoc(Shown):
+class MarketingConsent(Shown):
     """A contact's marketing consent as last stated: by which source, when and how."""
 
     status: ConsentStatus
@@ -117,7 +117,7 @@ ContactDoc = _extended(
     row_model(Contact, name="ContactRow", hide=CONSENT_COLUMNS),
     "Contact",
     "A contact; its marketing consent is one object (null: never stated).",
-    marketing_consent=ConsentDoc | None,
+    marketing_consent=MarketingConsent | None,
 )
 CustomerRow = row_model(Customer, name="CustomerRow")
 CustomerDoc = _extended(
