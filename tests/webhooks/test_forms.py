@@ -97,6 +97,7 @@ def test_a_urlencoded_post_is_stored_verbatim_and_redirected(
         EventStatus.RECEIVED,
     )
     assert event.headers["origin"] == SITE
+    assert app.extensions["crm_publisher"].drain()
     assert published == [event.id]
 
 
@@ -182,6 +183,7 @@ def test_a_filled_honeypot_is_answered_alike_and_creates_nothing(
         assert set(bot.json) == set(real.json) == {"event_id"}
     first, spam = events(app)
     assert (spam.status, spam.topic) == (EventStatus.IGNORED, "honeypot")
+    assert app.extensions["crm_publisher"].drain()
     assert published == [first.id]
 
 
