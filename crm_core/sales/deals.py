@@ -9,6 +9,8 @@ from crm_core.customers.models import Contact
 from crm_core.db import insert_or_lock, utcnow
 from crm_core.ingestion.models import EntityType
 from crm_core.ingestion.schemas import DealPayload
+from crm_core.notifications.events import DealLost, DealSummary, DealWon
+from crm_core.notifications.services import notify
 from crm_core.sales.models import Agreement, AgreementStatus, Opportunity, OpportunityStage
 from crm_core.sales.services import promote_customer
 from crm_core.touched import Touched
@@ -77,6 +79,17 @@ def _change_stage(
     )
     session.add(activity)
     session.flush()
+    outcome = {OpportunityStage.WON: DealWon, OpportunityStage.LOST: DealLost}.get(
+        OpportunityStage(stage)
+    )
+    if outcome is not None:
+        notify(
+            session,
+            outcome(
+                deal=DealSummary.model_validate(opportunity),
+                previous_stage=None if is_new else previous,
+            ),
+        )
     return activity
 
 

@@ -15,6 +15,8 @@ from crm_core.db import dialect_insert, insert_or_lock, utcnow
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.models import EntityType
 from crm_core.ingestion.schemas import OrderLinePayload, OrderPayload
+from crm_core.notifications.events import OrderPlaced, OrderStatusChanged, OrderSummary
+from crm_core.notifications.services import notify
 from crm_core.sales.models import Order, OrderLine, OrderStatus, Product
 from crm_core.touched import Touched
 
@@ -151,6 +153,7 @@ def record_order(
         session.add(activity)
         session.flush()
         touched.add(EntityType.ACTIVITY, activity.id)
+        notify(session, OrderPlaced(order=OrderSummary.model_validate(record)))
     return touched
 
 
@@ -194,9 +197,15 @@ def _change_status(session: Session, record: Order, status: str, event_id: int |
         order_id=record.id,
         event_id=event_id,
     )
-    record.status = status
+    previous, record.status = record.status, status
     session.add(activity)
     session.flush()
+    notify(
+        session,
+        OrderStatusChanged(
+            order=OrderSummary.model_validate(record), previous_status=previous, status=status
+        ),
+    )
     return activity.id
 
 

@@ -22,6 +22,7 @@ from crm_core.delivery.base import MailBackend
 from crm_core.delivery.messages import OutboundMail, build_message
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.mail import CaseTokens, normalize_message_id, without_case_tokens
+from crm_core.support.lifecycle import change_case_status
 from crm_core.support.models import CaseStatus, SupportCase
 from crm_core.support.outbound import send_one
 
@@ -129,9 +130,9 @@ def prepare_reply(
     record_sent(session, [SentRecord(message_id, contact.email_normalized, SentKind.CASE_REPLY)])
     if first_response:
         case.first_responded_at = utcnow()
-    if case.status == CaseStatus.NEW:
-        case.status = CaseStatus.OPEN
     session.flush()
+    if case.status == CaseStatus.NEW:
+        change_case_status(session, case, CaseStatus.OPEN, why="replied")
     return activity, message
 
 

@@ -13,6 +13,7 @@ from crm_core.customers.models import Contact
 from crm_core.db import insert_or_lock, utcnow
 from crm_core.ingestion.models import EntityType, ExternalRef
 from crm_core.ingestion.schemas import TicketComment, TicketPayload
+from crm_core.support.lifecycle import case_opened, change_case_status
 from crm_core.support.models import CaseChannel, CasePriority, CaseStatus, SupportCase
 from crm_core.touched import Touched
 
@@ -106,17 +107,13 @@ def _activity(case: SupportCase, kind: ActivityType, summary: str, **fields: obj
 
 
 def _opened(session: Session, case: SupportCase, event_id: int | None) -> Activity:
-    activity = _activity(
+    return case_opened(
+        session,
         case,
-        ActivityType.CASE_OPENED,
-        f"Case #{case.id} opened: {case.subject}",
-        direction=Direction.INBOUND,
+        summary=f"Case #{case.id} opened: {case.subject}",
         details={"priority": case.priority, "status": case.status},
         event_id=event_id,
     )
-    session.add(activity)
-    session.flush()
-    return activity
 
 
 def _update(
@@ -132,21 +129,8 @@ def _update(
     if ticket.description:
         case.description = ticket.description
     case.priority = priority
-    status = TICKET_STATUS[ticket.status]
-    if status != case.status:
-        activity = _activity(
-            case,
-            ActivityType.CASE_STATUS_CHANGED,
-            f"Case #{case.id}: {case.status} → {status}",
-            direction=Direction.INTERNAL,
-            details={"from": case.status, "to": status},
-            event_id=event_id,
-        )
-        case.status = status
-        if status in (CaseStatus.RESOLVED, CaseStatus.CLOSED) and case.resolved_at is None:
-            case.resolved_at = utcnow()
-        session.add(activity)
-        session.flush()
+    activity = change_case_status(session, case, TICKET_STATUS[ticket.status], event_id=event_id)
+    if activity is not None:
         touched.add(EntityType.ACTIVITY, activity.id)
     return touched
 
