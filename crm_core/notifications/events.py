@@ -244,11 +244,28 @@ def envelope_model(event_type: str) -> type[BaseModel]:
 
 
 def envelope_schema(event_type: str) -> dict[str, Any]:
-    """The JSON Schema of a notification's body (what a subscriber receives)."""
-    schema = envelope_model(event_type).model_json_schema(mode="serialization")
+    """The JSON Schema of a notification's body (what a subscriber receives).
+
+    The models refuse unknown fields, so nothing unannounced is emitted; the schemas
+    leave them open, since a later version may add fields and receivers must accept that.
+    """
+    schema = _open(envelope_model(event_type).model_json_schema(mode="serialization"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"urn:crm:notification:{event_type}"
     return schema
+
+
+def _open(node: Any) -> Any:
+    """``node`` without ``"additionalProperties": false`` anywhere in it."""
+    if isinstance(node, dict):
+        return {
+            key: _open(value)
+            for key, value in node.items()
+            if not (key == "additionalProperties" and value is False)
+        }
+    if isinstance(node, list):
+        return [_open(value) for value in node]
+    return node
 
 
 def render_event_reference() -> str:
