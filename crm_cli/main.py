@@ -6,6 +6,7 @@ import click
 
 from crm_cli.campaigns import campaigns
 from crm_cli.cases import cases
+from crm_cli.contacts import contacts
 from crm_cli.dev import dev
 from crm_cli.docs import config_docs, erd, notifications_docs
 from crm_cli.encryption import secrets_group
@@ -99,6 +100,7 @@ cli.add_command(erd)
 cli.add_command(config_docs)
 cli.add_command(notifications_docs)
 cli.add_command(sources)
+cli.add_command(contacts)
 cli.add_command(api_keys)
 cli.add_command(users)
 cli.add_command(audit)

@@ -1,0 +1,127 @@
+"""``crm contacts import`` and ``crm contacts export``: contacts in and out of files.
+
+An import runs in one transaction as the operator: it commits whole, or (a dry run,
+an error) writes nothing. Its last line is the summary of what was, or would be,
+created, matched and refused.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from crm_cli.people import operator
+from crm_cli.session import transaction
+from crm_core.config import get_settings
+from crm_core.contact_files.exporting import FORMATS, export_contacts
+from crm_core.contact_files.importing import (
+    ImportFileError,
+    ImportReport,
+    import_contacts,
+    read_rows,
+)
+from crm_core.leads.normalize import free_mail_domains
+
+
+@click.group()
+def contacts() -> None:
+    """Contacts in and out of files: CSV import, CSV or NDJSON export."""
+
+
+@contacts.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Report what would be created, matched or refused; write nothing.",
+)
+def import_command(file: Path, dry_run: bool) -> None:
+    """Create or match a contact for each row of FILE (CSV with a header), as leads are.
+
+    Columns: email, phone, first_name, last_name, full_name, company, job_title, country;
+    attributes (a JSON object) or attributes.NAME; the export's id, customer_id, is_primary,
+    tags, created_at and updated_at are skipped. Any other column refuses the file.
+    """
+    settings = get_settings()
+    free_domains = free_mail_domains(settings.extra_freemail_domain_list())
+    try:
+        stream = file.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise click.ClickException(f"{file}: {exc.strerror or exc}") from None
+    with stream, transaction() as session:
+        total = _count_lines(file)
+        with click.progressbar(
+            length=total, label="importing", file=sys.stderr, show_pos=True
+        ) as bar:
+            done = 0
+
+            def advance(rows: int) -> None:
+                nonlocal done
+                bar.update(max(0, rows - done))
+                done = rows
+
+            try:
+                report = import_contacts(
+                    session,
+                    read_rows(stream),
+                    actor=operator(),
+                    free_domains=free_domains,
+                    default_region=settings.default_region,
+                    dry_run=dry_run,
+                    progress=advance,
+                )
+            except ImportFileError as exc:
+                raise click.ClickException(f"{file}: {exc}") from None
+    _print_report(report)
+
+
+def _count_lines(file: Path) -> int:
+    """The rows to expect, for the progress bar (records spanning lines make it an estimate)."""
+    with file.open("rb") as raw:
+        return max(0, sum(1 for _ in raw) - 1)
+
+
+def _print_report(report: ImportReport) -> None:
+    shown = ("create", "match", "refuse") if report.dry_run else ("refuse",)
+    for row in report.rows:
+        if row.action in shown:
+            click.echo(f"line {row.line}: {row.action}: {row.detail}")
+    click.echo(("dry run, nothing written: " if report.dry_run else "") + report.summary)
+
+
+@contacts.command("export")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(sorted(FORMATS)),
+    default="csv",
+    show_default=True,
+    help="CSV with a header, or one JSON object a line.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+def export_command(format_: str, output: Path | None) -> None:
+    """Every contact, by id, streamed page by page."""
+    with transaction() as session:
+        if output is None:
+            _write(export_contacts(session, format=format_), sys.stdout)
+            return
+        try:
+            out = output.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise click.ClickException(f"{output}: {exc.strerror or exc}") from None
+        with out:
+            _write(export_contacts(session, format=format_), out)
+    click.echo(f"{output}: contacts exported", err=True)
+
+
+def _write(chunks: Iterable[str], out: TextIO) -> None:
+    for chunk in chunks:
+        out.write(chunk)
