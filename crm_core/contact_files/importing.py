@@ -83,7 +83,7 @@ def read_rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
     ``line`` is where the record starts in the file (the header is line 1).
     """
     csv.field_size_limit(MAX_FIELD_CHARS)
-    reader = csv.reader(stream)
+    reader = csv.reader(stream, strict=True)
     try:
         header = next(reader, None)
         if not header or not any(name.strip() for name in header):
@@ -175,7 +175,7 @@ def import_contacts(
             try:
                 batch.append((line, parse_row(row, default_region=default_region)))
             except InvalidInput as exc:
-                report.rows.append(RowOutcome(line, "refuse", str(exc)))
+                report.rows.append(RowOutcome(line, "refuse", _reasons(exc)))
             if len(batch) >= batch_size:
                 run.resolve(batch)
                 batch = []
@@ -189,6 +189,10 @@ def import_contacts(
             savepoint.rollback()
     report.rows.sort(key=lambda outcome: outcome.line)
     return report
+
+
+def _reasons(exc: InvalidInput) -> str:
+    return "; ".join(f"{e.field}: {e.msg.removeprefix('Value error, ')}" for e in exc.errors)
 
 
 class _Import:
