@@ -26,8 +26,9 @@ FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 PAGE_SIZE = 500
 
 
-def contact_rows(session: Session, *, page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+def contact_rows(session: Session, *, page_size: int | None = None) -> Iterator[dict[str, Any]]:
     """Every contact as a dict of the export columns, by id, one page of rows read at a time."""
+    page_size = page_size or PAGE_SIZE
     last_id = 0
     while True:
         page = session.execute(
