@@ -8,7 +8,8 @@ created, matched and refused.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -53,30 +54,38 @@ def import_command(file: Path, dry_run: bool) -> None:
     except OSError as exc:
         raise click.ClickException(f"{file}: {exc.strerror or exc}") from None
     with stream, transaction() as session:
-        total = _count_lines(file)
-        with click.progressbar(
-            length=total, label="importing", file=sys.stderr, show_pos=True
-        ) as bar:
-            done = 0
-
-            def advance(rows: int) -> None:
-                nonlocal done
-                bar.update(max(0, rows - done))
-                done = rows
-
-            try:
+        try:
+            rows = read_rows(stream)
+            with _progress(_count_lines(file)) as advance:
                 report = import_contacts(
                     session,
-                    read_rows(stream),
+                    rows,
                     actor=operator(),
                     free_domains=free_domains,
                     default_region=settings.default_region,
                     dry_run=dry_run,
                     progress=advance,
                 )
-            except ImportFileError as exc:
-                raise click.ClickException(f"{file}: {exc}") from None
+        except ImportFileError as exc:
+            raise click.ClickException(f"{file}: {exc}") from None
     _print_report(report)
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal's standard error (nothing elsewhere); yields ``advance``."""
+    if not sys.stderr.isatty():
+        yield lambda rows: None
+        return
+    with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
+        done = 0
+
+        def advance(rows: int) -> None:
+            nonlocal done
+            bar.update(max(0, rows - done))
+            done = rows
+
+        yield advance
 
 
 def _count_lines(file: Path) -> int:

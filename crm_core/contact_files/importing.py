@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Container, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -80,17 +81,23 @@ class ImportReport:
 def read_rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line, row)`` for each record of a CSV with a header; ``ImportFileError`` if unreadable.
 
-    ``line`` is where the record starts in the file (the header is line 1).
+    The header is checked at once, before any row is asked for. ``line`` is where
+    the record starts in the file (the header is line 1).
     """
     csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.reader(stream, strict=True)
-    try:
+    with _reading(reader):
         header = next(reader, None)
-        if not header or not any(name.strip() for name in header):
-            raise ImportFileError("the file is empty: a header row naming the columns comes first")
-        names = [name.strip().lower() for name in header]
-        _check_header(names)
-        start = reader.line_num + 1
+    if not header or not any(name.strip() for name in header):
+        raise ImportFileError("the file is empty: a header row naming the columns comes first")
+    names = [name.strip().lower() for name in header]
+    _check_header(names)
+    return _records(reader, names)
+
+
+def _records(reader: Any, names: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    start = reader.line_num + 1
+    with _reading(reader):
         for record in reader:
             if any(value.strip() for value in record):
                 if len(record) > len(names):
@@ -99,6 +106,13 @@ def read_rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
                     )
                 yield start, dict(zip(names, record, strict=False))
             start = reader.line_num + 1
+
+
+@contextmanager
+def _reading(reader: Any) -> Iterator[None]:
+    """What the csv module or the decoder raise, as one line naming where."""
+    try:
+        yield
     except csv.Error as exc:
         raise ImportFileError(f"line {reader.line_num}: not CSV: {exc}") from None
     except UnicodeDecodeError:
