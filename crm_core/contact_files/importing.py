@@ -210,7 +210,7 @@ def _reasons(exc: InvalidInput) -> str:
 
 
 class _Import:
-    """One import's state: the contacts it created so far, by the line that created them."""
+    """One import's state: what it created so far."""
 
     def __init__(
         self, session: Session, *, actor: Actor, free_domains: Container[str], report: ImportReport
@@ -219,7 +219,10 @@ class _Import:
         self.actor = actor
         self.free_domains = free_domains
         self.report = report
+        # What this import created, by id: the line that created it (a dry run's ids are
+        # rolled back, so the report names the line instead).
         self.created_by_line: dict[int, int] = {}
+        self.customer_by_line: dict[int, int] = {}
 
     def resolve(self, batch: list[tuple[int, NormalizedLead]]) -> None:
         if not batch:
@@ -239,11 +242,14 @@ class _Import:
         dry = self.report.dry_run
         if match.created_contact:
             self.created_by_line[contact.id] = line
-            joins = (
-                f"new customer {customer.name!r}"
-                if match.created_customer
-                else f"customer {customer.id} {customer.name!r}"
-            )
+            if match.created_customer:
+                self.customer_by_line[customer.id] = line
+                joins = f"new customer {customer.name!r}"
+            elif customer.id in self.customer_by_line:
+                first = self.customer_by_line[customer.id]
+                joins = f"the new customer {customer.name!r} of line {first}"
+            else:
+                joins = f"customer {customer.id} {customer.name!r}"
             return RowOutcome(
                 line, "create", f"new contact {who}, {joins}", None if dry else contact.id
             )

@@ -70,7 +70,9 @@ def test_a_dry_run_reports_each_line_and_writes_nothing(session: Session) -> Non
     assert outcomes(report) == EXPECTED
     by_line = {row.line: row for row in report.rows}
     assert by_line[2].detail == "new contact ada@engines.example, new customer 'Engines Ltd'"
-    assert by_line[3].detail.startswith("new contact charles@engines.example, customer ")
+    assert by_line[3].detail == (
+        "new contact charles@engines.example, the new customer 'Engines Ltd' of line 2"
+    )
     assert by_line[4].detail == "email: An email address must have an @-sign."
     assert by_line[6].detail == "the contact of line 2 by email, nothing new"
     assert by_line[8].detail == "body: a lead needs at least one of email or phone"
