@@ -23,6 +23,7 @@ from crm_core.campaigns.models import CampaignStatus, SendStatus
 from crm_core.db import make_session_factory, utcnow
 from crm_core.editing import cases, contacts
 from crm_core.ingestion.schemas import DealPayload, LeadPayload, OrderPayload, TicketPayload
+from crm_core.leads.batch import LeadItem, capture_leads
 from crm_core.leads.normalize import normalize_lead
 from crm_core.leads.services import capture_lead
 from crm_core.notifications.events import EVENT_DATA, envelope_schema
@@ -35,6 +36,7 @@ from crm_core.support.services import DEFAULT_SLA_HOURS, upsert_case_from_ticket
 from tests.factories import (
     ALL_FACTORIES,
     ContactFactory,
+    InboxEventFactory,
     MarketingCampaignFactory,
     SourceFactory,
     SupportCaseFactory,
@@ -181,7 +183,8 @@ CHANGES: dict[str, Callable[[Session], Change]] = {
     "deal.lost": _deal_reaching("lost"),
     "campaign.finished": campaign_finished,
 }
-# Made by follow-up rules, and tested with them (tests/crm_core/followups).
+# Made by follow-up rules, and tested with them, schemas included
+# (tests/crm_core/followups/test_evaluate.py).
 ELSEWHERE = {"case.escalated", "followup.created"}
 
 
@@ -219,6 +222,25 @@ def test_a_change_owes_one_notification_in_its_own_transaction(
         check_schema(delivery.payload)
     # Rolled back with the change: nothing is owed.
     assert {d.id for d in owed(session)} == before
+
+
+def test_a_batch_of_leads_owes_one_each_and_a_replayed_event_nothing(session: Session) -> None:
+    add_subscription(session, url="https://hooks.example/leads", events=["lead.created"])
+    events = [InboxEventFactory() for _ in range(3)]
+    leads = [
+        normalize_lead(LeadPayload(email=address), default_region=None)
+        for address in ("a@corp.example", "b@corp.example", "A@Corp.example")
+    ]
+    items = [LeadItem(e.id, e.source_id, lead) for e, lead in zip(events, leads, strict=True)]
+    capture_leads(session, items, free_domains=frozenset())
+    capture_leads(session, items, free_domains=frozenset())  # a replay: captured before
+
+    created = [d.payload["data"] for d in owed(session)]
+    assert [(d["event_id"], d["contact"]["email"], d["created_contact"]) for d in created] == [
+        (events[0].id, "a@corp.example", True),
+        (events[1].id, "b@corp.example", True),
+        (events[2].id, "a@corp.example", False),
+    ]
 
 
 def test_a_payload_that_breaks_its_schema_is_caught() -> None:
