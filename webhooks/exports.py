@@ -42,7 +42,6 @@ def export_contacts_file() -> Response:
     filename = f"contacts-{utcnow():%Y%m%d-%H%M%S}.{format_}"
     return Response(
         body(),
-        mimetype=FORMATS[format_].split(";")[0],
         content_type=FORMATS[format_],
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
