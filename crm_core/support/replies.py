@@ -110,6 +110,8 @@ def prepare_reply(
     message = build_message(mail)
     message_id = normalize_message_id(message["Message-ID"]) or ""
     first_response = case.first_responded_at is None
+    if case.status == CaseStatus.NEW:  # answering a new case opens it; the reply comes after
+        change_case_status(session, case, CaseStatus.OPEN, why="replied")
     activity = Activity(
         type=ActivityType.EMAIL_SENT,
         direction=Direction.OUTBOUND,
@@ -131,8 +133,6 @@ def prepare_reply(
     if first_response:
         case.first_responded_at = utcnow()
     session.flush()
-    if case.status == CaseStatus.NEW:
-        change_case_status(session, case, CaseStatus.OPEN, why="replied")
     return activity, message
 
 
