@@ -16,7 +16,7 @@ from typing import TextIO
 import click
 
 from crm_cli.people import operator
-from crm_cli.session import transaction
+from crm_cli.session import session_factory, transaction
 from crm_core.config import get_settings
 from crm_core.contact_files.exporting import FORMATS, export_contacts
 from crm_core.contact_files.importing import (
@@ -118,16 +118,16 @@ def _print_report(report: ImportReport) -> None:
 )
 def export_command(format_: str, output: Path | None) -> None:
     """Every contact, by id, streamed page by page."""
-    with transaction() as session:
+    with session_factory() as sessions:
         if output is None:
-            _write(export_contacts(session, format=format_), sys.stdout)
+            _write(export_contacts(sessions, format=format_), sys.stdout)
             return
         try:
             out = output.open("w", encoding="utf-8", newline="")
         except OSError as exc:
             raise click.ClickException(f"{output}: {exc.strerror or exc}") from None
         with out:
-            _write(export_contacts(session, format=format_), out)
+            _write(export_contacts(sessions, format=format_), out)
     click.echo(f"{output}: contacts exported", err=True)
 
 

@@ -1,10 +1,13 @@
 """Exporting contacts as CSV or NDJSON, streamed: memory stays flat whatever their number.
 
 Contacts are read in pages by id (keyset paging: ``WHERE id > last ORDER BY id
-LIMIT n``, never OFFSET), each page turned into text and yielded before the next
-is read. The columns are ``columns.EXPORT_COLUMNS``; an import of the file reads
-the lead fields back and skips the rest, so exporting and importing again creates
-nothing.
+LIMIT n``, never OFFSET). Each page is read in a short transaction of its own,
+closed before the page is handed on, so a slow reader of the export holds no
+transaction open: on SQLite, where every transaction takes the write lock, a
+long export would otherwise stop every writer. The export is therefore not one
+snapshot: a contact created while it runs may or may not be in it. The columns are
+``columns.EXPORT_COLUMNS``; an import of the file reads the lead fields back and
+skips the rest, so exporting and importing again creates nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.contact_files.columns import EXPORT_COLUMNS, escape_formula
 from crm_core.customers.models import Contact, Customer, CustomerKind
@@ -26,25 +29,30 @@ FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 PAGE_SIZE = 500
 
 
-def contact_rows(session: Session, *, page_size: int | None = None) -> Iterator[dict[str, Any]]:
-    """Every contact as a dict of the export columns, by id, one page of rows read at a time."""
-    page_size = page_size or PAGE_SIZE
+def contact_pages(
+    sessions: sessionmaker[Session], *, page_size: int | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """Every contact as a dict of the export columns, by id: a list per page, each page
+    read in its own transaction, closed before the page is yielded."""
+    size = page_size or PAGE_SIZE
     last_id = 0
     while True:
-        page = session.execute(
-            select(Contact, Customer.name, Customer.kind)
-            .join(Customer, Customer.id == Contact.customer_id)
-            .where(Contact.id > last_id)
-            .order_by(Contact.id)
-            .limit(page_size)
-        ).all()
-        for contact, customer_name, customer_kind in page:
-            yield _row(contact, customer_name if customer_kind == CustomerKind.COMPANY else None)
-            last_id = contact.id
-            # Done with: the session's identity map must not keep every contact.
-            session.expunge(contact)
-        if len(page) < page_size:
+        with sessions() as session:
+            page = [
+                _row(contact, name if kind == CustomerKind.COMPANY else None)
+                for contact, name, kind in session.execute(
+                    select(Contact, Customer.name, Customer.kind)
+                    .join(Customer, Customer.id == Contact.customer_id)
+                    .where(Contact.id > last_id)
+                    .order_by(Contact.id)
+                    .limit(size)
+                )
+            ]
+        if page:
+            yield page
+        if len(page) < size:
             return
+        last_id = page[-1]["id"]
 
 
 def _row(contact: Contact, company: str | None) -> dict[str, Any]:
@@ -67,37 +75,32 @@ def _row(contact: Contact, company: str | None) -> dict[str, Any]:
     }
 
 
-def export_contacts(session: Session, *, format: str) -> Iterator[str]:
+def export_contacts(sessions: sessionmaker[Session], *, format: str) -> Iterator[str]:
     """The export as chunks of text, one page of contacts each; ``ValueError`` for a format
-    other than ``csv`` or ``ndjson``."""
+    other than ``csv`` or ``ndjson`` (raised at once, before anything is read)."""
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: choose csv or ndjson")
-    rows = contact_rows(session)
-    return _csv(rows) if format == "csv" else _ndjson(rows)
+    pages = contact_pages(sessions)
+    return _csv(pages) if format == "csv" else _ndjson(pages)
 
 
-def _ndjson(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
-    lines: list[str] = []
-    for row in rows:
-        lines.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
-        if len(lines) >= PAGE_SIZE:
-            yield "".join(lines)
-            lines = []
-    if lines:
-        yield "".join(lines)
+def _ndjson(pages: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
+    for page in pages:
+        yield "".join(
+            json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in page
+        )
 
 
-def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _csv(pages: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for count, row in enumerate(rows, start=1):
-        writer.writerow({name: _cell(value) for name, value in row.items()})
-        if count % PAGE_SIZE == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
     yield buffer.getvalue()
+    for page in pages:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows({name: _cell(value) for name, value in row.items()} for row in page)
+        yield buffer.getvalue()
 
 
 def _cell(value: Any) -> Any:

@@ -40,7 +40,7 @@ def get(app: Flask, key: str, query: str = "") -> object:
     )
 
 
-@pytest.mark.parametrize(("page_size", "chunks"), [(3, 3), (500, 1)])
+@pytest.mark.parametrize(("page_size", "chunks"), [(3, 4), (500, 2)])
 def test_csv_is_streamed_as_an_attachment(
     app: Flask,
     make_key: Callable[..., str],
@@ -57,7 +57,7 @@ def test_csv_is_streamed_as_an_attachment(
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith('attachment; filename="contacts-')
     assert disposition.endswith('.csv"')
-    # Seven contacts, sent a page at a time as they are read.
+    # The header, then seven contacts sent a page at a time as they are read.
     sent = list(response.iter_encoded())
     assert len(sent) == chunks
     rows = list(csv.DictReader(io.StringIO(b"".join(sent).decode())))
@@ -97,3 +97,23 @@ def test_a_key_without_the_read_scope_is_refused(
     response = get(app, make_key("writer", "write"))
     assert response.status_code == 403
     assert response.get_json()["scope"] == "read"
+
+
+def test_a_paused_stream_blocks_no_writer(
+    app: Flask,
+    make_key: Callable[..., str],
+    contact_ids: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that reads slowly holds no transaction: on SQLite one would stop every writer."""
+    monkeypatch.setattr(exporting, "PAGE_SIZE", 3)
+    response = get(app, make_key("reader", "read"))
+    chunks = response.iter_encoded()
+    next(chunks)  # the header
+    first = next(chunks).decode()  # three contacts; the client pauses here
+    with app.extensions["crm"].sessions.begin() as session:
+        session.get(Contact, contact_ids[-1]).job_title = "written meanwhile"
+    rest = b"".join(chunks).decode()
+    assert first.count("\n") + rest.count("\n") == len(contact_ids)
+    assert rest.splitlines()[-1].split(",")[0] == str(contact_ids[-1])
+    assert "written meanwhile" in rest
