@@ -45,7 +45,8 @@ def import_command(file: Path, dry_run: bool) -> None:
 
     Columns: email, phone, first_name, last_name, full_name, company, job_title, country;
     attributes (a JSON object) or attributes.NAME; the export's id, customer_id, is_primary,
-    tags, created_at and updated_at are skipped. Any other column refuses the file.
+    tags, marketing_consent*, created_at and updated_at are skipped. Any other column refuses
+    the file.
     """
     settings = get_settings()
     free_domains = free_mail_domains(settings.extra_freemail_domain_list())

@@ -8,14 +8,14 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from crm_core.campaigns import suppression
-from crm_core.delivery.backends import backend_from_url
+from crm_core.base.pagination import Page, parse_limit
+from crm_core.bounces import suppression
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.followups import services as followups
 from crm_core.followups.models import FollowUpStatus
 from crm_core.mail import CaseTokens
+from crm_core.mail_transport.backends import backend_from_url
 from crm_core.readapi import queries
-from crm_core.readapi.pagination import Page, parse_limit
 from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
 from webhooks.auth import require_api_key
 from webhooks.problems import problem

@@ -3,7 +3,9 @@
 An import reads the lead fields (matched and merged by the lead rules), an
 ``attributes`` column (a JSON object) and ``attributes.NAME`` columns (one
 attribute each). The export's other columns describe the stored contact (its id,
-its customer, whether it is primary, its tags, its times); an import skips them.
+its customer, whether it is primary, its tags, its marketing consent, its times); an
+import skips them. Consent in particular is what a person stated to a source, with
+when and how: a file is no such statement, so an import neither sets nor changes it.
 Any other column refuses the file: a misspelt ``emial`` must not pass silently.
 """
 
@@ -23,9 +25,18 @@ LEAD_COLUMNS = (
 ATTRIBUTES = "attributes"
 ATTRIBUTE_PREFIX = "attributes."
 # Written by the export, skipped by the import: the CRM decides these itself.
-EXPORT_ONLY = ("id", "customer_id", "is_primary", "tags", "created_at", "updated_at")
+# The contact's marketing consent as last stated (``crm_core.customers.consent``): status
+# (granted, denied, unknown; empty when never stated), when, by which source, how.
+CONSENT_COLUMNS = (
+    "marketing_consent",
+    "marketing_consent_at",
+    "marketing_consent_source_id",
+    "marketing_consent_method",
+)
+EXPORT_ONLY = ("id", "customer_id", "is_primary", "tags", *CONSENT_COLUMNS, "created_at",
+               "updated_at")  # fmt: skip
 EXPORT_COLUMNS = ("id", "customer_id", *LEAD_COLUMNS, "is_primary", "tags", ATTRIBUTES,
-                  "created_at", "updated_at")  # fmt: skip
+                  *CONSENT_COLUMNS, "created_at", "updated_at")  # fmt: skip
 
 
 def unknown_columns(header: list[str]) -> list[str]:

@@ -6,8 +6,9 @@ closed before the page is handed on, so a slow reader of the export holds no
 transaction open: on SQLite, where every transaction takes the write lock, a
 long export would otherwise stop every writer. The export is therefore not one
 snapshot: a contact created while it runs may or may not be in it. The columns are
-``columns.EXPORT_COLUMNS``; an import of the file reads the lead fields back and
-skips the rest, so exporting and importing again creates nothing.
+``columns.EXPORT_COLUMNS``, the contact's marketing consent among them; an import of
+the file reads the lead fields back and skips the rest (consent included), so exporting
+and importing again creates nothing.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_core.base.serialize import plain
 from crm_core.contact_files.columns import EXPORT_COLUMNS, escape_formula
 from crm_core.customers.models import Contact, Customer, CustomerKind
-from crm_core.readapi.serialize import plain
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 PAGE_SIZE = 500
@@ -70,6 +71,10 @@ def _row(contact: Contact, company: str | None) -> dict[str, Any]:
         "is_primary": contact.is_primary,
         "tags": list(contact.tags or []),
         "attributes": dict(contact.attributes or {}),
+        "marketing_consent": contact.marketing_consent,
+        "marketing_consent_at": plain(contact.marketing_consent_at),
+        "marketing_consent_source_id": contact.marketing_consent_source_id,
+        "marketing_consent_method": contact.marketing_consent_method,
         "created_at": plain(contact.created_at),
         "updated_at": plain(contact.updated_at),
     }

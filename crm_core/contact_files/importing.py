@@ -1,7 +1,8 @@
 """Importing contacts from a CSV file: each row is a lead, resolved by the lead rules.
 
-A row is checked as a lead posted to the intake would be (``parse_json_payload``,
-then ``normalize_lead``), then rows are resolved in batches by the one resolver
+A row is checked as a lead posted to the intake would be: a lead payload
+(``parse_json_payload``) made the leads' command by ingestion's ``normalize_lead``
+(``crm_core.ingestion.commands``). Then rows are resolved in batches by the one resolver
 (``crm_core.leads.matching.resolve_contacts``): matched by e-mail, then phone, or
 created with their company or person customer, and merged by the lead rule (fill
 what is empty, never overwrite). So a second import of the same file creates
@@ -34,11 +35,13 @@ from crm_core.contact_files.columns import (
 )
 from crm_core.customers.models import Contact
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.schemas import LeadPayload
-from crm_core.ingestion.validation import JSON_TYPE, parse_json_payload
+from crm_core.ingestion.commands import normalize_lead
+from crm_core.ingestion.validation import parse_json_payload
 from crm_core.leads.contacts import retrying_on_conflict
 from crm_core.leads.matching import ContactMatch, resolve_contacts
-from crm_core.leads.normalize import NormalizedLead, normalize_lead
+from crm_core.leads.normalize import NormalizedLead
+from crm_core.payloads.json_body import JSON_TYPE
+from crm_core.payloads.schemas import LeadPayload
 from crm_core.people import audit
 from crm_core.people.permissions import Actor, Permission
 

@@ -114,7 +114,7 @@ class Opportunity(Timestamped, Base):
     closed_at: Mapped[dt.datetime | None]
     owner: Mapped[str255 | None]
 
-    customer: Mapped[Customer] = relationship(back_populates="opportunities")
+    customer: Mapped[Customer] = relationship("Customer", back_populates="opportunities")
     agreements: Mapped[list[Agreement]] = relationship(
         secondary="agreement_opportunities", back_populates="opportunities"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 
@@ -14,11 +15,13 @@ from crm_core import models as m
 from crm_core.contact_files.columns import EXPORT_COLUMNS
 from crm_core.contact_files.exporting import contact_pages, export_contacts
 from crm_core.contact_files.importing import import_contacts, read_rows
+from crm_core.customers.models import ConsentStatus
 from crm_core.leads.normalize import free_mail_domains
 from crm_core.people.permissions import Actor
-from tests.factories import ContactFactory, CustomerFactory
+from tests.factories import ContactFactory, CustomerFactory, SourceFactory
 
 OPERATOR = Actor.operator("exporter")
+STATED = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)
 
 
 def people(session: Session) -> list[m.Contact]:
@@ -36,6 +39,10 @@ def people(session: Session) -> list[m.Contact]:
             phone="+14155552671",
             phone_raw="+1 415 555 2671",
             phone_valid=True,
+            marketing_consent=ConsentStatus.GRANTED,
+            marketing_consent_at=STATED,
+            marketing_consent_source_id=SourceFactory().id,
+            marketing_consent_method="form_checkbox",
         ),
         ContactFactory(customer=acme, full_name='=HYPERLINK("http://evil")', country="FR"),
         ContactFactory(
@@ -74,6 +81,15 @@ def test_csv_has_the_columns_and_a_row_per_contact(session: Session) -> None:
     assert second["full_name"] == '\'=HYPERLINK("http://evil")'
     assert first["phone"] == "'+14155552671"
     assert (third["company"], third["email"]) == ("", "")
+    consent = [name for name in EXPORT_COLUMNS if name.startswith("marketing_consent")]
+    assert [first[name] for name in consent] == [
+        "granted",
+        "2026-11-02T09:30:00+00:00",
+        str(made[0].marketing_consent_source_id),
+        "form_checkbox",
+    ]
+    # Never stated: every consent column is empty.
+    assert [second[name] for name in consent] == ["", "", "", ""]
 
 
 def test_ndjson_is_one_json_object_a_line(session: Session) -> None:
@@ -85,6 +101,13 @@ def test_ndjson_is_one_json_object_a_line(session: Session) -> None:
     assert objects[0]["attributes"] == {"consent": True, "tier": 2}
     assert objects[1]["full_name"] == '=HYPERLINK("http://evil")'
     assert objects[2]["company"] is None
+    assert (objects[0]["marketing_consent"], objects[0]["marketing_consent_at"]) == (
+        "granted",
+        "2026-11-02T09:30:00+00:00",
+    )
+    assert objects[0]["marketing_consent_source_id"] == made[0].marketing_consent_source_id
+    assert objects[0]["marketing_consent_method"] == "form_checkbox"
+    assert objects[1]["marketing_consent"] is None
 
 
 @pytest.mark.parametrize("page_size", [1, 2, 3, 500])
@@ -132,3 +155,32 @@ def test_an_export_imported_back_creates_nothing(session: Session) -> None:
     assert all(row.detail.endswith("by email, nothing new") for row in report.rows[:2])
     assert report.rows[2].detail.endswith("by phone, nothing new")
     assert session.scalar(select(func.count()).select_from(m.Contact)) == before
+
+
+def test_an_import_leaves_the_stated_consent_as_it_is(session: Session) -> None:
+    """A file is no statement of consent: its consent columns are read by no one."""
+    made = people(session)
+    session.flush()
+    source_id = made[0].marketing_consent_source_id
+    rows = list(csv.DictReader(io.StringIO(text(session, "csv"))))
+    rows[0]["marketing_consent"] = "denied"
+    rows[0]["marketing_consent_at"] = "2026-12-01T00:00:00+00:00"
+    rows[1]["marketing_consent"] = "granted"
+    edited = io.StringIO()
+    writer = csv.DictWriter(edited, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    report = import_contacts(
+        session,
+        read_rows(io.StringIO(edited.getvalue())),
+        actor=OPERATOR,
+        free_domains=free_mail_domains(),
+    )
+    assert [row.action for row in report.rows] == ["match", "match", "match"]
+    session.expire_all()
+    first, second = session.get(m.Contact, made[0].id), session.get(m.Contact, made[1].id)
+    assert first is not None
+    assert second is not None
+    assert (first.marketing_consent, first.marketing_consent_at) == ("granted", STATED)
+    assert first.marketing_consent_source_id == source_id
+    assert second.marketing_consent is None

@@ -18,20 +18,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 
 from crm_core import models as m
-from crm_core.campaigns import dispatch
+from crm_core.campaigns import scheduling as dispatch
 from crm_core.campaigns.models import CampaignStatus, SendStatus
 from crm_core.db import make_session_factory, utcnow
 from crm_core.editing import cases, contacts
-from crm_core.ingestion.schemas import DealPayload, LeadPayload, OrderPayload, TicketPayload
+from crm_core.ingestion.commands import deal_command, normalize_lead, order_command, ticket_command
 from crm_core.leads.batch import LeadItem, capture_leads
-from crm_core.leads.normalize import normalize_lead
 from crm_core.leads.services import capture_lead
 from crm_core.notifications.events import EVENT_DATA, envelope_schema
-from crm_core.notifications.sending import SendSettings, deliver_due
+from crm_core.notifications.posting import SendSettings, deliver_due
 from crm_core.notifications.services import add_subscription
+from crm_core.payloads.schemas import DealPayload, LeadPayload, OrderPayload, TicketPayload
 from crm_core.people.permissions import Actor
+from crm_core.sales.commands import DealCommand, OrderCommand
 from crm_core.sales.deals import record_deal
 from crm_core.sales.services import record_order
+from crm_core.support.commands import TicketCommand
 from crm_core.support.services import DEFAULT_SLA_HOURS, upsert_case_from_ticket
 from tests.factories import (
     ALL_FACTORIES,
@@ -49,31 +51,35 @@ OPERATOR = Actor.operator("tester")
 Change = Callable[[Session], object]
 
 
-def _order(**overrides: object) -> OrderPayload:
+def _order(**overrides: object) -> OrderCommand:
     data: dict[str, object] = {
         "order_number": "1001",
         "email": "buyer@example.com",
         "currency": "eur",
         "lines": [{"sku": "MUG", "quantity": 2, "unit_price": "4.50"}],
     }
-    return OrderPayload.model_validate({**data, **overrides})
+    return order_command(OrderPayload.model_validate({**data, **overrides}))
 
 
-def _deal(stage: str) -> DealPayload:
-    return DealPayload(
-        external_id="D-1", email="buyer@example.com", name="Annual licence", stage=stage
+def _deal(stage: str) -> DealCommand:
+    return deal_command(
+        DealPayload(
+            external_id="D-1", email="buyer@example.com", name="Annual licence", stage=stage
+        )
     )
 
 
-def _ticket(status: str) -> TicketPayload:
-    return TicketPayload.model_validate(
-        {
-            "external_id": "T-1",
-            "subject": "Printer on fire",
-            "status": status,
-            "priority": "high",
-            "requester": {"email": "it@example.com"},
-        }
+def _ticket(status: str) -> TicketCommand:
+    return ticket_command(
+        TicketPayload.model_validate(
+            {
+                "external_id": "T-1",
+                "subject": "Printer on fire",
+                "status": status,
+                "priority": "high",
+                "requester": {"email": "it@example.com"},
+            }
+        )
     )
 
 
