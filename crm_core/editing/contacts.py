@@ -19,6 +19,8 @@ from crm_core.editing import records
 from crm_core.editing.records import RecordConflict, RecordNotFound
 from crm_core.editing.schemas import ContactCreate, ContactFields, merge_patch, parse, parse_patch
 from crm_core.leads.normalize import join_name, normalize_phone
+from crm_core.notifications.events import ContactSummary, ContactUpdated
+from crm_core.notifications.services import notify
 from crm_core.people import audit
 from crm_core.people.permissions import Actor, Permission
 
@@ -144,6 +146,10 @@ def update_contact(
             entity_id=contact.id,
             action="update",
             changes=changes,
+        )
+        notify(
+            session,
+            ContactUpdated(contact=ContactSummary.model_validate(contact), changes=changes),
         )
     return contact
 

@@ -10,6 +10,8 @@ from crm_core.base.entities import EntityType
 from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
 from crm_core.db import insert_or_lock, utcnow
+from crm_core.notifications.events import DealLost, DealSummary, DealWon
+from crm_core.notifications.services import notify
 from crm_core.sales.commands import DealCommand
 from crm_core.sales.models import Agreement, AgreementStatus, Opportunity, OpportunityStage
 from crm_core.sales.services import promote_customer
@@ -107,6 +109,17 @@ def _change_stage(
     )
     session.add(activity)
     session.flush()
+    outcome = {OpportunityStage.WON: DealWon, OpportunityStage.LOST: DealLost}.get(
+        OpportunityStage(stage)
+    )
+    if outcome is not None:
+        notify(
+            session,
+            outcome(
+                deal=DealSummary.model_validate(opportunity),
+                previous_stage=None if is_new else previous,
+            ),
+        )
     return activity
 
 
