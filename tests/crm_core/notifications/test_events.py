@@ -34,7 +34,8 @@ from crm_core.sales.commands import DealCommand, OrderCommand
 from crm_core.sales.deals import record_deal
 from crm_core.sales.services import record_order
 from crm_core.support.commands import TicketCommand
-from crm_core.support.services import DEFAULT_SLA_HOURS, upsert_case_from_ticket
+from crm_core.support.services import upsert_case_from_ticket
+from crm_core.support.sla import SlaPolicy
 from tests.factories import (
     ALL_FACTORIES,
     ContactFactory,
@@ -109,14 +110,14 @@ def case_opened(session: Session) -> Change:
         event_id=None,
         requester=s.get(m.Contact, buyer_id),
         ticket=_ticket("new"),
-        sla_hours=DEFAULT_SLA_HOURS,
+        sla=SlaPolicy(),
     )
 
 
 def case_status_changed(session: Session) -> Change:
     case_id = SupportCaseFactory(status="open").id
     return lambda s: cases.update_case(
-        s, actor=OPERATOR, case_id=case_id, document={"status": "pending"}, sla_hours={}
+        s, actor=OPERATOR, case_id=case_id, document={"status": "pending"}, sla=SlaPolicy()
     )
 
 
@@ -124,7 +125,11 @@ def case_assigned(session: Session) -> Change:
     UserFactory(email="ann@example.com", role="agent")
     case_id = SupportCaseFactory().id
     return lambda s: cases.update_case(
-        s, actor=OPERATOR, case_id=case_id, document={"assignee": "ann@example.com"}, sla_hours={}
+        s,
+        actor=OPERATOR,
+        case_id=case_id,
+        document={"assignee": "ann@example.com"},
+        sla=SlaPolicy(),
     )
 
 
