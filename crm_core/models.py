@@ -17,6 +17,7 @@ from crm_core.campaigns.models import (
 )
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 from crm_core.db import Base
+from crm_core.idempotency.models import IdempotencyKey, KeyState
 from crm_core.followups.models import FollowUpStatus, FollowUpTask, SubjectType
 from crm_core.ingestion.models import (
     EntityType,
@@ -54,6 +55,8 @@ from crm_core.support.models import CaseChannel, CasePriority, CaseStatus, Suppo
 metadata = Base.metadata
 
 __all__ = [
+    "IdempotencyKey",
+    "KeyState",
     "Activity",
     "ActivityType",
     "Agreement",

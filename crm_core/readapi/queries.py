@@ -23,7 +23,8 @@ from crm_core.support.models import SupportCase
 
 def find_contacts(session: Session, *, email: str | None, cursor: str | None, limit: int) -> Page:
     """Contacts in id order, optionally only the one with this (normalized) e-mail."""
-    query = select(Contact).order_by(Contact.id).limit(limit + 1)
+    query = select(Contact).where(Contact.merged_into.is_(None)).order_by(Contact.id)
+    query = query.limit(limit + 1)
     if email is not None:
         query = query.where(Contact.email_normalized == email.strip().lower())
     after = decode_cursor(cursor, length=1)
@@ -48,7 +49,8 @@ def get_customer(session: Session, *, customer_id: int) -> dict[str, Any] | None
     customer = session.get(Customer, customer_id, options=[selectinload(Customer.contacts)])
     if customer is None:
         return None
-    contacts = sorted(customer.contacts, key=lambda c: (not c.is_primary, c.id))
+    live = [c for c in customer.contacts if c.merged_into is None]
+    contacts = sorted(live, key=lambda c: (not c.is_primary, c.id))
     primary = next((c.id for c in contacts if c.is_primary), None)
     return {
         **to_dict(customer),
