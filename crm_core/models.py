@@ -17,8 +17,8 @@ from crm_core.campaigns.models import (
 )
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 from crm_core.db import Base
-from crm_core.idempotency.models import IdempotencyKey, KeyState
 from crm_core.followups.models import FollowUpStatus, FollowUpTask, SubjectType
+from crm_core.idempotency.models import IdempotencyKey, KeyState
 from crm_core.ingestion.models import (
     EntityType,
     EventEntity,
@@ -55,8 +55,6 @@ from crm_core.support.models import CaseChannel, CasePriority, CaseStatus, Suppo
 metadata = Base.metadata
 
 __all__ = [
-    "IdempotencyKey",
-    "KeyState",
     "Activity",
     "ActivityType",
     "Agreement",
@@ -83,7 +81,9 @@ __all__ = [
     "ExternalRef",
     "FollowUpStatus",
     "FollowUpTask",
+    "IdempotencyKey",
     "InboxEvent",
+    "KeyState",
     "LifecycleStage",
     "MailBounce",
     "Mailbox",

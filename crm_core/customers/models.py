@@ -124,6 +124,4 @@ class Contact(Versioned, Timestamped, Base):
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
 
-    customer: Mapped[Customer] = relationship(
-        back_populates="contacts", foreign_keys=[customer_id]
-    )
+    customer: Mapped[Customer] = relationship(back_populates="contacts", foreign_keys=[customer_id])

@@ -60,7 +60,11 @@ CUSTOMER_FILLED = (
     "country",
     "owner",
 )
-_STAGE_RANK = {LifecycleStage.LEAD: 0, LifecycleStage.PROSPECT: 1, LifecycleStage.CUSTOMER: 2}
+_STAGE_RANK: dict[str, int] = {
+    LifecycleStage.LEAD: 0,
+    LifecycleStage.PROSPECT: 1,
+    LifecycleStage.CUSTOMER: 2,
+}
 
 
 def _pair(session: Session, model: type[Any], what: str, source_id: int, into_id: int) -> tuple:
@@ -117,7 +121,9 @@ def _repoint_keyed(
 
 def _repoint_entity(session: Session, entity_type: str, old: int, new: int) -> dict[str, int]:
     """Senders' ids and events' links that name ``old`` now name ``new``."""
-    refs = _repoint(session, ExternalRef.entity_id, old, new, ExternalRef.entity_type == entity_type)
+    refs = _repoint(
+        session, ExternalRef.entity_id, old, new, ExternalRef.entity_type == entity_type
+    )
     links = _repoint_keyed(
         session,
         EventEntity,

@@ -34,9 +34,7 @@ def record_deal(
     touched.add(EntityType.CUSTOMER, opportunity.customer_id)
     touched.add(EntityType.CONTACT, buyer.id)
     _apply_fields(opportunity, deal)
-    touched.extend(
-        apply_stage(session, opportunity, deal.stage, is_new=created, event_id=event_id)
-    )
+    touched.extend(apply_stage(session, opportunity, deal.stage, is_new=created, event_id=event_id))
     return touched
 
 

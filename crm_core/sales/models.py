@@ -23,7 +23,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm_core.db import Base, BigId, Timestamped, Versioned, check_one_of, intpk, money, str40, str80, str255
+from crm_core.db import (
+    Base,
+    BigId,
+    Timestamped,
+    Versioned,
+    check_one_of,
+    intpk,
+    money,
+    str40,
+    str80,
+    str255,
+)
 
 if TYPE_CHECKING:
     from crm_core.customers.models import Customer

@@ -24,6 +24,15 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 _TIME = sa.DateTime(timezone=True)
 VERSIONED = ('customers', 'contacts', 'support_cases', 'opportunities', 'agreements', 'orders')
 MERGED = ('customers', 'contacts')
+# How a stored CREATE TABLE ends (the last line closes the column list).
+_LAST = '\n)'
+
+
+def _fk(table: str) -> str:
+    return (
+        f'CONSTRAINT fk_{table}_merged_into_{table} FOREIGN KEY(merged_into)'
+        f' REFERENCES {table} (id) ON DELETE CASCADE'
+    )
 
 
 def upgrade() -> None:
@@ -34,11 +43,8 @@ def upgrade() -> None:
         )
     for table in MERGED:
         if sqlite:
-            # SQLite adds a column with its REFERENCES clause, but no constraint afterwards.
-            op.execute(
-                f'ALTER TABLE {table} ADD COLUMN merged_into INTEGER'
-                f' REFERENCES {table} (id) ON DELETE CASCADE'
-            )
+            op.execute(f'ALTER TABLE {table} ADD COLUMN merged_into INTEGER')
+            _sqlite_edit_schema(table, _LAST, f', {_fk(table)}{_LAST}')
         else:
             op.add_column(table, sa.Column('merged_into', _ID, nullable=True))
             op.create_foreign_key(
@@ -78,6 +84,7 @@ def downgrade() -> None:
     for table in MERGED:
         op.drop_index(op.f(f'ix_{table}_merged_into'), table_name=table)
         if sqlite:
+            _sqlite_edit_schema(table, f', {_fk(table)}{_LAST}', _LAST)
             op.execute(f'ALTER TABLE {table} DROP COLUMN merged_into')
         else:
             op.drop_constraint(op.f(f'fk_{table}_merged_into_{table}'), table, type_='foreignkey')
@@ -87,3 +94,25 @@ def downgrade() -> None:
             op.execute(f'ALTER TABLE {table} DROP COLUMN version')
         else:
             op.drop_column(table, 'version')
+
+
+def _sqlite_edit_schema(table: str, old: str, new: str) -> None:
+    """Edit a table's stored CREATE statement at its end (https://sqlite.org/lang_altertable.html,
+    "Making Other Kinds Of Table Schema Changes"): a named table-level foreign key that every
+    row meets (the column is new, all NULL) is added, or removed before its column goes.
+    ALTER TABLE ADD COLUMN could only add an unnamed one, which the models do not describe."""
+    conn = op.get_bind()
+    sql = conn.execute(
+        sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
+        {'name': table},
+    ).scalar_one()
+    if not sql.endswith(old):
+        raise RuntimeError(f'{table}: its schema does not end with {old!r}')
+    version = conn.exec_driver_sql('PRAGMA schema_version').scalar_one()
+    conn.exec_driver_sql('PRAGMA writable_schema = ON')
+    conn.execute(
+        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :name"),
+        {'sql': sql[: len(sql) - len(old)] + new, 'name': table},
+    )
+    conn.exec_driver_sql(f'PRAGMA schema_version = {int(version) + 1}')
+    conn.exec_driver_sql('PRAGMA writable_schema = OFF')
