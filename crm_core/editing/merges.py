@@ -105,7 +105,13 @@ def _repoint(session: Session, column: Any, old: int, new: int, *extra: Any) -> 
 
 
 def _repoint_keyed(
-    session: Session, model: type[Any], column: Any, old: int, new: int, key: tuple[Any, ...]
+    session: Session,
+    model: type[Any],
+    column: Any,
+    old: int,
+    new: int,
+    key: tuple[Any, ...],
+    *extra: Any,
 ) -> int:
     """Like ``_repoint`` for a table where ``key`` + ``column`` is unique: a row the survivor
     already has an equal of is dropped (it said the same thing twice)."""
@@ -113,10 +119,10 @@ def _repoint_keyed(
     same = and_(*(getattr(twin, c.key) == c for c in key), getattr(twin, column.key) == new)
     session.execute(
         delete(model)
-        .where(column == old, exists().where(same))
+        .where(column == old, exists().where(same), *extra)
         .execution_options(synchronize_session=False)
     )
-    return _repoint(session, column, old, new)
+    return _repoint(session, column, old, new, *extra)
 
 
 def _repoint_entity(session: Session, entity_type: str, old: int, new: int) -> dict[str, int]:
@@ -131,6 +137,7 @@ def _repoint_entity(session: Session, entity_type: str, old: int, new: int) -> d
         old,
         new,
         (EventEntity.event_id, EventEntity.entity_type),
+        EventEntity.entity_type == entity_type,
     )
     return {"external_refs": refs, "event_links": links}
 
