@@ -233,8 +233,10 @@ def test_a_contact_merge_moves_every_row_and_the_address(session: Session) -> No
     assert _refs(session, "contact", merged.id) == 0
     task = session.scalars(select(m.FollowUpTask)).one()
     assert (task.subject_id, task.contact_id) == (survivor.id, survivor.id)
-    assert into.is_primary and not session.get_one(m.Contact, merged.id).is_primary
-    assert into.email_normalized == address and into.phone == "+4930999"
+    assert into.is_primary
+    assert not session.get_one(m.Contact, merged.id).is_primary
+    assert into.email_normalized == address
+    assert into.phone == "+4930999"
     assert session.get_one(m.Contact, merged.id).merged_into == survivor.id
     assert find_contact(session, address).id == survivor.id  # type: ignore[arg-type, union-attr]
 
