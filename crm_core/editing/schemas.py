@@ -138,7 +138,11 @@ class ActivityCreate(_Document):
 
 
 Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$"), AfterValidator(str.upper)]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=14, decimal_places=2),
+    AfterValidator(lambda amount: amount.quantize(Decimal("0.01"))),  # as the column keeps it
+]
 
 
 class OpportunityFields(_Document):
