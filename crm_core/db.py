@@ -119,7 +119,8 @@ class Versioned:
     It is the row's validator for HTTP: an ETag is derived from it and ``If-Match`` is checked
     against it. Unlike ``version_id_col`` it adds no condition to the UPDATE, so writers that
     already serialize on a row lock (the workers) never fail on it; the API checks the version
-    itself after locking the row. Bulk ``UPDATE`` statements do not raise it.
+    itself after locking the row. A bulk ``UPDATE`` bypasses the ORM and must raise it
+    itself (``.values(..., version=Model.version + 1)``).
     """
 
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -62,7 +62,7 @@ def set_primary_contact(session: Session, *, contact: Contact) -> None:
         .where(
             Contact.customer_id == contact.customer_id, Contact.is_primary, Contact.id != contact.id
         )
-        .values(is_primary=False)
+        .values(is_primary=False, version=Contact.version + 1)
         .execution_options(synchronize_session="fetch")
     )
     # The demotion must reach the database before the promotion, or the

@@ -22,6 +22,7 @@ from crm_core.activities.models import Activity, Direction
 from crm_core.campaigns.models import CampaignMember, CampaignSend
 from crm_core.customers.models import Contact, Customer, LifecycleStage
 from crm_core.customers.services import set_primary_contact
+from crm_core.db import Versioned
 from crm_core.editing import contacts as contact_edits
 from crm_core.editing import customers as customer_edits
 from crm_core.editing import records
@@ -99,7 +100,11 @@ def _fill(into: Any, source: Any, fields: tuple[str, ...]) -> None:
 
 def _repoint(session: Session, column: Any, old: int, new: int, *extra: Any) -> int:
     """Point ``column`` from ``old`` to ``new`` in one UPDATE; the number of rows moved."""
-    statement = update(column.class_).where(column == old, *extra).values({column.key: new})
+    model = column.class_
+    values: dict[str, Any] = {column.key: new}
+    if issubclass(model, Versioned):  # a bulk UPDATE bypasses the ORM's counter
+        values["version"] = model.version + 1
+    statement = update(model).where(column == old, *extra).values(values)
     result = session.execute(statement.execution_options(synchronize_session=False))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -277,7 +282,7 @@ def _customer_rows(session: Session, old: int, new: int) -> dict[str, int]:
         session.execute(
             update(Contact)
             .where(Contact.customer_id == old, Contact.is_primary)
-            .values(is_primary=False)
+            .values(is_primary=False, version=Contact.version + 1)
             .execution_options(synchronize_session="fetch")
         )
     moved = {
