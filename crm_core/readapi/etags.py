@@ -103,13 +103,15 @@ def require_current(
 ) -> None:
     """Lock the record and check ``If-Match`` (its ETags, or ``*``) against it.
 
-    ``None`` (no header) checks nothing; a missing record is left for the write to report.
+    ``None`` (no header) checks nothing; a missing or merged record is left for the write to
+    report.
     """
     if if_match is None:
         return
     model, _ = VERSIONED[entity]
-    if session.get(model, entity_id, with_for_update=True) is None:
-        return
+    row = session.get(model, entity_id, with_for_update=True)
+    if row is None or getattr(row, "merged_into", None) is not None:
+        return  # the write reports a missing or merged record (404, 409 naming the survivor)
     current = etag(session, entity, entity_id)
     if current is None or "*" in if_match:
         return
