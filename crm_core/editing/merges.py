@@ -13,6 +13,7 @@ customer): merge the customers first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, select, update
@@ -33,6 +34,7 @@ from crm_core.followups.models import FollowUpTask, SubjectType
 from crm_core.ingestion.models import EntityType, EventEntity, ExternalRef
 from crm_core.people import audit
 from crm_core.people.permissions import Actor, Permission
+from crm_core.readapi.etags import require_current
 from crm_core.sales.models import Agreement, Opportunity, Order
 from crm_core.support.models import SupportCase
 
@@ -69,7 +71,9 @@ _STAGE_RANK: dict[str, int] = {
 
 
 def _pair(session: Session, model: type[Any], what: str, source_id: int, into_id: int) -> tuple:
-    """Both rows, locked in id order (two opposite merges cannot deadlock), checked."""
+    """Both rows, locked in id order (two opposite merges cannot deadlock), checked.
+
+    Locked before ``If-Match`` is checked, for the same reason."""
     if source_id == into_id:
         raise InvalidInput([FieldError(("into",), f"a {what} cannot be merged into itself")])
     rows = {}
@@ -203,13 +207,19 @@ def _contact_rows(session: Session, old: int, new: int) -> dict[str, int]:
 
 
 def merge_contacts(
-    session: Session, *, actor: Actor, contact_id: int, document: Any
+    session: Session,
+    *,
+    actor: Actor,
+    contact_id: int,
+    document: Any,
+    if_match: Sequence[str] | None = None,
 ) -> tuple[Contact, dict[str, int]]:
     """Merge contact ``contact_id`` into ``document["into"]`` (same customer); the survivor
-    and how many rows of each kind moved."""
+    and how many rows of each kind moved. ``if_match`` is checked against the merged one."""
     actor.require(Permission.WRITE)
     into_id = parse(MergeInto, document).into
     source, into = _pair(session, Contact, "contact", contact_id, into_id)
+    require_current(session, "contact", contact_id, if_match)
     if source.customer_id != into.customer_id:
         raise InvalidInput(
             [
@@ -306,13 +316,20 @@ def _customer_rows(session: Session, old: int, new: int) -> dict[str, int]:
 
 
 def merge_customers(
-    session: Session, *, actor: Actor, customer_id: int, document: Any
+    session: Session,
+    *,
+    actor: Actor,
+    customer_id: int,
+    document: Any,
+    if_match: Sequence[str] | None = None,
 ) -> tuple[Customer, dict[str, int]]:
     """Merge customer ``customer_id`` into ``document["into"]``: its contacts and everything
-    else move over; the survivor and how many rows of each kind moved."""
+    else move over; the survivor and how many rows of each kind moved. ``if_match`` is checked
+    against the merged one."""
     actor.require(Permission.WRITE)
     into_id = parse(MergeInto, document).into
     source, into = _pair(session, Customer, "customer", customer_id, into_id)
+    require_current(session, "customer", customer_id, if_match)
     before = records.snapshot(into, customer_edits.AUDITED)
     session.flush()
     moved = _customer_rows(session, source.id, into.id)
