@@ -167,14 +167,14 @@ class PeakMemory(threading.Thread):
 
 
 def measure(args: argparse.Namespace) -> dict[str, float]:
-    from crm_core import schema
-    from crm_core.campaigns import dispatch, services
+    from crm_core import migrate
+    from crm_core.campaigns import scheduling, services
     from crm_core.db import make_engine, make_session_factory, utcnow
 
     with scratch_database() as url, private_redis() as redis_url, smtp_sink() as (port, counter):
         raw = raw_rate(port, args.raw_messages)
         print(f"raw smtplib: {raw:,.0f} messages/s over {args.raw_messages:,}", flush=True)
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url)
         seed_contacts(engine, args.recipients)
         sessions = make_session_factory(engine)
@@ -190,8 +190,8 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
             campaign_id = campaign.id
         started = time.perf_counter()
         with sessions.begin() as session:
-            [claimed] = dispatch.claim_due_campaigns(session, now=utcnow())
-            materialized = dispatch.materialize_recipients(
+            [claimed] = scheduling.claim_due_campaigns(session, now=utcnow())
+            materialized = scheduling.materialize_recipients(
                 session, campaign=services.get_campaign(session, campaign_id=claimed), now=utcnow()
             )
         materialize_s = time.perf_counter() - started

@@ -49,8 +49,8 @@ def raw_fetch(server, batch: int) -> tuple[int, int, float]:  # type: ignore[no-
 
 
 def end_to_end(server, messages: int, args: argparse.Namespace) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from crm_core import migrate
     from crm_core import models as m
-    from crm_core import schema
     from crm_core.db import make_engine, make_session_factory
     from crm_core.encryption.keyring import Keyring
     from crm_core.mailboxes.polling import PollLimits, poll_mailbox
@@ -58,7 +58,7 @@ def end_to_end(server, messages: int, args: argparse.Namespace) -> dict[str, flo
 
     key = Keyring.generate_key()
     with scratch_database() as url, private_redis() as broker:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, keyring=Keyring([key]))
         sessions = make_session_factory(engine)
         with sessions.begin() as session:

@@ -78,7 +78,7 @@ def signed_request(
             "X-Shopify-Shop-Domain": "bench.myshopify.com",
         }
         return "/webhooks/shopbench", headers, body
-    from crm_core.ingestion.signing import sign
+    from crm_core.base.signing import sign
 
     body = json.dumps({"email": f"lead{n}.{msg_id[-8:]}@example.com", "first_name": "Ada"}).encode()
     headers = {
@@ -266,7 +266,7 @@ def run_sender_process(
 
 
 def main(args: argparse.Namespace) -> None:
-    from crm_core import schema
+    from crm_core import migrate
     from crm_core.db import make_engine, make_session_factory
     from crm_core.encryption.keyring import Keyring
     from crm_core.ingestion.services import create_source
@@ -274,7 +274,7 @@ def main(args: argparse.Namespace) -> None:
     results = {}
     key = Keyring.generate_key()
     with private_redis() as redis_url, scratch_database() as database_url:
-        schema.upgrade(database_url)
+        migrate.upgrade(database_url)
         engine = make_engine(database_url, keyring=Keyring([key]))
         with make_session_factory(engine).begin() as session:
             _, secret = create_source(session, name="bench")

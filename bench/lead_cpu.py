@@ -20,12 +20,14 @@ from bench.pipeline import seed_contacts, store_leads
 
 
 def main() -> None:
-    from crm_core import schema
+    from crm_core import migrate
+    from crm_core.config import get_settings
     from crm_core.db import make_engine, make_session_factory
     from crm_core.ingestion.batching import run_batch
-    from crm_core.ingestion.pipeline import run_event
+    from crm_core.ingestion.policy import IngestPolicy
     from crm_core.ingestion.processing import claim_events
     from crm_core.ingestion.services import create_source
+    from crm_core.ingestion.single_event import run_event
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -35,7 +37,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=300)
     args = parser.parse_args()
     with scratch_database() as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url)
         seed_contacts(engine, args.existing)
         sessions = make_session_factory(engine)
@@ -53,9 +55,18 @@ def main() -> None:
                     claim_events(session, event_ids=chunk)
                 with sessions.begin() as session:
                     if per > 1:
-                        run_batch(session, kind="leads", event_ids=chunk)
+                        run_batch(
+                            session,
+                            kind="leads",
+                            event_ids=chunk,
+                            policy=IngestPolicy.from_settings(get_settings()),
+                        )
                     else:
-                        run_event(session, event_id=chunk[0])
+                        run_event(
+                            session,
+                            event_id=chunk[0],
+                            policy=IngestPolicy.from_settings(get_settings()),
+                        )
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             print(f"{label}: CPU {1000 * cpu / count:.2f} ms/event, wall {1000 * wall / count:.2f}")
         engine.dispose()

@@ -178,10 +178,12 @@ def round_trips_per_event(
     One by one (``per_message`` 1: claim, then process, each committed) or as
     the worker handles a message of ``per_message`` events (one claim, one batch).
     """
+    from crm_core.config import get_settings
     from crm_core.db import make_session_factory
     from crm_core.ingestion.batching import run_batch
-    from crm_core.ingestion.pipeline import run_event
+    from crm_core.ingestion.policy import IngestPolicy
     from crm_core.ingestion.processing import claim_events
+    from crm_core.ingestion.single_event import run_event
 
     ids = store_leads(engine, source_id, samples, f"rt{uuid.uuid4().hex[:6]}")
     counted = {"n": 0}
@@ -199,12 +201,19 @@ def round_trips_per_event(
                 with sessions.begin() as session:
                     claim_events(session, event_ids=chunk)
                 with sessions.begin() as session:
-                    run_batch(session, kind="leads", event_ids=chunk)
+                    run_batch(
+                        session,
+                        kind="leads",
+                        event_ids=chunk,
+                        policy=IngestPolicy.from_settings(get_settings()),
+                    )
         for event_id in ids if per_message == 1 else []:
             with sessions.begin() as session:
                 claim_events(session, event_ids=[event_id])
             with sessions.begin() as session:
-                run_event(session, event_id=event_id)
+                run_event(
+                    session, event_id=event_id, policy=IngestPolicy.from_settings(get_settings())
+                )
     finally:
         event.remove(engine, "before_cursor_execute", count)
         event.remove(engine, "commit", count)
@@ -270,7 +279,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(existing: int, args: argparse.Namespace) -> dict[str, float]:
-    from crm_core import schema
+    from crm_core import migrate
     from crm_core.db import make_engine, make_session_factory
     from crm_core.encryption.keyring import Keyring
     from crm_core.ingestion.services import create_source
@@ -279,7 +288,7 @@ def measure(existing: int, args: argparse.Namespace) -> dict[str, float]:
 
     key = Keyring.generate_key()
     with scratch_database() as url, private_redis() as broker:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, keyring=Keyring([key]))
         seeded = time.perf_counter()
         seed_contacts(engine, existing)

@@ -6,9 +6,9 @@ import click
 
 from crm_core.config import get_settings
 from crm_core.db import make_engine, make_session_factory
-from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import InvalidInput
 from crm_core.mail import CaseTokens
+from crm_core.mail_transport.backends import backend_from_url
 from crm_core.support.replies import CaseNotFound, send_case_reply
 
 

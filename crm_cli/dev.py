@@ -14,7 +14,7 @@ from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.engine import make_url
 
 from crm_core.config import Settings, get_settings
-from crm_core.delivery.backends import check_mail_url
+from crm_core.mail_transport.backends import check_mail_url
 
 
 def _worker_command(schedule_file: str, loglevel: str) -> list[str]:
@@ -92,7 +92,7 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
     SQLite-backed broker under ./var/. Tasks run in the worker process, never
     inside the request.
     """
-    from crm_core import schema
+    from crm_core import migrate
     from webhooks.app import create_app
 
     # Links in outgoing mail (unsubscribe) are built on CRM_PUBLIC_URL: unless it
@@ -105,7 +105,7 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
         raise click.ClickException(problem)
     settings.ensure_var_dir()
     if not no_migrate:
-        schema.upgrade(settings.resolved_database_url())
+        migrate.upgrade(settings.resolved_database_url())
     app = create_app(settings)
 
     schedule = str((settings.var_dir / "celerybeat-schedule").resolve())

@@ -16,10 +16,10 @@ from crm_cli.people import api_keys, audit, users
 from crm_cli.sources import sources
 from crm_cli.suppressions import suppressions
 from crm_core.config import MissingSettingError, get_settings
-from crm_core.delivery.backends import InvalidMailUrlError
 from crm_core.encryption.types import KeyringMissing
 from crm_core.errors import first_line
-from crm_core.schema import MigrationError
+from crm_core.mail_transport.backends import InvalidMailUrlError
+from crm_core.migrate import MigrationError
 
 
 class CrmGroup(click.Group):
@@ -58,12 +58,12 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 def db_upgrade(revision: str) -> None:
     """Apply migrations to CRM_DATABASE_URL (default: the SQLite file under ./var/)."""
-    from crm_core import schema
+    from crm_core import migrate
 
     settings = get_settings()
     if not settings.database_url:
         settings.ensure_var_dir()
-    schema.upgrade(settings.resolved_database_url(), revision=revision)
+    migrate.upgrade(settings.resolved_database_url(), revision=revision)
     click.echo(f"database at {revision}")
 
 

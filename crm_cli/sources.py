@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,8 +13,10 @@ from crm_cli.session import transaction
 from crm_core.config import MissingSettingError, get_settings
 from crm_core.errors import InvalidInput
 from crm_core.ingestion import services
-from crm_core.ingestion.models import ProviderName
+from crm_core.payloads.kinds import ProviderName
 from crm_core.providers import PROVIDERS, Provider
+from crm_core.providers.custom_spec import load_mapping
+from crm_core.providers.typeform_mapping import mapping_from_pairs
 
 
 @click.group()
@@ -33,6 +37,26 @@ def sources() -> None:
 )
 @click.option("--secret", help="The signing secret the provider issued (Shopify, Stripe, …).")
 @click.option("--secret-stdin", is_flag=True, help="Read that secret from standard input.")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    help="A web form's site allowed to post it (https://example.com); repeatable.",
+)
+@click.option("--redirect", help="Where a web form sends the browser after a post.")
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(dir_okay=False),
+    help="custom: the TOML file describing the sender (docs/providers/custom.md).",
+)
+@click.option(
+    "--map",
+    "refs",
+    multiple=True,
+    metavar="LEAD_FIELD=REF",
+    help="typeform: fill a lead field from the question with this ref (or this hidden field).",
+)
 def add_source(
     name: str,
     description: str | None,
@@ -40,34 +64,65 @@ def add_source(
     provider: str,
     secret: str | None,
     secret_stdin: bool,
+    origins: tuple[str, ...],
+    redirect: str | None,
+    mapping_file: str | None,
+    refs: tuple[str, ...],
 ) -> None:
     """Create a source. The last line is what to paste: the URL for a provider's source
-    (with its credentials for Freshdesk), the signing secret for a standard one."""
+    (with its credentials for Freshdesk, the form's action for a web form), the signing
+    secret for a standard one."""
     if not 1 <= len(name) <= 80 or "/" in name:
         raise click.ClickException("a source name is 1-80 characters without '/'")
     chosen = PROVIDERS[provider]
     secret = _given_secret(secret, secret_stdin)
+    mapping = _given_mapping(mapping_file, refs)
     base_url = None if chosen.name == ProviderName.STANDARD else _base_url()
     with transaction() as session:
         try:
-            _, secret = services.create_source(
+            source, secret = services.create_source(
                 session,
                 name=name,
                 description=description,
                 rate_limit_per_minute=rate_limit,
                 provider=provider,
                 secret=secret,
+                allowed_origins=origins,
+                redirect_url=redirect,
+                mapping=mapping,
             )
         except services.SourceExists as exc:
             raise click.ClickException(str(exc)) from None
         except InvalidInput as exc:
             raise click.ClickException(_cli_message(exc)) from None
+        origins, redirect = tuple(source.allowed_origins or []), source.redirect_url
     if base_url is None:
         click.echo(f"source {name!r} created; sign its requests with this secret:")
         click.echo(secret)
         return
     click.echo(f"source {name!r} created for {chosen.label}.")
-    _echo_steps(chosen, base_url, name, secret)
+    if chosen.name == ProviderName.FORM:
+        _echo_form_settings(list(origins), redirect)
+    _echo_steps(chosen.configured(mapping), base_url, name, secret)
+
+
+@sources.command("set-mapping")
+@click.argument("name")
+@click.argument("mapping_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--map", "refs", multiple=True, metavar="LEAD_FIELD=REF", help="typeform: see add.")
+def set_mapping(name: str, mapping_file: str | None, refs: tuple[str, ...]) -> None:
+    """Read a source's requests with a new mapping: a custom source's MAPPING_FILE, a Typeform
+    source's --map refs (none: only the defaults). Replay its invalid events afterwards."""
+    mapping = _given_mapping(mapping_file, refs)
+    with transaction() as session:
+        try:
+            services.set_source_mapping(session, name=name, mapping=mapping)
+        except services.SourceNotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        except InvalidInput as exc:
+            raise click.ClickException(_cli_message(exc)) from None
+    click.echo(f"source {name!r} reads its requests with the new mapping from now on;")
+    click.echo(f"replay what it could not read: crm events list --source {name} --status invalid")
 
 
 @sources.command("show")
@@ -79,18 +134,32 @@ def show_source(name: str) -> None:
             source = services.get_source(session, name=name)
         except services.SourceNotFound as exc:
             raise click.ClickException(str(exc)) from None
-        provider = PROVIDERS[source.provider]
+        provider = PROVIDERS[source.provider].configured(source.mapping)
         state = "enabled" if source.enabled else "disabled"
         # Only generated credentials are shown again; a provider's own secret is the provider's.
         current = services.active_secrets(session, source_id=source.id)
         secret = current[0] if current and not provider.takes_secret else None
+        origins, redirect = list(source.allowed_origins or []), source.redirect_url
     click.echo(f"source {name!r}: {provider.label} ({provider.name.value}), {state}")
+    if provider.name == ProviderName.FORM:
+        _echo_form_settings(origins, redirect)
     if provider.name == ProviderName.STANDARD:
         secret = None  # a whsec_ secret is shown once, when it is made
         base_url = _base_url(required=False)
     else:
         base_url = _base_url()
     _echo_steps(provider, base_url, name, secret)
+
+
+def _echo_form_settings(origins: list[str], redirect: str | None) -> None:
+    if origins:
+        click.echo("posts accepted from: " + ", ".join(origins))
+    else:
+        click.echo(
+            "warning: no --origin given: pages of any site may post this form"
+            " (the honeypot and the rate limits still apply)"
+        )
+    click.echo(f"after a post, browsers go to: {redirect or 'a thank-you page of ours'}")
 
 
 def _echo_steps(provider: Provider, base_url: str, name: str, secret: str | None) -> None:
@@ -106,6 +175,28 @@ def _given_secret(secret: str | None, from_stdin: bool) -> str | None:
     return secret
 
 
+def _given_mapping(mapping_file: str | None, refs: tuple[str, ...]) -> dict[str, Any] | None:
+    """A custom source's mapping file, checked, or Typeform's refs; a one-line error otherwise."""
+    if mapping_file is not None and refs:
+        raise click.ClickException("give a mapping file or --map refs, not both")
+    if refs:
+        try:
+            return mapping_from_pairs(list(refs))
+        except InvalidInput as exc:
+            raise click.ClickException(_cli_message(exc)) from None
+    if mapping_file is None:
+        return None
+    try:
+        text = Path(mapping_file).read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"{mapping_file}: {exc.strerror or exc}") from None
+    try:
+        return load_mapping(text).model_dump(mode="json")
+    except InvalidInput as exc:
+        detail = "; ".join(f"{e.field}: {e.msg}" if e.loc else e.msg for e in exc.errors)
+        raise click.ClickException(f"{mapping_file}: {' '.join(detail.split())}") from None
+
+
 def _base_url(*, required: bool = True) -> str:
     """Where providers reach this platform: CRM_PUBLIC_URL (or the embedded default)."""
     try:
@@ -119,7 +210,7 @@ def _base_url(*, required: bool = True) -> str:
 
 
 def _cli_message(exc: InvalidInput) -> str:
-    return "; ".join(f"--{e.field}: {e.msg}" for e in exc.errors)
+    return " ".join("; ".join(f"--{e.field}: {e.msg}" for e in exc.errors).split())
 
 
 @sources.command("list")

@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from crm_cli.session import transaction
-from crm_core.campaigns.suppression import get_suppression, list_suppressions, remove_suppression
+from crm_core.base.pagination import MAX_LIMIT
+from crm_core.bounces.suppression import get_suppression, list_suppressions, remove_suppression
 from crm_core.errors import InvalidInput
-from crm_core.readapi.pagination import MAX_LIMIT
 
 
 @click.group()

@@ -301,6 +301,28 @@ class Settings(BaseSettings):
             " answered 429 until the window ends. IPv6 addresses count per /64. 0: no limit."
         ),
     )
+    form_posts_per_address_per_minute: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "Web form posts (`POST /forms/<source>`) one client address may make per minute,"
+            " to all forms together; then 429. IPv6 addresses count per /64. 0: no limit."
+        ),
+    )
+    max_form_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="Largest web form body accepted (bytes); larger is 413. Files are not kept.",
+    )
+    campaigns_require_consent: bool = Field(
+        default=False,
+        description=(
+            "Send campaigns only to contacts whose marketing consent is `granted`: turn it on"
+            " where the law asks for opt-in (the EU's ePrivacy rules, say). Every campaign's"
+            " recipients then leave out contacts whose consent is `denied`, `unknown` or never"
+            " stated. Off, consent is not checked (segments may still filter on it)."
+        ),
+    )
     auth_failure_window_seconds: int = Field(
         default=300, gt=0, description="The window of CRM_AUTH_FAILURES_PER_WINDOW, in seconds."
     )

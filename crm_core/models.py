@@ -4,7 +4,14 @@ Alembic, the ERD generator and the tests import this module.
 """
 
 from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
-from crm_core.bounces.models import MailBounce, SentKind, SentMessage
+from crm_core.base.entities import EntityType, ExternalRef
+from crm_core.bounces.models import (
+    MailBounce,
+    SentKind,
+    SentMessage,
+    Suppression,
+    SuppressionReason,
+)
 from crm_core.campaigns.models import (
     CampaignMember,
     CampaignSend,
@@ -12,23 +19,12 @@ from crm_core.campaigns.models import (
     MarketingCampaign,
     MemberStatus,
     SendStatus,
-    Suppression,
-    SuppressionReason,
 )
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 from crm_core.db import Base
 from crm_core.followups.models import FollowUpStatus, FollowUpTask, SubjectType
 from crm_core.idempotency.models import IdempotencyKey, KeyState
-from crm_core.ingestion.models import (
-    EntityType,
-    EventEntity,
-    EventKind,
-    EventStatus,
-    ExternalRef,
-    InboxEvent,
-    Source,
-    SourceSecret,
-)
+from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent, Source, SourceSecret
 from crm_core.mailboxes.models import Mailbox, MailboxSecurity
 from crm_core.notifications.models import (
     DeliveryAttempt,
@@ -37,6 +33,7 @@ from crm_core.notifications.models import (
     Subscription,
 )
 from crm_core.ops.models import WorkerHeartbeat
+from crm_core.payloads.kinds import EventKind
 from crm_core.people.models import ApiKey, AuditEntry, User
 from crm_core.sales.models import (
     Agreement,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 # before anything imports celeryconfig, which reads the environment once.
 os.environ.setdefault("CRM_BROKER_URL", "memory://")
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.db import make_engine
 from crm_core.models import metadata
 from tests.keyring import TEST_KEYRING
@@ -38,12 +38,12 @@ def database_url(
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "crm.sqlite3"
         url = f"sqlite:///{path}"
-        schema.upgrade(url)
+        migrate.upgrade(url)
         yield url
         return
     request.getfixturevalue("postgres_available")
     with scratch_postgres_database() as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         yield url
 
 
@@ -94,7 +94,7 @@ def _bind_factories(request: pytest.FixtureRequest) -> Iterator[None]:
 def postgres_url(postgres_available: None) -> Iterator[str]:
     """A migrated PostgreSQL database for tests about PostgreSQL's own behaviour."""
     with scratch_postgres_database("crm_pg_only") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         yield url
 
 

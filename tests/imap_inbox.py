@@ -12,9 +12,10 @@ from collections.abc import Callable
 from sqlalchemy import Engine, func, select
 
 from crm_core.db import dialect_insert, make_session_factory, utcnow
-from crm_core.ingestion.models import EventKind, InboxEvent, Source
+from crm_core.ingestion.models import InboxEvent, Source
 from crm_core.mail.message_ids import normalize_message_id
 from crm_core.mailboxes.imap import FetchedMessage
+from crm_core.payloads.kinds import EventKind
 from tests.imap_server import message_id_of
 
 

@@ -91,3 +91,33 @@ def freshdesk_headers(credentials: str) -> dict[str, str]:
     """HTTP Basic, as a client sends the user and password of a URL."""
     token = base64.b64encode(credentials.encode()).decode()
     return {"Content-Type": JSON, "Authorization": f"Basic {token}"}
+
+
+# --- custom senders, as the two example mapping files in docs/providers/examples describe them
+
+EXAMPLES = Path(__file__).parent.parent / "docs" / "providers" / "examples"
+
+
+def github_style_headers(
+    secret: str, body: bytes, *, event: str = "order.completed", delivery: str | None = None
+) -> dict[str, str]:
+    """X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>, as GitHub signs."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": JSON,
+        "X-Hub-Signature-256": f"sha256={digest}",
+        "X-Shop-Delivery": delivery or str(uuid.uuid4()),
+        "X-Shop-Event": event,
+    }
+
+
+def lead_form_headers(secret: str, body: bytes, *, at: float | None = None) -> dict[str, str]:
+    """X-Form-Signature: v1=<base64 HMAC-SHA256 of "{timestamp}.{body}">, the Unix timestamp
+    in X-Form-Timestamp."""
+    timestamp = str(int(at if at is not None else time.time()))
+    signed = timestamp.encode() + b"." + body
+    return {
+        "Content-Type": JSON,
+        "X-Form-Signature": "v1=" + _b64_hmac(secret, signed),
+        "X-Form-Timestamp": timestamp,
+    }

@@ -1,7 +1,7 @@
 """The read API: contacts, customers and their timelines, cases and their activities,
 opportunities, agreements, orders, follow-up tasks, suppressions.
 
-A single record answers with a strong ``ETag`` (``crm_core.readapi.etags``) and a 304 to a
+A single record answers with a strong ``ETag`` (``crm_core.editing.etags``) and a 304 to a
 matching ``If-None-Match``; a merged customer or contact answers 301 to its survivor.
 """
 
@@ -13,18 +13,18 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy.orm import Session
 
-from crm_core.campaigns import suppression
+from crm_core.base.pagination import Page, parse_limit
+from crm_core.base.serialize import to_dict
+from crm_core.bounces import suppression
 from crm_core.customers.models import Contact, Customer
 from crm_core.customers.services import surviving
-from crm_core.delivery.backends import backend_from_url
+from crm_core.editing.etags import etag
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.followups import services as followups
 from crm_core.followups.models import FollowUpStatus
 from crm_core.mail import CaseTokens
+from crm_core.mail_transport.backends import backend_from_url
 from crm_core.readapi import queries
-from crm_core.readapi.etags import etag
-from crm_core.readapi.pagination import Page, parse_limit
-from crm_core.readapi.serialize import to_dict
 from crm_core.sales.models import Agreement
 from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
 from webhooks.auth import require_api_key

@@ -17,14 +17,15 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm_core.editing import activities, cases, contacts, customers, merges, opportunities
+from crm_core import merges
+from crm_core.base.serialize import to_dict
+from crm_core.editing import activities, cases, contacts, customers, opportunities
+from crm_core.editing.etags import PreconditionFailed, etag, require_current
 from crm_core.editing.records import RecordConflict, RecordMerged, RecordNotFound
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.validation import parse_json_body
+from crm_core.payloads.json_body import parse_json_body
 from crm_core.people.permissions import PermissionDenied
 from crm_core.readapi import queries
-from crm_core.readapi.etags import PreconditionFailed, etag, require_current
-from crm_core.readapi.serialize import to_dict
 from webhooks.auth import current_actor, forbidden, require_api_key
 from webhooks.idempotency import idempotent
 from webhooks.problems import problem

@@ -17,6 +17,7 @@ from webhooks import (
     campaigns,
     events,
     failure_budget,
+    forms,
     health,
     intake,
     publisher,
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     publisher.init_app(app, settings)
     app.register_blueprint(health.bp)
     app.register_blueprint(intake.bp)
+    app.register_blueprint(forms.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(campaigns.bp)

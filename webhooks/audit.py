@@ -6,9 +6,9 @@ import datetime as dt
 
 from flask import Blueprint, Response, jsonify, request
 
+from crm_core.base.pagination import parse_limit
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.people.audit import list_entries
-from crm_core.readapi.pagination import parse_limit
 from webhooks.auth import current_actor, require_api_key
 from webhooks.problems import problem
 from webhooks.state import crm_state

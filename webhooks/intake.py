@@ -24,14 +24,15 @@ from typing import TypeVar
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError
 
+from crm_core.base.signing import SignatureError, verify
 from crm_core.config import Settings
 from crm_core.ingestion.inbox import Inbox, StoredEvent
-from crm_core.ingestion.models import EventKind, EventStatus, ProviderName
+from crm_core.ingestion.models import EventStatus
 from crm_core.ingestion.services import SourceCredentials
-from crm_core.ingestion.signing import SignatureError, verify
 from crm_core.ingestion.source_cache import SourceCache
 from crm_core.ingestion.validation import accepted_content_types, validate_payload
-from crm_core.mail.model import MailLimits
+from crm_core.mail.parsed import MailLimits
+from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.providers import Delivery, ProviderRequest, get_provider
 from webhooks.failure_budget import count_failure, refused_for_failures
 from webhooks.problems import problem
@@ -61,7 +62,7 @@ def receive(source_name: str, kind: str) -> Response:
     """Accept one signed webhook: 202 when new, 200 when already received."""
     settings: Settings = crm_state().settings
     try:
-        _check_failures()
+        check_failures()
         if kind not in KINDS:
             raise Refused(problem(404, f"Unknown kind {kind[:40]!r}.", type_="unknown-kind"))
         content_type = _check_content_type(kind)
@@ -70,18 +71,18 @@ def receive(source_name: str, kind: str) -> Response:
         # committed when it returns (crm_core.ingestion.inbox).
         inbox: Inbox = crm_state().inbox
         name = source_name[:80]
-        source, cached = _known_source(inbox, name)
-        body = _read_body(limit=_size_limit(kind, settings))
+        source, cached = known_source(inbox, name)
+        body = read_body(limit=_size_limit(kind, settings))
         source, _ = _verified(
             inbox, name, source, cached, lambda s: _check_signature(s, body, settings)
         )
-        _check_rate(source)
+        check_rate(source)
         stored = _store(inbox, source, kind, content_type, body, settings)
     except Refused as refused:
         return refused.response
     except DBAPIError as exc:
-        return _unavailable(exc)
-    return _acknowledge(stored)
+        return unavailable(exc)
+    return acknowledge(stored)
 
 
 @bp.post("/webhooks/<source_name>")
@@ -89,19 +90,19 @@ def receive_from_provider(source_name: str) -> Response:
     """Accept one provider's webhook as it sends it: 202 new (``ignored`` too), 200 again."""
     settings: Settings = crm_state().settings
     try:
-        _check_failures()
+        check_failures()
         inbox: Inbox = crm_state().inbox
         name = source_name[:80]
-        source, cached = _known_source(inbox, name)
+        source, cached = known_source(inbox, name)
         message = ProviderRequest(
-            request.headers, _read_body(limit=settings.max_json_bytes), request.mimetype
+            request.headers, read_body(limit=settings.max_json_bytes), request.mimetype
         )
         source, delivery = _verified(
             inbox, name, source, cached, lambda s: _receive(s, message, settings)
         )
         if delivery is None:  # the provider's ping: it wants a plain 200, nothing stored
             return jsonify(status="ok")
-        _check_rate(source)
+        check_rate(source)
         stored = inbox.store(
             source_id=source.id,
             kind=delivery.kind,
@@ -116,11 +117,11 @@ def receive_from_provider(source_name: str) -> Response:
     except Refused as refused:
         return refused.response
     except DBAPIError as exc:
-        return _unavailable(exc)
-    return _acknowledge(stored)
+        return unavailable(exc)
+    return acknowledge(stored)
 
 
-def _unavailable(exc: DBAPIError) -> Response:
+def unavailable(exc: DBAPIError) -> Response:
     """The record is unreachable: nothing was stored, so the sender must retry."""
     log.warning("intake could not reach the database: %s", type(exc.orig or exc).__name__)
     return problem(
@@ -131,24 +132,32 @@ def _unavailable(exc: DBAPIError) -> Response:
     )
 
 
-def _acknowledge(stored: StoredEvent) -> Response:
-    """Publish a new event, then answer.
+def acknowledge(stored: StoredEvent) -> Response:
+    """Publish a new event, then answer."""
+    publish_new(stored)
+    return _answer(stored)
+
+
+def publish_new(stored: StoredEvent) -> None:
+    """Hand a new event to the broker.
 
     Published only after the commit, off the request thread: a slow or dead
     broker never delays the answer, and the sweeper publishes what this misses.
     """
     if stored.created and stored.status == EventStatus.RECEIVED:
         event_publisher().submit(stored.id)
-    return _answer(stored)
 
 
 def _receive(
     source: SourceCredentials, message: ProviderRequest, settings: Settings
 ) -> Delivery | None:
     """The source's provider verifies and classifies the request (401 when unsigned)."""
-    provider = get_provider(source.provider)
+    provider = get_provider(source.provider, source.mapping)
     if provider.name == ProviderName.STANDARD:
         detail = "This source posts to /webhooks/<source>/<kind> with Standard Webhooks headers."
+        raise Refused(problem(404, detail, type_="wrong-endpoint"))
+    if not provider.signed:  # a web form's protections are on its own route
+        detail = "This source is a web form: browsers post it to /forms/<source>."
         raise Refused(problem(404, detail, type_="wrong-endpoint"))
     if message.media_type not in provider.media_types:
         accepted = [t for t in provider.media_types if t]
@@ -178,7 +187,7 @@ def _check_content_type(kind: str) -> str:
     return (request.content_type or request.mimetype)[:255]
 
 
-def _read_body(*, limit: int) -> bytes:
+def read_body(*, limit: int) -> bytes:
     """The raw body, refusing more than ``limit`` bytes by header or by what arrives."""
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
@@ -212,7 +221,7 @@ def _load_source(inbox: Inbox, name: str) -> SourceCredentials:
     return source
 
 
-def _known_source(inbox: Inbox, name: str) -> tuple[SourceCredentials, bool]:
+def known_source(inbox: Inbox, name: str) -> tuple[SourceCredentials, bool]:
     """The source, from the cache when it is there (then ``True``), else from the database."""
     cached = _source_cache().get(name)
     if cached is not None:
@@ -263,13 +272,13 @@ def _check_signature(source: SourceCredentials, body: bytes, settings: Settings)
         raise Unsigned(problem(401, str(exc), type_="invalid-signature")) from None
 
 
-def _check_failures() -> None:
+def check_failures() -> None:
     refusal = refused_for_failures()
     if refusal is not None:
         raise Refused(refusal)
 
 
-def _check_rate(source: SourceCredentials) -> None:
+def check_rate(source: SourceCredentials) -> None:
     wait = rate_limiter().retry_after(source.id, source.rate_limit_per_minute)
     if wait is not None:
         detail = f"Too many requests from this source; retry in {wait} s."

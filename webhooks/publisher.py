@@ -1,13 +1,7 @@
-"""Publishing inbox events off the request thread.
+"""Publishing inbox events off the request thread: a slow or dead broker never holds a webhook up.
 
-A committed event is already safe; publishing only makes it fast. So the
-request hands the id to a per-process background thread and answers at once:
-a slow, paused or dead broker never holds a webhook up. The thread publishes
-what has queued up in one go (one broker connection for the lot, 100 ids to a
-message), then lingers before its next round: an id that arrives when all is
-quiet goes out at once, and under load a burst becomes one message instead of
-one each. Whatever is not published (queue full, broker down, process killed)
-the sweeper publishes.
+A committed event is already safe; whatever is not published here the sweeper publishes. How the
+thread batches and lingers: ``docs/performance.md`` (Webhook intake).
 """
 
 from __future__ import annotations

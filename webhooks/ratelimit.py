@@ -1,21 +1,9 @@
 """Per-source rate limits on shared storage (Redis when configured), via ``limits``.
 
-A fixed window per source and minute, counted in the shared storage so every
-web process draws on one budget. Asking the storage on every request would
-cost a round trip per webhook, so each process reserves its requests in small
-blocks: one ``INCRBY`` takes up to ``block`` requests of the window's budget
-and the process spends them locally until the window ends. The block is at
-most 1 % of the budget (and at most ``max_block``), so:
-
-- the limiter never admits more than the budget in a window (a block is only
-  granted from what the shared counter still has);
-- it may admit a little less: what a process reserved and did not spend before
-  the window ended, at most ``block - 1`` requests per process;
-- a small budget (under 200 a minute) is counted request by request, exactly.
-
-A refused process remembers until when the window is spent and refuses
-locally until then. When the storage is unreachable the limiter fails open:
-a webhook is never refused because the limiter is down.
+A fixed window per source (or per any other name: a web form's client address) and minute,
+shared by every web process; it never admits more than
+the budget, and fails open when the storage is unreachable. How each process reserves budget in
+blocks, and what that costs in accuracy: ``docs/performance.md`` (Webhook intake).
 """
 
 from __future__ import annotations
@@ -38,6 +26,7 @@ _EXTENSION = "crm_ratelimit"
 _REDIS_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
 MAX_BLOCK = 64
 BLOCK_SHARE = 100  # a block is at most 1/BLOCK_SHARE of the budget
+MAX_RESERVATIONS = 10_000  # names one process remembers before it forgets spent windows
 
 
 def block_size(budget: int, max_block: int = MAX_BLOCK) -> int:
@@ -79,9 +68,14 @@ class RateLimiter:
     def retry_after(self, source_id: int, per_minute: int | None) -> int | None:
         """Count one request; ``None`` if allowed, else the seconds until the next window."""
         budget = self.default_per_minute if per_minute is None else per_minute
+        return self.retry_after_for(f"source:{source_id}", budget)
+
+    def retry_after_for(self, name: str, budget: int) -> int | None:
+        """Count one request against ``name``'s own budget (a client address, say); as
+        ``retry_after``."""
         if budget <= 0:
             return None
-        key = f"{self.prefix}:source:{source_id}"
+        key = f"{self.prefix}:{name}"
         reservation = self._reservation(key)
         with reservation.lock:
             now = time.monotonic()
@@ -123,8 +117,18 @@ class RateLimiter:
         reservation = self._reservations.get(key)
         if reservation is None:
             with self._lock:
+                if len(self._reservations) >= MAX_RESERVATIONS:
+                    self._forget_spent()
                 reservation = self._reservations.setdefault(key, _Reservation())
         return reservation
+
+    def _forget_spent(self) -> None:
+        """Drop the reservations whose window is over: keyed by client address, the table
+        would otherwise grow with every address that ever posted a form."""
+        now = time.monotonic()
+        for key, held in list(self._reservations.items()):
+            if held.valid_until <= now and held.refused_until <= now:
+                del self._reservations[key]
 
 
 def init_app(app: Flask, settings: Settings) -> RateLimiter:

@@ -3,8 +3,13 @@
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
+from workers.db import CrmTask
+
 celery_app = Celery(
-    "crm", include=["workers.tasks", "workers.mailbox_tasks", "workers.followup_tasks"]
+    "crm",
+    include=["workers.tasks", "workers.mailbox_tasks", "workers.followup_tasks"],
+    # Every task carries its settings and sessions (``self.settings``, ``self.session()``).
+    task_cls=CrmTask,
 )
 celery_app.config_from_object("celeryconfig")
 
@@ -24,7 +29,7 @@ def _refuse_a_bad_mail_url(**_kwargs: object) -> None:
     Otherwise it would start, claim campaign sends and only then find it cannot send them.
     """
     from crm_core.config import get_settings
-    from crm_core.delivery.backends import check_mail_url
+    from crm_core.mail_transport.backends import check_mail_url
 
     problem = check_mail_url(get_settings().resolved_mail_url())
     if problem:

@@ -1,17 +1,18 @@
 """The worker process's settings, engine and unit of work, and the seam that replaces them.
 
-Tasks read their settings with ``worker_settings()`` and open transactions with
-``unit_of_work()``. Both come from the environment, unless code running tasks in
-this process (tests, a script) says otherwise with ``injected(...)``.
+Every task's base class, ``CrmTask``, carries them: a task reads ``self.settings`` and opens a
+transaction with ``self.session()``. Both come from the environment, unless code running tasks
+in this process (tests, a script) says otherwise with ``injected(...)``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
+from celery import Task
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -98,3 +99,25 @@ def unit_of_work() -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back if it raises."""
     with session_factory().begin() as session:
         yield session
+
+
+class CrmTask(Task):  # type: ignore[misc]
+    """The base class of every task (the app's ``task_cls``): its settings and its sessions.
+
+    Tasks are bound (``bind=True``) and read ``self.settings``, ``self.session()`` and, for a
+    service that opens its own transactions, ``self.sessions``; ``injected`` replaces them all.
+    """
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this task works with (``worker_settings``)."""
+        return worker_settings()
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory, for a service that commits step by step (``session_factory``)."""
+        return session_factory()
+
+    def session(self) -> AbstractContextManager[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        return unit_of_work()

@@ -8,9 +8,9 @@ import time
 from crm_core.config import Settings
 from crm_core.followups.rules import RulesError, RuleSet, load_rules
 from crm_core.followups.services import evaluate
-from crm_core.notifications.sending import SendSettings, deliver_due
+from crm_core.notifications.posting import SendSettings, deliver_due
 from workers.app import celery_app
-from workers.db import session_factory, unit_of_work, worker_settings
+from workers.db import CrmTask
 
 log = logging.getLogger(__name__)
 # Deliveries claimed at a time: a claim's lease must outlast posting all of them.
@@ -40,16 +40,16 @@ def send_settings(settings: Settings) -> SendSettings:
     )
 
 
-@celery_app.task(name="crm.followups.evaluate")
-def evaluate_followups() -> int:
+@celery_app.task(bind=True, name="crm.followups.evaluate")
+def evaluate_followups(self: CrmTask) -> int:
     """Fire every rule on its due subjects; how many fired. Each fires once per subject."""
-    settings = worker_settings()
+    settings = self.settings
     try:
         ruleset = rules(settings)
     except RulesError as exc:
         log.error("follow-up rules not evaluated: %s", exc)
         return 0
-    with unit_of_work() as session:
+    with self.session() as session:
         fired = evaluate(
             session, ruleset, sender=settings.mail_from, limit=settings.followup_batch_size
         )
@@ -60,16 +60,16 @@ def evaluate_followups() -> int:
     return len(fired)
 
 
-@celery_app.task(name="crm.notifications.deliver")
-def deliver_notifications() -> dict[str, int]:
+@celery_app.task(bind=True, name="crm.notifications.deliver")
+def deliver_notifications(self: CrmTask) -> dict[str, int]:
     """One attempt at each notification that is due, for a bounded time; counts by outcome."""
-    settings = send_settings(worker_settings())
+    settings = send_settings(self.settings)
     per_post = settings.connect_timeout + settings.read_timeout
     budget = (celery_app.conf.task_time_limit or 300) * RUN_BUDGET_SHARE
     deadline = time.monotonic() + max(budget - DELIVERIES_PER_CLAIM * per_post, per_post)
     totals: dict[str, int] = {}
     while True:
-        counts = deliver_due(session_factory(), settings=settings, limit=DELIVERIES_PER_CLAIM)
+        counts = deliver_due(self.sessions, settings=settings, limit=DELIVERIES_PER_CLAIM)
         for outcome, n in counts.items():
             totals[outcome] = totals.get(outcome, 0) + n
         if sum(counts.values()) < DELIVERIES_PER_CLAIM or time.monotonic() > deadline:

@@ -7,11 +7,12 @@ import os
 import socket
 import uuid
 
-from crm_core.mail.model import MailLimits
+from crm_core.config import Settings
+from crm_core.mail.parsed import MailLimits
 from crm_core.mailboxes.polling import PollLimits, poll_mailbox
 from crm_core.mailboxes.services import enabled_mailbox_ids
 from workers.app import celery_app
-from workers.db import unit_of_work, worker_settings
+from workers.db import CrmTask
 from workers.publish import enqueue_events
 
 # FETCH rounds per poll: a mailbox far behind is read over several polls, each
@@ -19,9 +20,8 @@ from workers.publish import enqueue_events
 BATCHES_PER_POLL = 20
 
 
-def poll_limits() -> PollLimits:
+def poll_limits(settings: Settings) -> PollLimits:
     """The reader's limits, from the settings."""
-    settings = worker_settings()
     return PollLimits(
         batch_size=settings.imap_batch_size,
         max_bytes=settings.imap_max_message_bytes,
@@ -33,26 +33,26 @@ def poll_limits() -> PollLimits:
     )
 
 
-@celery_app.task(name="crm.mailboxes.poll_all")
-def poll_all() -> int:
+@celery_app.task(bind=True, name="crm.mailboxes.poll_all")
+def poll_all(self: CrmTask) -> int:
     """Publish a poll of every enabled mailbox; how many were published."""
-    with unit_of_work() as session:
+    with self.session() as session:
         mailbox_ids = enabled_mailbox_ids(session)
     for mailbox_id in mailbox_ids:
         poll.delay(mailbox_id)
     return len(mailbox_ids)
 
 
-@celery_app.task(name="crm.mailboxes.poll")
-def poll(mailbox_id: int) -> str:
+@celery_app.task(bind=True, name="crm.mailboxes.poll")
+def poll(self: CrmTask, mailbox_id: int) -> str:
     """Read mailbox ``mailbox_id``'s new messages into the inbox, unless another poller is."""
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     result = poll_mailbox(
-        unit_of_work,
+        self.session,
         mailbox_id=mailbox_id,
         owner=owner,
         publish=_publish,
-        limits=poll_limits(),
+        limits=poll_limits(self.settings),
     )
     if result is None:
         return "skipped or failed: see the mailbox's last_error"

@@ -12,33 +12,34 @@ from collections import Counter
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from crm_core.campaigns import dispatch, sending
+from crm_core.campaigns import scheduling, sending
 from crm_core.db import utcnow
-from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import failure_trace
 from crm_core.ingestion.batching import batchable, run_batch
 from crm_core.ingestion.errors import PermanentError, TransientError, is_transient
-from crm_core.ingestion.models import EventKind
-from crm_core.ingestion.pipeline import run_event
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.ingestion.processing import (
     claim_events,
     due_for_sweep,
     record_failure,
 )
+from crm_core.ingestion.single_event import run_event
+from crm_core.mail_transport.backends import backend_from_url
 from crm_core.ops.services import record_heartbeat
-from crm_core.support.outbound import deliver_pending, pending_deliveries
+from crm_core.payloads.kinds import EventKind
+from crm_core.support.pending_mail import deliver_pending, pending_deliveries
 from workers.app import celery_app
-from workers.db import session_factory, unit_of_work, worker_settings
+from workers.db import CrmTask
 from workers.publish import enqueue_events
 
 log = logging.getLogger(__name__)
 
 
-@celery_app.task(name="crm.maintenance.heartbeat")
-def heartbeat() -> None:
+@celery_app.task(bind=True, name="crm.maintenance.heartbeat")
+def heartbeat(self: CrmTask) -> None:
     """Record that this worker is alive (read by ``crm status``)."""
-    hostname = heartbeat.request.hostname or socket.gethostname()
-    with unit_of_work() as session:
+    hostname = self.request.hostname or socket.gethostname()
+    with self.session() as session:
         record_heartbeat(session, hostname=hostname, pid=os.getpid())
 
 
@@ -53,17 +54,19 @@ class Outcome(enum.StrEnum):
     SKIPPED = "skipped"
 
 
-def _run_claimed(event_id: int) -> Outcome:
+def _run_claimed(task: CrmTask, event_id: int, policy: IngestPolicy) -> Outcome:
     """Process an event this worker claimed, in a transaction of its own; how it ended."""
     try:
-        with unit_of_work() as session:
-            run_event(session, event_id=event_id)
+        with task.session() as session:
+            run_event(session, event_id=event_id, policy=policy)
     except SoftTimeLimitExceeded:
         # Slow, not wrong: a busy database or a long queue of locks. Retried
         # with backoff like a lost connection, and dead after the last attempt.
-        return _record_failure(event_id, TransientError("took longer than the soft time limit"))
+        return _record_failure(
+            task, event_id, TransientError("took longer than the soft time limit")
+        )
     except Exception as exc:
-        return _record_failure(event_id, exc)
+        return _record_failure(task, event_id, exc)
     return Outcome.PROCESSED
 
 
@@ -71,8 +74,8 @@ def _run_claimed(event_id: int) -> Outcome:
 MAX_EVENTS_PER_MESSAGE = 100
 
 
-@celery_app.task(name="crm.ingest.process_events")
-def process_events(event_ids: list[int]) -> dict[str, int]:
+@celery_app.task(bind=True, name="crm.ingest.process_events")
+def process_events(self: CrmTask, event_ids: list[int]) -> dict[str, int]:
     """Turn inbox events into CRM entities, at most once in effect; how many ended how.
 
     The one ingest task: the web layer publishes the events a burst stored as
@@ -95,7 +98,9 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
         log.error("process_events needs a list of event ids, not %.200r", event_ids)
         return {}
     wanted = event_ids[:MAX_EVENTS_PER_MESSAGE]
-    with unit_of_work() as session:
+    # Before the claim: settings that cannot be read leave the events to the sweeper, unclaimed.
+    policy = IngestPolicy.from_settings(self.settings)
+    with self.session() as session:
         claimed = claim_events(
             session, event_ids=wanted, max_attempts=celery_app.conf.crm_max_attempts
         )
@@ -106,8 +111,13 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
     batched: set[int] = set()
     if len(leads) > 1 and batchable(EventKind.LEADS):
         try:
-            with unit_of_work() as session:
-                batch = run_batch(session, kind=EventKind.LEADS, event_ids=leads)
+            with self.session() as session:
+                batch = run_batch(
+                    session,
+                    kind=EventKind.LEADS,
+                    event_ids=leads,
+                    policy=policy,
+                )
         except Exception as exc:
             # The type alone: a message can quote the payload.
             log.warning(
@@ -120,16 +130,16 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
             batched.update(leads)
     for event_id in claimed:
         if event_id not in batched:
-            outcomes[_run_claimed(event_id)] += 1
+            outcomes[_run_claimed(self, event_id, policy)] += 1
     return {outcome.value: count for outcome, count in outcomes.items() if count}
 
 
-def _record_failure(event_id: int, exc: Exception) -> Outcome:
+def _record_failure(task: CrmTask, event_id: int, exc: Exception) -> Outcome:
     """Record why processing failed; publish the retry if one is due."""
     if not isinstance(exc, PermanentError) and not is_transient(exc):
         # The stack, not the message: a message can quote the payload.
         log.error("event %s failed (the reason is on the event)\n%s", event_id, failure_trace(exc))
-    with unit_of_work() as session:
+    with task.session() as session:
         outcome = record_failure(
             session,
             event_id=event_id,
@@ -143,11 +153,11 @@ def _record_failure(event_id: int, exc: Exception) -> Outcome:
     return Outcome.RETRY
 
 
-@celery_app.task(name="crm.maintenance.sweep_inbox")
-def sweep_inbox() -> int:
+@celery_app.task(bind=True, name="crm.maintenance.sweep_inbox")
+def sweep_inbox(self: CrmTask) -> int:
     """Publish every inbox event still waiting (broker was down, worker died, retry due)."""
-    settings = worker_settings()
-    with unit_of_work() as session:
+    settings = self.settings
+    with self.session() as session:
         due = due_for_sweep(
             session,
             received_grace=dt.timedelta(seconds=settings.sweep_grace_seconds),
@@ -157,21 +167,21 @@ def sweep_inbox() -> int:
     return enqueue_events(due)
 
 
-@celery_app.task(name="crm.campaigns.dispatch")
-def dispatch_campaigns() -> int:
+@celery_app.task(bind=True, name="crm.campaigns.dispatch")
+def dispatch_campaigns(self: CrmTask) -> int:
     """Beat: settle crashed sends, start due campaigns, and fan out their send batches."""
     now = utcnow()
-    with unit_of_work() as session:
-        recovered = dispatch.recover_stale_sending(
+    with self.session() as session:
+        recovered = scheduling.recover_stale_sending(
             session, older_than=dt.timedelta(seconds=_claim_timeout()), now=now
         )
-        due = dispatch.due_campaigns(session, now=now)
-    started = [campaign_id for campaign_id in due if _start_campaign(campaign_id, now=now)]
+        due = scheduling.due_campaigns(session, now=now)
+    started = [campaign_id for campaign_id in due if _start_campaign(self, campaign_id, now=now)]
     if recovered:
         log.warning("%s campaign sends found sending after a crash are now unknown", recovered)
-    with unit_of_work() as session:
-        dispatch.complete_finished_campaigns(session, now=now)
-        stalled = dispatch.stalled_campaigns(
+    with self.session() as session:
+        scheduling.complete_finished_campaigns(session, now=now)
+        stalled = scheduling.stalled_campaigns(
             session, idle_for=dt.timedelta(seconds=_claim_timeout()), now=now
         )
     for campaign_id in started:
@@ -181,7 +191,7 @@ def dispatch_campaigns() -> int:
     return len(started)
 
 
-def _start_campaign(campaign_id: int, *, now: dt.datetime) -> bool:
+def _start_campaign(task: CrmTask, campaign_id: int, *, now: dt.datetime) -> bool:
     """Claim and materialize one campaign in its own transaction; True if it started.
 
     A campaign that raises is rolled back alone and marked ``failed`` with the
@@ -189,23 +199,28 @@ def _start_campaign(campaign_id: int, *, now: dt.datetime) -> bool:
     connection, a lock) leaves it scheduled for the next tick.
     """
     try:
-        with unit_of_work() as session:
-            return dispatch.start_campaign(session, campaign_id=campaign_id, now=now)
+        with task.session() as session:
+            return scheduling.start_campaign(
+                session,
+                campaign_id=campaign_id,
+                now=now,
+                require_consent=task.settings.campaigns_require_consent,
+            )
     except Exception as exc:
         if is_transient(exc):
             log.warning("campaign %s not started this time: %s", campaign_id, exc)
             return False
-        reason = dispatch.describe_failure(exc)
+        reason = scheduling.describe_failure(exc)
         # Bad input is told in one line; anything else is a defect worth its traceback.
         unexpected = not isinstance(exc, PermanentError)
         log.error("campaign %s failed to start: %s", campaign_id, reason, exc_info=unexpected)
-    with unit_of_work() as session:
-        dispatch.fail_campaign(session, campaign_id=campaign_id, reason=reason, now=now)
+    with task.session() as session:
+        scheduling.fail_campaign(session, campaign_id=campaign_id, reason=reason, now=now)
     return False
 
 
-@celery_app.task(name="crm.campaigns.send_batch")
-def send_batch(campaign_id: int) -> str:
+@celery_app.task(bind=True, name="crm.campaigns.send_batch")
+def send_batch(self: CrmTask, campaign_id: int) -> str:
     """Claim a batch of the campaign's sends, send it over one connection, record outcomes.
 
     The claim commits before anything is sent; the outcomes commit after. Only
@@ -216,33 +231,33 @@ def send_batch(campaign_id: int) -> str:
     """
     # Before the claim: a missing setting or a bad mail URL must leave the sends
     # pending, not claimed and then abandoned.
-    settings = worker_settings()
+    settings = self.settings
     identity = sending.MailIdentity.from_settings(settings)
     backend = backend_from_url(
         settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
     )
-    with unit_of_work() as session:
-        claimed = dispatch.claim_batch(
+    with self.session() as session:
+        claimed = scheduling.claim_batch(
             session,
             campaign_id=campaign_id,
             size=celery_app.conf.crm_campaign_batch_size,
             now=utcnow(),
         )
     if not claimed:
-        return _finish_campaign(campaign_id)
+        return _finish_campaign(self, campaign_id)
     # Half the time limit: the rest of a slow batch goes back to pending for the next one.
     deadline = time.monotonic() + _claim_timeout() / 2
     try:
-        with unit_of_work() as session:
+        with self.session() as session:
             prepared = sending.prepare_batch(
                 session, campaign_id=campaign_id, claimed=claimed, identity=identity
             )
     except Exception as exc:  # nothing reached the backend: the rows go back
         log.exception("campaign %s: a batch of %d could not be prepared", campaign_id, len(claimed))
-        outcomes = sending.release_unsent(claimed, dispatch.describe_failure(exc))
+        outcomes = sending.release_unsent(claimed, scheduling.describe_failure(exc))
     else:
         outcomes = sending.deliver_batch(backend, prepared, deadline=deadline)
-    with unit_of_work() as session:
+    with self.session() as session:
         sending.record_outcomes(
             session,
             campaign_id=campaign_id,
@@ -255,9 +270,9 @@ def send_batch(campaign_id: int) -> str:
     return f"{len(outcomes)} settled"
 
 
-def _finish_campaign(campaign_id: int) -> str:
-    with unit_of_work() as session:
-        done = dispatch.complete_if_done(session, campaign_id=campaign_id, now=utcnow())
+def _finish_campaign(task: CrmTask, campaign_id: int) -> str:
+    with task.session() as session:
+        done = scheduling.complete_if_done(session, campaign_id=campaign_id, now=utcnow())
     return "campaign sent" if done else "nothing to claim"
 
 
@@ -283,11 +298,11 @@ def enqueue_send_batches(campaign_id: int, *, parallel: int, countdown: float | 
     return published
 
 
-@celery_app.task(name="crm.mail.send_pending")
-def send_pending_mail() -> int:
+@celery_app.task(bind=True, name="crm.mail.send_pending")
+def send_pending_mail(self: CrmTask) -> int:
     """Send the outbound e-mails recorded as pending (case acknowledgements); how many went."""
-    settings = worker_settings()
-    with unit_of_work() as session:
+    settings = self.settings
+    with self.session() as session:
         pending = pending_deliveries(session)
     if not pending:
         return 0
@@ -295,9 +310,7 @@ def send_pending_mail() -> int:
         settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
     )
     outcomes = [
-        deliver_pending(
-            session_factory(), backend, activity_id=activity_id, sender=settings.mail_from
-        )
+        deliver_pending(self.sessions, backend, activity_id=activity_id, sender=settings.mail_from)
         for activity_id in pending
     ]
     return outcomes.count("sent")

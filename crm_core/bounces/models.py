@@ -1,14 +1,15 @@
-"""SentMessage and MailBounce: what this platform sent, and the verified reports of failure."""
+"""What this platform sent (SentMessage), the verified reports of failure (MailBounce), and the
+addresses never to mail again (Suppression)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm_core.db import Base, check_one_of, intpk, str40, str255, utcnow
+from crm_core.db import Base, Timestamped, check_one_of, intpk, str40, str255, utcnow
 
 
 class SentKind(enum.StrEnum):
@@ -57,3 +58,25 @@ class MailBounce(Base):
     permanent: Mapped[bool]
     diagnostic: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SuppressionReason(enum.StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    MANUAL = "manual"
+
+
+class Suppression(Timestamped, Base):
+    """An address we must not mail: unsubscribed, bounced, complained or blocked by hand."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (check_one_of("reason", SuppressionReason),)
+
+    id: Mapped[intpk]
+    email_normalized: Mapped[str255] = mapped_column(unique=True)
+    reason: Mapped[str40]
+    detail: Mapped[str | None] = mapped_column(Text)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("marketing_campaigns.id", ondelete="SET NULL")
+    )

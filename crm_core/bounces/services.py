@@ -14,15 +14,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_core.bounces.models import MailBounce, SentKind, SentMessage
-from crm_core.campaigns.models import SuppressionReason
-from crm_core.campaigns.suppression import suppress
+from crm_core.bounces.models import MailBounce, SentKind, SentMessage, SuppressionReason
+from crm_core.bounces.suppression import suppress
 from crm_core.db import dialect_insert, utcnow
 from crm_core.mail import Bounce, BouncedRecipient, normalize_address, normalize_message_id
+
+if TYPE_CHECKING:
+    from crm_core.config import Settings
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,14 @@ class BouncePolicy:
 
     transient_limit: int = 3
     transient_window: dt.timedelta = dt.timedelta(days=7)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BouncePolicy:
+        """The policy as configured."""
+        return cls(
+            transient_limit=settings.bounce_transient_limit,
+            transient_window=dt.timedelta(days=settings.bounce_transient_days),
+        )
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,6 @@ class SendStatus(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-class SuppressionReason(enum.StrEnum):
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
-    COMPLAINED = "complained"
-    MANUAL = "manual"
-
-
 class MarketingCampaign(Timestamped, Base):
     """A promotion: whom it targets, what it sends, when, and what it achieved."""
 
@@ -124,18 +117,3 @@ class CampaignSend(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sending_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
-
-
-class Suppression(Timestamped, Base):
-    """An address we must not mail: unsubscribed, bounced, complained or blocked by hand."""
-
-    __tablename__ = "suppressions"
-    __table_args__ = (check_one_of("reason", SuppressionReason),)
-
-    id: Mapped[intpk]
-    email_normalized: Mapped[str255] = mapped_column(unique=True)
-    reason: Mapped[str40]
-    detail: Mapped[str | None] = mapped_column(Text)
-    campaign_id: Mapped[int | None] = mapped_column(
-        ForeignKey("marketing_campaigns.id", ondelete="SET NULL")
-    )

@@ -24,7 +24,13 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from crm_core.campaigns.instants import check_duration, to_utc
-from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
+from crm_core.customers.models import (
+    ConsentStatus,
+    Contact,
+    Customer,
+    CustomerKind,
+    LifecycleStage,
+)
 from crm_core.support.models import CaseStatus, SupportCase
 
 OPS = ("eq", "ne", "in", "contains", "gt", "lt", "exists")
@@ -103,6 +109,8 @@ class ChoiceField(FieldSpec):
     needs_customer: bool = False
 
     def coerce(self, op: str, value: Any) -> Any:
+        if op == "exists":
+            return _boolean(value)
         values = _list(value) if op == "in" else [value]
         for item in values:
             if item not in self.choices:
@@ -111,6 +119,8 @@ class ChoiceField(FieldSpec):
 
     def compile(self, op: str, value: Any) -> ColumnElement[bool]:
         column = self.column
+        if op == "exists":
+            return column.is_not(None) if value else column.is_(None)
         if op == "eq":
             return column == value
         if op == "ne":
@@ -317,4 +327,11 @@ FIELDS: dict[str, FieldSpec] = {
     "tags": TagsField(Contact.tags),
     "customer_tags": TagsField(Customer.tags, needs_customer=True),
     "has_open_case": HasOpenCaseField(),
+    # As last stated; a contact never asked has none, so ``ne`` and ``exists`` find it too.
+    "marketing_consent": ChoiceField(
+        Contact.marketing_consent,
+        tuple(ConsentStatus),
+        ops=frozenset({"eq", "ne", "in", "exists"}),
+    ),
+    "marketing_consent_at": DateTimeField(Contact.marketing_consent_at),
 }

@@ -15,9 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 
-from crm_core.campaigns.models import Suppression
+from crm_core.bounces.models import Suppression
 from crm_core.campaigns.segment_fields import FIELDS, OPS, Ago, FieldSpec
-from crm_core.customers.models import Contact, Customer
+from crm_core.customers.models import ConsentStatus, Contact, Customer
 from crm_core.db import utcnow
 from crm_core.errors import FieldError, InvalidInput
 
@@ -71,13 +71,19 @@ def parse_segment(doc: Any) -> Segment:
 
 
 def segment_query(
-    segment: Segment, *, exclude_suppressed: bool = False, now: dt.datetime | None = None
+    segment: Segment,
+    *,
+    exclude_suppressed: bool = False,
+    require_consent: bool = False,
+    now: dt.datetime | None = None,
 ) -> Select[Any]:
     """One SELECT of the ids of the contacts in ``segment`` that have an e-mail address.
 
     With ``exclude_suppressed`` it also leaves out every address on the
     suppression list, which is what a send must do. Durations in date rules
-    (``P30D``) count back from ``now`` (default: the current time).
+    (``P30D``) count back from ``now`` (default: the current time). With
+    ``require_consent`` only contacts whose marketing consent is ``granted`` are in
+    (``CRM_CAMPAIGNS_REQUIRE_CONSENT``).
     """
     now = now or utcnow()
     # A merged contact's address belongs to its survivor, who is mailed once, as itself.
@@ -91,6 +97,8 @@ def segment_query(
     if exclude_suppressed:
         suppressed = exists().where(Suppression.email_normalized == Contact.email_normalized)
         query = query.where(~suppressed)
+    if require_consent:
+        query = query.where(Contact.marketing_consent == ConsentStatus.GRANTED.value)
     return query.order_by(Contact.id)
 
 

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, selectinload
 from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.bounces.models import SentKind
 from crm_core.bounces.services import SentRecord, record_sent
-from crm_core.campaigns.dispatch import ClaimedSend, describe_failure
 from crm_core.campaigns.models import CampaignSend, MarketingCampaign, SendStatus
+from crm_core.campaigns.scheduling import ClaimedSend, describe_failure
 from crm_core.campaigns.templates import (
     CampaignTemplates,
     compile_templates,
@@ -31,9 +31,9 @@ from crm_core.campaigns.templates import (
 from crm_core.campaigns.unsubscribe import make_unsubscribe_token, make_unsubscribe_url
 from crm_core.config import Settings
 from crm_core.customers.models import Contact
-from crm_core.delivery.base import MailBackend, PermanentDeliveryError, TransientDeliveryError
-from crm_core.delivery.messages import AutoSubmitted, OutboundMail, build_message
 from crm_core.errors import PermanentError
+from crm_core.mail_transport.base import MailBackend, PermanentDeliveryError, TransientDeliveryError
+from crm_core.mail_transport.messages import AutoSubmitted, OutboundMail, build_message
 
 log = logging.getLogger(__name__)
 

@@ -16,18 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.bounces.models import Suppression, SuppressionReason
+from crm_core.bounces.suppression import suppress
 from crm_core.campaigns.instants import to_utc
-from crm_core.campaigns.models import (
-    CampaignSend,
-    CampaignStatus,
-    MarketingCampaign,
-    SendStatus,
-    Suppression,
-    SuppressionReason,
-)
+from crm_core.campaigns.models import CampaignSend, CampaignStatus, MarketingCampaign, SendStatus
 from crm_core.campaigns.recurrence import check_cron, next_run
 from crm_core.campaigns.segments import parse_segment
-from crm_core.campaigns.suppression import suppress
 from crm_core.campaigns.templates import validate_templates
 from crm_core.customers.models import Contact
 from crm_core.db import utcnow

@@ -15,6 +15,14 @@ if TYPE_CHECKING:
     from crm_core.sales.models import Opportunity
 
 
+class ConsentStatus(enum.StrEnum):
+    """A contact's marketing consent as last stated (``crm_core.customers.consent``)."""
+
+    GRANTED = "granted"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+
+
 class CustomerKind(enum.StrEnum):
     PERSON = "person"
     COMPANY = "company"
@@ -72,8 +80,9 @@ class Customer(Versioned, Timestamped, Base):
         passive_deletes=True,
         foreign_keys="Contact.customer_id",
     )
+    # By name: sales sits above customers and imports them; customers never import sales.
     opportunities: Mapped[list[Opportunity]] = relationship(
-        back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
+        "Opportunity", back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
     )
 
 
@@ -92,6 +101,7 @@ class Contact(Versioned, Timestamped, Base):
         ),
         Index("ix_contacts_phone", "phone"),
         Index("ix_contacts_last_activity_at", "last_activity_at"),
+        check_one_of("marketing_consent", ConsentStatus),
     )
 
     id: Mapped[intpk]
@@ -123,5 +133,16 @@ class Contact(Versioned, Timestamped, Base):
     merged_into: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
+    # Marketing consent as last stated (NULL: never stated), when, by which source and how;
+    # written only by ``crm_core.customers.consent.apply_consent``.
+    marketing_consent: Mapped[str40 | None]
+    marketing_consent_at: Mapped[dt.datetime | None]
+    marketing_consent_source_id: Mapped[int | None] = mapped_column(
+        # A source with events cannot be deleted (the inbox RESTRICTs it), so neither can one
+        # that stated a consent.
+        ForeignKey("sources.id"),
+        info={"erd_label": "stated_consent"},
+    )
+    marketing_consent_method: Mapped[str80 | None]
 
     customer: Mapped[Customer] = relationship(back_populates="contacts", foreign_keys=[customer_id])

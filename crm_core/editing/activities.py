@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity
+from crm_core.base.serialize import plain
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import utcnow
 from crm_core.editing.records import RecordNotFound
@@ -19,7 +20,6 @@ from crm_core.editing.schemas import ActivityCreate, parse
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.people import audit
 from crm_core.people.permissions import Actor, Permission
-from crm_core.readapi.serialize import plain
 from crm_core.sales.models import Opportunity, Order
 from crm_core.support.models import SupportCase
 

@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core.base.entities import EntityType
 from crm_core.customers.models import Contact, Customer
 from crm_core.customers.services import add_contact, set_primary_contact
 from crm_core.editing import records
 from crm_core.editing.records import RecordConflict, RecordMerged, RecordNotFound
 from crm_core.editing.schemas import ContactCreate, ContactFields, merge_patch, parse, parse_patch
-from crm_core.ingestion.models import EntityType
 from crm_core.leads.normalize import join_name, normalize_phone
 from crm_core.people import audit
 from crm_core.people.permissions import Actor, Permission

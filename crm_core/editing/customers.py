@@ -13,6 +13,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity
+from crm_core.base.entities import EntityType
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 from crm_core.customers.services import create_customer as insert_customer
 from crm_core.customers.services import name_key
@@ -27,7 +28,6 @@ from crm_core.editing.schemas import (
     parse_patch,
 )
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import EntityType
 from crm_core.people import audit
 from crm_core.people.permissions import Actor, Permission
 from crm_core.sales.models import Agreement, Opportunity, Order

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from crm_core.base.entities import ExternalRef
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import ExternalRef
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import normalize_email
 

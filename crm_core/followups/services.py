@@ -18,11 +18,12 @@ from sqlalchemy import exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
-from crm_core.campaigns.suppression import is_suppressed
+from crm_core.base.pagination import Page, cursor_time, decode_cursor, encode_cursor
+from crm_core.base.serialize import to_dict
+from crm_core.bounces.suppression import is_suppressed
 from crm_core.campaigns.templates import compile_templates, contact_context, customer_context
 from crm_core.customers.models import Contact, Customer, LifecycleStage
 from crm_core.db import dialect_insert, utcnow
-from crm_core.delivery.messages import AutoSubmitted, new_message_id
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.followups.models import FollowUpStatus, FollowUpTask, SubjectType
 from crm_core.followups.rules import (
@@ -31,9 +32,8 @@ from crm_core.followups.rules import (
     OpportunityIdle,
     RuleSet,
 )
+from crm_core.mail_transport.messages import AutoSubmitted, new_message_id
 from crm_core.notifications.services import notify
-from crm_core.readapi.pagination import Page, cursor_time, decode_cursor, encode_cursor
-from crm_core.readapi.serialize import to_dict
 from crm_core.sales.models import Opportunity, OpportunityStage
 from crm_core.support.models import CaseStatus, SupportCase
 

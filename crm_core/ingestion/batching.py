@@ -18,11 +18,16 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from crm_core.config import Settings, get_settings
 from crm_core.errors import InvalidInput
 from crm_core.ingestion.handlers import HANDLERS, KindHandler
 from crm_core.ingestion.models import EventStatus, InboxEvent
-from crm_core.ingestion.processing import complete_events, events_with_providers, fail_event
+from crm_core.ingestion.policy import IngestPolicy
+from crm_core.ingestion.processing import (
+    Reading,
+    complete_events,
+    events_with_providers,
+    fail_event,
+)
 
 P = TypeVar("P")
 
@@ -41,31 +46,35 @@ def batchable(kind: str) -> bool:
     return entry is not None and entry.handle_many is not None
 
 
-def run_batch(session: Session, *, kind: str, event_ids: Sequence[int]) -> BatchOutcome:
+def run_batch(
+    session: Session, *, kind: str, event_ids: Sequence[int], policy: IngestPolicy
+) -> BatchOutcome:
     """Handle these claimed events of ``kind`` together; mark each ``processed`` or ``invalid``."""
     found = events_with_providers(session, event_ids=event_ids)
     ordered = []
     for event_id in event_ids:
-        event, provider = found.get(event_id, (None, ""))
-        if event is None or event.kind != kind:
+        event, reading = found.get(event_id, (None, None))
+        if event is None or reading is None or event.kind != kind:
             raise ValueError(f"event {event_id} is not a stored {kind} event")
-        ordered.append((event, provider))
-    return _run_many(session, HANDLERS[kind], ordered, get_settings())
+        ordered.append((event, reading))
+    return _run_many(session, HANDLERS[kind], ordered, policy)
 
 
 def _run_many(
     session: Session,
     entry: KindHandler[P],
-    events: list[tuple[InboxEvent, str]],
-    settings: Settings,
+    events: list[tuple[InboxEvent, Reading]],
+    policy: IngestPolicy,
 ) -> BatchOutcome:
     if entry.handle_many is None:
         raise ValueError("this kind is processed one event at a time")
     outcome = BatchOutcome()
     parsed: list[tuple[InboxEvent, P]] = []
-    for event, provider in events:
+    for event, reading in events:
         try:
-            parsed.append((event, entry.parse_from(event, settings, provider)))
+            parsed.append(
+                (event, entry.parse_from(event, policy, reading.provider, reading.mapping))
+            )
         except InvalidInput as exc:
             fail_event(
                 session,
@@ -75,7 +84,7 @@ def _run_many(
                 errors=exc.error_dicts(),
             )
             outcome.invalid.append(event.id)
-    results = entry.handle_many(session, parsed) if parsed else []
+    results = entry.handle_many(session, parsed, policy) if parsed else []
     complete_events(
         session,
         completed={

@@ -2,8 +2,10 @@
 
 Each entry parses the stored body into the kind's typed payload (``parse``,
 ``InvalidInput`` listing each problem), then turns that payload into CRM
-entities (``handle(session, event, payload)``). The body is parsed once, at the
-start of processing. For a source whose provider is not ``standard`` the
+entities (``handle(session, event, payload, policy)``, handing each domain its own
+command, ``ingestion.commands``). Every step gets the ``IngestPolicy`` the task built
+from the settings. The body is parsed once, at the start of processing. For a
+source whose provider is not ``standard`` the
 provider's mapping (``crm_core.providers.mapping``, by the event's topic) takes
 the place of ``parse``: it restates the provider's document in our terms, the
 kind's ``build`` checks it as it checks a standard one, and the same payload goes
@@ -16,28 +18,21 @@ handler patch the table (``monkeypatch.setitem``).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_core.bounces.services import BouncePolicy
-from crm_core.config import Settings, get_settings
+from crm_core.base.entities import EntityType
+from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
 from crm_core.customers.services import surviving
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import EntityType, EventKind, InboxEvent, ProviderName
-from crm_core.ingestion.schemas import (
-    DealPayload,
-    EmailPayload,
-    LeadPayload,
-    OrderPayload,
-    Payload,
-    TicketPayload,
-)
+from crm_core.ingestion.commands import deal_command, normalize_lead, order_command, ticket_command
+from crm_core.ingestion.models import InboxEvent
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.ingestion.validation import (
     RFC822_TYPE,
     check_rfc822,
@@ -48,29 +43,24 @@ from crm_core.ingestion.validation import (
 from crm_core.leads.batch import LeadItem, capture_leads
 from crm_core.leads.contacts import contact_for_address
 from crm_core.leads.errors import InvalidField
-from crm_core.leads.normalize import (
-    NormalizedLead,
-    free_mail_domains,
-    normalize_email,
-    normalize_lead,
-)
+from crm_core.leads.normalize import NormalizedLead, normalize_email
 from crm_core.leads.services import capture_lead
-from crm_core.mail import (
-    CaseTokens,
-    MailLimits,
-    MalformedEmail,
-    ParsedEmail,
-    parse_json,
-    parse_rfc822,
+from crm_core.mail import MalformedEmail, ParsedEmail, parse_json, parse_rfc822
+from crm_core.payloads.kinds import EventKind, ProviderName
+from crm_core.payloads.schemas import (
+    DealPayload,
+    EmailPayload,
+    LeadPayload,
+    OrderPayload,
+    Payload,
+    TicketPayload,
 )
 from crm_core.providers.mapped import Mapped
 from crm_core.providers.mapping import map_document
 from crm_core.sales.deals import record_deal
 from crm_core.sales.services import record_order
-from crm_core.support.auto_ack import AutoAckSettings
 from crm_core.support.inbound_mail import MailContext, ThreadDecision, receive_email
 from crm_core.support.services import upsert_case_from_ticket
-from crm_core.touched import Touched
 
 Entities = list[tuple[str, int]]
 P = TypeVar("P")
@@ -81,63 +71,85 @@ M = TypeVar("M", bound=Payload)
 class KindHandler(Generic[P]):
     """How the workers process one kind: parse the stored body, then handle the payload."""
 
-    parse: Callable[[InboxEvent, Settings], P]
-    handle: Callable[[Session, InboxEvent, P], Entities]
+    parse: Callable[[InboxEvent, IngestPolicy], P]
+    handle: Callable[[Session, InboxEvent, P, IngestPolicy], Entities]
     # Many events of the kind in one transaction, in order (one list of entities each);
     # ``None``: the kind is processed one event at a time.
-    handle_many: Callable[[Session, Sequence[tuple[InboxEvent, P]]], list[Entities]] | None = None
+    handle_many: (
+        Callable[[Session, Sequence[tuple[InboxEvent, P]], IngestPolicy], list[Entities]] | None
+    ) = None
     # The payload of a JSON document already in our terms (a provider's, mapped);
     # ``None``: no provider sends the kind.
-    build: Callable[[dict[str, Any], Settings], P] | None = None
+    build: Callable[[dict[str, Any], IngestPolicy], P] | None = None
 
     def run(
         self,
         session: Session,
         event: InboxEvent,
-        settings: Settings,
+        policy: IngestPolicy,
         provider: str = ProviderName.STANDARD,
+        mapping: dict[str, Any] | None = None,
     ) -> Entities:
-        """Parse ``event`` (sent by ``provider``) and handle its payload; what it touched.
+        """Parse ``event`` (sent by ``provider``, read as its source's ``mapping`` says) and
+        handle its payload; what it touched.
 
         What ``handle`` refuses in a provider's event is named in the provider's terms too.
         """
         if provider == ProviderName.STANDARD:
-            return self.handle(session, event, self.parse(event, settings))
-        mapped, payload = self._map(event, settings, provider)
+            return self.handle(session, event, self.parse(event, policy), policy)
+        mapped, payload = self._map(event, policy, provider, mapping)
         try:
-            return self.handle(session, event, payload)
+            return self.handle(session, event, payload, policy)
         except InvalidInput as exc:
             raise InvalidInput(mapped.translate(exc.errors)) from None
 
-    def parse_from(self, event: InboxEvent, settings: Settings, provider: str) -> P:
+    def parse_from(
+        self,
+        event: InboxEvent,
+        policy: IngestPolicy,
+        provider: str,
+        mapping: dict[str, Any] | None = None,
+    ) -> P:
         """The payload of ``event``: ``parse`` for a standard source, else the provider's
-        mapping for the event's topic, checked by ``build``."""
+        mapping for the event's topic (with the source's ``mapping``), checked by ``build``."""
         if provider == ProviderName.STANDARD:
-            return self.parse(event, settings)
-        return self._map(event, settings, provider)[1]
+            return self.parse(event, policy)
+        return self._map(event, policy, provider, mapping)[1]
 
-    def _map(self, event: InboxEvent, settings: Settings, provider: str) -> tuple[Mapped, P]:
-        mapped = map_document(provider, event.topic, event.body, max_depth=settings.max_json_depth)
+    def _map(
+        self,
+        event: InboxEvent,
+        policy: IngestPolicy,
+        provider: str,
+        mapping: dict[str, Any] | None,
+    ) -> tuple[Mapped, P]:
+        mapped = map_document(
+            provider,
+            event.topic,
+            event.body,
+            max_depth=policy.max_json_depth,
+            content_type=event.content_type,
+            mapping=mapping,
+        )
         if self.build is None:
             raise InvalidInput([FieldError(("topic",), f"{event.kind} have no provider form")])
         try:
-            return mapped, self.build(mapped.document, settings)
+            return mapped, self.build(mapped.document, policy)
         except InvalidInput as exc:
             raise InvalidInput(mapped.translate(exc.errors)) from None
 
 
 def resolve_contact(
-    session: Session, email: str, name: str | None, *, field: str = "email"
+    session: Session,
+    email: str,
+    name: str | None,
+    *,
+    free_domains: frozenset[str],
+    field: str = "email",
 ) -> tuple[Contact, Touched]:
     """The contact of ``email`` (created with its customer when unknown), race-safe."""
-    settings = get_settings()
     try:
-        match = contact_for_address(
-            session,
-            email=email,
-            name=name,
-            free_domains=free_mail_domains(settings.extra_freemail_domain_list()),
-        )
+        match = contact_for_address(session, email=email, name=name, free_domains=free_domains)
     except InvalidField as exc:
         raise InvalidInput([FieldError((field,), exc.message)]) from None
     touched = Touched()
@@ -159,54 +171,56 @@ def find_contact(session: Session, email: str) -> Contact | None:
 # --- parse: a stored body becomes the kind's typed payload ---------------------------
 
 
-def _json(kind: EventKind, schema: type[M]) -> Callable[[InboxEvent, Settings], M]:
+def _json(kind: EventKind, schema: type[M]) -> Callable[[InboxEvent, IngestPolicy], M]:
     """The parse step of a kind sent as a JSON document of ``schema``."""
 
-    def parse(event: InboxEvent, settings: Settings) -> M:
+    def parse(event: InboxEvent, policy: IngestPolicy) -> M:
         return parse_json_payload(
-            kind, schema, event.body, event.content_type, max_depth=settings.max_json_depth
+            kind, schema, event.body, event.content_type, max_depth=policy.max_json_depth
         )
 
     return parse
 
 
-def _document(schema: type[M]) -> Callable[[dict[str, Any], Settings], M]:
+def _document(schema: type[M]) -> Callable[[dict[str, Any], IngestPolicy], M]:
     """The build step of a kind whose payload is a JSON document of ``schema``."""
 
-    def build(document: dict[str, Any], settings: Settings) -> M:
+    def build(document: dict[str, Any], policy: IngestPolicy) -> M:
         return payload_from_document(schema, document)
 
     return build
 
 
-parse_order: Callable[[InboxEvent, Settings], OrderPayload] = _json(EventKind.ORDERS, OrderPayload)
-parse_deal: Callable[[InboxEvent, Settings], DealPayload] = _json(EventKind.DEALS, DealPayload)
-parse_ticket: Callable[[InboxEvent, Settings], TicketPayload] = _json(
+parse_order: Callable[[InboxEvent, IngestPolicy], OrderPayload] = _json(
+    EventKind.ORDERS, OrderPayload
+)
+parse_deal: Callable[[InboxEvent, IngestPolicy], DealPayload] = _json(EventKind.DEALS, DealPayload)
+parse_ticket: Callable[[InboxEvent, IngestPolicy], TicketPayload] = _json(
     EventKind.TICKETS, TicketPayload
 )
 
 
-def parse_lead(event: InboxEvent, settings: Settings) -> NormalizedLead:
+def parse_lead(event: InboxEvent, policy: IngestPolicy) -> NormalizedLead:
     """The normalized lead of a stored ``leads`` event."""
     payload = parse_json_payload(
         EventKind.LEADS,
         LeadPayload,
         event.body,
         event.content_type,
-        max_depth=settings.max_json_depth,
+        max_depth=policy.max_json_depth,
     )
-    return normalize_lead(payload, default_region=settings.default_region)
+    return normalize_lead(payload, default_region=policy.default_region)
 
 
-def build_lead(document: dict[str, Any], settings: Settings) -> NormalizedLead:
+def build_lead(document: dict[str, Any], policy: IngestPolicy) -> NormalizedLead:
     """The normalized lead of a document in ``LeadPayload``'s terms."""
     payload = payload_from_document(LeadPayload, document)
-    return normalize_lead(payload, default_region=settings.default_region)
+    return normalize_lead(payload, default_region=policy.default_region)
 
 
-def parse_email(event: InboxEvent, settings: Settings) -> ParsedEmail:
+def parse_email(event: InboxEvent, policy: IngestPolicy) -> ParsedEmail:
     """The e-mail of an event, from raw RFC 5322 bytes or from the JSON form."""
-    limits = MailLimits.from_settings(settings)
+    limits = policy.mail_limits
     if media_type(event.content_type) == RFC822_TYPE:
         check_rfc822(event.body, limits=limits)
         try:
@@ -218,59 +232,96 @@ def parse_email(event: InboxEvent, settings: Settings) -> ParsedEmail:
         EmailPayload,
         event.body,
         event.content_type,
-        max_depth=settings.max_json_depth,
+        max_depth=policy.max_json_depth,
     )
     return parse_json(payload, limits=limits)
+
+
+def build_email(document: dict[str, Any], policy: IngestPolicy) -> ParsedEmail:
+    """The e-mail of a document in ``EmailPayload``'s terms."""
+    payload = payload_from_document(EmailPayload, document)
+    return parse_json(payload, limits=policy.mail_limits)
 
 
 # --- handle: the payload becomes CRM entities ----------------------------------------
 
 
-def handle_lead(session: Session, event: InboxEvent, lead: NormalizedLead) -> Entities:
+def stamped_lead(event: InboxEvent, lead: NormalizedLead) -> NormalizedLead:
+    """``lead`` with a consent stated without a time dated by its event's arrival."""
+    if lead.consent is None or lead.consent.stated_at is not None:
+        return lead
+    return replace(lead, consent=lead.consent.stamped(event.received_at))
+
+
+def handle_lead(
+    session: Session, event: InboxEvent, lead: NormalizedLead, policy: IngestPolicy
+) -> Entities:
     """A lead: match or create the contact and customer, attribute, record."""
     result = capture_lead(
         session,
         source_id=event.source_id,
         event_id=event.id,
-        lead=lead,
-        free_domains=free_mail_domains(get_settings().extra_freemail_domain_list()),
+        lead=stamped_lead(event, lead),
+        free_domains=policy.free_domains,
     )
     return result.entities
 
 
 def handle_leads(
-    session: Session, leads: Sequence[tuple[InboxEvent, NormalizedLead]]
+    session: Session, leads: Sequence[tuple[InboxEvent, NormalizedLead]], policy: IngestPolicy
 ) -> list[Entities]:
     """Many leads as one batch (``leads.batch``): a few statements for all of them."""
-    items = [LeadItem(event.id, event.source_id, lead) for event, lead in leads]
-    free_domains = free_mail_domains(get_settings().extra_freemail_domain_list())
-    return [result.entities for result in capture_leads(session, items, free_domains=free_domains)]
+    items = [
+        LeadItem(event.id, event.source_id, stamped_lead(event, lead)) for event, lead in leads
+    ]
+    results = capture_leads(session, items, free_domains=policy.free_domains)
+    return [result.entities for result in results]
 
 
-def handle_order(session: Session, event: InboxEvent, order: OrderPayload) -> Entities:
+def handle_order(
+    session: Session, event: InboxEvent, order: OrderPayload, policy: IngestPolicy
+) -> Entities:
     """An order: the buyer's contact, products by SKU, the order and its lines."""
-    buyer, touched = resolve_contact(session, order.email, None)
+    buyer, touched = resolve_contact(session, order.email, None, free_domains=policy.free_domains)
     touched.extend(
         record_order(
-            session, source_id=event.source_id, event_id=event.id, buyer=buyer, order=order
+            session,
+            source_id=event.source_id,
+            event_id=event.id,
+            buyer=buyer,
+            order=order_command(order),
         )
     )
     return touched.items()
 
 
-def handle_deal(session: Session, event: InboxEvent, deal: DealPayload) -> Entities:
+def handle_deal(
+    session: Session, event: InboxEvent, deal: DealPayload, policy: IngestPolicy
+) -> Entities:
     """A deal update: the buyer's contact, the opportunity, its stage, its agreement."""
-    buyer, touched = resolve_contact(session, deal.email, None)
+    buyer, touched = resolve_contact(session, deal.email, None, free_domains=policy.free_domains)
     touched.extend(
-        record_deal(session, source_id=event.source_id, event_id=event.id, buyer=buyer, deal=deal)
+        record_deal(
+            session,
+            source_id=event.source_id,
+            event_id=event.id,
+            buyer=buyer,
+            deal=deal_command(deal),
+        )
     )
     return touched.items()
 
 
-def handle_ticket(session: Session, event: InboxEvent, ticket: TicketPayload) -> Entities:
+def handle_ticket(
+    session: Session, event: InboxEvent, ticket: TicketPayload, policy: IngestPolicy
+) -> Entities:
     """A help-desk ticket: the requester's contact, the case, its status and comments."""
     requester, touched = resolve_contact(
-        session, ticket.requester.email, ticket.requester.name, field="requester.email"
+        session,
+        ticket.requester.email,
+        ticket.requester.name,
+        free_domains=policy.free_domains,
+        field="requester.email",
     )
     touched.extend(
         upsert_case_from_ticket(
@@ -278,41 +329,29 @@ def handle_ticket(session: Session, event: InboxEvent, ticket: TicketPayload) ->
             source_id=event.source_id,
             event_id=event.id,
             requester=requester,
-            ticket=ticket,
-            sla_hours=get_settings().sla_first_response_hours,
+            ticket=ticket_command(ticket),
+            sla_hours=policy.sla_hours,
         )
     )
     return touched.items()
 
 
-def auto_ack_settings(settings: Settings) -> AutoAckSettings:
-    """The acknowledgement rules as configured."""
-    return AutoAckSettings(
-        enabled=settings.auto_ack_enabled,
-        subject=settings.auto_ack_subject,
-        text=settings.auto_ack_text,
-        sender=settings.mail_from,
-        own_addresses=frozenset(settings.support_addresses),
-        per_sender_per_day=settings.auto_ack_per_sender_per_day,
-    )
-
-
-def handle_email(session: Session, event: InboxEvent, parsed: ParsedEmail) -> Entities:
+def handle_email(
+    session: Session, event: InboxEvent, parsed: ParsedEmail, policy: IngestPolicy
+) -> Entities:
     """An inbound e-mail: thread, file on a case or a contact, record."""
-    settings = get_settings()
     context = MailContext(
         source_id=event.source_id,
         event_id=event.id,
-        support_addresses=settings.support_addresses,
-        sla_hours=settings.sla_first_response_hours,
-        resolve_contact=lambda s, email, name: resolve_contact(s, email, name, field="from"),
-        find_contact=find_contact,
-        auto_ack=auto_ack_settings(settings),
-        case_tokens=CaseTokens.from_secret(settings.resolved_secret_key()),
-        bounces=BouncePolicy(
-            transient_limit=settings.bounce_transient_limit,
-            transient_window=dt.timedelta(days=settings.bounce_transient_days),
+        support_addresses=policy.support_addresses,
+        sla_hours=policy.sla_hours,
+        resolve_contact=lambda s, email, name: resolve_contact(
+            s, email, name, free_domains=policy.free_domains, field="from"
         ),
+        find_contact=find_contact,
+        auto_ack=policy.auto_ack,
+        case_tokens=policy.case_tokens,
+        bounces=policy.bounces,
     )
     outcome = receive_email(session, parsed=parsed, context=context)
     # A replay finds its own message already filed: the first decision stands.
@@ -328,9 +367,11 @@ HANDLERS: dict[str, KindHandler[Any]] = {
     EventKind.ORDERS: KindHandler(
         parse=parse_order, handle=handle_order, build=_document(OrderPayload)
     ),
-    EventKind.DEALS: KindHandler(parse=parse_deal, handle=handle_deal),
+    EventKind.DEALS: KindHandler(
+        parse=parse_deal, handle=handle_deal, build=_document(DealPayload)
+    ),
     EventKind.TICKETS: KindHandler(
         parse=parse_ticket, handle=handle_ticket, build=_document(TicketPayload)
     ),
-    EventKind.EMAILS: KindHandler(parse=parse_email, handle=handle_email),
+    EventKind.EMAILS: KindHandler(parse=parse_email, handle=handle_email, build=build_email),
 }

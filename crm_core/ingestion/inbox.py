@@ -1,15 +1,8 @@
 """Writing requests into the inbox: ``store_event`` in a session, ``Inbox`` for the web intake.
 
-Both run one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (``insert_new_event``).
-``Inbox`` exists because the intake's write on the raw driver connection, in
-autocommit, measured a quarter less CPU per request (``docs/performance.md``).
-
-On PostgreSQL through psycopg or psycopg2, ``Inbox`` runs that statement, as
-SQLAlchemy compiles it for the table (so the two paths cannot drift), in
-autocommit on the pooled driver connection: PostgreSQL commits it before it
-answers. On any other backend (SQLite in development and in unit tests)
-``Inbox.store`` is ``store_event`` in a transaction. Errors of the driver reach
-the caller as SQLAlchemy's ``DBAPIError``, whichever path raised them.
+Both run one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (``insert_new_event``), so a
+redelivery is a no-op that returns the first row's id. ``Inbox`` commits on its own, the one
+writer that does; why, and how it differs by backend: ``docs/performance.md`` (Webhook intake).
 """
 
 from __future__ import annotations
@@ -27,8 +20,9 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from crm_core.db import utcnow
 from crm_core.errors import FieldError
-from crm_core.ingestion.models import EventKind, EventStatus, InboxEvent
+from crm_core.ingestion.models import EventStatus, InboxEvent
 from crm_core.ingestion.services import SourceCredentials, source_credentials
+from crm_core.payloads.kinds import EventKind
 
 
 @dataclass(frozen=True)

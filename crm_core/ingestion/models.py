@@ -19,16 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from crm_core.base.entities import EntityType
 from crm_core.db import Base, BigId, Timestamped, check_one_of, intpk, str40, str80, str255, utcnow
 from crm_core.encryption.types import EncryptedString
-
-
-class EventKind(enum.StrEnum):
-    LEADS = "leads"
-    EMAILS = "emails"
-    TICKETS = "tickets"
-    ORDERS = "orders"
-    DEALS = "deals"
+from crm_core.payloads.kinds import EventKind, ProviderName
 
 
 class EventStatus(enum.StrEnum):
@@ -40,30 +34,6 @@ class EventStatus(enum.StrEnum):
     DEAD = "dead"
     # A provider's topic the platform does not handle: kept, acknowledged, never processed.
     IGNORED = "ignored"
-
-
-class EntityType(enum.StrEnum):
-    CUSTOMER = "customer"
-    CONTACT = "contact"
-    OPPORTUNITY = "opportunity"
-    AGREEMENT = "agreement"
-    ORDER = "order"
-    PRODUCT = "product"
-    ACTIVITY = "activity"
-    SUPPORT_CASE = "support_case"
-    CAMPAIGN = "campaign"
-
-
-class ProviderName(enum.StrEnum):
-    """Who sends a source's requests, and so how they are verified and read."""
-
-    STANDARD = "standard"
-    SHOPIFY = "shopify"
-    WOOCOMMERCE = "woocommerce"
-    STRIPE = "stripe"
-    ZENDESK = "zendesk"
-    FRESHDESK = "freshdesk"
-    TYPEFORM = "typeform"
 
 
 class Source(Timestamped, Base):
@@ -82,6 +52,13 @@ class Source(Timestamped, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Requests per minute this source may make; NULL uses the configured default.
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    # A web form's source: the origins (``https://example.com``) whose pages may post to it
+    # (empty: any), and where a browser goes after posting (NULL: a thank-you page of ours).
+    allowed_origins: Mapped[list[str] | None] = mapped_column(JSON)
+    redirect_url: Mapped[str | None] = mapped_column(Text)
+    # How the provider reads this source's requests beyond its defaults, validated when it
+    # was set: the ``custom`` provider's mapping file, Typeform's answer refs. NULL: none.
+    mapping: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     secrets: Mapped[list[SourceSecret]] = relationship(
         back_populates="source",
@@ -169,23 +146,3 @@ class EventEntity(Base):
     )
     entity_type: Mapped[str40] = mapped_column(primary_key=True)
     entity_id: Mapped[int] = mapped_column(BigId, primary_key=True)
-
-
-class ExternalRef(Base):
-    """A sender's id for one of our entities: (source, type, external id) → entity."""
-
-    __tablename__ = "external_refs"
-    __table_args__ = (
-        check_one_of("entity_type", EntityType),
-        UniqueConstraint("source_id", "entity_type", "external_id"),
-        Index("ix_external_refs_entity_type_entity_id", "entity_type", "entity_id"),
-    )
-
-    id: Mapped[intpk]
-    source_id: Mapped[int] = mapped_column(
-        ForeignKey("sources.id", ondelete="CASCADE"), info={"erd_label": "names"}
-    )
-    entity_type: Mapped[str40]
-    external_id: Mapped[str255]
-    entity_id: Mapped[int] = mapped_column(BigId)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -48,17 +48,27 @@ def get_event(session: Session, *, event_id: int) -> InboxEvent:
     return event
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How an event is read: its source's ``provider`` and that source's stored ``mapping``."""
+
+    provider: str
+    mapping: dict[str, Any] | None = None
+
+
 def events_with_providers(
     session: Session, *, event_ids: Sequence[int]
-) -> dict[int, tuple[InboxEvent, str]]:
-    """The events ``event_ids``, each with its source's ``provider`` (which decides how the
-    event is read), in one query."""
+) -> dict[int, tuple[InboxEvent, Reading]]:
+    """The events ``event_ids``, each with how its source's provider reads it, in one query."""
     query = (
-        select(InboxEvent, Source.provider)
+        select(InboxEvent, Source.provider, Source.mapping)
         .join(Source, Source.id == InboxEvent.source_id)
         .where(InboxEvent.id.in_(list(event_ids)))
     )
-    return {event.id: (event, provider) for event, provider in session.execute(query)}
+    return {
+        event.id: (event, Reading(provider, mapping))
+        for event, provider, mapping in session.execute(query)
+    }
 
 
 def claim_event(

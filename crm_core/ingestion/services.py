@@ -7,20 +7,20 @@ the command that calls it owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core.db import UTCDateTime, utcnow
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import (
-    ProviderName,
-    Source,
-    SourceSecret,
-)
+from crm_core.ingestion.models import Source, SourceSecret
 from crm_core.ingestion.validation import Validated, validate_payload
+from crm_core.payloads.kinds import ProviderName
 from crm_core.providers import PROVIDERS, Provider
+from crm_core.providers.form import origin_of
 
 __all__ = [
     "FieldError",
@@ -34,11 +34,13 @@ __all__ = [
     "list_sources",
     "rotate_secret",
     "set_source_enabled",
+    "set_source_mapping",
     "source_credentials",
     "validate_payload",
 ]
 
 MAX_SECRET = 255
+MAX_URL = 2000
 
 
 class SourceNotFound(LookupError):
@@ -60,17 +62,26 @@ def create_source(
     rate_limit_per_minute: int | None = None,
     provider: str = ProviderName.STANDARD,
     secret: str | None = None,
-) -> tuple[Source, str]:
-    """Create a sending system; returns it and its first secret.
+    allowed_origins: Sequence[str] = (),
+    redirect_url: str | None = None,
+    mapping: dict[str, Any] | None = None,
+) -> tuple[Source, str | None]:
+    """Create a sending system; returns it and its first secret (``None`` for a web form).
+
+    ``mapping`` is how the provider reads it beyond its defaults (a custom source's
+    mapping file, parsed; Typeform's refs), checked by the provider and stored.
 
     A provider that issues its own signing secret (Shopify, Stripe, …) needs
     ``secret``; the others get a generated one (a ``whsec_`` secret, Freshdesk's
-    ``user:password``) and refuse one given.
+    ``user:password``) and refuse one given. A web form signs nothing: it has
+    no secret, and may have the origins allowed to post it and a redirect.
     """
     chosen = PROVIDERS.get(provider)
     if chosen is None:
         raise _invalid("provider", f"unknown provider {provider!r}"[:120])
-    secret = _new_secret(chosen, secret)
+    origins, redirect = _form_settings(chosen, allowed_origins, redirect_url)
+    new_secret = _new_secret(chosen, secret) if chosen.signed else _no_secret(chosen, secret)
+    stored_mapping = chosen.checked_mapping(mapping)
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
         raise SourceExists(f"source {name!r} already exists")
     source = Source(
@@ -78,11 +89,44 @@ def create_source(
         description=description,
         rate_limit_per_minute=rate_limit_per_minute,
         provider=chosen.name.value,
+        allowed_origins=origins,
+        redirect_url=redirect,
+        mapping=stored_mapping,
     )
-    _add_secret(source, secret)
+    if new_secret is not None:
+        _add_secret(source, new_secret)
     session.add(source)
     session.flush()
-    return source, secret
+    return source, new_secret
+
+
+def _no_secret(provider: Provider, given: str | None) -> str | None:
+    """Nothing, for a provider that signs nothing; refuses a secret given."""
+    if given is not None:
+        raise _invalid("secret", f"{provider.label} sources sign nothing: they have no secret")
+    return None
+
+
+def _form_settings(
+    provider: Provider, origins: Sequence[str], redirect: str | None
+) -> tuple[list[str], str | None]:
+    """The checked origins and redirect of a web form's source; other providers have none."""
+    if provider.name != ProviderName.FORM:
+        if origins or redirect:
+            raise _invalid("origin", "only a web form's source has origins and a redirect")
+        return [], None
+    checked: list[str] = []
+    for given in origins:
+        origin = origin_of(given)
+        if origin is None or given.strip().rstrip("/").lower() != origin:
+            raise _invalid("origin", f"{given[:80]!r} is not an origin like https://example.com")
+        if origin not in checked:
+            checked.append(origin)
+    if redirect is not None and (
+        origin_of(redirect) is None or len(redirect) > MAX_URL or not redirect.isprintable()
+    ):
+        raise _invalid("redirect", "the redirect is an absolute http(s) URL")
+    return checked, redirect
 
 
 def _new_secret(provider: Provider, given: str | None) -> str:
@@ -120,6 +164,15 @@ def list_sources(session: Session) -> list[Source]:
     return list(session.scalars(select(Source).order_by(Source.name)))
 
 
+def set_source_mapping(session: Session, *, name: str, mapping: dict[str, Any] | None) -> Source:
+    """Give a source a new mapping (checked by its provider); events stored before it are
+    read with it when they are replayed."""
+    source = get_source(session, name=name)
+    source.mapping = PROVIDERS[source.provider].checked_mapping(mapping)
+    session.flush()
+    return source
+
+
 def set_source_enabled(session: Session, *, name: str, enabled: bool) -> Source:
     """Enable or disable a source; a disabled source's requests are refused."""
     source = get_source(session, name=name)
@@ -142,7 +195,10 @@ def rotate_secret(
     """
     now = now or utcnow()
     source = get_source(session, name=name)
-    secret = _new_secret(PROVIDERS[source.provider], secret)
+    provider = PROVIDERS[source.provider]
+    if not provider.signed:
+        raise _invalid("name", f"{provider.label} sources sign nothing: there is no secret")
+    secret = _new_secret(provider, secret)
     retire_at = now + grace
     for old in source.secrets:
         if old.expires_at is None or old.expires_at > retire_at:
@@ -177,6 +233,11 @@ class SourceCredentials:
     rate_limit_per_minute: int | None
     secrets: list[str]
     provider: str = ProviderName.STANDARD.value
+    # A web form's: the origins allowed to post (empty: any) and where browsers go after.
+    allowed_origins: list[str] = field(default_factory=list)
+    redirect_url: str | None = None
+    # The provider's reading of this source beyond its defaults (``Source.mapping``).
+    mapping: dict[str, Any] | None = None
 
 
 # Built once: this runs on every webhook request, and building a statement costs
@@ -187,6 +248,9 @@ _SOURCE_CREDENTIALS = (
         Source.enabled,
         Source.rate_limit_per_minute,
         Source.provider,
+        Source.allowed_origins,
+        Source.redirect_url,
+        Source.mapping,
         SourceSecret.secret,
     )
     .outerjoin(
@@ -217,5 +281,12 @@ def source_credentials(
     first = rows[0]
     secrets_ = [row.secret for row in rows if row.secret is not None]
     return SourceCredentials(
-        first.id, first.enabled, first.rate_limit_per_minute, secrets_, first.provider
+        first.id,
+        first.enabled,
+        first.rate_limit_per_minute,
+        secrets_,
+        first.provider,
+        list(first.allowed_origins or []),
+        first.redirect_url,
+        first.mapping,
     )

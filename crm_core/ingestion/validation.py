@@ -10,7 +10,6 @@ clean error lists here; nothing else in this module lets an exception out.
 from __future__ import annotations
 
 import email.policy
-import json
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from typing import Any, Generic, TypeVar
@@ -18,7 +17,13 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from crm_core.errors import FieldError, InvalidInput, first_line
-from crm_core.ingestion.schemas import (
+from crm_core.ingestion.commands import order_command
+from crm_core.leads.errors import InvalidField
+from crm_core.leads.normalize import normalize_email
+from crm_core.mail.parsed import MailLimits
+from crm_core.mail.structure import TooComplex, scan_structure
+from crm_core.payloads.json_body import DEFAULT_MAX_DEPTH, JSON_TYPE, json_document, media_type
+from crm_core.payloads.schemas import (
     PAYLOAD_SCHEMAS,
     DealPayload,
     EmailPayload,
@@ -27,15 +32,9 @@ from crm_core.ingestion.schemas import (
     Payload,
     TicketPayload,
 )
-from crm_core.leads.errors import InvalidField
-from crm_core.leads.normalize import normalize_email
-from crm_core.mail.model import MailLimits
-from crm_core.mail.structure import TooComplex, scan_structure
 from crm_core.sales.services import check_order_total
 
-JSON_TYPE = "application/json"
 RFC822_TYPE = "message/rfc822"
-DEFAULT_MAX_DEPTH = 32
 DEFAULT_MAIL_LIMITS = MailLimits()
 # Error messages are shown to senders; hostile input must not come back verbatim.
 _MAX_MESSAGE = 300
@@ -59,11 +58,6 @@ class Validated(Generic[P_co]):
 def accepted_content_types(kind: str) -> tuple[str, ...]:
     """The media types a kind accepts (without parameters)."""
     return (JSON_TYPE, RFC822_TYPE) if kind == "emails" else (JSON_TYPE,)
-
-
-def media_type(content_type: str) -> str:
-    """The media type of a ``Content-Type`` value, parameters dropped, lower case."""
-    return content_type.split(";", 1)[0].strip().lower()
 
 
 def validate_payload(
@@ -123,61 +117,15 @@ def check_rfc822(body: bytes, *, limits: MailLimits) -> None:
         raise InvalidInput(outcome.errors)
 
 
-def parse_json_body(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
-    """The JSON document of an API body; ``ValueError`` with a one-line reason if there is none."""
-    document = _parse_json(body, max_depth=max_depth)
-    if isinstance(document, FieldError):
-        raise ValueError(document.msg)
-    return document
-
-
 def _refuse(field_name: str, message: str, type_: str = "value_error") -> Validated[Any]:
     return Validated(errors=[FieldError((field_name,), message, type_)])
 
 
 def _validate_json(schema: type[P], body: bytes, *, max_depth: int) -> Validated[P]:
-    document = _parse_json(body, max_depth=max_depth)
+    document = json_document(body, max_depth=max_depth)
     if isinstance(document, FieldError):
         return Validated(errors=[document])
     return _validate_document(schema, document)
-
-
-def _parse_json(body: bytes, *, max_depth: int) -> Any:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return FieldError(("body",), "the body is not UTF-8", "encoding_error")
-    try:
-        document = json.loads(text)
-    except RecursionError:
-        return FieldError(("body",), f"JSON nested deeper than {max_depth} levels", "too_deep")
-    except json.JSONDecodeError as exc:
-        return FieldError(
-            ("body",), f"not valid JSON: {exc.msg} at offset {exc.pos}", "json_invalid"
-        )
-    except ValueError as exc:
-        # Integers beyond Python's digit limit raise a plain ValueError.
-        return FieldError(("body",), str(exc).split(";")[0][:_MAX_MESSAGE], "number_too_large")
-    if _nesting_depth(document) > max_depth:
-        return FieldError(("body",), f"JSON nested deeper than {max_depth} levels", "too_deep")
-    return document
-
-
-def _nesting_depth(document: Any) -> int:
-    """The deepest nesting of arrays and objects in a parsed document, without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def _validate_document(schema: type[P], document: Any) -> Validated[P]:
@@ -224,7 +172,7 @@ def _address_errors(payload: Payload) -> list[FieldError]:
 def _order_total_errors(order: OrderPayload) -> list[FieldError]:
     """An order's ``total``, when given, must equal the sum of its lines."""
     try:
-        check_order_total(order)
+        check_order_total(order_command(order))
     except InvalidInput as exc:
         return exc.errors
     return []

@@ -28,7 +28,7 @@ def _summary(lead: NormalizedLead, match: ContactMatch) -> str:
 def _deal_details(lead: NormalizedLead) -> dict[str, Any] | None:
     if lead.deal is None:
         return None
-    return lead.deal.model_dump(mode="json", exclude_none=True)
+    return lead.deal.details()
 
 
 def lead_details(lead: NormalizedLead, match: ContactMatch) -> dict[str, Any]:
@@ -49,6 +49,10 @@ def lead_details(lead: NormalizedLead, match: ContactMatch) -> dict[str, Any]:
         "external_id": lead.external_id,
         "deal": _deal_details(lead),
     }
+    if lead.consent is not None:
+        details["consent"] = lead.consent.as_dict()
+    if lead.extra_fields:
+        details["extra_fields"] = dict(lead.extra_fields)
     if lead.phone is not None and not lead.phone.valid:
         details["phone_flagged"] = lead.phone.raw
     if lead.country_raw and lead.country is None:

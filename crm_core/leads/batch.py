@@ -1,14 +1,9 @@
-"""Capturing leads, one or many, with a few statements whatever their number.
+"""Capturing leads, one or many, as the same decisions in the same order.
 
-The person is resolved by ``matching.resolve_contacts``; then one statement per
-kind of row writes what the leads bring besides: their external ids, their
-deals' opportunities, their campaigns' drafts and responses, and their
-``lead_captured`` Activities. Leads are decided in order, so a lead captured in
-a batch ends exactly as it would alone (``services.capture_lead`` is a batch of
-one). Concurrency is handled by locks: the resolver locks each identity it may
-create, deals are locked by name. A writer that does not take those locks can
-still win a race for an address; a batch then raises ``BatchConflict`` and its
-caller captures the leads one by one.
+``services.capture_lead`` is a batch of one, so a lead captured in a batch ends exactly as it
+would alone; a batch that loses a race raises ``BatchConflict`` and its caller captures the leads
+one by one. Why it writes by kind of row, and how it locks: ``docs/performance.md`` (Lead
+processing).
 """
 
 from __future__ import annotations
@@ -22,9 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType
+from crm_core.base.entities import EntityType, ExternalRef
+from crm_core.base.locks import lock_identities
 from crm_core.campaigns.models import MarketingCampaign
+from crm_core.customers.consent import apply_consent
 from crm_core.db import dialect_insert, utcnow
-from crm_core.ingestion.models import EntityType, ExternalRef
 from crm_core.leads.activity import lead_activity
 from crm_core.leads.attribution import (
     CLOSED_STAGES,
@@ -35,7 +32,6 @@ from crm_core.leads.attribution import (
     new_opportunity,
     record_responses,
 )
-from crm_core.leads.locks import lock_identities
 from crm_core.leads.matching import ContactMatch, resolve_contacts
 from crm_core.leads.normalize import NormalizedLead
 from crm_core.sales.models import Opportunity
@@ -160,6 +156,12 @@ class _Batch:
             free_domains=self.free_domains,
             last_activity_at=now,
         )
+        for item, match in zip(self.items, matches, strict=True):
+            if item.lead.consent is not None:
+                statement = item.lead.consent.stamped(now)
+                match.changes.update(
+                    apply_consent(match.contact, statement, source_id=item.source_id)
+                )
         self._remember_external_ids(matches)
         opportunities = self._opportunities(matches)
         campaigns = self._campaigns(matches)

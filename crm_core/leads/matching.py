@@ -28,10 +28,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from crm_core.base.locks import lock_identities
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 from crm_core.customers.services import name_key, surviving
 from crm_core.db import utcnow
-from crm_core.leads.locks import lock_identities
 from crm_core.leads.merge import (
     Changes,
     lead_contact_values,

@@ -76,7 +76,8 @@ def merge_into_contact(contact: Contact, lead: NormalizedLead) -> Changes:
 
 def merge_attributes(contact: Contact, lead: NormalizedLead) -> Changes:
     """The lead's attributes into the contact's: each is the sender's latest statement of a
-    fact only it knows (a consent, say), so unlike the fields above it replaces the old value."""
+    fact only it knows (an SMS consent, say), so unlike the fields above it replaces the old
+    value. (E-mail marketing consent has its own columns and rule: ``customers.consent``.)"""
     stored = dict(contact.attributes or {})
     changes: Changes = {}
     for name, value in lead.attributes.items():

@@ -1,34 +1,37 @@
 """Lead normalization: pure functions from what a form sent to what the CRM stores.
 
-Nothing here touches the database. ``normalize_lead`` checks every field and
-raises one ``InvalidInput`` listing each bad one, so a caller can report them all.
+Nothing here touches the database. ``NormalizedLead`` is what the lead services take;
+ingestion builds it from a sender's payload (``crm_core.ingestion.commands.normalize_lead``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from crm_core.ingestion.schemas import LeadDeal, LeadPayload
+from crm_core.customers.consent import ConsentStatement
 from crm_core.leads.countries import normalize_country
 from crm_core.leads.domains import free_mail_domains, is_free_or_disposable
-from crm_core.leads.errors import InvalidField, invalid_lead
+from crm_core.leads.errors import InvalidField
 
 __all__ = [
+    "LeadDeal",
     "NormalizedLead",
     "PhoneResult",
+    "clean_text",
     "email_domain",
     "free_mail_domains",
     "is_free_or_disposable",
     "join_name",
     "normalize_country",
     "normalize_email",
-    "normalize_lead",
     "normalize_phone",
     "split_name",
 ]
@@ -101,7 +104,8 @@ def normalize_phone(raw: str, *, region: str | None) -> PhoneResult:
     return PhoneResult(e164, text, True)
 
 
-def _clean(value: str | None) -> str | None:
+def clean_text(value: str | None) -> str | None:
+    """``value`` with runs of white space made one space and trimmed; ``None`` when empty."""
     if value is None:
         return None
     value = _SPACES.sub(" ", value).strip()
@@ -110,12 +114,12 @@ def _clean(value: str | None) -> str | None:
 
 def split_name(full_name: str | None) -> tuple[str | None, str | None]:
     """``(first, last)`` of a full name: "Ada Lovelace", "Lovelace, Ada", "Ada"."""
-    name = _clean(full_name)
+    name = clean_text(full_name)
     if name is None:
         return None, None
     if "," in name:
         last, _, first = name.partition(",")
-        return _clean(first), _clean(last)
+        return clean_text(first), clean_text(last)
     words = name.split(" ")
     if len(words) == 1:
         return words[0], None
@@ -127,8 +131,28 @@ def split_name(full_name: str | None) -> tuple[str | None, str | None]:
 
 def join_name(first: str | None, last: str | None) -> str | None:
     """ "First Last" from the parts that are there; ``None`` when neither is."""
-    parts = [part for part in (_clean(first), _clean(last)) if part]
+    parts = [part for part in (clean_text(first), clean_text(last)) if part]
     return " ".join(parts) or None
+
+
+@dataclass(frozen=True)
+class LeadDeal:
+    """The deal a lead brings, as its sender stated it."""
+
+    name: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    close_date: dt.date | None = None
+
+    def details(self) -> dict[str, Any]:
+        """The stated fields as JSON values, for an Activity's details."""
+        values: dict[str, Any] = {
+            "name": self.name,
+            "amount": None if self.amount is None else str(self.amount),
+            "currency": self.currency,
+            "close_date": None if self.close_date is None else self.close_date.isoformat(),
+        }
+        return {key: value for key, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -152,52 +176,12 @@ class NormalizedLead:
     utm_campaign: str | None = None
     deal: LeadDeal | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    consent: ConsentStatement | None = None
+    # Fields the sender sent that have no place on a lead (a form's extra inputs): the
+    # lead's Activity keeps them.
+    extra_fields: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def domain(self) -> str | None:
         """The e-mail domain, if there is an e-mail."""
         return email_domain(self.email) if self.email else None
-
-
-def _names(payload: LeadPayload) -> tuple[str | None, str | None, str | None]:
-    first, last = _clean(payload.first_name), _clean(payload.last_name)
-    if first is None and last is None:
-        first, last = split_name(payload.full_name)
-    return first, last, _clean(payload.full_name) or join_name(first, last)
-
-
-def normalize_lead(payload: LeadPayload, *, default_region: str | None) -> NormalizedLead:
-    """Normalize every field of ``payload``; ``InvalidInput`` lists each bad field."""
-    problems: list[InvalidField] = []
-    email = None
-    if payload.email:
-        try:
-            email = normalize_email(payload.email)
-        except InvalidField as problem:
-            problems.append(problem)
-    if problems:
-        raise invalid_lead(problems)
-    country = normalize_country(payload.country)
-    phone = None
-    if payload.phone and payload.phone.strip():
-        phone = normalize_phone(payload.phone, region=country or default_region)
-    first, last, full = _names(payload)
-    return NormalizedLead(
-        email=email,
-        email_display=payload.email.strip() if payload.email else None,
-        phone=phone,
-        first_name=first,
-        last_name=last,
-        full_name=full,
-        company=_clean(payload.company),
-        job_title=_clean(payload.job_title),
-        country=country,
-        country_raw=_clean(payload.country),
-        external_id=_clean(payload.external_id),
-        message=payload.message.strip() if payload.message else None,
-        utm_source=_clean(payload.utm_source),
-        utm_medium=_clean(payload.utm_medium),
-        utm_campaign=_clean(payload.utm_campaign),
-        deal=payload.deal,
-        attributes=dict(payload.attributes or {}),
-    )

@@ -14,7 +14,8 @@ from crm_core.mail.classify import (
     without_case_tokens,
 )
 from crm_core.mail.message_ids import normalize_message_id
-from crm_core.mail.model import (
+from crm_core.mail.parse import parse_json, parse_rfc822
+from crm_core.mail.parsed import (
     Attachment,
     Bounce,
     BouncedRecipient,
@@ -22,7 +23,6 @@ from crm_core.mail.model import (
     MalformedEmail,
     ParsedEmail,
 )
-from crm_core.mail.parse import parse_json, parse_rfc822
 
 __all__ = [
     "Attachment",

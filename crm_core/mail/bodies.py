@@ -9,7 +9,7 @@ from email.message import Message
 
 from crm_core.mail import parts
 from crm_core.mail.charsets import clean_text, decode_bytes, known_codec
-from crm_core.mail.model import Attachment, MailLimits
+from crm_core.mail.parsed import Attachment, MailLimits
 
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
 # Parts of a delivery report that are data for the bounce parser, not files.

@@ -10,7 +10,7 @@ from crm_core.mail import parts
 from crm_core.mail.addresses import addresses_only, normalize_address
 from crm_core.mail.charsets import clean_text, decode_bytes
 from crm_core.mail.message_ids import normalize_message_id
-from crm_core.mail.model import Bounce, BouncedRecipient, MailLimits
+from crm_core.mail.parsed import Bounce, BouncedRecipient, MailLimits
 from crm_core.mail.transfer_encoding import decode_transfer
 
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from crm_core.mail.model import ParsedEmail
+from crm_core.mail.parsed import ParsedEmail
 
 # "[Case #42-7kq3ab2d]", "[case 42]", "[CASE#42]" anywhere in the subject ("Re: Fwd: … [Case #42]").
 _CASE_TOKEN = re.compile(r"\[\s*case\s*#?\s*(\d{1,18})(?:-([a-z2-7]{8}))?\s*\]", re.IGNORECASE)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 
-from crm_core.ingestion.schemas import EmailPayload
+from crm_core.payloads.schemas import EmailPayload
 
 PREFIX = "sha256:"
 _TRACE_FIELDS = frozenset(

@@ -15,7 +15,6 @@ from email.message import Message
 from email.parser import BytesParser
 from typing import NamedTuple, TypeVar
 
-from crm_core.ingestion.schemas import EmailPayload
 from crm_core.mail.addresses import addresses_only, parse_address
 from crm_core.mail.auto import auto_generated_reason, pick_signal_headers
 from crm_core.mail.bodies import Bodies, add_attachment, collect_bodies
@@ -30,7 +29,7 @@ from crm_core.mail.message_ids import (
     normalize_message_id,
     parse_message_id_list,
 )
-from crm_core.mail.model import (
+from crm_core.mail.parsed import (
     Bounce,
     BouncedRecipient,
     MailLimits,
@@ -39,6 +38,7 @@ from crm_core.mail.model import (
 )
 from crm_core.mail.structure import scan_structure
 from crm_core.mail.transfer_encoding import lenient_b64decode
+from crm_core.payloads.schemas import EmailPayload
 
 MAX_SUBJECT_CHARS = 998
 MAX_HEADER_VALUE_CHARS = 998

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from crm_core.mail.model import MalformedEmail
+from crm_core.mail.parsed import MalformedEmail
 
 _BLANK_LINES = re.compile(rb"(?:\r?\n){2,}")
 _MAX_HEADER_LINE = 64 * 1024

@@ -19,13 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.ingestion.inbox import store_event
-from crm_core.ingestion.models import EventKind, InboxEvent
+from crm_core.ingestion.models import InboxEvent
 from crm_core.ingestion.validation import RFC822_TYPE, validate_payload
 from crm_core.mail.keys import message_key
 from crm_core.mail.message_ids import normalize_message_id
-from crm_core.mail.model import MailLimits
+from crm_core.mail.parsed import MailLimits
 from crm_core.mailboxes.imap import FetchedMessage
 from crm_core.mailboxes.models import Mailbox
+from crm_core.payloads.kinds import EventKind
 
 MESSAGE_ID_HEADER = "message-id"
 MESSAGE_KEY_HEADER = "message-key"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from crm_core.errors import error_line
-from crm_core.mail.model import MailLimits
+from crm_core.mail.parsed import MailLimits
 from crm_core.mailboxes import imap
 from crm_core.mailboxes.imap import FetchedMessage, MailboxError, PollResult
 from crm_core.mailboxes.ingest import store_message

@@ -22,8 +22,8 @@ from sqlalchemy import Connection
 
 from crm_core.config import get_settings
 from crm_core.db import make_engine
+from crm_core.migrate import MigrationError
 from crm_core.models import metadata
-from crm_core.schema import MigrationError
 
 config = context.config
 

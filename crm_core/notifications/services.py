@@ -2,7 +2,7 @@
 
 ``notify`` writes one delivery row per matching subscription in the caller's
 transaction, so a notification exists exactly when the change that caused it
-was committed; ``crm_core.notifications.sending`` posts them afterwards.
+was committed; ``crm_core.notifications.posting`` posts them afterwards.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from crm_core.base.signing import generate_secret
 from crm_core.db import utcnow
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.signing import generate_secret
 from crm_core.notifications.models import NotificationDelivery, Subscription
 
 # What the platform notifies about; a subscription names some of these, or "*".

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from crm_core.base.pagination import Page, cursor_time, decode_cursor, encode_cursor
+from crm_core.base.serialize import plain
 from crm_core.db import utcnow
 from crm_core.people.models import AuditEntry
 from crm_core.people.permissions import Actor, Permission
-from crm_core.readapi.pagination import Page, cursor_time, decode_cursor, encode_cursor
-from crm_core.readapi.serialize import plain
 
 REDACTED = "<redacted>"
 

@@ -6,8 +6,12 @@ table from a source's ``provider`` column to that object.
 
 from __future__ import annotations
 
-from crm_core.ingestion.models import ProviderName
+from typing import Any
+
+from crm_core.payloads.kinds import ProviderName
 from crm_core.providers.base import Delivery, Provider, ProviderRequest, SignatureError
+from crm_core.providers.custom import Custom
+from crm_core.providers.form import Form
 from crm_core.providers.freshdesk import Freshdesk
 from crm_core.providers.shopify import Shopify
 from crm_core.providers.standard import Standard
@@ -35,11 +39,14 @@ PROVIDERS: dict[str, Provider] = {
         Zendesk(),
         Freshdesk(),
         Typeform(),
+        Form(),
+        Custom(),
     )
 }
 assert set(PROVIDERS) == {name.value for name in ProviderName}
 
 
-def get_provider(name: str) -> Provider:
-    """The provider called ``name``; ``KeyError`` for a name the table does not have."""
-    return PROVIDERS[name]
+def get_provider(name: str, mapping: dict[str, Any] | None = None) -> Provider:
+    """The provider called ``name``, reading a source whose stored mapping is ``mapping``;
+    ``KeyError`` for a name the table does not have."""
+    return PROVIDERS[name].configured(mapping)

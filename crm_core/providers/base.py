@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from crm_core.errors import FieldError
-from crm_core.ingestion.models import EventKind, ProviderName
-from crm_core.ingestion.signing import SignatureError
-from crm_core.ingestion.validation import JSON_TYPE, parse_json_body
+from crm_core.base.signing import SignatureError
+from crm_core.errors import FieldError, InvalidInput
+from crm_core.payloads.json_body import JSON_TYPE, parse_json_body
+from crm_core.payloads.kinds import EventKind, ProviderName
 
 __all__ = [
     "Delivery",
@@ -82,6 +82,8 @@ class Provider:
     label: ClassVar[str]
     # The provider issues the signing secret; it is given to ``crm sources add --secret``.
     takes_secret: ClassVar[bool] = True
+    # False for a sender that signs nothing (a browser posting a web form): no secret at all.
+    signed: ClassVar[bool] = True
     # The kind of the topics the platform handles; any other topic is ignored.
     topics: ClassVar[Mapping[str, EventKind]] = {}
     # Ignored topics are filed under the provider's main kind; their topic says what they were.
@@ -99,6 +101,31 @@ class Provider:
     def classify(self, request: ProviderRequest, *, max_depth: int) -> Delivery:
         """The delivery id, kind and topic of a verified request."""
         raise NotImplementedError
+
+    def configured(self, mapping: dict[str, Any] | None) -> Provider:
+        """This provider reading a source whose stored mapping is ``mapping``.
+
+        Most providers read every source alike; the ``custom`` one is its mapping file.
+        """
+        return self
+
+    def checked_mapping(self, mapping: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``mapping`` as a source of this provider stores it; ``InvalidInput`` when wrong."""
+        if mapping is not None:
+            raise InvalidInput([FieldError(("mapping",), f"{self.label} sources take no mapping")])
+        return None
+
+    def kind_of(self, topic: str | None) -> EventKind | None:
+        """The kind a handled ``topic`` becomes; ``None`` for a topic the platform ignores."""
+        return self.topics.get(topic or "")
+
+    def main_kind(self) -> EventKind:
+        """The kind ignored topics are filed under."""
+        return self.home_kind
+
+    def kept_header_names(self) -> tuple[str, ...]:
+        """Headers stored with the event besides the body."""
+        return self.kept_headers
 
     def receive(
         self,
@@ -144,9 +171,11 @@ class Provider:
     ) -> Delivery:
         """A delivery for ``topic``; without a usable id it is keyed by the body and invalid."""
         kept = {
-            name.lower(): value for name in self.kept_headers if (value := request.header(name))
+            name.lower(): value
+            for name in self.kept_header_names()
+            if (value := request.header(name))
         }
-        kind = self.topics.get(topic or "")
+        kind = self.kind_of(topic)
         errors = list(errors or [])
         if not webhook_id or len(webhook_id) > MAX_ID or not webhook_id.isprintable():
             if not errors:
@@ -154,7 +183,7 @@ class Provider:
             webhook_id = body_digest_id(request.body)
         return Delivery(
             webhook_id=webhook_id,
-            kind=kind or self.home_kind,
+            kind=kind or self.main_kind(),
             topic=topic[:255] if topic else None,
             handled=kind is not None,
             headers=kept,

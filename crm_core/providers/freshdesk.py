@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
-from crm_core.ingestion.models import EventKind, ProviderName
+from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.providers.base import (
     Delivery,
     Provider,

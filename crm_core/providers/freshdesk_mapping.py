@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crm_core.ingestion.schemas import TicketPriority, TicketStatus
 from crm_core.mail.html_text import html_to_text
+from crm_core.payloads.schemas import TicketPriority, TicketStatus
 from crm_core.providers.mapped import Loc, Mapped
 
 ROOT = "freshdesk_webhook"

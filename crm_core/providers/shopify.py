@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from crm_core.ingestion.models import EventKind, ProviderName
+from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.providers.base import (
     Delivery,
     Provider,

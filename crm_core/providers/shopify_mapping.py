@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crm_core.ingestion.schemas import OrderState
+from crm_core.payloads.schemas import OrderState
 from crm_core.providers.mapped import Loc, Mapped, dig, first
 
 REFUNDS = {
@@ -89,14 +89,41 @@ def order(document: dict[str, Any]) -> Mapped:
     return Mapped({k: v for k, v in mapped.items() if v is not None}, origins)
 
 
+# Shopify's ``email_marketing_consent.state`` as a consent status. ``not_subscribed`` (never
+# asked), ``pending`` (a confirmed opt-in not yet confirmed) and ``invalid`` (the address
+# bounces) say nothing of the person's wishes; ``redacted`` is an erased customer.
+CONSENT_STATES = {
+    "subscribed": "granted",
+    "unsubscribed": "denied",
+    "redacted": "denied",
+    "not_subscribed": "unknown",
+    "pending": "unknown",
+    "invalid": "unknown",
+}
+
+
+def email_consent(document: dict[str, Any]) -> Any:
+    """``email_marketing_consent`` as a lead's ``consent``; an unknown state is left for the
+    lead's check to name (``email_marketing_consent.state``)."""
+    consent = document.get("email_marketing_consent")
+    if not isinstance(consent, dict) or consent.get("state") is None:
+        return None
+    state = consent.get("state")
+    return {
+        "status": CONSENT_STATES.get(state, state) if isinstance(state, str) else state,
+        "at": consent.get("consent_updated_at"),
+        "method": consent.get("opt_in_level"),
+    }
+
+
 def customer(document: dict[str, Any]) -> Mapped:
-    """A ``customers/*`` webhook (a Customer resource) as a lead; its marketing consents are
-    kept in the contact's attributes, as Shopify states them."""
+    """A ``customers/*`` webhook (a Customer resource) as a lead; its e-mail marketing consent
+    becomes the contact's consent, its SMS consent is kept in the contact's attributes."""
     address = document.get("default_address")
     address = address if isinstance(address, dict) else {}
     consents = {
         name: document[name]
-        for name in ("email_marketing_consent", "sms_marketing_consent")
+        for name in ("sms_marketing_consent",)
         if isinstance(document.get(name), dict)
     }
     customer_id = document.get("id")
@@ -109,6 +136,7 @@ def customer(document: dict[str, Any]) -> Mapped:
         "country": first(address.get("country_code"), address.get("country")),
         "external_id": str(customer_id) if customer_id is not None else None,
         "attributes": consents or None,
+        "consent": email_consent(document),
     }
     origins: dict[Loc, Loc] = {
         ("email",): ("email",),
@@ -119,6 +147,9 @@ def customer(document: dict[str, Any]) -> Mapped:
         ("country",): ("default_address", "country_code"),
         ("external_id",): ("id",),
         ("attributes",): (),
+        ("consent", "status"): ("email_marketing_consent", "state"),
+        ("consent", "at"): ("email_marketing_consent", "consent_updated_at"),
+        ("consent", "method"): ("email_marketing_consent", "opt_in_level"),
     }
     return Mapped({k: v for k, v in mapped.items() if v is not None}, origins)
 

@@ -1,14 +1,14 @@
 """Our own format: Standard Webhooks signatures, the kind named by the URL.
 
 Its requests go to ``/webhooks/<source>/<kind>`` and are verified by
-``crm_core.ingestion.signing``; this object gives the standard source the same
+``crm_core.base.signing``; this object gives the standard source the same
 place in the provider table as the others (setup steps, generated secrets).
 """
 
 from __future__ import annotations
 
-from crm_core.ingestion.models import EventKind, ProviderName
-from crm_core.ingestion.signing import generate_secret
+from crm_core.base.signing import generate_secret
+from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.providers.base import Provider
 
 

@@ -7,8 +7,9 @@ both are in the body, which is parsed once for them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from crm_core.ingestion.models import EventKind, ProviderName
+from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.providers.base import (
     Delivery,
     Provider,
@@ -17,6 +18,7 @@ from crm_core.providers.base import (
     decode_base64,
     signed_by_any,
 )
+from crm_core.providers.typeform_mapping import checked_mapping
 
 SIGNATURE = "Typeform-Signature"
 PREFIX = "sha256="
@@ -37,6 +39,9 @@ class Typeform(Provider):
         signature = decode_base64(header and header.removeprefix(PREFIX), header=SIGNATURE)
         if not signed_by_any(secrets, signature, request.body):
             raise SignatureError(f"{SIGNATURE} does not match the body")
+
+    def checked_mapping(self, mapping: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if mapping is None else checked_mapping(mapping)
 
     def classify(self, request: ProviderRequest, *, max_depth: int) -> Delivery:
         return self.delivery_from_body(

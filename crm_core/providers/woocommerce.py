@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from crm_core.ingestion.models import EventKind, ProviderName
-from crm_core.ingestion.validation import JSON_TYPE
+from crm_core.payloads.json_body import JSON_TYPE
+from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.providers.base import (
     Delivery,
     Provider,

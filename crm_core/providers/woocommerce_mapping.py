@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_core.ingestion.schemas import OrderState
+from crm_core.payloads.schemas import OrderState
 from crm_core.providers.mapped import Loc, Mapped, dig, first
 
 STATUSES = {

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from crm_core.activities.models import Activity
-from crm_core.customers.models import Contact, Customer
-from crm_core.readapi.pagination import (
+from crm_core.base.pagination import (
     DEFAULT_LIMIT,
     Page,
     cursor_time,
     decode_cursor,
     encode_cursor,
 )
-from crm_core.readapi.serialize import to_dict
+from crm_core.base.serialize import plain, to_dict
+from crm_core.customers.models import Contact, Customer
+from crm_core.ingestion.models import Source
 from crm_core.sales.models import Opportunity, Order, OrderLine
 from crm_core.support.models import SupportCase
 
@@ -34,14 +36,50 @@ def find_contacts(session: Session, *, email: str | None, cursor: str | None, li
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(
-        items=[to_dict(c) for c in rows],
+        items=contact_dicts(session, rows),
         next=encode_cursor([rows[-1].id]) if more else None,
     )
 
 
 def get_contact(session: Session, *, contact_id: int) -> dict[str, Any] | None:
+    """A contact, its marketing consent as one object."""
     contact = session.get(Contact, contact_id)
-    return to_dict(contact) if contact else None
+    return contact_dicts(session, [contact])[0] if contact else None
+
+
+CONSENT_COLUMNS = frozenset(
+    {
+        "marketing_consent",
+        "marketing_consent_at",
+        "marketing_consent_source_id",
+        "marketing_consent_method",
+    }
+)
+
+
+def contact_dicts(session: Session, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
+    """Contacts as dicts, each with ``marketing_consent``: ``null`` when never stated, else
+    ``{"status", "at", "source_id", "source", "method"}`` (``source`` is the source's name)."""
+    source_ids = {c.marketing_consent_source_id for c in contacts} - {None}
+    names: dict[int | None, str] = {}
+    if source_ids:
+        query = select(Source.id, Source.name).where(Source.id.in_(source_ids))
+        names = {row.id: row.name for row in session.execute(query)}
+    return [
+        {
+            **to_dict(contact, hide=CONSENT_COLUMNS),
+            "marketing_consent": None
+            if contact.marketing_consent is None
+            else {
+                "status": contact.marketing_consent,
+                "at": plain(contact.marketing_consent_at),
+                "source_id": contact.marketing_consent_source_id,
+                "source": names.get(contact.marketing_consent_source_id),
+                "method": contact.marketing_consent_method,
+            },
+        }
+        for contact in contacts
+    ]
 
 
 def get_customer(session: Session, *, customer_id: int) -> dict[str, Any] | None:
@@ -55,7 +93,7 @@ def get_customer(session: Session, *, customer_id: int) -> dict[str, Any] | None
     return {
         **to_dict(customer),
         "primary_contact_id": primary,
-        "contacts": [to_dict(c) for c in contacts],
+        "contacts": contact_dicts(session, contacts),
     }
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.base.entities import EntityType
+from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
 from crm_core.db import insert_or_lock, utcnow
-from crm_core.ingestion.models import EntityType
-from crm_core.ingestion.schemas import DealPayload
+from crm_core.sales.commands import DealCommand
 from crm_core.sales.models import Agreement, AgreementStatus, Opportunity, OpportunityStage
 from crm_core.sales.services import promote_customer
-from crm_core.touched import Touched
 
 
 def record_deal(
-    session: Session, *, source_id: int, event_id: int | None, buyer: Contact, deal: DealPayload
+    session: Session, *, source_id: int, event_id: int | None, buyer: Contact, deal: DealCommand
 ) -> Touched:
     """Upsert the opportunity; each stage change is an Activity; ``won`` signs an agreement."""
     opportunity, created = insert_or_lock(
@@ -53,7 +53,7 @@ def apply_stage(
     return touched
 
 
-def _apply_fields(opportunity: Opportunity, deal: DealPayload) -> None:
+def _apply_fields(opportunity: Opportunity, deal: DealCommand) -> None:
     opportunity.name = deal.name
     if deal.amount is not None:
         opportunity.amount = deal.amount

@@ -125,7 +125,7 @@ class Opportunity(Versioned, Timestamped, Base):
     closed_at: Mapped[dt.datetime | None]
     owner: Mapped[str255 | None]
 
-    customer: Mapped[Customer] = relationship(back_populates="opportunities")
+    customer: Mapped[Customer] = relationship("Customer", back_populates="opportunities")
     agreements: Mapped[list[Agreement]] = relationship(
         secondary="agreement_opportunities", back_populates="opportunities"
     )

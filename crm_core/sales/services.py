@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -10,16 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.base.entities import EntityType
+from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact, Customer, LifecycleStage
 from crm_core.db import dialect_insert, insert_or_lock, utcnow
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.ingestion.models import EntityType
-from crm_core.ingestion.schemas import OrderLinePayload, OrderPayload
+from crm_core.sales.commands import OrderCommand, OrderLineCommand
 from crm_core.sales.models import Order, OrderLine, OrderStatus, Product
-from crm_core.touched import Touched
 
 
-def order_total(lines: list[OrderLinePayload]) -> Decimal:
+def order_total(lines: Sequence[OrderLineCommand]) -> Decimal:
     """The sum of quantity times unit price, exactly (``Decimal``)."""
     return sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
 
@@ -45,14 +46,14 @@ class OrderTotals:
         }
 
 
-def check_order_total(order: OrderPayload) -> OrderTotals:
+def check_order_total(order: OrderCommand) -> OrderTotals:
     """The order's amounts, checked; ``InvalidInput`` names each one that does not add up.
 
     The subtotal is the lines' sum. Without discount, tax or shipping a stated
     ``total`` must be that sum (the rule of orders that state no breakdown); with
     them it must be ``subtotal - discount_total + tax_total + shipping_total``.
     """
-    lines = order_total(list(order.lines))
+    lines = order_total(order.lines)
     zero = Decimal("0")
     errors = []
     if order.subtotal is not None and order.subtotal != lines:
@@ -79,7 +80,7 @@ def check_order_total(order: OrderPayload) -> OrderTotals:
     return OrderTotals(lines, discount, tax, shipping, computed)
 
 
-def upsert_products(session: Session, *, lines: list[OrderLinePayload]) -> dict[str, Product]:
+def upsert_products(session: Session, *, lines: Sequence[OrderLineCommand]) -> dict[str, Product]:
     """The products of ``lines`` by SKU, creating the missing ones (race-safe)."""
     rows = {
         line.sku: {"sku": line.sku, "name": line.name or line.sku, "kind": "product"}
@@ -100,13 +101,13 @@ def promote_customer(customer: Customer) -> None:
 
 
 def record_order(
-    session: Session, *, source_id: int, event_id: int | None, buyer: Contact, order: OrderPayload
+    session: Session, *, source_id: int, event_id: int | None, buyer: Contact, order: OrderCommand
 ) -> Touched:
     """Upsert the order ``(source, order number)`` with its lines for ``buyer``."""
     totals = check_order_total(order)
     total = totals.total
     status = order.status or OrderStatus.PLACED
-    products = upsert_products(session, lines=list(order.lines))
+    products = upsert_products(session, lines=order.lines)
     record, created = insert_or_lock(
         session,
         Order,
@@ -157,7 +158,7 @@ def record_order(
 def _replace_lines(
     session: Session,
     record: Order,
-    order: OrderPayload,
+    order: OrderCommand,
     products: dict[str, Product],
     totals: OrderTotals,
 ) -> None:
@@ -200,7 +201,7 @@ def _change_status(session: Session, record: Order, status: str, event_id: int |
     return activity.id
 
 
-def _is_stale(record: Order, order: OrderPayload) -> bool:
+def _is_stale(record: Order, order: OrderCommand) -> bool:
     """Whether ``order`` is an older state than the stored one, by the sender's own clock."""
     stored = record.source_updated_at
     if stored is None or order.updated_at is None:
@@ -210,7 +211,7 @@ def _is_stale(record: Order, order: OrderPayload) -> bool:
     return order.updated_at < stored
 
 
-def _stale(session: Session, record: Order, order: OrderPayload, event_id: int | None) -> int:
+def _stale(session: Session, record: Order, order: OrderCommand, event_id: int | None) -> int:
     """Record that an older update of ``record`` arrived late and changed nothing (once per
     event, so a replay adds nothing); the activity's id."""
     if event_id is not None:

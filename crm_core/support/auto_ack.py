@@ -9,13 +9,14 @@ therefore exchange at most one message each, and a robot that strips every
 header is cut off by the per-sender limit.
 
 It is recorded as an outbound Activity whose delivery is ``pending``; the
-worker sends it after the commit (``crm_core.support.outbound``).
+worker sends it after the commit (``crm_core.support.pending_mail``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import func, select
@@ -26,9 +27,12 @@ from crm_core.bounces.models import SentKind
 from crm_core.bounces.services import SentRecord, record_sent
 from crm_core.customers.models import Contact
 from crm_core.db import utcnow
-from crm_core.delivery.messages import AutoSubmitted, new_message_id, sender_domain
 from crm_core.mail import ParsedEmail, normalize_address
+from crm_core.mail_transport.messages import AutoSubmitted, new_message_id, sender_domain
 from crm_core.support.models import SupportCase
+
+if TYPE_CHECKING:
+    from crm_core.config import Settings
 
 _TEMPLATES = ImmutableSandboxedEnvironment(autoescape=False)
 
@@ -41,6 +45,18 @@ class AutoAckSettings:
     sender: str
     own_addresses: frozenset[str]
     per_sender_per_day: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AutoAckSettings:
+        """The acknowledgement rules as configured (``CRM_AUTO_ACK_*``)."""
+        return cls(
+            enabled=settings.auto_ack_enabled,
+            subject=settings.auto_ack_subject,
+            text=settings.auto_ack_text,
+            sender=settings.mail_from,
+            own_addresses=frozenset(settings.support_addresses),
+            per_sender_per_day=settings.auto_ack_per_sender_per_day,
+        )
 
 
 def ack_refusal(

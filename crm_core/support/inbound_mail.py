@@ -31,16 +31,16 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
+from crm_core.base.entities import EntityType
+from crm_core.base.locks import lock_identities
+from crm_core.base.touched import Touched
 from crm_core.bounces.services import BouncePolicy, apply_bounce
 from crm_core.customers.models import Contact
 from crm_core.db import utcnow
-from crm_core.ingestion.models import EntityType
-from crm_core.leads.locks import lock_identities
 from crm_core.mail import CaseTokens, ParsedEmail, addressed_to_support, thread_keys
 from crm_core.support.auto_ack import AutoAckSettings, ack_refusal, record_auto_ack
 from crm_core.support.models import CaseChannel, CaseStatus, SupportCase
 from crm_core.support.services import first_response_due
-from crm_core.touched import Touched
 
 # Finds the contact with this e-mail, or creates it (and its customer).
 ContactResolver = Callable[[Session, str, str | None], tuple[Contact, Touched]]

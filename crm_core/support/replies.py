@@ -18,12 +18,12 @@ from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.bounces.models import SentKind
 from crm_core.bounces.services import SentRecord, record_sent
 from crm_core.db import utcnow
-from crm_core.delivery.base import MailBackend
-from crm_core.delivery.messages import OutboundMail, build_message
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.mail import CaseTokens, normalize_message_id, without_case_tokens
+from crm_core.mail_transport.base import MailBackend
+from crm_core.mail_transport.messages import OutboundMail, build_message
 from crm_core.support.models import CaseStatus, SupportCase
-from crm_core.support.outbound import send_one
+from crm_core.support.pending_mail import send_one
 
 # References carry the root and the most recent messages; a thread can be long.
 MAX_REFERENCES = 20

@@ -9,12 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
+from crm_core.base.entities import EntityType, ExternalRef
+from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
 from crm_core.db import insert_or_lock, utcnow
-from crm_core.ingestion.models import EntityType, ExternalRef
-from crm_core.ingestion.schemas import TicketComment, TicketPayload
+from crm_core.support.commands import TicketCommand, TicketCommentCommand
 from crm_core.support.models import CaseChannel, CasePriority, CaseStatus, SupportCase
-from crm_core.touched import Touched
 
 # Help desks name their states differently; these are ours.
 TICKET_STATUS = {
@@ -50,7 +50,7 @@ def upsert_case_from_ticket(
     source_id: int,
     event_id: int | None,
     requester: Contact,
-    ticket: TicketPayload,
+    ticket: TicketCommand,
     sla_hours: dict[str, float],
 ) -> Touched:
     """Create or update the case of ``ticket``; status changes and comments become Activities."""
@@ -122,7 +122,7 @@ def _opened(session: Session, case: SupportCase, event_id: int | None) -> Activi
 def _update(
     session: Session,
     case: SupportCase,
-    ticket: TicketPayload,
+    ticket: TicketCommand,
     priority: str,
     event_id: int | None,
 ) -> Touched:
@@ -151,7 +151,7 @@ def _update(
     return touched
 
 
-def comment_key(case: SupportCase, comment: TicketComment, *, index: int) -> str:
+def comment_key(case: SupportCase, comment: TicketCommentCommand, *, index: int) -> str:
     """A stable identity for a comment, so a redelivered ticket adds no duplicates."""
     if comment.external_id:
         key = f"comment:{case.id}:{comment.external_id}"
@@ -166,7 +166,7 @@ def comment_key(case: SupportCase, comment: TicketComment, *, index: int) -> str
 def _comment(
     session: Session,
     case: SupportCase,
-    comment: TicketComment,
+    comment: TicketCommentCommand,
     *,
     index: int,
     event_id: int | None,

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from crm_cli.main import cli
 from crm_core import models as m
-from crm_core.campaigns.models import SuppressionReason
-from crm_core.campaigns.suppression import suppress
+from crm_core.bounces.models import SuppressionReason
+from crm_core.bounces.suppression import suppress
 from crm_core.config import get_settings
 from crm_core.db import make_session_factory
 

@@ -1,4 +1,5 @@
-"""Migration 0019: existing rows start at version 1, merged into nothing; the key holds."""
+"""Migration 0019 (after 0017): existing rows start at version 1, merged into nothing, and keep
+their consent; the key holds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from crm_core import schema
+from crm_core import migrate as schema
 from crm_core.db import make_engine
 from tests.services import scratch_postgres_database
 
@@ -25,7 +26,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def test_rows_keep_their_data_and_a_tombstone_goes_with_its_survivor(database: str) -> None:
-    schema.upgrade(database, revision="0015")
+    schema.upgrade(database, revision="0017")
     engine = make_engine(database)
     try:
         with engine.begin() as conn:
@@ -39,8 +40,9 @@ def test_rows_keep_their_data_and_a_tombstone_goes_with_its_survivor(database: s
             conn.execute(
                 text(
                     "INSERT INTO contacts (id, customer_id, is_primary, email, email_normalized,"
-                    " attributes, tags) VALUES (1, 1, true, 'a@acme.example', 'a@acme.example',"
-                    " '{}', '[]')"
+                    " attributes, tags, marketing_consent, marketing_consent_method) VALUES"
+                    " (1, 1, true, 'a@acme.example', 'a@acme.example', '{}', '[]', 'granted',"
+                    " 'form_checkbox')"
                 )
             )
         engine.dispose()
@@ -50,8 +52,13 @@ def test_rows_keep_their_data_and_a_tombstone_goes_with_its_survivor(database: s
                 text("SELECT id, version, merged_into FROM customers ORDER BY id")
             ).all()
             assert [tuple(r) for r in rows] == [(1, 1, None), (2, 1, None)]
-            contact = conn.execute(text("SELECT email, version, merged_into FROM contacts")).one()
-            assert tuple(contact) == ("a@acme.example", 1, None)
+            contact = conn.execute(
+                text(
+                    "SELECT email, version, merged_into, marketing_consent,"
+                    " marketing_consent_method FROM contacts"
+                )
+            ).one()
+            assert tuple(contact) == ("a@acme.example", 1, None, "granted", "form_checkbox")
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(text("UPDATE customers SET merged_into = 99 WHERE id = 1"))
         with engine.begin() as conn:
@@ -66,7 +73,7 @@ def test_rows_keep_their_data_and_a_tombstone_goes_with_its_survivor(database: s
                 )
             )
         engine.dispose()
-        schema.downgrade(database, revision="0015")
+        schema.downgrade(database, revision="0017")
         with engine.begin() as conn:
             assert conn.execute(text("SELECT name FROM customers")).scalar() == "Ann"
         schema.upgrade(database)

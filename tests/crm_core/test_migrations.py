@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.db import make_engine
 from crm_core.models import metadata
 from tests.services import scratch_postgres_database
@@ -30,7 +30,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 
 def test_upgrade_head_leaves_nothing_for_autogenerate(empty_database: str) -> None:
-    schema.upgrade(empty_database)
+    migrate.upgrade(empty_database)
     engine = make_engine(empty_database)
     try:
         with engine.connect() as conn:
@@ -38,26 +38,26 @@ def test_upgrade_head_leaves_nothing_for_autogenerate(empty_database: str) -> No
                 conn, opts={"compare_type": True, "compare_server_default": True}
             )
             assert compare_metadata(context, metadata) == []
-            head = ScriptDirectory.from_config(schema.alembic_config()).get_current_head()
-            assert schema.current_heads(conn) == {head}
+            head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+            assert migrate.current_heads(conn) == {head}
     finally:
         engine.dispose()
 
 
 def test_upgrade_is_repeatable_and_downgrade_removes_everything(empty_database: str) -> None:
-    schema.upgrade(empty_database)
-    schema.upgrade(empty_database)
+    migrate.upgrade(empty_database)
+    migrate.upgrade(empty_database)
     engine = make_engine(empty_database)
     try:
         assert set(metadata.tables) <= set(inspect(engine).get_table_names())
-        schema.downgrade(empty_database, revision="base")
+        migrate.downgrade(empty_database, revision="base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     finally:
         engine.dispose()
 
 
 def test_message_references_are_backfilled_from_stored_emails(empty_database: str) -> None:
-    schema.upgrade(empty_database, revision="0004")
+    migrate.upgrade(empty_database, revision="0004")
     engine = make_engine(empty_database)
     try:
         with engine.begin() as conn:
@@ -78,7 +78,7 @@ def test_message_references_are_backfilled_from_stored_emails(empty_database: st
                     "empty": "{}",
                 },
             )
-        schema.upgrade(empty_database, revision="0005")
+        migrate.upgrade(empty_database, revision="0005")
         with engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT activity_id, message_id FROM message_references ORDER BY message_id")

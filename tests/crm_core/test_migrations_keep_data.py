@@ -23,7 +23,7 @@ from sqlalchemy import Engine, inspect, text
 
 import crm_cli.main
 from crm_cli.main import cli
-from crm_core import schema
+from crm_core import migrate
 from crm_core.config import Settings
 from crm_core.db import make_engine
 from tests.keyring import TEST_KEYRING
@@ -103,12 +103,12 @@ ENCRYPTED = {("source_secrets", "secret"), ("subscriptions", "secret"), ("mailbo
 def database_at_0007(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-        schema.upgrade(url, revision=BEFORE)
+        migrate.upgrade(url, revision=BEFORE)
         yield url
         return
     request.getfixturevalue("postgres_available")
     with scratch_postgres_database("crm_keep") as url:
-        schema.upgrade(url, revision=BEFORE)
+        migrate.upgrade(url, revision=BEFORE)
         yield url
 
 
@@ -138,13 +138,13 @@ def test_every_row_survives_upgrade_and_downgrade(database_at_0007: str) -> None
         assert all(len(rows) == 1 for rows in before.values())
         before_at_head = _snapshot(engine, columns, at_head=True)
 
-        schema.upgrade(url, keyring=TEST_KEYRING)
+        migrate.upgrade(url, keyring=TEST_KEYRING)
         assert _snapshot(engine, columns, at_head=True) == before_at_head
 
-        schema.downgrade(url, revision=BEFORE, keyring=TEST_KEYRING)
+        migrate.downgrade(url, revision=BEFORE, keyring=TEST_KEYRING)
         assert _snapshot(engine, columns, at_head=False) == before
 
-        schema.upgrade(url, keyring=TEST_KEYRING)
+        migrate.upgrade(url, keyring=TEST_KEYRING)
         assert _snapshot(engine, columns, at_head=True) == before_at_head
     finally:
         engine.dispose()
@@ -153,7 +153,7 @@ def test_every_row_survives_upgrade_and_downgrade(database_at_0007: str) -> None
 @pytest.fixture
 def sqlite_at_0007(tmp_path: Path) -> str:
     path = tmp_path / "old.sqlite3"
-    schema.upgrade(f"sqlite:///{path}", revision=BEFORE)
+    migrate.upgrade(f"sqlite:///{path}", revision=BEFORE)
     return str(path)
 
 
@@ -183,9 +183,9 @@ def test_a_row_pointing_nowhere_rolls_the_whole_upgrade_back(sqlite_at_0007: str
     url = f"sqlite:///{sqlite_at_0007}"
     _dangling_member(sqlite_at_0007)
     with pytest.raises(
-        schema.MigrationError, match=r"2 reference\(s\) .*campaign_members row 1 -> customers"
+        migrate.MigrationError, match=r"2 reference\(s\) .*campaign_members row 1 -> customers"
     ):
-        schema.upgrade(url, keyring=TEST_KEYRING)
+        migrate.upgrade(url, keyring=TEST_KEYRING)
     assert _version(url) == BEFORE
     engine = make_engine(url)
     try:
@@ -215,7 +215,7 @@ def test_a_given_connection_is_migrated_and_gets_its_foreign_keys_back(
             for table in ("customers", "marketing_campaigns", "campaign_members"):
                 conn.execute(text(SEED[table]))
         with engine.connect() as conn:
-            cfg = schema.alembic_config(connection=conn, keyring=TEST_KEYRING)
+            cfg = migrate.alembic_config(connection=conn, keyring=TEST_KEYRING)
             command.upgrade(cfg, "head")
             assert not conn.in_transaction()
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -232,8 +232,8 @@ def test_a_given_connection_inside_a_transaction_is_refused(sqlite_at_0007: str)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))  # begins a transaction
-            cfg = schema.alembic_config(connection=conn, keyring=TEST_KEYRING)
-            with pytest.raises(schema.MigrationError, match="outside any transaction"):
+            cfg = migrate.alembic_config(connection=conn, keyring=TEST_KEYRING)
+            with pytest.raises(migrate.MigrationError, match="outside any transaction"):
                 command.upgrade(cfg, "head")
             conn.rollback()
         assert _version(url) == BEFORE

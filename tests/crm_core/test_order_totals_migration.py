@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.db import make_engine
 from tests.services import scratch_postgres_database
 
@@ -30,7 +30,7 @@ SET_STATUS = text("UPDATE orders SET status = 'partially_refunded'")
 
 
 def test_an_existing_order_s_total_becomes_its_subtotal(database: str) -> None:
-    schema.upgrade(database, revision="0014")
+    migrate.upgrade(database, revision="0014")
     engine = make_engine(database)
     now = dt.datetime(2026, 12, 1)
     try:
@@ -66,7 +66,7 @@ def test_an_existing_order_s_total_becomes_its_subtotal(database: str) -> None:
             )
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(SET_STATUS)
-        schema.upgrade(database, revision="0015")
+        migrate.upgrade(database, revision="0015")
         with engine.begin() as conn:
             row = conn.execute(
                 text(
@@ -80,7 +80,7 @@ def test_an_existing_order_s_total_becomes_its_subtotal(database: str) -> None:
             if conn.dialect.name == "sqlite":
                 assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
             conn.execute(SET_STATUS)
-        schema.downgrade(database, revision="0014")
+        migrate.downgrade(database, revision="0014")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT status FROM orders")).scalar_one() == "paid"
             assert conn.execute(text("SELECT count(*) FROM order_lines")).scalar_one() == 1

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.db import make_engine
 from tests.services import scratch_postgres_database
 
@@ -33,7 +33,7 @@ INSERT_EVENT = text(
 
 
 def test_existing_sources_are_standard_and_ignored_is_a_status(database: str) -> None:
-    schema.upgrade(database, revision="0007")
+    migrate.upgrade(database, revision="0007")
     engine = make_engine(database)
     now = dt.datetime(2026, 12, 1)
     try:
@@ -49,7 +49,7 @@ def test_existing_sources_are_standard_and_ignored_is_a_status(database: str) ->
             conn.execute(text("INSERT INTO event_entities VALUES (1, 'contact', 7)"))
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(INSERT_EVENT, {"id": "a", "body": b"{}", "status": "ignored", "now": now})
-        schema.upgrade(database, revision="0014")
+        migrate.upgrade(database, revision="0014")
         # Nothing was rebuilt: what pointed at an event still does.
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM event_entities")).scalar_one() == 1
@@ -60,7 +60,7 @@ def test_existing_sources_are_standard_and_ignored_is_a_status(database: str) ->
             conn.execute(INSERT_EVENT, {"id": "a", "body": b"{}", "status": "ignored", "now": now})
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(text("UPDATE sources SET provider = 'myspace'"))
-        schema.downgrade(database, revision="0007")
+        migrate.downgrade(database, revision="0007")
         with engine.connect() as conn:
             left = conn.execute(text("SELECT webhook_id FROM inbox_events")).scalars().all()
         assert left == ["b"]

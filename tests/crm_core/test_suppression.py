@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.campaigns.suppression import is_suppressed, suppress
+from crm_core.bounces.suppression import is_suppressed, suppress
 
 
 def test_suppressing_twice_keeps_one_row_and_the_first_reason(session: Session) -> None:

@@ -9,7 +9,7 @@ import time
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from crm_core.campaigns import dispatch
+from crm_core.campaigns import scheduling
 from crm_core.campaigns.models import CampaignStatus, MarketingCampaign
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import make_session_factory
@@ -51,11 +51,11 @@ def test_the_second_dispatcher_waits_then_finds_nothing(postgres_committed: Engi
         with factory.begin() as session:
             pid.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
             ready.set()
-            second.append(dispatch.claim_due_campaigns(session, now=NOW))
+            second.append(scheduling.claim_due_campaigns(session, now=NOW))
 
     ready = threading.Event()
     with factory.begin() as session:
-        assert dispatch.claim_due_campaigns(session, now=NOW) == [campaign_id]
+        assert scheduling.claim_due_campaigns(session, now=NOW) == [campaign_id]
         thread = threading.Thread(target=other_dispatcher)
         thread.start()
         assert ready.wait(10)
@@ -74,7 +74,7 @@ def test_many_racing_dispatchers_win_each_campaign_once(postgres_committed: Engi
     def run() -> None:
         barrier.wait()
         with factory.begin() as session:
-            claimed = dispatch.claim_due_campaigns(session, now=NOW)
+            claimed = scheduling.claim_due_campaigns(session, now=NOW)
         with lock:
             won.extend(claimed)
 
@@ -102,16 +102,16 @@ def test_concurrent_batches_skip_each_others_rows(postgres_committed: Engine) ->
         )
         session.add(campaign)
         session.flush()
-        dispatch.materialize_recipients(session, campaign=campaign, now=NOW)
+        scheduling.materialize_recipients(session, campaign=campaign, now=NOW)
     first_session = Session(postgres_committed)
     try:
         with first_session.begin():
-            first = dispatch.claim_batch(first_session, campaign_id=campaign.id, size=6, now=NOW)
+            first = scheduling.claim_batch(first_session, campaign_id=campaign.id, size=6, now=NOW)
             # The first batch has not committed; the second does not wait for it.
             with factory.begin() as other:
                 # Waiting would be the bug: fail instead of hanging.
                 other.execute(text("SET LOCAL lock_timeout = '5s'"))
-                second = dispatch.claim_batch(other, campaign_id=campaign.id, size=6, now=NOW)
+                second = scheduling.claim_batch(other, campaign_id=campaign.id, size=6, now=NOW)
     finally:
         first_session.close()
     assert (len(first), len(second)) == (6, 4)

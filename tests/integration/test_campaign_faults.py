@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.campaigns import services
 from crm_core.campaigns.models import CampaignSend
 from crm_core.customers.models import Contact, Customer
@@ -48,7 +48,7 @@ RECIPIENTS = 500
 @pytest.fixture
 def database(postgres_available: None) -> Iterator[tuple[str, sessionmaker[Session]]]:
     with scratch_postgres_database("crm_campaign_faults") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url)
         yield url, make_session_factory(engine)
         engine.dispose()

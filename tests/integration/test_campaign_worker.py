@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.campaigns import services
 from crm_core.campaigns.models import MarketingCampaign
 from crm_core.customers.models import Contact, Customer
@@ -24,7 +24,7 @@ RECIPIENTS = 500
 @pytest.fixture
 def postgres_url(postgres_available: None) -> Iterator[str]:
     with scratch_postgres_database("crm_campaign_worker") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         yield url
 
 

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_core import migrate
 from crm_core import models as m
-from crm_core import schema
 from crm_core.customers.services import create_customer
 from crm_core.db import make_engine, make_session_factory, utcnow
 from crm_core.notifications.services import add_subscription
@@ -56,7 +56,7 @@ after = "5s"
 @pytest.fixture
 def database(postgres_available: None) -> Iterator[tuple[str, sessionmaker[Session]]]:
     with scratch_postgres_database("crm_followup_beats") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, keyring=TEST_KEYRING)
         yield url, make_session_factory(engine)
         engine.dispose()

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.activities.models import Activity
 from crm_core.config import get_settings
 from crm_core.db import make_engine, make_session_factory
@@ -47,7 +47,7 @@ def engine(postgres_available: None, monkeypatch: pytest.MonkeyPatch) -> Iterato
     monkeypatch.setenv("CRM_SUPPORT_ADDRESSES", "support@acme.test")
     get_settings.cache_clear()
     with scratch_postgres_database("crm_imap_pipeline") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, keyring=TEST_KEYRING)
         try:
             with worker_db.injected(sessions=make_session_factory(engine)):

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from crm_core.mailboxes.services import add_mailbox
@@ -39,7 +39,7 @@ def database(postgres_available: None) -> Iterator[tuple[str, sessionmaker[Sessi
     if reason:
         unavailable("Redis", reason)
     with scratch_postgres_database("crm_imap_worker") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, keyring=TEST_KEYRING)
         yield url, make_session_factory(engine)
         engine.dispose()

@@ -12,7 +12,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import services
 from crm_core.ingestion.models import EventStatus, InboxEvent
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 @pytest.fixture
 def database(postgres_available: None) -> Iterator[str]:
     with scratch_postgres_database("crm_intake_e2e") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         yield url
 
 

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.config import Settings
 from crm_core.ingestion import services
 from crm_core.ingestion.models import InboxEvent
@@ -29,7 +29,7 @@ def postgres_app() -> Iterator[tuple[Flask, str]]:
     if reason:
         unavailable("Redis", reason)
     with scratch_postgres_database("crm_intake_volume") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         settings = Settings(
             database_url=url,
             broker_url="memory://",

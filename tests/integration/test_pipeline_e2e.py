@@ -21,8 +21,8 @@ from celery import Celery
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_core import migrate
 from crm_core import models as m
-from crm_core import schema
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import inbox, services
 from crm_core.ingestion.models import EventStatus, InboxEvent
@@ -78,7 +78,7 @@ def platform(postgres_available: None, tmp_path: Path) -> Iterator[Platform]:
     if reason:
         unavailable("Redis", reason)
     with scratch_postgres_database("crm_e2e") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, keyring=TEST_KEYRING)
         with make_session_factory(engine).begin() as session:
             _, secret = services.create_source(session, name="forms")

@@ -13,8 +13,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from crm_core import migrate
 from crm_core import models as m
-from crm_core import schema
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import services
 from crm_core.ingestion.models import EventStatus, InboxEvent
@@ -34,7 +34,7 @@ def platform(postgres_available: None, tmp_path: Path) -> Iterator[tuple[dict[st
     if reason:
         unavailable("Redis", reason)
     with scratch_postgres_database("crm_providers_e2e") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, keyring=TEST_KEYRING)
         with make_session_factory(engine).begin() as session:
             services.create_source(session, name="shop", provider="shopify", secret=SHOP_SECRET)
@@ -99,7 +99,7 @@ def test_a_shop_s_order_and_customer_reach_the_crm_through_a_worker(
                 Decimal("4.61"),
             )
             contact = session.scalars(select(m.Contact)).one()
-            assert contact.attributes["email_marketing_consent"]["state"] == "subscribed"
+            assert contact.marketing_consent == "granted"
             assert stored.contact_id == contact.id
     finally:
         engine.dispose()

@@ -9,7 +9,7 @@ import pytest
 from celery import Celery
 from sqlalchemy import select
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ops.models import WorkerHeartbeat
 from tests.processes import celery_worker, service_env, wait_until
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def postgres_url(postgres_available: None) -> Iterator[str]:
     with scratch_postgres_database("crm_roundtrip") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         yield url
 
 

@@ -9,8 +9,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from crm_core.ingestion import pipeline, processing
+from crm_core.config import get_settings
+from crm_core.ingestion import processing, single_event
 from crm_core.ingestion.models import EventStatus, InboxEvent
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.mail import CaseTokens
 from tests.smtp_server import smtp_server
 from tests.webhooks.conftest import Sender
@@ -34,7 +36,9 @@ def process_all(app: Flask) -> list[InboxEvent]:
     for event_id in waiting:
         with sessions.begin() as session:
             assert processing.claim_event(session, event_id=event_id)
-            pipeline.run_event(session, event_id=event_id)
+            single_event.run_event(
+                session, event_id=event_id, policy=IngestPolicy.from_settings(get_settings())
+            )
     with sessions() as session:
         return list(session.scalars(select(InboxEvent).order_by(InboxEvent.id)))
 
@@ -65,6 +69,29 @@ PATHS = [
     "/api/opportunities/1",
     "/api/orders/1",
 ]
+
+
+def test_a_contact_shows_its_marketing_consent(app: Flask, sender: Sender, get) -> None:
+    consent = {"status": "granted", "at": "2026-11-30T10:00:00Z", "method": "double opt-in"}
+    first = post(sender, "leads", {"email": "grace@navy.example", "consent": consent})
+    post(sender, "leads", {"email": "ada@navy.example"})
+    process_all(app)
+    shown = get(f"/api/contacts/{entity(app, first, 'contact')}").json
+    assert shown["marketing_consent"] == {
+        "status": "granted",
+        "at": "2026-11-30T10:00:00+00:00",
+        "source_id": shown["marketing_consent"]["source_id"],
+        "source": sender.name,
+        "method": "double opt-in",
+    }
+    assert "marketing_consent_at" not in shown
+    [ada] = get("/api/contacts", email="ada@navy.example").json["items"]
+    assert ada["marketing_consent"] is None
+    customer = get(f"/api/customers/{shown['customer_id']}").json
+    assert {c["email"]: c["marketing_consent"] is None for c in customer["contacts"]} == {
+        "grace@navy.example": False,
+        "ada@navy.example": True,
+    }
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from crm_core.activities.models import Activity, ActivityType
-from crm_core.campaigns.models import Suppression
+from crm_core.bounces.models import Suppression
 from crm_core.campaigns.unsubscribe import make_unsubscribe_token
 from crm_core.config import Settings
 from crm_core.customers.models import Contact, Customer

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from limits.storage import MemoryStorage
 
+from webhooks import ratelimit
 from webhooks.ratelimit import RateLimiter, block_size
 
 
@@ -110,3 +111,20 @@ def test_a_refused_window_reopens_when_it_ends() -> None:
 def test_an_unreachable_storage_admits_everything(caplog: pytest.LogCaptureFixture) -> None:
     assert admitted(limiter(BrokenStorage()), 5, budget=1) == 5
     assert "rate limit storage unavailable" in caplog.text
+
+
+def test_names_of_their_own_have_budgets_of_their_own_and_spent_ones_are_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ratelimit, "MAX_RESERVATIONS", 3)
+    limiter = RateLimiter(MemoryStorage(), default_per_minute=100, prefix="t", window_seconds=60)
+    assert limiter.retry_after_for("client:a", 1) is None
+    assert limiter.retry_after_for("client:a", 1) is not None
+    assert limiter.retry_after_for("client:b", 1) is None
+    for n in range(10):
+        limiter.retry_after_for(f"client:{n}", 1)
+    # Only windows still refusing (or holding tokens) are remembered: the table stays small,
+    # and the refused name stays refused.
+    assert len(limiter._reservations) <= 3
+    assert "t:client:a" in limiter._reservations
+    assert limiter.retry_after_for("client:a", 1) is not None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from crm_core.bounces.models import SentKind
+from crm_core.bounces.models import SentKind, SuppressionReason
 from crm_core.bounces.services import BouncePolicy, SentRecord, apply_bounce, record_sent
-from crm_core.campaigns.models import SuppressionReason
-from crm_core.campaigns.suppression import suppress
+from crm_core.bounces.suppression import suppress
 from crm_core.mail import Bounce, BouncedRecipient
 from tests.webhooks.conftest import Sender
 from tests.webhooks.test_api import get

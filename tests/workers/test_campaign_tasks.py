@@ -19,7 +19,7 @@ from crm_core.campaigns.models import CampaignSend, MarketingCampaign
 from crm_core.config import MissingSettingError, Settings
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import make_session_factory
-from crm_core.delivery.backends import InvalidMailUrlError
+from crm_core.mail_transport.backends import InvalidMailUrlError
 from crm_core.people import api_keys
 from crm_core.people.permissions import Actor
 from tests.smtp_server import SmtpTestServer, smtp_server
@@ -169,6 +169,32 @@ def test_a_campaign_reaches_each_recipient_once_and_unsubscribe_works(
     with Session(committed_db) as session:
         stats = services.get_campaign_view(session, campaign_id=campaign_id).stats
     assert (stats["unsubscribed"], stats["suppressed"]) == (1, 1)
+
+
+def test_with_consent_required_only_contacts_who_granted_it_get_the_campaign(
+    committed_db: Engine,
+    worker: list[int],
+    smtp_server: SmtpTestServer,
+    settings: Settings,
+    use_settings: Callable[[Settings], None],
+) -> None:
+    ids = _contacts(committed_db, 4)
+    with make_session_factory(committed_db).begin() as session:
+        session.execute(
+            update(Contact).where(Contact.id.in_(ids[:2])).values(marketing_consent="granted")
+        )
+        session.execute(
+            update(Contact).where(Contact.id == ids[2]).values(marketing_consent="denied")
+        )
+    use_settings(settings.model_copy(update={"campaigns_require_consent": True}))
+    campaign_id = _campaign(committed_db)
+    assert tasks.dispatch_campaigns() == 1
+    _run_until_idle(worker)
+    assert sorted(mail.rcpt_tos[0] for mail in smtp_server.handler.received) == [
+        "p0@example.com",
+        "p1@example.com",
+    ]
+    assert _statuses(committed_db, campaign_id) == {"sent": 2}
 
 
 def test_a_crashed_batch_leaves_unknown_rows_that_are_never_resent(

@@ -53,7 +53,9 @@ def lead_handler(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     failures: list[Exception] = []
     seen: list[int] = []
 
-    def handle(session: Session, event: InboxEvent, _lead: object) -> list[tuple[str, int]]:
+    def handle(
+        session: Session, event: InboxEvent, _lead: object, _policy: object
+    ) -> list[tuple[str, int]]:
         seen.append(event.id)
         if failures:
             raise failures.pop(0)
@@ -230,7 +232,9 @@ def test_no_log_record_carries_the_payload(
     """A handler bug on a real write: the driver's error quotes the row, the log must not."""
     marker = "ann.private@customer.example"
 
-    def careless(session: Session, event: InboxEvent, _lead: object) -> list[tuple[str, int]]:
+    def careless(
+        session: Session, event: InboxEvent, _lead: object, _policy: object
+    ) -> list[tuple[str, int]]:
         email = json.loads(event.body)["email"]
         session.add(Product(sku=None, name=email, currency="EUR"))  # NOT NULL: a bug
         session.flush()
@@ -344,7 +348,7 @@ def test_a_burst_of_leads_is_captured_as_one_batch(
 def test_a_batch_that_fails_as_a_whole_goes_one_by_one(
     worker_session: Session, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def deadlocked(session: Session, *, kind: str, event_ids: list[int]) -> object:
+    def deadlocked(session: Session, *, kind: str, event_ids: list[int], policy: object) -> object:
         raise OperationalError("SELECT pg_advisory_xact_lock", {}, Exception("deadlock detected"))
 
     monkeypatch.setattr(tasks, "run_batch", deadlocked)

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.bounces.suppression import suppress
 from crm_core.campaigns.segments import parse_segment, segment_query
-from crm_core.campaigns.suppression import suppress
 from crm_core.campaigns.templates import compile_templates, contact_context, customer_context
 from crm_core.campaigns.unsubscribe import (
     UNSUBSCRIBE_PATH,
@@ -17,8 +17,8 @@ from crm_core.campaigns.unsubscribe import (
     make_unsubscribe_url,
     read_unsubscribe_token,
 )
-from crm_core.delivery.backends import backend_from_url
-from crm_core.delivery.messages import OutboundMail, build_message
+from crm_core.mail_transport.backends import backend_from_url
+from crm_core.mail_transport.messages import OutboundMail, build_message
 from tests.factories import ContactFactory, CustomerFactory
 from tests.smtp_server import SmtpTestServer
 

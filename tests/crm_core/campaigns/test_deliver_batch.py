@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from email.message import EmailMessage
 
-from crm_core.campaigns.dispatch import ClaimedSend
 from crm_core.campaigns.models import SendStatus
+from crm_core.campaigns.scheduling import ClaimedSend
 from crm_core.campaigns.sending import (
     OUT_OF_TIME,
     PreparedSend,
@@ -14,9 +14,9 @@ from crm_core.campaigns.sending import (
     needs_backoff,
     release_unsent,
 )
-from crm_core.delivery.backends import backend_from_url
-from crm_core.delivery.messages import OutboundMail, build_message
-from crm_core.delivery.smtp import SmtpBackend, SmtpSettings
+from crm_core.mail_transport.backends import backend_from_url
+from crm_core.mail_transport.messages import OutboundMail, build_message
+from crm_core.mail_transport.smtp import SmtpBackend, SmtpSettings
 from tests.services import free_port
 from tests.smtp_server import SmtpTestServer, smtp_server
 

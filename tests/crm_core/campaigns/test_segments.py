@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.bounces.suppression import suppress
 from crm_core.campaigns.segments import parse_segment, segment_query
-from crm_core.campaigns.suppression import suppress
 from crm_core.errors import InvalidInput
 from tests.factories import ContactFactory, CustomerFactory, SupportCaseFactory
 
@@ -43,6 +43,8 @@ def people(session: Session) -> dict[str, int]:
             tags=["vip", "newsletter"],
             created_at=at("2026-01-10"),
             last_activity_at=at("2026-03-01T12:00:00"),
+            marketing_consent="granted",
+            marketing_consent_at=at("2026-02-01"),
         ),
         "bob": ContactFactory(
             customer=solo,
@@ -58,6 +60,8 @@ def people(session: Session) -> dict[str, int]:
             tags=["newsletter"],
             created_at=at("2025-12-01"),
             last_activity_at=at("2026-01-05"),
+            marketing_consent="denied",
+            marketing_consent_at=at("2026-01-05"),
         ),
         "dan": ContactFactory(
             customer=acme,
@@ -73,6 +77,7 @@ def people(session: Session) -> dict[str, int]:
             tags=None,
             created_at=at("2026-03-01"),
             last_activity_at=at("2026-02-01"),
+            marketing_consent="unknown",
         ),
     }
     session.flush()
@@ -131,7 +136,24 @@ CASES = [
     ("customer_tags", "exists", True, {"eve"}),
     ("has_open_case", "eq", True, {"bob"}),
     ("has_open_case", "eq", False, {"ann", "cat", "eve"}),
+    ("marketing_consent", "eq", "granted", {"ann"}),
+    # Never stated (bob) is not "denied" either.
+    ("marketing_consent", "ne", "denied", {"ann", "bob", "eve"}),
+    ("marketing_consent", "in", ["denied", "unknown"], {"cat", "eve"}),
+    ("marketing_consent", "exists", False, {"bob"}),
+    ("marketing_consent_at", "gt", "2026-01-10", {"ann"}),
+    ("marketing_consent_at", "lt", "2026-01-10", {"cat"}),
+    ("marketing_consent_at", "exists", True, {"ann", "cat"}),
 ]
+
+
+def test_require_consent_keeps_only_contacts_who_granted_it(
+    session: Session, people: dict[str, int]
+) -> None:
+    query = segment_query(parse_segment({}), require_consent=True)
+    ids = set(session.scalars(query))
+    assert {name for name, contact_id in people.items() if contact_id in ids} == {"ann"}
+    assert matched(session, people, {}) == EVERYONE
 
 
 @pytest.mark.parametrize(("field", "op", "value", "expected"), CASES)

@@ -9,15 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType
+from crm_core.bounces.models import SuppressionReason
+from crm_core.bounces.suppression import suppress
 from crm_core.campaigns import services
-from crm_core.campaigns.models import (
-    CampaignMember,
-    CampaignSend,
-    CampaignStatus,
-    SendStatus,
-    SuppressionReason,
-)
-from crm_core.campaigns.suppression import suppress
+from crm_core.campaigns.models import CampaignMember, CampaignSend, CampaignStatus, SendStatus
 from crm_core.errors import InvalidInput
 from tests.factories import ContactFactory, MarketingCampaignFactory
 

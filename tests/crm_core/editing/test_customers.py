@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_core.base.entities import ExternalRef
 from crm_core.customers.models import Contact, Customer
 from crm_core.editing import customers
 from crm_core.editing.records import RecordConflict, RecordNotFound
 from crm_core.errors import InvalidInput
-from crm_core.ingestion.models import ExternalRef
 from crm_core.people.models import AuditEntry
 from crm_core.people.permissions import Actor, PermissionDenied
 from tests.factories import ContactFactory, OrderFactory, SourceFactory

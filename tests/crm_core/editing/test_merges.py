@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
+from crm_core import merges
 from crm_core import models as m
-from crm_core.editing import merges
 from crm_core.editing.records import RecordConflict, RecordMerged
 from crm_core.errors import InvalidInput
+from crm_core.ingestion.commands import normalize_lead
 from crm_core.ingestion.handlers import find_contact
-from crm_core.ingestion.schemas import LeadPayload
 from crm_core.leads.matching import resolve_contacts
-from crm_core.leads.normalize import normalize_lead
+from crm_core.payloads.schemas import LeadPayload
 from crm_core.people.models import AuditEntry
 from crm_core.people.permissions import Actor, PermissionDenied
 from tests.factories import (
@@ -252,6 +252,60 @@ def test_a_merged_contacts_address_and_phone_lead_to_the_survivor(session: Sessi
         normalized = normalize_lead(LeadPayload.model_validate(lead), default_region="DE")
         [match] = resolve_contacts(session, [normalized], free_domains=frozenset())
         assert match.contact.id == survivor.id, lead
+
+
+def _consent(contact: m.Contact, status: str | None, days: int, source: int | None) -> None:
+    contact.marketing_consent = status
+    contact.marketing_consent_at = NOW - dt.timedelta(days=days) if status else None
+    contact.marketing_consent_source_id = source
+    contact.marketing_consent_method = f"method-{days}" if status else None
+
+
+@pytest.mark.parametrize(
+    ("merged_says", "survivor_says", "kept"),
+    [
+        pytest.param(("denied", 1), ("granted", 5), ("denied", 1), id="merged-is-newer"),
+        pytest.param(("denied", 5), ("granted", 1), ("granted", 1), id="survivor-is-newer"),
+        pytest.param(("granted", 3), (None, 0), ("granted", 3), id="survivor-never-stated"),
+        pytest.param((None, 0), ("denied", 3), ("denied", 3), id="merged-never-stated"),
+        pytest.param(("unknown", 1), ("denied", 5), ("denied", 5), id="unknown-says-nothing"),
+    ],
+)
+def test_a_contact_merge_keeps_the_newest_consent_statement(
+    session: Session,
+    merged_says: tuple[str | None, int],
+    survivor_says: tuple[str | None, int],
+    kept: tuple[str, int],
+) -> None:
+    customer = CustomerFactory()
+    form, shop = SourceFactory(), SourceFactory()
+    merged = ContactFactory(customer=customer, is_primary=True)
+    survivor = ContactFactory(customer=customer)
+    _consent(merged, *merged_says, source=form.id if merged_says[0] else None)
+    _consent(survivor, *survivor_says, source=shop.id if survivor_says[0] else None)
+    session.flush()
+    from_merged = kept == merged_says
+
+    into, _ = merges.merge_contacts(
+        session, actor=AGENT, contact_id=merged.id, document={"into": survivor.id}
+    )
+
+    session.flush()
+    session.expire_all()
+    into = session.get_one(m.Contact, survivor.id)
+    assert (into.marketing_consent, into.marketing_consent_method) == (kept[0], f"method-{kept[1]}")
+    assert into.marketing_consent_at is not None
+    assert into.marketing_consent_at.replace(tzinfo=dt.UTC) == NOW - dt.timedelta(days=kept[1])
+    assert into.marketing_consent_source_id == (form.id if from_merged else shop.id)
+    update = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.entity == "contact",
+            AuditEntry.entity_id == survivor.id,
+            AuditEntry.action == "update",
+        )
+    ).one_or_none()
+    audited = set(update.changes) if update is not None else set()
+    assert ("marketing_consent" in audited) == (from_merged and survivor_says[0] != kept[0])
 
 
 def test_merges_that_would_break_a_rule_are_refused(session: Session) -> None:

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core import merges
 from crm_core import models as m
-from crm_core.editing import merges, opportunities
+from crm_core.editing import opportunities
 from crm_core.editing.records import RecordConflict, RecordNotFound
 from crm_core.errors import InvalidInput
 from crm_core.people.models import AuditEntry

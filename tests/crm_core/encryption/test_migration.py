@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.db import make_engine
 from crm_core.encryption.keyring import Keyring
 from crm_core.ingestion.services import source_credentials
@@ -28,12 +28,12 @@ RAW = (
 def database_at_0007(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-        schema.upgrade(url, revision="0007")
+        migrate.upgrade(url, revision="0007")
         yield url
         return
     request.getfixturevalue("postgres_available")
     with scratch_postgres_database("crm_0011") as url:
-        schema.upgrade(url, revision="0007")
+        migrate.upgrade(url, revision="0007")
         yield url
 
 
@@ -82,14 +82,14 @@ def test_existing_secrets_are_encrypted_and_decrypted_back_on_downgrade(
 ) -> None:
     _seed_plaintext(database_at_0007)
     # Without a keyring given, the migration takes the configured keys, as the app does.
-    schema.upgrade(database_at_0007, revision="0011")
+    migrate.upgrade(database_at_0007, revision="0011")
     stored = _raw(database_at_0007)
     for plaintext, token in zip((SIGNING, SUBSCRIPTION, PASSWORD), stored, strict=True):
         assert plaintext not in token
         assert TEST_KEYRING.decrypt(token) == plaintext
 
     # Today's code reads them back, once the later revisions have run too.
-    schema.upgrade(database_at_0007, keyring=TEST_KEYRING)
+    migrate.upgrade(database_at_0007, keyring=TEST_KEYRING)
     engine = make_engine(database_at_0007, keyring=TEST_KEYRING)
     try:
         with engine.connect() as conn:
@@ -99,7 +99,7 @@ def test_existing_secrets_are_encrypted_and_decrypted_back_on_downgrade(
     finally:
         engine.dispose()
 
-    schema.downgrade(database_at_0007, revision="0007", keyring=TEST_KEYRING)
+    migrate.downgrade(database_at_0007, revision="0007", keyring=TEST_KEYRING)
     assert _raw(database_at_0007) == (SIGNING, SUBSCRIPTION, PASSWORD)
 
 
@@ -115,6 +115,6 @@ def test_rows_already_encrypted_are_left_alone(database_at_0007: str) -> None:
             )
     finally:
         engine.dispose()
-    schema.upgrade(database_at_0007, revision="0011", keyring=keyring)
+    migrate.upgrade(database_at_0007, revision="0011", keyring=keyring)
     stored = _raw(database_at_0007)
     assert [keyring.decrypt(token) for token in stored] == [SIGNING, SUBSCRIPTION, PASSWORD]

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.campaigns.suppression import suppress
+from crm_core.bounces.suppression import suppress
 from crm_core.followups.rules import RuleSet, parse_rules
 from crm_core.followups.services import close_followup, evaluate, list_followups
 from crm_core.notifications.services import add_subscription

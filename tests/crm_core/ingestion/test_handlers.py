@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.config import get_settings
 from crm_core.errors import InvalidInput
-from crm_core.ingestion import pipeline, processing
+from crm_core.ingestion import processing, single_event
+from crm_core.ingestion.policy import IngestPolicy
 from tests.factories import InboxEventFactory, SourceFactory
 
 EMAILS = Path(__file__).resolve().parents[2] / "fixtures" / "emails"
@@ -21,7 +23,9 @@ def run(session: Session, kind: str, body: dict | bytes, **fields: object) -> m.
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     event = InboxEventFactory(kind=kind, body=raw, **fields)
     assert processing.claim_event(session, event_id=event.id)
-    pipeline.run_event(session, event_id=event.id)
+    single_event.run_event(
+        session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+    )
     session.refresh(event)
     return event
 
@@ -107,7 +111,9 @@ def test_a_raw_email_event_is_threaded_and_its_decision_kept(
     assert count(session, m.SupportCase) == 1
     processing.replay_event(session, event_id=event.id)
     assert processing.claim_event(session, event_id=event.id)
-    pipeline.run_event(session, event_id=event.id)
+    single_event.run_event(
+        session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+    )
     session.refresh(event)
     assert event.outcome["decision"] == "new_case"
 
@@ -135,14 +141,16 @@ def test_a_replayed_event_creates_no_row(session: Session) -> None:
     before = {model: count(session, model) for model in (m.Contact, m.Opportunity, m.Activity)}
     processing.replay_event(session, event_id=event.id)
     assert processing.claim_event(session, event_id=event.id)
-    pipeline.run_event(session, event_id=event.id)
+    single_event.run_event(
+        session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+    )
     after = {model: count(session, model) for model in (m.Contact, m.Opportunity, m.Activity)}
     assert after == before
 
 
 def test_every_kind_has_an_entry_in_the_table() -> None:
     from crm_core.ingestion.handlers import HANDLERS
-    from crm_core.ingestion.models import EventKind
+    from crm_core.payloads.kinds import EventKind
 
     assert set(HANDLERS) == {kind.value for kind in EventKind}
 
@@ -158,10 +166,10 @@ def test_a_stored_body_is_parsed_once_per_processing(
     session: Session, monkeypatch: pytest.MonkeyPatch, kind: str, body: dict
 ) -> None:
     from crm_core.ingestion import validation
-    from crm_core.ingestion.schemas import LeadPayload
+    from crm_core.payloads.schemas import LeadPayload
 
     parsed: list[bytes] = []
-    real = validation._parse_json
+    real = validation.json_document
     real_lead = LeadPayload.model_validate_json
 
     def counting(raw: bytes, *, max_depth: int) -> object:
@@ -172,7 +180,7 @@ def test_a_stored_body_is_parsed_once_per_processing(
         parsed.append(raw)
         return real_lead(raw, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(validation, "_parse_json", counting)
+    monkeypatch.setattr(validation, "json_document", counting)
     monkeypatch.setattr(LeadPayload, "model_validate_json", counting_lead)
     event = run(session, kind, body)
     assert event.status == "processed"

@@ -7,10 +7,12 @@ import datetime as dt
 import pytest
 from sqlalchemy.orm import Session
 
+from crm_core.config import get_settings
 from crm_core.db import utcnow
-from crm_core.ingestion import handlers, pipeline, processing
+from crm_core.ingestion import handlers, processing, single_event
 from crm_core.ingestion.errors import InvalidInput, PermanentError, TransientError, is_transient
 from crm_core.ingestion.models import EventStatus, InboxEvent
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.models import Product
 from tests.factories import InboxEventFactory
 
@@ -154,7 +156,9 @@ def test_a_batch_claim_buries_only_the_exhausted_events(session: Session) -> Non
 def product_handler(monkeypatch: pytest.MonkeyPatch) -> None:
     """A handler for leads that creates a real row, in the table for one test."""
 
-    def handle(session: Session, event: InboxEvent, _lead: object) -> list[tuple[str, int]]:
+    def handle(
+        session: Session, event: InboxEvent, _lead: object, _policy: object
+    ) -> list[tuple[str, int]]:
         product = Product(sku=f"SKU-{event.webhook_id}", name="from a lead", currency="EUR")
         session.add(product)
         session.flush()
@@ -168,7 +172,9 @@ def product_handler(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_run_event_calls_the_kinds_handler_and_marks_it_processed(session: Session) -> None:
     event = InboxEventFactory()
     processing.claim_event(session, event_id=event.id)
-    [(_kind, product_id)] = pipeline.run_event(session, event_id=event.id)
+    [(_kind, product_id)] = single_event.run_event(
+        session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+    )
     event = _reload(session, event)
     assert event.status == EventStatus.PROCESSED
     assert [(e.entity_type, e.entity_id) for e in event.entities] == [("product", product_id)]
@@ -182,13 +188,17 @@ def test_an_event_without_a_handler_is_a_permanent_error(
     body = b'{"external_id": "d", "email": "a@b.c", "name": "n"}'
     event = InboxEventFactory(kind="deals", body=body)
     with pytest.raises(PermanentError, match="no handler for kind 'deals'"):
-        pipeline.run_event(session, event_id=event.id)
+        single_event.run_event(
+            session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+        )
 
 
 def test_a_stored_payload_is_validated_again(session: Session) -> None:
     event = InboxEventFactory(body=b'{"email": 5}')
     with pytest.raises(InvalidInput) as caught:
-        pipeline.run_event(session, event_id=event.id)
+        single_event.run_event(
+            session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+        )
     assert caught.value.errors[0].field == "email"
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm_core.ingestion.schemas import EmailPayload, LeadPayload, OrderPayload
 from crm_core.ingestion.validation import validate_payload
+from crm_core.payloads.schemas import EmailPayload, LeadPayload, OrderPayload
 from tests.signed import fixture_bytes, fixture_json
 
 JSON = "application/json"

@@ -17,11 +17,12 @@ from sqlalchemy import Engine, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.ingestion.schemas import LeadPayload
+from crm_core.ingestion.commands import normalize_lead
 from crm_core.leads import matching
 from crm_core.leads.batch import BatchConflict, LeadItem, capture_leads
-from crm_core.leads.normalize import NormalizedLead, free_mail_domains, normalize_lead
+from crm_core.leads.normalize import NormalizedLead, free_mail_domains
 from crm_core.leads.services import LeadResult, capture_lead
+from crm_core.payloads.schemas import LeadPayload
 from tests.factories import (
     CampaignMemberFactory,
     ContactFactory,

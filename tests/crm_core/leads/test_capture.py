@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.ingestion.schemas import LeadPayload
+from crm_core.ingestion.commands import normalize_lead
 from crm_core.leads.contacts import contact_for_address
-from crm_core.leads.normalize import NormalizedLead, normalize_lead
+from crm_core.leads.normalize import NormalizedLead
 from crm_core.leads.services import LeadResult, capture_lead
+from crm_core.payloads.schemas import LeadPayload
 from tests.factories import (
     CampaignMemberFactory,
     ContactFactory,

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from crm_core import migrate
 from crm_core import models as m
-from crm_core import schema
 from crm_core.db import make_engine, make_session_factory
-from crm_core.ingestion.schemas import LeadPayload
-from crm_core.leads.normalize import normalize_lead
+from crm_core.ingestion.commands import normalize_lead
 from crm_core.leads.services import capture_lead
+from crm_core.payloads.schemas import LeadPayload
 from tests.services import scratch_postgres_database
 
 pytestmark = pytest.mark.postgres
@@ -32,7 +32,7 @@ ROUNDS = 25
 @pytest.fixture(scope="module")
 def race_engine(postgres_available: None) -> Iterator[Engine]:
     with scratch_postgres_database("crm_leads_race") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, pool_size=THREADS + 2)
         yield engine
         engine.dispose()

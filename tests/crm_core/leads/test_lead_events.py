@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from unittest.mock import patch
 
 import pytest
 from sqlalchemy.orm import Session
@@ -12,15 +11,15 @@ from crm_core import models as m
 from crm_core.config import Settings
 from crm_core.errors import InvalidInput
 from crm_core.ingestion.handlers import HANDLERS
+from crm_core.ingestion.policy import IngestPolicy
 from tests.factories import InboxEventFactory
 
 
 def capture_lead_event(
     session: Session, *, event: m.InboxEvent, settings: Settings
 ) -> list[tuple[str, int]]:
-    """The leads entry run on ``event`` with these settings (the process's, while it runs)."""
-    with patch("crm_core.ingestion.handlers.get_settings", return_value=settings):
-        return HANDLERS["leads"].run(session, event, settings)
+    """The leads entry run on ``event`` under the policy of these settings."""
+    return HANDLERS["leads"].run(session, event, IngestPolicy.from_settings(settings))
 
 
 def lead_event(body: object) -> m.InboxEvent:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crm_core.errors import InvalidInput
-from crm_core.ingestion.schemas import LeadPayload
+from crm_core.ingestion.commands import normalize_lead
 from crm_core.leads.domains import free_mail_domains, read_domain_list, shipped_free_domains
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import (
@@ -15,10 +15,10 @@ from crm_core.leads.normalize import (
     join_name,
     normalize_country,
     normalize_email,
-    normalize_lead,
     normalize_phone,
     split_name,
 )
+from crm_core.payloads.schemas import LeadPayload
 
 
 @pytest.mark.parametrize(

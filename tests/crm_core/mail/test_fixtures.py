@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crm_core.ingestion.schemas import EmailPayload
 from crm_core.mail import MailLimits, parse_json, parse_rfc822
+from crm_core.payloads.schemas import EmailPayload
 from tests.crm_core.mail.expectations import check_expected
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "emails"

@@ -10,8 +10,8 @@ from email.message import EmailMessage
 import pytest
 
 from crm_core.config import Settings
-from crm_core.ingestion.schemas import EmailPayload
 from crm_core.mail import MailLimits, MalformedEmail, parse_json, parse_rfc822
+from crm_core.payloads.schemas import EmailPayload
 
 
 def _with_attachments(sizes: list[int]) -> bytes:

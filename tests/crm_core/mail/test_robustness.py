@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_core.ingestion.schemas import EmailPayload
 from crm_core.mail import MailLimits, MalformedEmail, ParsedEmail, parse_json, parse_rfc822
+from crm_core.payloads.schemas import EmailPayload
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "emails"
 # The absurdly long one is left out only to keep each example fast.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.db import make_engine
 from tests.services import scratch_postgres_database
 
@@ -17,12 +17,12 @@ from tests.services import scratch_postgres_database
 def database_at_0003(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-        schema.upgrade(url, revision="0003")
+        migrate.upgrade(url, revision="0003")
         yield url
         return
     request.getfixturevalue("postgres_available")
     with scratch_postgres_database("crm_0004") as url:
-        schema.upgrade(url, revision="0003")
+        migrate.upgrade(url, revision="0003")
         yield url
 
 
@@ -39,7 +39,7 @@ def test_existing_mailboxes_get_their_source(database_at_0003: str) -> None:
                     ),
                     {"name": name},
                 )
-        schema.upgrade(database_at_0003)
+        migrate.upgrade(database_at_0003)
         with engine.connect() as conn:
             rows = conn.execute(
                 text(
@@ -51,6 +51,6 @@ def test_existing_mailboxes_get_their_source(database_at_0003: str) -> None:
             ("sales", "mailbox-sales"),
             ("support", "mailbox-support"),
         ]
-        schema.downgrade(database_at_0003, revision="0003")
+        migrate.downgrade(database_at_0003, revision="0003")
     finally:
         engine.dispose()

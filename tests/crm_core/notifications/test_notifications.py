@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 from crm_core import models as m
 from crm_core.db import make_session_factory, utcnow
 from crm_core.errors import InvalidInput
-from crm_core.notifications.sending import (
+from crm_core.notifications.posting import (
     AttemptResult,
     Request,
     SendSettings,

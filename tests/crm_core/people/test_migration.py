@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from crm_core import schema
+from crm_core import migrate
 from crm_core.db import make_engine
 from tests.services import scratch_postgres_database
 
@@ -26,7 +26,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 
 def test_existing_keys_get_every_scope_and_customers_empty_attributes(empty_database: str) -> None:
-    schema.upgrade(empty_database, revision="0007")
+    migrate.upgrade(empty_database, revision="0007")
     engine = make_engine(empty_database)
     try:
         with engine.begin() as conn:
@@ -43,7 +43,7 @@ def test_existing_keys_get_every_scope_and_customers_empty_attributes(empty_data
                     " VALUES (1, 'person', 'Ann', 'ann', 'lead', '[]')"
                 )
             )
-        schema.upgrade(empty_database, revision="0013")
+        migrate.upgrade(empty_database, revision="0013")
         with engine.connect() as conn:
             scopes = conn.execute(text("SELECT scopes, user_id FROM api_keys")).one()
             attributes = conn.execute(text("SELECT attributes FROM customers")).scalar()
@@ -51,7 +51,7 @@ def test_existing_keys_get_every_scope_and_customers_empty_attributes(empty_data
         assert loaded == ["read", "write", "send", "admin"]
         assert scopes[1] is None
         assert (attributes if isinstance(attributes, dict) else json.loads(attributes)) == {}
-        schema.downgrade(empty_database, revision="0007")
+        migrate.downgrade(empty_database, revision="0007")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT name FROM api_keys")).scalar() == "old"
     finally:

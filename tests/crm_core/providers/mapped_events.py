@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.config import get_settings
 from crm_core.errors import InvalidInput
-from crm_core.ingestion import pipeline, processing
+from crm_core.ingestion import processing, single_event
 from crm_core.ingestion.handlers import Entities
+from crm_core.ingestion.policy import IngestPolicy
 from tests.factories import InboxEventFactory, SourceFactory
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "providers"
@@ -43,7 +45,9 @@ def run_provider_event(
     )
     assert processing.claim_event(session, event_id=event.id)
     try:
-        entities: Entities = pipeline.run_event(session, event_id=event.id)
+        entities: Entities = single_event.run_event(
+            session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+        )
     except InvalidInput as exc:
         processing.fail_event(
             session,

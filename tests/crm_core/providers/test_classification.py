@@ -7,7 +7,7 @@ import json
 import pytest
 from werkzeug.datastructures import Headers
 
-from crm_core.ingestion.models import EventKind
+from crm_core.payloads.kinds import EventKind
 from crm_core.providers import PROVIDERS, ProviderRequest
 from crm_core.providers.base import body_digest_id
 from tests.provider_requests import (

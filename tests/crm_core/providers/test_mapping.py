@@ -12,6 +12,7 @@ from crm_core.config import get_settings
 from crm_core.errors import InvalidInput
 from crm_core.ingestion.handlers import HANDLERS
 from crm_core.ingestion.models import InboxEvent
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.providers import PROVIDERS
 from crm_core.providers.mapped import Mapped
 from crm_core.providers.mapping import MAPPINGS
@@ -50,7 +51,7 @@ def test_an_odd_document_is_invalid_never_a_crash(
         content_type="application/json",
     )
     with pytest.raises(InvalidInput) as caught:
-        HANDLERS[kind].parse_from(event, get_settings(), provider)
+        HANDLERS[kind].parse_from(event, IngestPolicy.from_settings(get_settings()), provider)
     assert caught.value.errors
 
 

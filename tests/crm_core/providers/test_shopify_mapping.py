@@ -12,7 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.ingestion import pipeline, processing
+from crm_core.config import get_settings
+from crm_core.ingestion import processing, single_event
+from crm_core.ingestion.policy import IngestPolicy
+from crm_core.providers import shopify_mapping
 from crm_core.providers.shopify_mapping import order_status
 from tests.crm_core.providers.mapped_events import fixture, linked, run_provider_event
 from tests.factories import SourceFactory
@@ -77,7 +80,9 @@ def test_an_invalid_event_replays_once_the_sender_data_is_right(session: Session
     event.body = json.dumps(ORDER).encode()
     processing.replay_event(session, event_id=event.id)
     assert processing.claim_event(session, event_id=event.id)
-    pipeline.run_event(session, event_id=event.id)
+    single_event.run_event(
+        session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+    )
     session.refresh(event)
     assert event.status == "processed"
 
@@ -146,7 +151,17 @@ def test_a_customer_becomes_a_contact_with_its_consent(session: Session) -> None
         "Ada",
         "+12125550142",
     )
-    assert contact.attributes["email_marketing_consent"]["state"] == "subscribed"
+    assert (contact.marketing_consent, contact.marketing_consent_method) == (
+        "granted",
+        "single_opt_in",
+    )
+    # 2026-11-30T10:13:40-05:00, Shopify's consent_updated_at, and the source that said it.
+    assert contact.marketing_consent_at.astimezone(dt.UTC) == dt.datetime(
+        2026, 11, 30, 15, 13, 40, tzinfo=dt.UTC
+    )
+    assert contact.marketing_consent_source_id == event.source_id
+    assert "email_marketing_consent" not in contact.attributes
+    assert contact.attributes["sms_marketing_consent"]["state"] == "not_subscribed"
     assert contact.customer.name == "Analytical Engines Ltd"
 
 
@@ -155,13 +170,58 @@ def test_a_customer_update_changes_the_consent_and_says_so(session: Session) -> 
     run_customer(session, "customers/create", CUSTOMER, source=source)
     unsubscribed = copy.deepcopy(CUSTOMER)
     unsubscribed["email_marketing_consent"]["state"] = "unsubscribed"
+    unsubscribed["email_marketing_consent"]["consent_updated_at"] = "2026-12-01T09:00:00Z"
     event = run_customer(session, "customers/update", unsubscribed, source=source)
     assert event.status == "processed", event.errors
     contact = session.scalars(select(m.Contact)).one()
-    assert contact.attributes["email_marketing_consent"]["state"] == "unsubscribed"
+    assert contact.marketing_consent == "denied"
     [activity_id] = linked(event, "activity")
-    changes = session.get(m.Activity, activity_id).details
-    assert "attributes.email_marketing_consent" in json.dumps(changes)
+    changes = session.get(m.Activity, activity_id).details["changes"]
+    assert changes["marketing_consent"] == {"from": "granted", "to": "denied"}
+    assert json.loads(json.dumps(changes))  # the Activity's details stay JSON
+
+
+def test_an_older_consent_arriving_late_changes_nothing(session: Session) -> None:
+    source = SourceFactory(provider="shopify")
+    newer = copy.deepcopy(CUSTOMER)
+    newer["email_marketing_consent"] = {
+        "state": "unsubscribed",
+        "opt_in_level": "single_opt_in",
+        "consent_updated_at": "2026-12-02T09:00:00Z",
+    }
+    run_customer(session, "customers/update", newer, source=source)
+    event = run_customer(session, "customers/create", CUSTOMER, source=source)
+    assert event.status == "processed", event.errors
+    contact = session.scalars(select(m.Contact)).one()
+    assert contact.marketing_consent == "denied"
+    assert contact.marketing_consent_at.astimezone(dt.UTC) == dt.datetime(
+        2026, 12, 2, 9, tzinfo=dt.UTC
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [
+        ("subscribed", "granted"),
+        ("unsubscribed", "denied"),
+        ("redacted", "denied"),
+        ("not_subscribed", "unknown"),
+        ("pending", "unknown"),
+        ("invalid", "unknown"),
+    ],
+)
+def test_each_shopify_state_is_a_consent_status(state: str, status: str) -> None:
+    document = copy.deepcopy(CUSTOMER)
+    document["email_marketing_consent"]["state"] = state
+    assert shopify_mapping.customer(document).document["consent"]["status"] == status
+
+
+def test_an_unknown_shopify_state_is_named_in_shopify_s_terms(session: Session) -> None:
+    document = copy.deepcopy(CUSTOMER)
+    document["email_marketing_consent"]["state"] = "maybe"
+    event = run_customer(session, "customers/create", document)
+    assert event.status == "invalid"
+    assert [e["field"] for e in event.errors] == ["email_marketing_consent.state"]
 
 
 def test_a_customer_without_email_or_phone_is_invalid(session: Session) -> None:
@@ -183,6 +243,8 @@ def test_a_late_delivery_of_an_older_update_rolls_nothing_back(session: Session)
     # A replay of the late event records nothing more.
     processing.replay_event(session, event_id=late.id)
     assert processing.claim_event(session, event_id=late.id)
-    pipeline.run_event(session, event_id=late.id)
+    single_event.run_event(
+        session, event_id=late.id, policy=IngestPolicy.from_settings(get_settings())
+    )
     stale = select(m.Activity).where(m.Activity.type == "stale_update")
     assert len(session.scalars(stale).all()) == 1

@@ -21,7 +21,6 @@ from tests.provider_requests import (
     zendesk_headers,
 )
 
-NOW = time.time()
 SECRET = "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"
 
 
@@ -30,11 +29,9 @@ def _request(headers: dict[str, str], body: bytes) -> ProviderRequest:
     return ProviderRequest(sent, body, sent.get("Content-Type", "").split(";")[0])
 
 
-def _verify(
-    provider: str, headers: dict[str, str], body: bytes, *secrets: str, now: float = NOW
-) -> None:
+def _verify(provider: str, headers: dict[str, str], body: bytes, *secrets: str) -> None:
     PROVIDERS[provider].verify(
-        _request(headers, body), secrets=secrets or [SECRET], now=now, tolerance=300
+        _request(headers, body), secrets=secrets or [SECRET], now=time.time(), tolerance=300
     )
 
 
@@ -116,23 +113,19 @@ def _stripe_ok(headers: dict[str, str], body: bytes) -> bool:
 
 def test_stripe_accepts_what_stripes_library_signs() -> None:
     body = provider_fixture("stripe/checkout_session_completed.json")
-    # Signed now, not at import: Stripe's library checks against the clock, and a long run
-    # reaches this test minutes after NOW.
-    at = time.time()
-    headers = stripe_headers(STRIPE_SECRET, body, at=at)
+    headers = stripe_headers(STRIPE_SECRET, body)
     assert _stripe_ok(headers, body)
-    _verify("stripe", headers, body, STRIPE_SECRET, now=at)
+    _verify("stripe", headers, body, STRIPE_SECRET)
 
 
 def test_stripe_takes_any_of_several_v1_signatures() -> None:
     """While an endpoint secret is rolled, Stripe signs with both: either one passes."""
     body = provider_fixture("stripe/checkout_session_completed.json")
-    at = time.time()
-    old = stripe_headers("whsec_old", body, at=at)["Stripe-Signature"]
-    new = stripe_headers(STRIPE_SECRET, body, at=at)["Stripe-Signature"]
+    old = stripe_headers("whsec_old", body)["Stripe-Signature"]
+    new = stripe_headers(STRIPE_SECRET, body)["Stripe-Signature"]
     header = {"Stripe-Signature": f"{old},v1={new.split('v1=')[1]},v0=deadbeef"}
     assert _stripe_ok(header, body)
-    _verify("stripe", header, body, STRIPE_SECRET, now=at)
+    _verify("stripe", header, body, STRIPE_SECRET)
 
 
 @pytest.mark.parametrize(
@@ -141,7 +134,7 @@ def test_stripe_takes_any_of_several_v1_signatures() -> None:
         pytest.param(lambda h, b: (stripe_headers("whsec_other", b), b), id="other-secret"),
         pytest.param(lambda h, b: (h, b + b" "), id="body-changed"),
         pytest.param(
-            lambda h, b: (stripe_headers(STRIPE_SECRET, b, at=NOW - 301), b), id="too-old"
+            lambda h, b: (stripe_headers(STRIPE_SECRET, b, at=time.time() - 301), b), id="too-old"
         ),
         pytest.param(
             lambda h, b: ({"Stripe-Signature": h["Stripe-Signature"].split(",")[1]}, b),
@@ -164,7 +157,9 @@ def test_stripe_refuses_what_stripes_library_refuses(mangle) -> None:  # type: i
 def test_stripe_refuses_a_timestamp_from_the_future_too() -> None:
     body = b'{"id": "evt_1", "type": "customer.created"}'
     with pytest.raises(SignatureError, match="seconds from now"):
-        _verify("stripe", stripe_headers(STRIPE_SECRET, body, at=NOW + 301), body, STRIPE_SECRET)
+        _verify(
+            "stripe", stripe_headers(STRIPE_SECRET, body, at=time.time() + 301), body, STRIPE_SECRET
+        )
 
 
 # --- Zendesk: base64 HMAC over timestamp + body -------------------------------------------
@@ -172,7 +167,7 @@ def test_stripe_refuses_a_timestamp_from_the_future_too() -> None:
 
 def test_zendesk_signs_the_timestamp_and_the_body() -> None:
     body = provider_fixture("zendesk/ticket_comment_added.json")
-    now = dt.datetime.fromtimestamp(NOW, dt.UTC)
+    now = dt.datetime.fromtimestamp(time.time(), dt.UTC)
     headers = zendesk_headers(SECRET, body, at=now)
     _verify("zendesk", headers, body)
     swapped = dict(headers, **{"X-Zendesk-Webhook-Signature-Timestamp": "2026-01-01T00:00:00Z"})
@@ -185,7 +180,7 @@ def test_zendesk_signs_the_timestamp_and_the_body() -> None:
 @pytest.mark.parametrize("offset", [-301, 301])
 def test_zendesk_refuses_an_old_or_future_timestamp(offset: int) -> None:
     body = provider_fixture("zendesk/ticket_comment_added.json")
-    at = dt.datetime.fromtimestamp(NOW + offset, dt.UTC)
+    at = dt.datetime.fromtimestamp(time.time() + offset, dt.UTC)
     with pytest.raises(SignatureError, match="seconds from now"):
         _verify("zendesk", zendesk_headers(SECRET, body, at=at), body)
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.base.pagination import decode_cursor, parse_limit
 from crm_core.errors import InvalidInput
-from crm_core.readapi.pagination import decode_cursor, parse_limit
 from crm_core.readapi.queries import customer_timeline, find_contacts, get_customer, get_order
 from tests.factories import ContactFactory, CustomerFactory, OrderFactory, ProductFactory
 

@@ -8,12 +8,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.ingestion.schemas import DealPayload
+from crm_core.ingestion.commands import deal_command
+from crm_core.payloads.schemas import DealPayload
+from crm_core.sales.commands import DealCommand
 from crm_core.sales.deals import record_deal
 from tests.factories import ContactFactory, SourceFactory
 
 
-def deal(stage: str, **overrides: object) -> DealPayload:
+def deal(stage: str, **overrides: object) -> DealCommand:
     data: dict[str, object] = {
         "external_id": "D-1",
         "email": "buyer@example.com",
@@ -24,7 +26,7 @@ def deal(stage: str, **overrides: object) -> DealPayload:
         "close_date": "2026-12-31",
     }
     data.update(overrides)
-    return DealPayload.model_validate(data)
+    return deal_command(DealPayload.model_validate(data))
 
 
 def stage_changes(session: Session) -> list[dict]:

@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session
 
 from crm_core import models as m
 from crm_core.errors import InvalidInput
-from crm_core.ingestion.schemas import OrderPayload
+from crm_core.ingestion.commands import order_command
+from crm_core.payloads.schemas import OrderPayload
+from crm_core.sales.commands import OrderCommand
 from crm_core.sales.services import order_total, record_order
 from tests.factories import ContactFactory, SourceFactory
 
 
-def payload(**overrides: object) -> OrderPayload:
+def payload(**overrides: object) -> OrderCommand:
     data: dict[str, object] = {
         "order_number": "1001",
         "email": "buyer@example.com",
@@ -26,7 +28,7 @@ def payload(**overrides: object) -> OrderPayload:
         ],
     }
     data.update(overrides)
-    return OrderPayload.model_validate(data)
+    return order_command(OrderPayload.model_validate(data))
 
 
 def count(session: Session, model: type) -> int:
@@ -35,7 +37,7 @@ def count(session: Session, model: type) -> int:
 
 def test_total_is_exact_decimal_arithmetic() -> None:
     lines = payload(lines=[{"sku": "A", "quantity": 3, "unit_price": "0.10"}]).lines
-    assert order_total(list(lines)) == Decimal("0.30")
+    assert order_total(lines) == Decimal("0.30")
 
 
 def test_order_is_stored_with_lines_products_and_an_activity(session: Session) -> None:

@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
+from crm_core.base.touched import Touched
 from crm_core.customers.services import create_customer
 from crm_core.mail import CaseTokens, parse_rfc822
 from crm_core.support.inbound_mail import MailContext, MailOutcome, receive_email
 from crm_core.support.services import DEFAULT_SLA_HOURS
-from crm_core.touched import Touched
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "emails"
 SUPPORT = {"support@acme.test", "help@acme.test"}

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.ingestion import pipeline, processing
+from crm_core.ingestion import processing, single_event
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.mail import parse_rfc822
 from crm_core.mail.keys import message_key
 from tests.crm_core.support.test_auto_ack import receive
@@ -73,7 +74,9 @@ def test_the_same_e_mail_posted_twice_by_webhook_opens_one_case(
     for _ in range(2):
         event = InboxEventFactory(kind="emails", body=body, content_type=content_type)
         assert processing.claim_event(session, event_id=event.id)
-        pipeline.run_event(session, event_id=event.id)
+        single_event.run_event(
+            session, event_id=event.id, policy=IngestPolicy.from_settings(get_settings())
+        )
         decisions.append(event.outcome["decision"])
     assert decisions == ["new_case", "duplicate"]
     assert count(session, m.SupportCase) == 1

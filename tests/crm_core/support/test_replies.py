@@ -8,15 +8,15 @@ import pytest
 from sqlalchemy import Engine, select
 
 from crm_core import models as m
+from crm_core.base.touched import Touched
 from crm_core.customers.services import create_customer
 from crm_core.db import make_session_factory
-from crm_core.delivery.backends import backend_from_url
 from crm_core.errors import InvalidInput
 from crm_core.mail import CaseTokens, parse_rfc822
+from crm_core.mail_transport.backends import backend_from_url
 from crm_core.support.inbound_mail import MailContext, receive_email
 from crm_core.support.replies import CaseNotFound, send_case_reply
 from crm_core.support.services import DEFAULT_SLA_HOURS
-from crm_core.touched import Touched
 from tests.smtp_server import SmtpTestServer, smtp_server
 
 __all__ = ["smtp_server"]

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, func, select
 
+from crm_core import migrate
 from crm_core import models as m
-from crm_core import schema
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion.handlers import find_contact, resolve_contact
+from crm_core.leads.normalize import free_mail_domains
 from crm_core.mail import CaseTokens, parse_rfc822
 from crm_core.support.inbound_mail import MailContext, receive_email
 from crm_core.support.services import DEFAULT_SLA_HOURS
@@ -33,7 +34,9 @@ CONTEXT = MailContext(
     event_id=None,
     support_addresses={"support@acme.test"},
     sla_hours=DEFAULT_SLA_HOURS,
-    resolve_contact=lambda s, email, name: resolve_contact(s, email, name, field="from"),
+    resolve_contact=lambda s, email, name: resolve_contact(
+        s, email, name, free_domains=free_mail_domains(), field="from"
+    ),
     find_contact=find_contact,
     case_tokens=CaseTokens.from_secret("test secret key"),
 )
@@ -42,7 +45,7 @@ CONTEXT = MailContext(
 @pytest.fixture(scope="module")
 def race_engine(postgres_available: None) -> Iterator[Engine]:
     with scratch_postgres_database("crm_thread_race") as url:
-        schema.upgrade(url)
+        migrate.upgrade(url)
         engine = make_engine(url, pool_size=4)
         yield engine
         engine.dispose()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
-from crm_core.ingestion.schemas import TicketPayload
+from crm_core.ingestion.commands import ticket_command
+from crm_core.payloads.schemas import TicketPayload
+from crm_core.support.commands import TicketCommand
 from crm_core.support.services import DEFAULT_SLA_HOURS, upsert_case_from_ticket
 from tests.factories import ContactFactory, SourceFactory
 
 
-def ticket(**overrides: object) -> TicketPayload:
+def ticket(**overrides: object) -> TicketCommand:
     data: dict[str, object] = {
         "external_id": "T-9",
         "subject": "Printer on fire",
@@ -30,10 +33,10 @@ def ticket(**overrides: object) -> TicketPayload:
         ],
     }
     data.update(overrides)
-    return TicketPayload.model_validate(data)
+    return ticket_command(TicketPayload.model_validate(data))
 
 
-def upsert(session: Session, source: m.Source, requester: m.Contact, payload: TicketPayload):
+def upsert(session: Session, source: m.Source, requester: m.Contact, payload: TicketCommand):
     return upsert_case_from_ticket(
         session,
         source_id=source.id,
@@ -78,7 +81,7 @@ def test_new_comments_on_a_known_ticket_are_added_once(session: Session) -> None
         ticket().comments + ticket(comments=[{"body": "Now smoking", "external_id": "c2"}]).comments
     )
     for _ in range(2):
-        upsert(session, source, requester, ticket(comments=[c.model_dump() for c in more]))
+        upsert(session, source, requester, ticket(comments=[dataclasses.asdict(c) for c in more]))
     count = select(func.count()).where(m.Activity.type == "case_comment")
     assert session.scalar(count) == 2
 
