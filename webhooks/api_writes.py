@@ -1,27 +1,34 @@
-"""The write API (customers, contacts, cases, activities): JSON in, problems naming each field.
+"""The write API (customers, contacts, cases, activities, deals, agreements, merges): JSON in,
+problems naming each field.
 
 Each route is a thin face of a ``crm_core.editing`` service, which checks the actor's
-permission and writes the audit entry in the request's one transaction.
+permission and writes the audit entry in the request's one transaction. A write to one record
+answers with its new ``ETag`` and honours ``If-Match`` (412 when stale; no header, no check).
+Every POST honours ``Idempotency-Key`` (``webhooks.idempotency``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crm_core import merges
 from crm_core.base.serialize import to_dict
-from crm_core.editing import activities, cases, contacts, customers
-from crm_core.editing.records import RecordConflict, RecordNotFound
+from crm_core.editing import activities, cases, contacts, customers, opportunities
+from crm_core.editing.etags import PreconditionFailed, etag, require_current
+from crm_core.editing.records import RecordConflict, RecordMerged, RecordNotFound
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.payloads.json_body import parse_json_body
 from crm_core.people.permissions import PermissionDenied
 from crm_core.readapi import queries
 from crm_core.support.sla import SlaPolicy
 from webhooks.auth import current_actor, forbidden, require_api_key
+from webhooks.idempotency import idempotent
 from webhooks.problems import problem
 from webhooks.state import crm_state
 
@@ -52,6 +59,45 @@ def _document() -> Any:
         raise InvalidInput([FieldError((), str(exc))]) from None
 
 
+@dataclass(frozen=True)
+class Tagged:
+    """A record's document and its ETag, read in the write's transaction."""
+
+    doc: dict[str, Any] | None
+    etag: str | None
+
+
+def tagged(session: Session, entity: str, entity_id: int, doc: dict[str, Any] | None) -> Tagged:
+    return Tagged(doc, etag(session, entity, entity_id))
+
+
+def if_match() -> list[str] | None:
+    """The ETags of ``If-Match`` (or ``["*"]``); None without the header (nothing is checked)."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    return [tag.strip() for tag in raw.split(",") if tag.strip()]
+
+
+def merged_problem(exc: RecordMerged, endpoint: str, arg: str) -> Response:
+    """The 409 for a write to a merged record: it names, and links, the survivor."""
+    location = url_for(endpoint, **{arg: exc.into})
+    return problem(
+        409,
+        f"{str(exc).capitalize()}; write to {exc.entity} {exc.into} instead.",
+        title="Merged",
+        type_="merged",
+        headers={"Location": location},
+        merged_into=exc.into,
+    )
+
+
+_SHOW = {
+    "customer": ("api.show_customer", "customer_id"),
+    "contact": ("api.show_contact", "contact_id"),
+}
+
+
 def _write(
     work: Callable[[Session], Any], *, status: int = 200, ids: tuple[int, ...] = ()
 ) -> Response:
@@ -67,6 +113,17 @@ def _write(
         )
     except RecordNotFound as exc:
         return problem(404, f"No {exc.entity} {exc.entity_id}.", type_="not-found")
+    except RecordMerged as exc:
+        return merged_problem(exc, *_SHOW[exc.entity])
+    except PreconditionFailed as exc:
+        return problem(
+            412,
+            str(exc),
+            title="Precondition failed",
+            type_="stale",
+            headers={"ETag": exc.current},
+            etag=exc.current,
+        )
     except RecordConflict as exc:
         errors = exc.error_dicts()
         return problem(
@@ -85,8 +142,13 @@ def _write(
         return problem(409, "Another change got there first; read and try again.", type_="conflict")
     if result is None:
         return Response(status=204)
+    tag = None
+    if isinstance(result, Tagged):
+        result, tag = result.doc, result.etag
     response = jsonify(result)
     response.status_code = status
+    if tag:
+        response.headers["ETag"] = tag
     return response
 
 
@@ -95,16 +157,25 @@ def _region() -> str:
     return region
 
 
-def _customer_doc(session: Session, customer_id: int) -> dict[str, Any] | None:
-    return queries.get_customer(session, customer_id=customer_id)
+def _customer_doc(session: Session, customer_id: int) -> Tagged:
+    return tagged(
+        session, "customer", customer_id, queries.get_customer(session, customer_id=customer_id)
+    )
+
+
+def _contact_doc(session: Session, contact_id: int) -> Tagged:
+    return tagged(
+        session, "contact", contact_id, queries.get_contact(session, contact_id=contact_id)
+    )
 
 
 @bp.post("/customers")
 @require_api_key
+@idempotent
 def create_customer() -> Response:
     """Create a customer with its ``primary_contact``; 201 with the customer."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
         created = customers.create_customer(
             session, actor=current_actor(), document=_document(), default_region=_region()
         )
@@ -121,7 +192,8 @@ def create_customer() -> Response:
 def update_customer(customer_id: int) -> Response:
     """Change a customer with a JSON merge patch."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
+        require_current(session, "customer", customer_id, if_match())
         customers.update_customer(
             session, actor=current_actor(), customer_id=customer_id, document=_document()
         )
@@ -134,18 +206,21 @@ def update_customer(customer_id: int) -> Response:
 @require_api_key
 def delete_customer(customer_id: int) -> Response:
     """Delete a customer (not one with orders or agreements); 204."""
-    return _write(
-        lambda s: customers.delete_customer(s, actor=current_actor(), customer_id=customer_id),
-        ids=(customer_id,),
-    )
+
+    def work(session: Session) -> Any:
+        require_current(session, "customer", customer_id, if_match())
+        customers.delete_customer(session, actor=current_actor(), customer_id=customer_id)
+
+    return _write(work, ids=(customer_id,))
 
 
 @bp.post("/customers/<int:customer_id>/contacts")
 @require_api_key
+@idempotent
 def create_contact(customer_id: int) -> Response:
     """Add a contact to a customer; 201 with the contact."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
         contact = contacts.create_contact(
             session,
             actor=current_actor(),
@@ -153,7 +228,7 @@ def create_contact(customer_id: int) -> Response:
             document=_document(),
             default_region=_region(),
         )
-        return queries.get_contact(session, contact_id=contact.id)
+        return _contact_doc(session, contact.id)
 
     response = _write(work, status=201, ids=(customer_id,))
     if response.status_code == 201:
@@ -166,7 +241,8 @@ def create_contact(customer_id: int) -> Response:
 def update_contact(contact_id: int) -> Response:
     """Change a contact with a JSON merge patch."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
+        require_current(session, "contact", contact_id, if_match())
         contacts.update_contact(
             session,
             actor=current_actor(),
@@ -174,17 +250,19 @@ def update_contact(contact_id: int) -> Response:
             document=_document(),
             default_region=_region(),
         )
-        return queries.get_contact(session, contact_id=contact_id)
+        return _contact_doc(session, contact_id)
 
     return _write(work, ids=(contact_id,))
 
 
 @bp.post("/contacts/<int:contact_id>/primary")
 @require_api_key
+@idempotent
 def make_primary(contact_id: int) -> Response:
     """Make a contact its customer's primary contact; the customer answers."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
+        require_current(session, "contact", contact_id, if_match())
         contact = contacts.make_primary(session, actor=current_actor(), contact_id=contact_id)
         return _customer_doc(session, contact.customer_id)
 
@@ -195,10 +273,12 @@ def make_primary(contact_id: int) -> Response:
 @require_api_key
 def delete_contact(contact_id: int) -> Response:
     """Delete a contact that is not its customer's primary contact; 204."""
-    return _write(
-        lambda s: contacts.delete_contact(s, actor=current_actor(), contact_id=contact_id),
-        ids=(contact_id,),
-    )
+
+    def work(session: Session) -> Any:
+        require_current(session, "contact", contact_id, if_match())
+        contacts.delete_contact(session, actor=current_actor(), contact_id=contact_id)
+
+    return _write(work, ids=(contact_id,))
 
 
 @bp.patch("/cases/<int:case_id>")
@@ -207,7 +287,8 @@ def update_case(case_id: int) -> Response:
     """Change a case's ``status``, ``priority`` or ``assignee``; the case answers."""
     sla = SlaPolicy.from_settings(crm_state().settings)
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
+        require_current(session, "case", case_id, if_match())
         case = cases.update_case(
             session,
             actor=current_actor(),
@@ -215,18 +296,116 @@ def update_case(case_id: int) -> Response:
             document=_document(),
             sla=sla,
         )
-        return to_dict(case)
+        return tagged(session, "case", case.id, queries.get_case(session, case_id=case.id))
 
     return _write(work, ids=(case_id,))
 
 
 @bp.post("/activities")
 @require_api_key
+@idempotent
 def log_activity() -> Response:
     """Log a ``call``, ``meeting`` or ``note`` on linked entities; 201 with the activity."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
         activity = activities.log_activity(session, actor=current_actor(), document=_document())
         return to_dict(activity)  # whole, as GET /api/activities/<id>
 
     return _write(work, status=201)
+
+
+@bp.post("/contacts/<int:contact_id>/merge")
+@require_api_key
+@idempotent
+def merge_contact(contact_id: int) -> Response:
+    """Merge a contact into ``{"into": id}`` of the same customer; the survivor answers."""
+
+    def work(session: Session) -> Any:
+        into, moved = merges.merge_contacts(
+            session,
+            actor=current_actor(),
+            contact_id=contact_id,
+            document=_document(),
+            if_match=if_match(),
+        )
+        found = _contact_doc(session, into.id)
+        return Tagged({**(found.doc or {}), "merged": contact_id, "moved": moved}, found.etag)
+
+    return _write(work, ids=(contact_id,))
+
+
+@bp.post("/customers/<int:customer_id>/merge")
+@require_api_key
+@idempotent
+def merge_customer(customer_id: int) -> Response:
+    """Merge a customer into ``{"into": id}``; the survivor answers, with what moved."""
+
+    def work(session: Session) -> Any:
+        into, moved = merges.merge_customers(
+            session,
+            actor=current_actor(),
+            customer_id=customer_id,
+            document=_document(),
+            if_match=if_match(),
+        )
+        found = _customer_doc(session, into.id)
+        return Tagged({**(found.doc or {}), "merged": customer_id, "moved": moved}, found.etag)
+
+    return _write(work, ids=(customer_id,))
+
+
+def _opportunity_doc(session: Session, opportunity_id: int) -> Tagged:
+    doc = queries.get_opportunity(session, opportunity_id=opportunity_id)
+    return tagged(session, "opportunity", opportunity_id, doc)
+
+
+@bp.post("/opportunities")
+@require_api_key
+@idempotent
+def create_opportunity() -> Response:
+    """Open a deal for a customer; 201 with the deal (and its agreement when ``won``)."""
+
+    def work(session: Session) -> Any:
+        created = opportunities.create_opportunity(
+            session, actor=current_actor(), document=_document()
+        )
+        return _opportunity_doc(session, created.id)
+
+    response = _write(work, status=201)
+    if response.status_code == 201:
+        response.headers["Location"] = url_for(
+            "api.show_opportunity",
+            opportunity_id=response.json["id"],  # type: ignore[index]
+        )
+    return response
+
+
+@bp.patch("/opportunities/<int:opportunity_id>")
+@require_api_key
+def update_opportunity(opportunity_id: int) -> Response:
+    """Change a deal's stage, amount, owner… with a JSON merge patch; ``won`` signs."""
+
+    def work(session: Session) -> Any:
+        require_current(session, "opportunity", opportunity_id, if_match())
+        opportunities.update_opportunity(
+            session, actor=current_actor(), opportunity_id=opportunity_id, document=_document()
+        )
+        return _opportunity_doc(session, opportunity_id)
+
+    return _write(work, ids=(opportunity_id,))
+
+
+@bp.post("/agreements/<int:agreement_id>/terminate")
+@require_api_key
+@idempotent
+def terminate_agreement(agreement_id: int) -> Response:
+    """End an agreement: ``{"terminated_on": "YYYY-MM-DD"}``; the agreement answers."""
+
+    def work(session: Session) -> Any:
+        require_current(session, "agreement", agreement_id, if_match())
+        agreement = opportunities.terminate_agreement(
+            session, actor=current_actor(), agreement_id=agreement_id, document=_document()
+        )
+        return tagged(session, "agreement", agreement.id, to_dict(agreement))
+
+    return _write(work, ids=(agreement_id,))

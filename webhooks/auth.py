@@ -64,6 +64,12 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "api_writes.make_primary": P.WRITE,
     "api_writes.update_case": P.WRITE,
     "api_writes.log_activity": P.WRITE,
+    "api_writes.merge_contact": P.WRITE,
+    "api_writes.merge_customer": P.WRITE,
+    "api_writes.create_opportunity": P.WRITE,
+    "api_writes.update_opportunity": P.WRITE,
+    "api_writes.terminate_agreement": P.WRITE,
+    "api.show_agreement": P.READ,
 }
 
 _GUARDED = "_crm_requires_api_key"

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from crm_core.campaigns import sending, services
 from crm_core.errors import FieldError, InvalidInput, PermanentError
 from webhooks.auth import require_api_key
+from webhooks.idempotency import idempotent
 from webhooks.problems import problem
 from webhooks.state import crm_state
 from workers.publish import enqueue_campaign_work
@@ -68,6 +69,7 @@ def _view(session: Any, campaign_id: int) -> dict[str, Any]:
 
 @bp.post("")
 @require_api_key
+@idempotent
 def create() -> Response:
     """Create a campaign: 201 with its id."""
 
@@ -113,6 +115,7 @@ def show(campaign_id: int) -> Response:
 
 @bp.post("/<int:campaign_id>/<any(send,schedule,pause,resume,cancel):action>")
 @require_api_key
+@idempotent
 def act(campaign_id: int, action: str) -> Response:
     """Change the campaign's status; the new view answers."""
     if campaign_id > _MAX_ID:

@@ -46,14 +46,22 @@ def record_deal(
         return touched
     opportunity.source_updated_at = latest(opportunity.source_updated_at, deal.updated_at)
     _apply_fields(opportunity, deal)
-    stage_activity = _change_stage(
-        session, opportunity, deal.stage, is_new=created, event_id=event_id
-    )
+    touched.extend(apply_stage(session, opportunity, deal.stage, is_new=created, event_id=event_id))
+    return touched
+
+
+def apply_stage(
+    session: Session, opportunity: Opportunity, stage: str, *, is_new: bool, event_id: int | None
+) -> Touched:
+    """Move the deal to ``stage`` (an Activity records the change); a won deal signs its one
+    agreement and makes its customer a customer. The webhook and the API both go through here."""
+    touched = Touched()
+    stage_activity = _change_stage(session, opportunity, stage, is_new=is_new, event_id=event_id)
     if stage_activity is not None:
         touched.add(EntityType.ACTIVITY, stage_activity.id)
     if opportunity.stage == OpportunityStage.WON:
         touched.extend(sign_agreement(session, opportunity=opportunity, event_id=event_id))
-        promote_customer(buyer.customer)
+        promote_customer(opportunity.customer)
     return touched
 
 
