@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Most of the suite waits on servers and processes, not the CPU: four workers on two cores.
 PYTEST_WORKERS ?= 4
 
-.PHONY: install run test lint docs docs-erd docs-config erd clean
+.PHONY: install run test lint docs docs-erd docs-config docs-notifications erd clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,12 +38,16 @@ lint: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-## Refresh the generated parts of the docs: the ER diagram and the configuration reference.
+## Refresh the generated parts of the docs: the ER diagram, the configuration reference and
+## the notification schemas.
 docs-erd: $(STAMP)
 	$(BIN)/crm erd --write-into docs/data-model.md
 
 docs-config: $(STAMP)
 	$(BIN)/crm config-docs --write-into docs/configuration.md
+
+docs-notifications: $(STAMP)
+	$(BIN)/crm notifications-docs --write-into docs/notifications.md
 
 ## Print the ER diagram of the data model.
 erd: $(STAMP)

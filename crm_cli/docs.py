@@ -1,7 +1,8 @@
-"""``crm erd`` and ``crm config-docs``: the generated parts of the docs.
+"""``crm erd``, ``crm config-docs``, ``crm notifications-docs``: the generated parts of the docs.
 
 Each prints its Markdown, or with ``--write-into`` replaces the block between
-its pair of markers in a page (docs/data-model.md, docs/configuration.md), so
+its pair of markers in a page (docs/data-model.md, docs/configuration.md,
+docs/notifications.md), so
 the page's hand-written prose stays around a part that cannot go stale.
 """
 
@@ -14,6 +15,7 @@ import click
 
 ERD_START, ERD_END = "<!-- erd:start -->\n```mermaid\n", "```\n<!-- erd:end -->"
 CONFIG_START, CONFIG_END = "<!-- config:start -->\n", "<!-- config:end -->"
+EVENTS_START, EVENTS_END = "<!-- events:start -->\n", "<!-- events:end -->"
 
 _write_into = click.option(
     "--write-into",
@@ -59,3 +61,17 @@ def config_docs(write_into: Path | None) -> None:
         return
     write_between_markers(write_into, start=CONFIG_START, end=CONFIG_END, block=reference)
     click.echo(f"{write_into}: configuration reference updated")
+
+
+@click.command("notifications-docs")
+@_write_into
+def notifications_docs(write_into: Path | None) -> None:
+    """Print each notification event type with the JSON Schema of its body."""
+    from crm_core.notifications.events import render_event_reference
+
+    reference = render_event_reference()
+    if write_into is None:
+        sys.stdout.write(reference)
+        return
+    write_between_markers(write_into, start=EVENTS_START, end=EVENTS_END, block=reference)
+    click.echo(f"{write_into}: notification schemas updated")

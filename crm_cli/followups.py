@@ -69,7 +69,7 @@ def complete(task_id: int) -> None:
 
 @click.group()
 def subscriptions() -> None:
-    """URLs that receive signed notifications (case.escalated, followup.created)."""
+    """URLs that receive signed notifications of the event types they choose."""
 
 
 @subscriptions.command("add")

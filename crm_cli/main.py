@@ -6,8 +6,9 @@ import click
 
 from crm_cli.campaigns import campaigns
 from crm_cli.cases import cases
+from crm_cli.contacts import contacts
 from crm_cli.dev import dev
-from crm_cli.docs import config_docs, erd
+from crm_cli.docs import config_docs, erd, notifications_docs
 from crm_cli.encryption import secrets_group
 from crm_cli.events import events
 from crm_cli.followups import followups, subscriptions
@@ -97,7 +98,9 @@ def status() -> None:
 cli.add_command(dev)
 cli.add_command(erd)
 cli.add_command(config_docs)
+cli.add_command(notifications_docs)
 cli.add_command(sources)
+cli.add_command(contacts)
 cli.add_command(api_keys)
 cli.add_command(users)
 cli.add_command(audit)

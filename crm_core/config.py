@@ -264,6 +264,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest JSON body accepted (bytes), by a webhook or the API; larger is 413.",
     )
+    idempotency_key_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description=(
+            "How long the API keeps an Idempotency-Key's first answer to replay it; older keys"
+            " are swept and may be used again."
+        ),
+    )
     max_email_bytes: int = Field(
         default=25 * 1024 * 1024, gt=0, description="Largest e-mail webhook body accepted (bytes)."
     )

@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session, sessionmaker
 from sqlalchemy.orm import Session as Session
 
 from crm_core.encryption.keyring import Keyring
@@ -111,6 +111,26 @@ class Timestamped:
     updated_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.current_timestamp()
     )
+
+
+class Versioned:
+    """A ``version`` counter, raised by one on every flush that changes the row.
+
+    It is the row's validator for HTTP: an ETag is derived from it and ``If-Match`` is checked
+    against it. Unlike ``version_id_col`` it adds no condition to the UPDATE, so writers that
+    already serialize on a row lock (the workers) never fail on it; the API checks the version
+    itself after locking the row. A bulk ``UPDATE`` bypasses the ORM and must raise it
+    itself (``.values(..., version=Model.version + 1)``).
+    """
+
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+@event.listens_for(Versioned, "before_update", propagate=True)
+def _raise_version(_mapper: Any, _connection: Any, target: Versioned) -> None:
+    session = object_session(target)
+    if session is not None and session.is_modified(target, include_collections=False):
+        target.version = (target.version or 0) + 1
 
 
 def _configure_sqlite(engine: Engine) -> None:

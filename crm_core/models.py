@@ -23,6 +23,7 @@ from crm_core.campaigns.models import (
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 from crm_core.db import Base
 from crm_core.followups.models import FollowUpStatus, FollowUpTask, SubjectType
+from crm_core.idempotency.models import IdempotencyKey, KeyState
 from crm_core.ingestion.models import EventEntity, EventStatus, InboxEvent, Source, SourceSecret
 from crm_core.mailboxes.models import Mailbox, MailboxSecurity
 from crm_core.notifications.models import (
@@ -77,7 +78,9 @@ __all__ = [
     "ExternalRef",
     "FollowUpStatus",
     "FollowUpTask",
+    "IdempotencyKey",
     "InboxEvent",
+    "KeyState",
     "LifecycleStage",
     "MailBounce",
     "Mailbox",

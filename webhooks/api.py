@@ -1,17 +1,27 @@
 """The read API: lists of every entity for incremental sync, search, contacts, customers,
-opportunities and their timelines, cases and their activities, orders, follow-up tasks,
-suppressions."""
+opportunities and their timelines, cases and their activities, agreements, orders, follow-up
+tasks, suppressions.
+
+A single record answers with a strong ``ETag`` (``crm_core.editing.etags``) and a 304 to a
+matching ``If-None-Match``; a merged customer or contact answers 301 to its survivor, and so do
+its timeline.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from crm_core.base.pagination import Page, parse_limit
+from crm_core.base.serialize import to_dict
 from crm_core.bounces import suppression
+from crm_core.customers.models import Contact, Customer
+from crm_core.customers.services import surviving
+from crm_core.editing.etags import etag
 from crm_core.editing.schemas import parse
 from crm_core.errors import InvalidInput
 from crm_core.followups import services as followups
@@ -19,9 +29,11 @@ from crm_core.followups.models import FollowUpStatus
 from crm_core.mail import CaseTokens
 from crm_core.mail_transport.backends import backend_from_url
 from crm_core.readapi import lists, queries, schemas, search
+from crm_core.sales.models import Agreement
 from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
 from webhooks.auth import require_api_key
-from webhooks.openapi.registry import documented
+from webhooks.idempotency import idempotent
+from webhooks.openapi.registry import Body, Header, documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
 
@@ -63,6 +75,51 @@ def _answer(found: dict[str, Any] | Page | None, what: str, ident: int) -> Respo
     return jsonify(found.as_dict() if isinstance(found, Page) else found)
 
 
+_MERGEABLE: dict[str, tuple[type[Contact] | type[Customer], str]] = {
+    "customer": (Customer, "customer_id"),
+    "contact": (Contact, "contact_id"),
+}
+
+
+def _survivor(session: Session, entity: str, ident: int) -> int | None:
+    """The id a merged customer or contact redirects to; None for any other record."""
+    if entity not in _MERGEABLE:
+        return None
+    row = session.get(_MERGEABLE[entity][0], ident)
+    if row is None or row.merged_into is None:
+        return None
+    return surviving(session, row).id
+
+
+def _single(entity: str, ident: int, fetch: Callable[[Session], dict[str, Any] | None]) -> Response:
+    """One record with its ETag (304 when ``If-None-Match`` has it; 301 when it was merged)."""
+    if ident > _MAX_ID:
+        return problem(404, f"No {entity} {ident}.", type_="not-found")
+    with crm_state().sessions() as session:
+        survivor = _survivor(session, entity, ident)
+        if survivor is not None:
+            endpoint = request.endpoint or ""
+            args = {**(request.view_args or {}), _MERGEABLE[entity][1]: survivor}
+            response = Response(status=301)
+            response.headers["Location"] = url_for(endpoint, **args)
+            return response
+        found = fetch(session)
+        tag = etag(session, entity, ident) if found is not None else None
+    if found is None:
+        return problem(404, f"No {entity} {ident}.", type_="not-found")
+    if tag is not None and tag in _tags(request.headers.get("If-None-Match")):
+        response = Response(status=304)
+    else:
+        response = jsonify(found)
+    if tag is not None:
+        response.headers["ETag"] = tag
+    return response
+
+
+def _tags(header: str | None) -> list[str]:
+    return [t.strip() for t in (header or "").split(",") if t.strip()]
+
+
 def _invalid(exc: InvalidInput) -> Response:
     return problem(
         400, str(exc), title="Invalid query", type_="invalid-query", errors=exc.error_dicts()
@@ -85,6 +142,28 @@ def _paged(
     if of is None:
         return jsonify(found.as_dict())
     return _answer(found, *of)
+
+
+IF_NONE_MATCH = Header(
+    "If-None-Match", "ETags you hold: a 304 without a body when the record still has one."
+)
+_ETAG = {"ETag": "The record's version (a strong ETag): send it as ``If-Match`` to change it."}
+
+
+def _record(model: Any, what: str, *, merged: bool = False) -> dict[int, Any]:
+    """The answers of a single record's read (``_single``)."""
+    answers: dict[int, Any] = {
+        200: Body(model, headers=_ETAG),
+        304: Body(None, description="Not modified: the ETag you hold is current.", headers=_ETAG),
+        404: f"No such {what}.",
+    }
+    if merged:
+        answers[301] = Body(
+            None,
+            description=f"The {what} was merged: ``Location`` is the survivor's.",
+            headers={"Location": "The surviving record's URL."},
+        )
+    return answers
 
 
 def _listing(kind: str, summary: str, tag: str) -> Callable[[F], F]:
@@ -181,6 +260,13 @@ def search_all() -> Response:
 
 
 def _timeline(of: str, ident: int) -> Response:
+    survivor = _read(lambda s: _survivor(s, of, ident), ident)
+    if survivor is not None:
+        response = Response(status=301)
+        response.headers["Location"] = url_for(
+            f"api.{of}_timeline", **{f"{of}_id": survivor}, **request.args
+        )
+        return response
     return _paged(
         lambda s, cursor, limit: queries.timeline(
             s, of=of, ident=ident, cursor=cursor, limit=limit
@@ -192,29 +278,28 @@ def _timeline(of: str, ident: int) -> Response:
 @bp.get("/contacts/<int:contact_id>")
 @documented(
     summary="A contact",
-    responses={200: schemas.ContactDoc, 404: "No such contact."},
+    headers=(IF_NONE_MATCH,),
+    responses=_record(schemas.ContactDoc, "contact", merged=True),
     tags=("contacts",),
 )
 @require_api_key
 def show_contact(contact_id: int) -> Response:
-    return _answer(
-        _read(lambda s: queries.get_contact(s, contact_id=contact_id), contact_id),
-        "contact",
-        contact_id,
-    )
+    return _single("contact", contact_id, lambda s: queries.get_contact(s, contact_id=contact_id))
 
 
 @bp.get("/customers/<int:customer_id>")
 @documented(
     summary="A customer with its contacts",
-    responses={200: schemas.CustomerDoc, 404: "No such customer."},
+    headers=(IF_NONE_MATCH,),
+    responses=_record(schemas.CustomerDoc, "customer", merged=True),
     tags=("customers",),
 )
 @require_api_key
 def show_customer(customer_id: int) -> Response:
     """A customer with its contacts, the primary one marked and first."""
-    found = _read(lambda s: queries.get_customer(s, customer_id=customer_id), customer_id)
-    return _answer(found, "customer", customer_id)
+    return _single(
+        "customer", customer_id, lambda s: queries.get_customer(s, customer_id=customer_id)
+    )
 
 
 @bp.get("/customers/<int:customer_id>/timeline")
@@ -255,16 +340,23 @@ def contact_timeline(contact_id: int) -> Response:
 @documented(
     summary="A support case with a page of its Activities",
     query=schemas.PageQuery,
-    responses={200: schemas.CaseDoc, 400: INVALID_QUERY, 404: "No such case."},
+    headers=(IF_NONE_MATCH,),
+    responses={**_record(schemas.CaseDoc, "case"), 400: INVALID_QUERY},
     tags=("cases",),
 )
 @require_api_key
 def show_case(case_id: int) -> Response:
     """A support case with a page of its Activities, oldest first (``?cursor=``, ``?limit=``)."""
-    return _paged(
-        lambda s, cursor, limit: queries.get_case(s, case_id=case_id, cursor=cursor, limit=limit),
-        ("case", case_id),
-    )
+    try:
+        limit = parse_limit(request.args.get("limit"))
+        cursor = request.args.get("cursor")
+        return _single(
+            "case",
+            case_id,
+            lambda s: queries.get_case(s, case_id=case_id, cursor=cursor, limit=limit),
+        )
+    except InvalidInput as exc:
+        return _invalid(exc)
 
 
 @bp.get("/activities/<int:activity_id>")
@@ -283,16 +375,39 @@ def show_activity(activity_id: int) -> Response:
 @bp.get("/opportunities/<int:opportunity_id>")
 @documented(
     summary="An opportunity with its agreements",
-    responses={200: schemas.OpportunityDoc, 404: "No such opportunity."},
+    headers=(IF_NONE_MATCH,),
+    responses=_record(schemas.OpportunityDoc, "opportunity"),
     tags=("sales",),
 )
 @require_api_key
 def show_opportunity(opportunity_id: int) -> Response:
     """An opportunity with its agreements."""
-    found = _read(
-        lambda s: queries.get_opportunity(s, opportunity_id=opportunity_id), opportunity_id
+    return _single(
+        "opportunity",
+        opportunity_id,
+        lambda s: queries.get_opportunity(s, opportunity_id=opportunity_id),
     )
-    return _answer(found, "opportunity", opportunity_id)
+
+
+@bp.get("/agreements/<int:agreement_id>")
+@documented(
+    summary="An agreement with the deals it covers",
+    headers=(IF_NONE_MATCH,),
+    responses=_record(schemas.AgreementShown, "agreement"),
+    tags=("sales",),
+)
+@require_api_key
+def show_agreement(agreement_id: int) -> Response:
+    """An agreement: its number, status, period and the deals it covers."""
+
+    def fetch(session: Session) -> dict[str, Any] | None:
+        agreement = session.get(Agreement, agreement_id)
+        if agreement is None:
+            return None
+        deals = sorted(o.id for o in agreement.opportunities)
+        return {**to_dict(agreement), "opportunity_ids": deals}
+
+    return _single("agreement", agreement_id, fetch)
 
 
 @bp.get("/opportunities/<int:opportunity_id>/timeline")
@@ -315,15 +430,14 @@ def opportunity_timeline(opportunity_id: int) -> Response:
 @bp.get("/orders/<int:order_id>")
 @documented(
     summary="An order with its lines",
-    responses={200: schemas.OrderDoc, 404: "No such order."},
+    headers=(IF_NONE_MATCH,),
+    responses=_record(schemas.OrderDoc, "order"),
     tags=("sales",),
 )
 @require_api_key
 def show_order(order_id: int) -> Response:
     """An order with its lines and total."""
-    return _answer(
-        _read(lambda s: queries.get_order(s, order_id=order_id), order_id), "order", order_id
-    )
+    return _single("order", order_id, lambda s: queries.get_order(s, order_id=order_id))
 
 
 @bp.get("/followups")
@@ -369,6 +483,7 @@ def list_suppressions() -> Response:
     tags=("follow-ups",),
 )
 @require_api_key
+@idempotent
 def close_followup(task_id: int, action: str) -> Response:
     """Mark a follow-up task done (``complete``) or ``cancel`` it; repeating changes nothing."""
     if task_id > _MAX_ID:
@@ -393,6 +508,7 @@ def close_followup(task_id: int, action: str) -> Response:
     tags=("cases",),
 )
 @require_api_key
+@idempotent
 def reply_to_case(case_id: int) -> Response:
     """Send a reply from a case: ``{"body": ..., "html": ...}``; 201 with its delivery."""
     try:

@@ -1,29 +1,36 @@
-"""The write API (customers, contacts, cases, activities): JSON in, problems naming each field.
+"""The write API (customers, contacts, cases, activities, deals, agreements, merges): JSON in,
+problems naming each field.
 
 Each route is a thin face of a ``crm_core.editing`` service, which checks the actor's
-permission and writes the audit entry in the request's one transaction.
+permission and writes the audit entry in the request's one transaction. A write to one record
+answers with its new ``ETag`` and honours ``If-Match`` (412 when stale; no header, no check).
+Every POST honours ``Idempotency-Key`` (``webhooks.idempotency``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crm_core import merges
 from crm_core.base.serialize import to_dict
-from crm_core.editing import activities, cases, contacts, customers
+from crm_core.editing import activities, cases, contacts, customers, opportunities
 from crm_core.editing import schemas as editing
-from crm_core.editing.records import RecordConflict, RecordNotFound
+from crm_core.editing.etags import PreconditionFailed, etag, require_current
+from crm_core.editing.records import RecordConflict, RecordMerged, RecordNotFound
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.payloads.json_body import parse_json_body
 from crm_core.people.permissions import PermissionDenied
 from crm_core.readapi import queries, schemas
 from crm_core.support.sla import SlaPolicy
 from webhooks.auth import current_actor, forbidden, require_api_key
-from webhooks.openapi.registry import JSON, Body, documented
+from webhooks.idempotency import idempotent
+from webhooks.openapi.registry import JSON, Body, Header, documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
 
@@ -31,9 +38,22 @@ bp = Blueprint("api_writes", __name__, url_prefix="/api")
 _MAX_ID = 2**63 - 1
 MERGE_PATCH_TYPE = "application/merge-patch+json"
 WRITE_PROBLEMS = {
-    409: "The change conflicts with the record (a duplicate, or kept records).",
+    409: "The change conflicts with the record (a duplicate, kept records, or a merged record: "
+    "``Location`` names its survivor).",
     422: "The document is not valid (each bad field named).",
 }
+IF_MATCH = Header(
+    "If-Match",
+    "The record's ETag as you read it (or ``*``): a 412 when it has changed since. "
+    "Without it the change is not checked.",
+)
+STALE = {412: "The record changed since the ETag in ``If-Match``; ``ETag`` is its current one."}
+_ETAG = {"ETag": "The record's new version."}
+
+
+def _tagged(model: Any, **headers: str) -> Body:
+    """An answer of ``model`` with the record's ETag."""
+    return Body(model, headers={**_ETAG, **headers})
 
 
 def MERGE_PATCH(model: type) -> Body:
@@ -64,6 +84,45 @@ def _document() -> Any:
         raise InvalidInput([FieldError((), str(exc))]) from None
 
 
+@dataclass(frozen=True)
+class Tagged:
+    """A record's document and its ETag, read in the write's transaction."""
+
+    doc: dict[str, Any] | None
+    etag: str | None
+
+
+def tagged(session: Session, entity: str, entity_id: int, doc: dict[str, Any] | None) -> Tagged:
+    return Tagged(doc, etag(session, entity, entity_id))
+
+
+def if_match() -> list[str] | None:
+    """The ETags of ``If-Match`` (or ``["*"]``); None without the header (nothing is checked)."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    return [tag.strip() for tag in raw.split(",") if tag.strip()]
+
+
+def merged_problem(exc: RecordMerged, endpoint: str, arg: str) -> Response:
+    """The 409 for a write to a merged record: it names, and links, the survivor."""
+    location = url_for(endpoint, **{arg: exc.into})
+    return problem(
+        409,
+        f"{str(exc).capitalize()}; write to {exc.entity} {exc.into} instead.",
+        title="Merged",
+        type_="merged",
+        headers={"Location": location},
+        merged_into=exc.into,
+    )
+
+
+_SHOW = {
+    "customer": ("api.show_customer", "customer_id"),
+    "contact": ("api.show_contact", "contact_id"),
+}
+
+
 def _write(
     work: Callable[[Session], Any], *, status: int = 200, ids: tuple[int, ...] = ()
 ) -> Response:
@@ -79,6 +138,17 @@ def _write(
         )
     except RecordNotFound as exc:
         return problem(404, f"No {exc.entity} {exc.entity_id}.", type_="not-found")
+    except RecordMerged as exc:
+        return merged_problem(exc, *_SHOW[exc.entity])
+    except PreconditionFailed as exc:
+        return problem(
+            412,
+            str(exc),
+            title="Precondition failed",
+            type_="stale",
+            headers={"ETag": exc.current},
+            etag=exc.current,
+        )
     except RecordConflict as exc:
         errors = exc.error_dicts()
         return problem(
@@ -97,8 +167,13 @@ def _write(
         return problem(409, "Another change got there first; read and try again.", type_="conflict")
     if result is None:
         return Response(status=204)
+    tag = None
+    if isinstance(result, Tagged):
+        result, tag = result.doc, result.etag
     response = jsonify(result)
     response.status_code = status
+    if tag:
+        response.headers["ETag"] = tag
     return response
 
 
@@ -107,8 +182,16 @@ def _region() -> str:
     return region
 
 
-def _customer_doc(session: Session, customer_id: int) -> dict[str, Any] | None:
-    return queries.get_customer(session, customer_id=customer_id)
+def _customer_doc(session: Session, customer_id: int) -> Tagged:
+    return tagged(
+        session, "customer", customer_id, queries.get_customer(session, customer_id=customer_id)
+    )
+
+
+def _contact_doc(session: Session, contact_id: int) -> Tagged:
+    return tagged(
+        session, "contact", contact_id, queries.get_contact(session, contact_id=contact_id)
+    )
 
 
 @bp.post("/customers")
@@ -116,16 +199,17 @@ def _customer_doc(session: Session, customer_id: int) -> dict[str, Any] | None:
     summary="Create a customer with its primary contact",
     request=Body(editing.CustomerCreate),
     responses={
-        201: Body(schemas.CustomerDoc, headers={"Location": "The customer's URL."}),
+        201: _tagged(schemas.CustomerDoc, Location="The customer's URL."),
         **WRITE_PROBLEMS,
     },
     tags=("customers",),
 )
 @require_api_key
+@idempotent
 def create_customer() -> Response:
     """Create a customer with its ``primary_contact``; 201 with the customer."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
         created = customers.create_customer(
             session, actor=current_actor(), document=_document(), default_region=_region()
         )
@@ -139,16 +223,23 @@ def create_customer() -> Response:
 
 @bp.patch("/customers/<int:customer_id>")
 @documented(
+    headers=(IF_MATCH,),
     summary="Change a customer (JSON merge patch)",
     request=MERGE_PATCH(editing.CustomerFields),
-    responses={200: schemas.CustomerDoc, **WRITE_PROBLEMS, 404: "No such customer."},
+    responses={
+        **STALE,
+        200: _tagged(schemas.CustomerDoc),
+        **WRITE_PROBLEMS,
+        404: "No such customer.",
+    },
     tags=("customers",),
 )
 @require_api_key
 def update_customer(customer_id: int) -> Response:
     """Change a customer with a JSON merge patch."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
+        require_current(session, "customer", customer_id, if_match())
         customers.update_customer(
             session, actor=current_actor(), customer_id=customer_id, document=_document()
         )
@@ -159,17 +250,20 @@ def update_customer(customer_id: int) -> Response:
 
 @bp.delete("/customers/<int:customer_id>")
 @documented(
+    headers=(IF_MATCH,),
     summary="Delete a customer without orders or agreements",
-    responses={204: None, **WRITE_PROBLEMS, 404: "No such customer."},
+    responses={**STALE, 204: None, **WRITE_PROBLEMS, 404: "No such customer."},
     tags=("customers",),
 )
 @require_api_key
 def delete_customer(customer_id: int) -> Response:
     """Delete a customer (not one with orders or agreements); 204."""
-    return _write(
-        lambda s: customers.delete_customer(s, actor=current_actor(), customer_id=customer_id),
-        ids=(customer_id,),
-    )
+
+    def work(session: Session) -> Any:
+        require_current(session, "customer", customer_id, if_match())
+        customers.delete_customer(session, actor=current_actor(), customer_id=customer_id)
+
+    return _write(work, ids=(customer_id,))
 
 
 @bp.post("/customers/<int:customer_id>/contacts")
@@ -177,17 +271,18 @@ def delete_customer(customer_id: int) -> Response:
     summary="Add a contact to a customer",
     request=Body(editing.ContactCreate),
     responses={
-        201: Body(schemas.ContactDoc, headers={"Location": "The contact's URL."}),
+        201: _tagged(schemas.ContactDoc, Location="The contact's URL."),
         **WRITE_PROBLEMS,
         404: "No such customer.",
     },
     tags=("contacts",),
 )
 @require_api_key
+@idempotent
 def create_contact(customer_id: int) -> Response:
     """Add a contact to a customer; 201 with the contact."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
         contact = contacts.create_contact(
             session,
             actor=current_actor(),
@@ -195,7 +290,7 @@ def create_contact(customer_id: int) -> Response:
             document=_document(),
             default_region=_region(),
         )
-        return queries.get_contact(session, contact_id=contact.id)
+        return _contact_doc(session, contact.id)
 
     response = _write(work, status=201, ids=(customer_id,))
     if response.status_code == 201:
@@ -205,16 +300,23 @@ def create_contact(customer_id: int) -> Response:
 
 @bp.patch("/contacts/<int:contact_id>")
 @documented(
+    headers=(IF_MATCH,),
     summary="Change a contact (JSON merge patch)",
     request=MERGE_PATCH(editing.ContactFields),
-    responses={200: schemas.ContactDoc, **WRITE_PROBLEMS, 404: "No such contact."},
+    responses={
+        **STALE,
+        200: _tagged(schemas.ContactDoc),
+        **WRITE_PROBLEMS,
+        404: "No such contact.",
+    },
     tags=("contacts",),
 )
 @require_api_key
 def update_contact(contact_id: int) -> Response:
     """Change a contact with a JSON merge patch."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
+        require_current(session, "contact", contact_id, if_match())
         contacts.update_contact(
             session,
             actor=current_actor(),
@@ -222,22 +324,30 @@ def update_contact(contact_id: int) -> Response:
             document=_document(),
             default_region=_region(),
         )
-        return queries.get_contact(session, contact_id=contact_id)
+        return _contact_doc(session, contact_id)
 
     return _write(work, ids=(contact_id,))
 
 
 @bp.post("/contacts/<int:contact_id>/primary")
 @documented(
+    headers=(IF_MATCH,),
     summary="Make a contact its customer's primary contact",
-    responses={200: schemas.CustomerDoc, **WRITE_PROBLEMS, 404: "No such contact."},
+    responses={
+        **STALE,
+        200: _tagged(schemas.CustomerDoc),
+        **WRITE_PROBLEMS,
+        404: "No such contact.",
+    },
     tags=("contacts",),
 )
 @require_api_key
+@idempotent
 def make_primary(contact_id: int) -> Response:
     """Make a contact its customer's primary contact; the customer answers."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
+        require_current(session, "contact", contact_id, if_match())
         contact = contacts.make_primary(session, actor=current_actor(), contact_id=contact_id)
         return _customer_doc(session, contact.customer_id)
 
@@ -246,24 +356,28 @@ def make_primary(contact_id: int) -> Response:
 
 @bp.delete("/contacts/<int:contact_id>")
 @documented(
+    headers=(IF_MATCH,),
     summary="Delete a contact that is not its customer's primary one",
-    responses={204: None, **WRITE_PROBLEMS, 404: "No such contact."},
+    responses={**STALE, 204: None, **WRITE_PROBLEMS, 404: "No such contact."},
     tags=("contacts",),
 )
 @require_api_key
 def delete_contact(contact_id: int) -> Response:
     """Delete a contact that is not its customer's primary contact; 204."""
-    return _write(
-        lambda s: contacts.delete_contact(s, actor=current_actor(), contact_id=contact_id),
-        ids=(contact_id,),
-    )
+
+    def work(session: Session) -> Any:
+        require_current(session, "contact", contact_id, if_match())
+        contacts.delete_contact(session, actor=current_actor(), contact_id=contact_id)
+
+    return _write(work, ids=(contact_id,))
 
 
 @bp.patch("/cases/<int:case_id>")
 @documented(
+    headers=(IF_MATCH,),
     summary="Change a case's status, priority or assignee",
     request=MERGE_PATCH(editing.CasePatch),
-    responses={200: schemas.SupportCaseRow, **WRITE_PROBLEMS, 404: "No such case."},
+    responses={**STALE, 200: _tagged(schemas.CaseDoc), **WRITE_PROBLEMS, 404: "No such case."},
     tags=("cases",),
 )
 @require_api_key
@@ -271,7 +385,8 @@ def update_case(case_id: int) -> Response:
     """Change a case's ``status``, ``priority`` or ``assignee``; the case answers."""
     sla = SlaPolicy.from_settings(crm_state().settings)
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
+        require_current(session, "case", case_id, if_match())
         case = cases.update_case(
             session,
             actor=current_actor(),
@@ -279,7 +394,7 @@ def update_case(case_id: int) -> Response:
             document=_document(),
             sla=sla,
         )
-        return to_dict(case)
+        return tagged(session, "case", case.id, queries.get_case(session, case_id=case.id))
 
     return _write(work, ids=(case_id,))
 
@@ -292,11 +407,167 @@ def update_case(case_id: int) -> Response:
     tags=("activities",),
 )
 @require_api_key
+@idempotent
 def log_activity() -> Response:
     """Log a ``call``, ``meeting`` or ``note`` on linked entities; 201 with the activity."""
 
-    def work(session: Session) -> dict[str, Any] | None:
+    def work(session: Session) -> Any:
         activity = activities.log_activity(session, actor=current_actor(), document=_document())
         return to_dict(activity)  # whole, as GET /api/activities/<id>
 
     return _write(work, status=201)
+
+
+@bp.post("/contacts/<int:contact_id>/merge")
+@documented(
+    summary="Merge a contact into another of the same customer",
+    headers=(IF_MATCH,),
+    request=Body(editing.MergeInto),
+    responses={
+        **STALE,
+        200: _tagged(schemas.ContactMerged),
+        **WRITE_PROBLEMS,
+        404: "No such contact.",
+    },
+    tags=("contacts",),
+)
+@require_api_key
+@idempotent
+def merge_contact(contact_id: int) -> Response:
+    """Merge a contact into ``{"into": id}`` of the same customer; the survivor answers."""
+
+    def work(session: Session) -> Any:
+        into, moved = merges.merge_contacts(
+            session,
+            actor=current_actor(),
+            contact_id=contact_id,
+            document=_document(),
+            if_match=if_match(),
+        )
+        found = _contact_doc(session, into.id)
+        return Tagged({**(found.doc or {}), "merged": contact_id, "moved": moved}, found.etag)
+
+    return _write(work, ids=(contact_id,))
+
+
+@bp.post("/customers/<int:customer_id>/merge")
+@documented(
+    summary="Merge a customer into another",
+    headers=(IF_MATCH,),
+    request=Body(editing.MergeInto),
+    responses={
+        **STALE,
+        200: _tagged(schemas.CustomerMerged),
+        **WRITE_PROBLEMS,
+        404: "No such customer.",
+    },
+    tags=("customers",),
+)
+@require_api_key
+@idempotent
+def merge_customer(customer_id: int) -> Response:
+    """Merge a customer into ``{"into": id}``; the survivor answers, with what moved."""
+
+    def work(session: Session) -> Any:
+        into, moved = merges.merge_customers(
+            session,
+            actor=current_actor(),
+            customer_id=customer_id,
+            document=_document(),
+            if_match=if_match(),
+        )
+        found = _customer_doc(session, into.id)
+        return Tagged({**(found.doc or {}), "merged": customer_id, "moved": moved}, found.etag)
+
+    return _write(work, ids=(customer_id,))
+
+
+def _opportunity_doc(session: Session, opportunity_id: int) -> Tagged:
+    doc = queries.get_opportunity(session, opportunity_id=opportunity_id)
+    return tagged(session, "opportunity", opportunity_id, doc)
+
+
+@bp.post("/opportunities")
+@documented(
+    summary="Open a deal for a customer (and its agreement when won)",
+    request=Body(editing.OpportunityCreate),
+    responses={
+        201: _tagged(schemas.OpportunityDoc, Location="The deal's URL."),
+        **WRITE_PROBLEMS,
+        404: "A linked record does not exist.",
+    },
+    tags=("sales",),
+)
+@require_api_key
+@idempotent
+def create_opportunity() -> Response:
+    """Open a deal for a customer; 201 with the deal (and its agreement when ``won``)."""
+
+    def work(session: Session) -> Any:
+        created = opportunities.create_opportunity(
+            session, actor=current_actor(), document=_document()
+        )
+        return _opportunity_doc(session, created.id)
+
+    response = _write(work, status=201)
+    if response.status_code == 201:
+        response.headers["Location"] = url_for(
+            "api.show_opportunity",
+            opportunity_id=response.json["id"],  # type: ignore[index]
+        )
+    return response
+
+
+@bp.patch("/opportunities/<int:opportunity_id>")
+@documented(
+    summary="Change a deal (JSON merge patch); won signs its agreement",
+    headers=(IF_MATCH,),
+    request=MERGE_PATCH(editing.OpportunityFields),
+    responses={
+        **STALE,
+        200: _tagged(schemas.OpportunityDoc),
+        **WRITE_PROBLEMS,
+        404: "No such opportunity.",
+    },
+    tags=("sales",),
+)
+@require_api_key
+def update_opportunity(opportunity_id: int) -> Response:
+    """Change a deal's stage, amount, owner… with a JSON merge patch; ``won`` signs."""
+
+    def work(session: Session) -> Any:
+        require_current(session, "opportunity", opportunity_id, if_match())
+        opportunities.update_opportunity(
+            session, actor=current_actor(), opportunity_id=opportunity_id, document=_document()
+        )
+        return _opportunity_doc(session, opportunity_id)
+
+    return _write(work, ids=(opportunity_id,))
+
+
+@bp.post("/agreements/<int:agreement_id>/terminate")
+@documented(
+    summary="End an agreement",
+    headers=(IF_MATCH,),
+    request=Body(editing.AgreementTermination),
+    responses={
+        **STALE,
+        200: _tagged(schemas.AgreementDoc),
+        **WRITE_PROBLEMS,
+        404: "No such agreement.",
+    },
+    tags=("sales",),
+)
+@require_api_key
+@idempotent
+def terminate_agreement(agreement_id: int) -> Response:
+    """End an agreement: ``{"terminated_on": "YYYY-MM-DD"}``; the agreement answers."""
+
+    def work(session: Session) -> Any:
+        require_current(session, "agreement", agreement_id, if_match())
+        agreement = opportunities.terminate_agreement(
+            session, actor=current_actor(), agreement_id=agreement_id, document=_document()
+        )
+        return tagged(session, "agreement", agreement.id, to_dict(agreement))
+
+    return _write(work, ids=(agreement_id,))

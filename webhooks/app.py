@@ -28,6 +28,8 @@ from webhooks import (
 from webhooks.api_writes import bp as writes_api
 from webhooks.audit import bp as audit_api
 from webhooks.auth import check_route_permissions
+from webhooks.exports import bp as exports_api
+from webhooks.idempotency import check_idempotent_posts
 from webhooks.openapi import views as apidocs
 from webhooks.problems import register_error_handlers
 from webhooks.state import CrmState, init_state
@@ -74,5 +76,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(audit_api)
     app.register_blueprint(writes_api)
     app.register_blueprint(apidocs.bp)
+    app.register_blueprint(exports_api)
     check_route_permissions(app)
+    check_idempotent_posts(app)
     return app

@@ -28,6 +28,7 @@ P = Permission
 ROUTE_PERMISSIONS: dict[str, Permission] = {
     "events.show_event": P.READ,
     "api.list_contacts": P.READ,
+    "exports.export_contacts_file": P.READ,
     "api.show_contact": P.READ,
     "api.show_customer": P.READ,
     "api.customer_timeline": P.READ,
@@ -63,6 +64,12 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "api_writes.make_primary": P.WRITE,
     "api_writes.update_case": P.WRITE,
     "api_writes.log_activity": P.WRITE,
+    "api_writes.merge_contact": P.WRITE,
+    "api_writes.merge_customer": P.WRITE,
+    "api_writes.create_opportunity": P.WRITE,
+    "api_writes.update_opportunity": P.WRITE,
+    "api_writes.terminate_agreement": P.WRITE,
+    "api.show_agreement": P.READ,
 }
 
 _GUARDED = "_crm_requires_api_key"

@@ -13,6 +13,7 @@ from crm_core.campaigns import sending, services
 from crm_core.editing.schemas import parse
 from crm_core.errors import FieldError, InvalidInput, PermanentError
 from webhooks.auth import require_api_key
+from webhooks.idempotency import idempotent
 from webhooks.openapi.registry import Body, documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
@@ -133,6 +134,7 @@ def _view(session: Any, campaign_id: int) -> dict[str, Any]:
     tags=("campaigns",),
 )
 @require_api_key
+@idempotent
 def create() -> Response:
     """Create a campaign: 201 with its id."""
 
@@ -199,6 +201,7 @@ def show(campaign_id: int) -> Response:
     tags=("campaigns",),
 )
 @require_api_key
+@idempotent
 def act(campaign_id: int, action: str) -> Response:
     """Change the campaign's status; the new view answers."""
     if campaign_id > _MAX_ID:

@@ -16,6 +16,7 @@ from crm_core.base.pagination import Page, decode_cursor, encode_cursor
 from crm_core.base.serialize import to_dict
 from crm_core.bounces.models import MailBounce, Suppression, SuppressionReason
 from crm_core.customers.models import Contact
+from crm_core.customers.services import surviving
 from crm_core.db import dialect_insert, utcnow
 from crm_core.errors import FieldError, InvalidInput
 
@@ -109,6 +110,8 @@ def remove_suppression(session: Session, *, email: str, reason: str) -> dict[str
         return None
     removed = suppression_view(session, row)
     contact = session.scalars(select(Contact).where(Contact.email_normalized == normalized)).first()
+    if contact is not None:  # a merged contact's address: the note goes on its survivor
+        contact = surviving(session, contact)
     session.add(
         Activity(
             type=ActivityType.SUPPRESSION_REMOVED,

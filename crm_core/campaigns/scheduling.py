@@ -10,6 +10,7 @@ becomes ``unknown`` and is never sent again automatically.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, func, literal, select, update
@@ -21,6 +22,8 @@ from crm_core.campaigns.recurrence import next_run
 from crm_core.campaigns.segments import parse_segment, segment_query
 from crm_core.customers.models import Contact
 from crm_core.db import UTCDateTime, dialect_insert
+from crm_core.notifications.events import CampaignFinished, CampaignSummary
+from crm_core.notifications.services import notify_all
 
 SUPPRESSED_ERROR = "suppressed before sending"
 
@@ -271,13 +274,57 @@ def _complete(session: Session, *, now: dt.datetime, campaign_id: int | None) ->
         statement = statement.where(MarketingCampaign.id == campaign_id)
     completed = session.execute(
         statement.values(status=CampaignStatus.SENT, completed_at=now)
-        .returning(MarketingCampaign.id, MarketingCampaign.schedule_cron)
+        .returning(
+            MarketingCampaign.id,
+            MarketingCampaign.schedule_cron,
+            MarketingCampaign.code,
+            MarketingCampaign.name,
+            MarketingCampaign.current_run,
+        )
         .execution_options(synchronize_session=False)
     ).all()
-    for campaign_id_, cron in completed:
+    _announce_finished(
+        session,
+        [(r.id, r.schedule_cron, r.code, r.name, r.current_run) for r in completed],
+        now=now,
+    )
+    for campaign_id_, cron, *_ in completed:
         if cron:
             _schedule_next_run(session, campaign_id=campaign_id_, cron=cron, now=now)
     return sorted(row[0] for row in completed)
+
+
+def _announce_finished(
+    session: Session,
+    completed: Sequence[tuple[int, str | None, str, str, int]],
+    *,
+    now: dt.datetime,
+) -> None:
+    """One ``campaign.finished`` per finished run, with its send rows counted by status."""
+    if not completed:
+        return
+    runs = {row[0]: row[4] for row in completed}
+    counts: dict[int, dict[str, int]] = {campaign_id: {} for campaign_id in runs}
+    for campaign_id, run, status, count in session.execute(
+        select(CampaignSend.campaign_id, CampaignSend.run, CampaignSend.status, func.count())
+        .where(CampaignSend.campaign_id.in_(runs))
+        .group_by(CampaignSend.campaign_id, CampaignSend.run, CampaignSend.status)
+    ):
+        if runs[campaign_id] == run:
+            counts[campaign_id][status] = count
+    notify_all(
+        session,
+        [
+            CampaignFinished(
+                campaign=CampaignSummary(
+                    id=campaign_id, code=code, name=name, run=run, completed_at=now
+                ),
+                sends=counts[campaign_id],
+            )
+            for campaign_id, _cron, code, name, run in sorted(completed)
+        ],
+        now=now,
+    )
 
 
 def _schedule_next_run(session: Session, *, campaign_id: int, cron: str, now: dt.datetime) -> None:

@@ -86,7 +86,10 @@ def segment_query(
     (``CRM_CAMPAIGNS_REQUIRE_CONSENT``).
     """
     now = now or utcnow()
-    query = select(Contact.id).where(Contact.email_normalized.is_not(None))
+    # A merged contact's address belongs to its survivor, who is mailed once, as itself.
+    query = select(Contact.id).where(
+        Contact.email_normalized.is_not(None), Contact.merged_into.is_(None)
+    )
     if segment.uses_customer():
         query = query.join(Customer, Customer.id == Contact.customer_id)
     if segment.root is not None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm_core.db import Base, Timestamped, check_one_of, intpk, str40, str80, str255
+from crm_core.db import Base, Timestamped, Versioned, check_one_of, intpk, str40, str80, str255
 
 if TYPE_CHECKING:
     from crm_core.sales.models import Opportunity
@@ -35,7 +35,7 @@ class LifecycleStage(enum.StrEnum):
     CHURNED = "churned"
 
 
-class Customer(Timestamped, Base):
+class Customer(Versioned, Timestamped, Base):
     """A person or a company that buys, or may buy."""
 
     __tablename__ = "customers"
@@ -70,9 +70,17 @@ class Customer(Timestamped, Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Custom fields an integrator or a team keeps on the customer (string keys, JSON values).
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set when this customer was merged into another: the row stays as a tombstone that
+    # redirects to the survivor (and goes when the survivor is deleted).
+    merged_into: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
 
     contacts: Mapped[list[Contact]] = relationship(
-        back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="customer",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        foreign_keys="Contact.customer_id",
     )
     # By name: sales sits above customers and imports them; customers never import sales.
     opportunities: Mapped[list[Opportunity]] = relationship(
@@ -80,7 +88,7 @@ class Customer(Timestamped, Base):
     )
 
 
-class Contact(Timestamped, Base):
+class Contact(Versioned, Timestamped, Base):
     """An individual at a customer: the person we write to and hear from."""
 
     __tablename__ = "contacts"
@@ -123,6 +131,11 @@ class Contact(Timestamped, Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     last_activity_at: Mapped[dt.datetime | None]
+    # Set when this contact was merged into another (a tombstone, as for customers). Its
+    # address and phone stay here, so a later lead or e-mail from them finds the survivor.
+    merged_into: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
     # Marketing consent as last stated (NULL: never stated), when, by which source and how;
     # written only by ``crm_core.customers.consent.apply_consent``.
     marketing_consent: Mapped[str40 | None]
@@ -135,4 +148,4 @@ class Contact(Timestamped, Base):
     )
     marketing_consent_method: Mapped[str80 | None]
 
-    customer: Mapped[Customer] = relationship(back_populates="contacts")
+    customer: Mapped[Customer] = relationship(back_populates="contacts", foreign_keys=[customer_id])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 
 _SPACES = re.compile(r"\s+")
+R = TypeVar("R", Contact, Customer)
 
 
 def name_key(name: str) -> str:
@@ -61,7 +62,7 @@ def set_primary_contact(session: Session, *, contact: Contact) -> None:
         .where(
             Contact.customer_id == contact.customer_id, Contact.is_primary, Contact.id != contact.id
         )
-        .values(is_primary=False)
+        .values(is_primary=False, version=Contact.version + 1)
         .execution_options(synchronize_session="fetch")
     )
     # The demotion must reach the database before the promotion, or the
@@ -69,3 +70,12 @@ def set_primary_contact(session: Session, *, contact: Contact) -> None:
     session.flush()
     contact.is_primary = True
     session.flush()
+
+
+def surviving(session: Session, row: R) -> R:
+    """``row`` itself, or the contact or customer it was merged into (followed to the end)."""
+    seen = {row.id}
+    while row.merged_into is not None and row.merged_into not in seen:
+        seen.add(row.merged_into)
+        row = session.get_one(type(row), row.merged_into)
+    return row

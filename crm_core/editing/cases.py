@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.db import utcnow
 from crm_core.editing import records
 from crm_core.editing.records import RecordConflict, RecordNotFound
@@ -20,6 +19,7 @@ from crm_core.errors import FieldError, InvalidInput
 from crm_core.people import audit
 from crm_core.people.permissions import Actor, Permission, Role
 from crm_core.people.users import find_user
+from crm_core.support.lifecycle import assign_case, change_case_status
 from crm_core.support.models import CaseStatus, SupportCase
 from crm_core.support.sla import SlaPolicy
 
@@ -32,7 +32,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.RESOLVED: frozenset({S.OPEN, S.CLOSED}),
     S.CLOSED: frozenset({S.OPEN}),
 }
-_DONE = (S.RESOLVED, S.CLOSED)
 AUDITED = ("status", "priority", "assignee", "first_response_due_at", "resolved_at")
 
 
@@ -45,23 +44,7 @@ def _status(session: Session, case: SupportCase, status: str, now: dt.datetime) 
             f"the case is {case.status} and cannot become {status}; it may become {allowed}",
             field="status",
         )
-    session.add(
-        Activity(
-            type=ActivityType.CASE_STATUS_CHANGED,
-            summary=f"Case #{case.id}: {case.status} → {status}",
-            direction=Direction.INTERNAL,
-            details={"from": case.status, "to": status},
-            customer_id=case.customer_id,
-            contact_id=case.contact_id,
-            support_case_id=case.id,
-            occurred_at=now,
-        )
-    )
-    if status in _DONE and case.resolved_at is None:
-        case.resolved_at = now
-    elif status not in _DONE:
-        case.resolved_at = None  # reopened
-    case.status = status
+    change_case_status(session, case, status, now=now)
 
 
 def _assignee(session: Session, actor: Actor, email: str | None) -> str | None:
@@ -94,7 +77,7 @@ def update_case(
     now = now or utcnow()
     before = records.snapshot(case, AUDITED)
     if "assignee" in sent:
-        case.assignee = _assignee(session, actor, patch.assignee)
+        assign_case(session, case, _assignee(session, actor, patch.assignee))
     if patch.status is not None:
         _status(session, case, patch.status, now)
     if patch.priority is not None and patch.priority != case.priority:

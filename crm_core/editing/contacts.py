@@ -16,9 +16,11 @@ from crm_core.base.entities import EntityType
 from crm_core.customers.models import Contact, Customer
 from crm_core.customers.services import add_contact, set_primary_contact
 from crm_core.editing import records
-from crm_core.editing.records import RecordConflict, RecordNotFound
+from crm_core.editing.records import RecordConflict, RecordMerged, RecordNotFound
 from crm_core.editing.schemas import ContactCreate, ContactFields, merge_patch, parse, parse_patch
 from crm_core.leads.normalize import join_name, normalize_phone
+from crm_core.notifications.events import ContactSummary, ContactUpdated
+from crm_core.notifications.services import notify
 from crm_core.people import audit
 from crm_core.people.permissions import Actor, Permission
 
@@ -43,6 +45,8 @@ def _get(session: Session, contact_id: int) -> Contact:
     contact = session.get(Contact, contact_id, with_for_update=True)
     if contact is None:
         raise RecordNotFound("contact", contact_id)
+    if contact.merged_into is not None:
+        raise RecordMerged("contact", contact_id, contact.merged_into)
     return contact
 
 
@@ -101,6 +105,8 @@ def create_contact(
     customer = session.get(Customer, customer_id, with_for_update=True)
     if customer is None:
         raise RecordNotFound("customer", customer_id)
+    if customer.merged_into is not None:
+        raise RecordMerged("customer", customer_id, customer.merged_into)
     contact = Contact(tags=[], attributes={})
     fields = data.model_dump(exclude_unset=True, exclude={"primary"})
     apply_fields(session, contact, fields, default_region=default_region)
@@ -144,6 +150,10 @@ def update_contact(
             entity_id=contact.id,
             action="update",
             changes=changes,
+        )
+        notify(
+            session,
+            ContactUpdated(contact=ContactSummary.model_validate(contact), changes=changes),
         )
     return contact
 

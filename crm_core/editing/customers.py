@@ -18,7 +18,7 @@ from crm_core.customers.models import Contact, Customer, CustomerKind, Lifecycle
 from crm_core.customers.services import create_customer as insert_customer
 from crm_core.customers.services import name_key
 from crm_core.editing import contacts, records
-from crm_core.editing.records import RecordConflict, RecordNotFound
+from crm_core.editing.records import RecordConflict, RecordMerged, RecordNotFound
 from crm_core.editing.schemas import (
     REQUIRED_ON_CUSTOMER,
     CustomerCreate,
@@ -57,6 +57,8 @@ def _get(session: Session, customer_id: int) -> Customer:
     customer = session.get(Customer, customer_id, with_for_update=True)
     if customer is None:
         raise RecordNotFound("customer", customer_id)
+    if customer.merged_into is not None:
+        raise RecordMerged("customer", customer_id, customer.merged_into)
     return customer
 
 

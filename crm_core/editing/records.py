@@ -37,6 +37,16 @@ class RecordConflict(Exception):
         return [FieldError((self.field,), str(self), "conflict").as_dict()]
 
 
+class RecordMerged(LookupError):
+    """The entity was merged into another: it is a tombstone that names its survivor."""
+
+    def __init__(self, entity: str, entity_id: int, into: int) -> None:
+        self.entity = entity
+        self.entity_id = entity_id
+        self.into = into
+        super().__init__(f"{entity} {entity_id} was merged into {entity} {into}")
+
+
 def snapshot(obj: object, fields: Iterable[str]) -> dict[str, Any]:
     """The current values of ``fields``, copied (so later changes do not alter them)."""
     values = {}

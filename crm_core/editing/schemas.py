@@ -8,6 +8,7 @@ left alone, ``null`` clears it, and ``attributes`` is merged key by key.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
@@ -18,6 +19,7 @@ from crm_core.customers.models import CustomerKind, LifecycleStage
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.leads.errors import InvalidField
 from crm_core.leads.normalize import normalize_country, normalize_email
+from crm_core.sales.models import OpportunityStage
 from crm_core.support.models import CasePriority, CaseStatus
 
 M = TypeVar("M", bound=BaseModel)
@@ -136,9 +138,50 @@ class ActivityCreate(_Document):
     support_case_id: EntityId | None = None
 
 
+Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$"), AfterValidator(str.upper)]
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=14, decimal_places=2),
+    AfterValidator(lambda amount: amount.quantize(Decimal("0.01"))),  # as the column keeps it
+]
+
+
+class OpportunityFields(_Document):
+    """A deal as a client writes it; ``stage`` moves it (``won`` signs its agreement)."""
+
+    name: Text255 | None = None
+    description: Annotated[str, Field(max_length=20_000)] | None = None
+    stage: OpportunityStage | None = None
+    amount: Amount | None = None
+    currency: Currency | None = None
+    expected_close_date: dt.date | None = None
+    owner: Text255 | None = None
+    contact_id: EntityId | None = None
+
+
+class OpportunityCreate(OpportunityFields):
+    """A new deal of a customer."""
+
+    customer_id: EntityId
+    name: Text255
+
+
+class AgreementTermination(_Document):
+    """The day an agreement ends."""
+
+    terminated_on: dt.date
+
+
+class MergeInto(_Document):
+    """Which record of the same kind survives a merge."""
+
+    into: EntityId
+
+
 # Fields a patch may not clear with null: they have no "empty".
 REQUIRED_ON_CUSTOMER = frozenset({"name", "kind", "lifecycle_stage"})
 REQUIRED_ON_CASE = frozenset({"status", "priority"})
+REQUIRED_ON_OPPORTUNITY = frozenset({"name", "stage"})
 
 
 def _field_errors(exc: ValidationError) -> list[FieldError]:

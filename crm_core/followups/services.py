@@ -33,6 +33,7 @@ from crm_core.followups.rules import (
     RuleSet,
 )
 from crm_core.mail_transport.messages import AutoSubmitted, new_message_id
+from crm_core.notifications.events import CaseEscalated, CaseSummary, FollowUp, FollowUpCreated
 from crm_core.notifications.services import notify
 from crm_core.sales.models import Opportunity, OpportunityStage
 from crm_core.support.models import CaseStatus, SupportCase
@@ -191,7 +192,7 @@ def _record(session: Session, activity: Activity) -> int:
 
 def _announce(session: Session, fired: Fired, task: dict[str, Any], now: dt.datetime) -> None:
     fired.notification_ids += notify(
-        session, event_type="followup.created", data={"followup": task}, now=now
+        session, FollowUpCreated(followup=FollowUp.model_validate(task)), now=now
     )
 
 
@@ -329,19 +330,9 @@ def _fire_case(
     if rule.notify:
         fired.notification_ids += notify(
             session,
-            event_type="case.escalated",
-            data={
-                "case": {
-                    "id": case.id,
-                    "subject": case.subject,
-                    "status": case.status,
-                    "priority": case.priority,
-                    "customer_id": case.customer_id,
-                    "contact_id": case.contact_id,
-                    "first_response_due_at": case.first_response_due_at.isoformat(),
-                },
-                "followup": task,
-            },
+            CaseEscalated(
+                case=CaseSummary.model_validate(case), followup=FollowUp.model_validate(task)
+            ),
             now=now,
         )
     _announce(session, fired, task, now)

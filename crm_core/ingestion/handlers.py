@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from crm_core.base.entities import EntityType
 from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
+from crm_core.customers.services import surviving
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.commands import (
     deal_command,
@@ -174,7 +175,8 @@ def find_contact(session: Session, email: str) -> Contact | None:
         normalized = normalize_email(email)
     except InvalidField:
         return None
-    return session.scalars(select(Contact).where(Contact.email_normalized == normalized)).first()
+    found = session.scalars(select(Contact).where(Contact.email_normalized == normalized)).first()
+    return surviving(session, found) if found is not None else None
 
 
 # --- parse: a stored body becomes the kind's typed payload ---------------------------

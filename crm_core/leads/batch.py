@@ -34,6 +34,8 @@ from crm_core.leads.attribution import (
 )
 from crm_core.leads.matching import ContactMatch, resolve_contacts
 from crm_core.leads.normalize import NormalizedLead
+from crm_core.notifications.events import ContactSummary, LeadCreated
+from crm_core.notifications.services import notify_all
 from crm_core.sales.models import Opportunity
 
 
@@ -179,7 +181,7 @@ class _Batch:
             activities.append(activity)
         self.session.add_all(activities)
         self.session.flush()
-        return [
+        results = [
             LeadResult(
                 contact_id=match.contact.id,
                 customer_id=match.customer.id,
@@ -191,6 +193,26 @@ class _Batch:
             )
             for match, opportunity, activity in zip(matches, opportunities, activities, strict=True)
         ]
+        self._announce(matches, results)
+        return results
+
+    def _announce(self, matches: list[ContactMatch], results: list[LeadResult]) -> None:
+        """One ``lead.created`` notification per captured lead."""
+        notify_all(
+            self.session,
+            [
+                LeadCreated(
+                    contact=ContactSummary.model_validate(match.contact),
+                    created_contact=result.created_contact,
+                    created_customer=result.created_customer,
+                    opportunity_id=result.opportunity_id,
+                    campaign_id=result.campaign_id,
+                    source_id=item.source_id,
+                    event_id=item.event_id,
+                )
+                for item, match, result in zip(self.items, matches, results, strict=True)
+            ],
+        )
 
     # --- what the lead brings besides the person -------------------------------------
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.base.locks import lock_identities
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
-from crm_core.customers.services import name_key
+from crm_core.customers.services import name_key, surviving
 from crm_core.db import utcnow
 from crm_core.leads.merge import (
     Changes,
@@ -188,12 +188,18 @@ class Resolver:
             contacts += self.session.scalars(
                 select(Contact).where(Contact.phone.in_(phones)).order_by(Contact.id)
             ).all()
-        for contact in sorted(set(contacts), key=lambda c: c.id):
-            if contact.email_normalized:
-                self.by_email[contact.email_normalized] = contact
-            if contact.phone:
-                self.by_phone.setdefault(contact.phone, []).append(contact)
-        customer_ids = {contact.customer_id for contact in contacts}
+        live: list[Contact] = []
+        for found in sorted(set(contacts), key=lambda c: c.id):
+            # A merged contact's address and phone lead to the contact it was merged into.
+            contact = surviving(self.session, found)
+            live.append(contact)
+            if found.email_normalized:
+                self.by_email[found.email_normalized] = contact
+            if found.phone:
+                same_phone = self.by_phone.setdefault(found.phone, [])
+                if contact not in same_phone:
+                    same_phone.append(contact)
+        customer_ids = {contact.customer_id for contact in live}
         conditions: list[ColumnElement[bool]] = []
         if domains:
             conditions.append(Customer.domain.in_(domains))
@@ -207,13 +213,15 @@ class Resolver:
             for customer in self.session.scalars(
                 select(Customer).where(or_(*conditions)).order_by(Customer.id)
             ):
-                self._index_customer(customer)
+                self._index_customer(customer, surviving(self.session, customer))
 
-    def _index_customer(self, customer: Customer) -> None:
-        if customer.domain:
-            self.by_domain.setdefault(customer.domain, customer)
-        if customer.kind == CustomerKind.COMPANY:
-            companies = self.by_name.setdefault(customer.name_key, [])
+    def _index_customer(self, found: Customer, customer: Customer | None = None) -> None:
+        """Index ``customer`` under ``found``'s domain and name (``found`` may be merged)."""
+        customer = customer or found
+        if found.domain:
+            self.by_domain.setdefault(found.domain, customer)
+        if found.kind == CustomerKind.COMPANY:
+            companies = self.by_name.setdefault(found.name_key, [])
             if customer not in companies:
                 companies.append(customer)
 

@@ -270,6 +270,8 @@ def list_entities(
     listing = LISTINGS[kind]
     model = listing.model
     where = conditions(listing, params)
+    if model is Contact or model is Customer:  # a merged record lives on in its survivor
+        where.append(model.merged_into.is_(None))
     after = decode_cursor(cursor, length=2)
     query = select(model).where(*where).order_by(model.updated_at, model.id).limit(limit + 1)
     if after is not None:

@@ -69,7 +69,8 @@ def get_customer(session: Session, *, customer_id: int) -> dict[str, Any] | None
     customer = session.get(Customer, customer_id, options=[selectinload(Customer.contacts)])
     if customer is None:
         return None
-    contacts = sorted(customer.contacts, key=lambda c: (not c.is_primary, c.id))
+    live = [c for c in customer.contacts if c.merged_into is None]
+    contacts = sorted(live, key=lambda c: (not c.is_primary, c.id))
     primary = next((c.id for c in contacts if c.is_primary), None)
     return {
         **to_dict(customer),

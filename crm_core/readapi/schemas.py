@@ -144,6 +144,26 @@ CaseDoc = _extended(
     activities=Page[ActivityItem],  # type: ignore[valid-type]
 )
 AgreementDoc = row_model(Agreement)
+ContactMerged = _extended(
+    ContactDoc,
+    "ContactMerged",
+    "The surviving contact, the id merged into it, and how many rows of each kind moved.",
+    merged=int,
+    moved=dict[str, int],
+)
+CustomerMerged = _extended(
+    CustomerDoc,
+    "CustomerMerged",
+    "The surviving customer, the id merged into it, and how many rows of each kind moved.",
+    merged=int,
+    moved=dict[str, int],
+)
+AgreementShown = _extended(
+    row_model(Agreement, name="AgreementRow"),
+    "AgreementWithDeals",
+    "An agreement with the ids of the deals it covers.",
+    opportunity_ids=list[int],
+)
 OpportunityRow = row_model(Opportunity, name="OpportunityRow")
 OpportunityDoc = _extended(
     OpportunityRow,

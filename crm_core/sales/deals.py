@@ -10,6 +10,8 @@ from crm_core.base.entities import EntityType
 from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
 from crm_core.db import insert_or_lock, utcnow
+from crm_core.notifications.events import DealLost, DealSummary, DealWon
+from crm_core.notifications.services import notify
 from crm_core.sales.commands import DealCommand
 from crm_core.sales.models import Agreement, AgreementStatus, Opportunity, OpportunityStage
 from crm_core.sales.services import promote_customer
@@ -44,14 +46,22 @@ def record_deal(
         return touched
     opportunity.source_updated_at = latest(opportunity.source_updated_at, deal.updated_at)
     _apply_fields(opportunity, deal)
-    stage_activity = _change_stage(
-        session, opportunity, deal.stage, is_new=created, event_id=event_id
-    )
+    touched.extend(apply_stage(session, opportunity, deal.stage, is_new=created, event_id=event_id))
+    return touched
+
+
+def apply_stage(
+    session: Session, opportunity: Opportunity, stage: str, *, is_new: bool, event_id: int | None
+) -> Touched:
+    """Move the deal to ``stage`` (an Activity records the change); a won deal signs its one
+    agreement and makes its customer a customer. The webhook and the API both go through here."""
+    touched = Touched()
+    stage_activity = _change_stage(session, opportunity, stage, is_new=is_new, event_id=event_id)
     if stage_activity is not None:
         touched.add(EntityType.ACTIVITY, stage_activity.id)
     if opportunity.stage == OpportunityStage.WON:
         touched.extend(sign_agreement(session, opportunity=opportunity, event_id=event_id))
-        promote_customer(buyer.customer)
+        promote_customer(opportunity.customer)
     return touched
 
 
@@ -107,6 +117,17 @@ def _change_stage(
     )
     session.add(activity)
     session.flush()
+    outcome = {OpportunityStage.WON: DealWon, OpportunityStage.LOST: DealLost}.get(
+        OpportunityStage(stage)
+    )
+    if outcome is not None:
+        notify(
+            session,
+            outcome(
+                deal=DealSummary.model_validate(opportunity),
+                previous_stage=None if is_new else previous,
+            ),
+        )
     return activity
 
 

@@ -23,7 +23,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm_core.db import Base, BigId, Timestamped, check_one_of, intpk, money, str40, str80, str255
+from crm_core.db import (
+    Base,
+    BigId,
+    Timestamped,
+    Versioned,
+    check_one_of,
+    intpk,
+    money,
+    str40,
+    str80,
+    str255,
+)
 
 if TYPE_CHECKING:
     from crm_core.customers.models import Customer
@@ -85,7 +96,7 @@ class Product(Timestamped, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
-class Opportunity(Timestamped, Base):
+class Opportunity(Versioned, Timestamped, Base):
     """A potential deal with exactly one customer; it lives and dies with that customer."""
 
     __tablename__ = "opportunities"
@@ -148,7 +159,7 @@ agreement_opportunities = Table(
 )
 
 
-class Agreement(Timestamped, Base):
+class Agreement(Versioned, Timestamped, Base):
     """A signed, legally binding contract, opened by a customer."""
 
     __tablename__ = "agreements"
@@ -189,7 +200,7 @@ class Agreement(Timestamped, Base):
     )
 
 
-class Order(Timestamped, Base):
+class Order(Versioned, Timestamped, Base):
     """A completed purchase: products with quantities and a total price."""
 
     __tablename__ = "orders"

@@ -16,6 +16,8 @@ from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact, Customer, LifecycleStage
 from crm_core.db import dialect_insert, insert_or_lock, utcnow
 from crm_core.errors import FieldError, InvalidInput
+from crm_core.notifications.events import OrderPlaced, OrderStatusChanged, OrderSummary
+from crm_core.notifications.services import notify
 from crm_core.sales.commands import OrderCommand, OrderLineCommand
 from crm_core.sales.models import Order, OrderLine, OrderStatus, Product
 
@@ -177,6 +179,7 @@ def record_order(
         session.add(activity)
         session.flush()
         touched.add(EntityType.ACTIVITY, activity.id)
+        notify(session, OrderPlaced(order=OrderSummary.model_validate(record)))
     return touched
 
 
@@ -227,9 +230,15 @@ def change_status(
         order_id=record.id,
         event_id=event_id,
     )
-    record.status = status
+    previous, record.status = record.status, status
     session.add(activity)
     session.flush()
+    notify(
+        session,
+        OrderStatusChanged(
+            order=OrderSummary.model_validate(record), previous_status=previous, status=status
+        ),
+    )
     return activity.id
 
 

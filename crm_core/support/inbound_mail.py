@@ -39,6 +39,7 @@ from crm_core.customers.models import Contact
 from crm_core.db import utcnow
 from crm_core.mail import CaseTokens, ParsedEmail, addressed_to_support, thread_keys
 from crm_core.support.auto_ack import AutoAckSettings, ack_refusal, record_auto_ack
+from crm_core.support.lifecycle import case_opened, change_case_status
 from crm_core.support.models import CaseChannel, CaseStatus, SupportCase
 from crm_core.support.sla import SlaPolicy
 
@@ -319,16 +320,12 @@ def _open_case(
     )
     session.add(case)
     session.flush()
-    opened = Activity(
-        type=ActivityType.CASE_OPENED,
-        direction=Direction.INBOUND,
-        summary=f"Case #{case.id} opened by e-mail: {case.subject}"[:500],
-        customer_id=case.customer_id,
-        contact_id=contact.id,
-        support_case_id=case.id,
+    opened = case_opened(
+        session,
+        case,
+        summary=f"Case #{case.id} opened by e-mail: {case.subject}",
         event_id=context.event_id,
     )
-    session.add(opened)
     _touch(touched, opened)
     touched.add(EntityType.SUPPORT_CASE, case.id)
     reason += _acknowledge(session, parsed, context, case=case, contact=contact, touched=touched)
@@ -397,19 +394,9 @@ def _reopen(session: Session, case: SupportCase, context: MailContext) -> None:
     """A customer writing to a resolved or closed case opens it again."""
     if case.status not in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
         return
-    session.add(
-        Activity(
-            type=ActivityType.CASE_STATUS_CHANGED,
-            summary=f"Case #{case.id}: {case.status} → open (customer replied)",
-            details={"from": case.status, "to": CaseStatus.OPEN},
-            customer_id=case.customer_id,
-            contact_id=case.contact_id,
-            support_case_id=case.id,
-            event_id=context.event_id,
-        )
+    change_case_status(
+        session, case, CaseStatus.OPEN, event_id=context.event_id, why="customer replied"
     )
-    case.status = CaseStatus.OPEN
-    case.resolved_at = None
 
 
 def _email_activity(

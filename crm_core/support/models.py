@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm_core.db import Base, Timestamped, check_one_of, intpk, str40, str255
+from crm_core.db import Base, Timestamped, Versioned, check_one_of, intpk, str40, str255
 
 if TYPE_CHECKING:
     from crm_core.customers.models import Contact
@@ -36,7 +36,7 @@ class CaseChannel(enum.StrEnum):
     API = "api"
 
 
-class SupportCase(Timestamped, Base):
+class SupportCase(Versioned, Timestamped, Base):
     """A support request, from first report to resolution."""
 
     __tablename__ = "support_cases"

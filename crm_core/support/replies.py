@@ -22,6 +22,7 @@ from crm_core.errors import FieldError, InvalidInput
 from crm_core.mail import CaseTokens, normalize_message_id, without_case_tokens
 from crm_core.mail_transport.base import MailBackend
 from crm_core.mail_transport.messages import OutboundMail, build_message
+from crm_core.support.lifecycle import change_case_status
 from crm_core.support.models import CaseStatus, SupportCase
 from crm_core.support.pending_mail import send_one
 
@@ -109,6 +110,8 @@ def prepare_reply(
     message = build_message(mail)
     message_id = normalize_message_id(message["Message-ID"]) or ""
     first_response = case.first_responded_at is None
+    if case.status == CaseStatus.NEW:  # answering a new case opens it; the reply comes after
+        change_case_status(session, case, CaseStatus.OPEN, why="replied")
     activity = Activity(
         type=ActivityType.EMAIL_SENT,
         direction=Direction.OUTBOUND,
@@ -129,8 +132,6 @@ def prepare_reply(
     record_sent(session, [SentRecord(message_id, contact.email_normalized, SentKind.CASE_REPLY)])
     if first_response:
         case.first_responded_at = utcnow()
-    if case.status == CaseStatus.NEW:
-        case.status = CaseStatus.OPEN
     session.flush()
     return activity, message
 

@@ -15,6 +15,7 @@ from crm_core.base.touched import Touched
 from crm_core.customers.models import Contact
 from crm_core.db import insert_or_lock, utcnow
 from crm_core.support.commands import TicketCommand, TicketCommentCommand
+from crm_core.support.lifecycle import case_opened, change_case_status
 from crm_core.support.models import CaseChannel, CasePriority, CaseStatus, SupportCase
 from crm_core.support.sla import SlaPolicy
 
@@ -139,17 +140,13 @@ def _activity(case: SupportCase, kind: ActivityType, summary: str, **fields: obj
 
 
 def _opened(session: Session, case: SupportCase, event_id: int | None) -> Activity:
-    activity = _activity(
+    return case_opened(
+        session,
         case,
-        ActivityType.CASE_OPENED,
-        f"Case #{case.id} opened: {case.subject}",
-        direction=Direction.INBOUND,
+        summary=f"Case #{case.id} opened: {case.subject}",
         details={"priority": case.priority, "status": case.status},
         event_id=event_id,
     )
-    session.add(activity)
-    session.flush()
-    return activity
 
 
 def _update(
@@ -172,24 +169,10 @@ def _update(
     if priority != case.priority:
         case.priority = priority
         sla.apply(case, opened_at=case.opened_at or case.created_at or utcnow())
-    status = TICKET_STATUS[ticket.status]
-    if status != case.status:
-        activity = _activity(
-            case,
-            ActivityType.CASE_STATUS_CHANGED,
-            f"Case #{case.id}: {case.status} → {status}",
-            direction=Direction.INTERNAL,
-            details={"from": case.status, "to": status},
-            event_id=event_id,
-        )
-        case.status = status
-        if status in CLOSED_STATUSES:
-            if case.resolved_at is None:
-                case.resolved_at = ticket.updated_at or utcnow()
-        else:
-            case.resolved_at = None
-        session.add(activity)
-        session.flush()
+    activity = change_case_status(
+        session, case, TICKET_STATUS[ticket.status], now=ticket.updated_at, event_id=event_id
+    )
+    if activity is not None:
         touched.add(EntityType.ACTIVITY, activity.id)
     return touched
 

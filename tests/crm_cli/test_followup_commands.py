@@ -53,6 +53,7 @@ def test_subscriptions_add_list_remove(settings: Settings, committed_db: Engine)
     [
         ("ftp://x.example/", "case.escalated", "url: must be an http:// or https:// URL"),
         ("https://x.example/", "case.exploded", "events: unknown: case.exploded"),
+        ("https://x.example/", "deal.won,deal.tied", "events: unknown: deal.tied; choose from"),
     ],
 )
 def test_bad_subscriptions_are_one_line(
@@ -62,6 +63,22 @@ def test_bad_subscriptions_are_one_line(
     assert out.startswith("Error: ")
     assert message in out
     assert out.count("\n") == 1
+
+
+def test_subscriptions_choose_among_every_event_type(
+    settings: Settings, committed_db: Engine
+) -> None:
+    out = crm(
+        "subscriptions", "add", "https://hooks.example/sales", "--events", "order.placed,deal.won"
+    )
+    ident = out.split()[1]
+    assert f"{ident}\thttps://hooks.example/sales\torder.placed,deal.won\tenabled" in crm(
+        "subscriptions", "list"
+    )
+    refused = crm("subscriptions", "add", "https://x.example/", "--events", "deal.tied", ok=False)
+    for known in ("lead.created", "contact.updated", "case.opened", "campaign.finished", "*"):
+        assert known in refused
+    assert "case.opened" in crm("subscriptions", "add", "--help")
 
 
 def test_followups_list_and_done(settings: Settings, committed_db: Engine) -> None:

@@ -115,7 +115,8 @@ def _seed(session: Session) -> dict[str, int]:
         )
         case = factories.SupportCaseFactory(customer_id=customer.id, contact_id=contact.id)
         opportunity = factories.OpportunityFactory(customer=customer)
-        opportunity.agreements.append(factories.AgreementFactory(customer_id=customer.id))
+        agreement = factories.AgreementFactory(customer_id=customer.id)
+        opportunity.agreements.append(agreement)
         order = factories.OrderFactory(customer_id=customer.id)
         product = factories.ProductFactory()
         session.add(
@@ -158,6 +159,7 @@ def _seed(session: Session) -> dict[str, int]:
             "contact_id": contact.id,
             "case_id": case.id,
             "opportunity_id": opportunity.id,
+            "agreement_id": agreement.id,
             "order_id": order.id,
             "activity_id": activity.id,
             "event_id": event.id,
@@ -286,6 +288,7 @@ READS = [
     "/api/orders",
     "/api/products",
     "/api/agreements",
+    "/api/agreements/{agreement_id}",
     "/api/cases/{case_id}",
     "/api/activities/{activity_id}",
     "/api/opportunities/{opportunity_id}",

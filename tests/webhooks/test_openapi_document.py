@@ -111,6 +111,31 @@ def test_schemas_come_from_the_models_the_code_validates_with(document: dict[str
     assert set(patch) == {"application/json", "application/merge-patch+json"}
 
 
+def test_versions_retries_and_files_are_described(app: Flask, document: dict[str, Any]) -> None:
+    """ETags and If-None-Match on a record's read, If-Match on its writes, Idempotency-Key on
+    every POST under /api that honours it, and the export's two file types."""
+    from webhooks.idempotency import is_idempotent
+
+    paths = document["paths"]
+    shown = paths["/api/customers/{customer_id}"]["get"]
+    assert {"200", "301", "304", "404"} <= set(shown["responses"])
+    assert "ETag" in shown["responses"]["200"]["headers"]
+    assert "If-None-Match" in {p["name"] for p in shown["parameters"]}
+    patch = paths["/api/opportunities/{opportunity_id}"]["patch"]
+    assert "If-Match" in {p["name"] for p in patch["parameters"]}
+    assert "412" in patch["responses"]
+    for rule in app.url_map.iter_rules():
+        if "POST" not in (rule.methods or ()) or not rule.rule.startswith("/api/"):
+            continue
+        post = paths[openapi_path(rule)]["post"]
+        names = {p["name"] for p in post["parameters"]}
+        assert is_idempotent(app.view_functions[rule.endpoint]), rule.endpoint
+        assert "Idempotency-Key" in names, rule.rule
+        assert {"409", "422"} <= set(post["responses"]), rule.rule
+    export = paths["/api/contacts/export"]["get"]["responses"]["200"]["content"]
+    assert set(export) == {"text/csv; charset=utf-8", "application/x-ndjson"}
+
+
 def test_the_docs_page_loads_only_what_the_app_serves(app: Flask) -> None:
     client = app.test_client()
     page = client.get("/docs")

@@ -52,13 +52,14 @@ def test_the_sender_claims_in_small_rounds_until_nothing_is_due(
     bound: Settings, committed_db: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from crm_core.notifications.services import add_subscription, notify
+    from tests.crm_core.notifications.samples import sample_event
 
     sessions = make_session_factory(committed_db)
     with sessions.begin() as session:
         # Nothing listens there: every attempt is refused at once and retried later.
         add_subscription(session, url=f"http://127.0.0.1:{free_port()}/x", events=["*"])
         for case_id in range(25):
-            notify(session, event_type="case.escalated", data={"case": {"id": case_id}})
+            notify(session, sample_event(case_id))
     rounds: list[int] = []
     real = followup_tasks.deliver_due
 

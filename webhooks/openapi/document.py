@@ -24,6 +24,8 @@ from pydantic.json_schema import JsonSchemaMode
 from werkzeug.routing import Rule
 
 from webhooks.auth import guarded_endpoints
+from webhooks.idempotency import HEADER as IDEMPOTENCY_KEY
+from webhooks.idempotency import MAX_KEY_LENGTH, is_idempotent
 from webhooks.openapi.registry import HTML, Body, Operation, operation_of
 from webhooks.problems import PROBLEM_CONTENT_TYPE, Problem
 
@@ -137,7 +139,9 @@ def _response(status: int, answer: Any, schemas: _Schemas, *, pages: bool) -> di
     return response
 
 
-def _common_responses(rule: Rule, operation: Operation, scope: str | None) -> dict[int, str]:
+def _common_responses(
+    rule: Rule, operation: Operation, scope: str | None, idempotent: bool
+) -> dict[int, str]:
     """What any route like this one can answer, besides what it declares."""
     common = {
         500: "The server could not complete the request (logged).",
@@ -153,7 +157,21 @@ def _common_responses(rule: Rule, operation: Operation, scope: str | None) -> di
         common[401] = "No valid API key (``Authorization: Bearer <key>``)."
         common[403] = f"The key lacks the ``{scope}`` scope; the problem names it."
         common[429] = "Too many failed attempts from this client; retry later."
+    if idempotent:
+        common[400] = "The ``Idempotency-Key`` (or a query parameter) is not valid."
+        common[409] = "A request with this ``Idempotency-Key`` is still running (``Retry-After``)."
+        common[422] = "This ``Idempotency-Key`` was used with another request."
     return common
+
+
+_IDEMPOTENCY_PARAMETER = {
+    "name": IDEMPOTENCY_KEY,
+    "in": "header",
+    "required": False,
+    "description": "A key of your choosing: a retry with it replays the first answer "
+    "(``Idempotent-Replayed: true``) and does nothing again. Kept per key and API key.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+}
 
 
 def _inlined(node: Any, defs: dict[str, Any]) -> Any:
@@ -205,7 +223,13 @@ def _operation_id(rule: Rule, method: str) -> str:
 
 
 def _operation(
-    rule: Rule, method: str, operation: Operation, scope: str | None, schemas: _Schemas
+    rule: Rule,
+    method: str,
+    operation: Operation,
+    scope: str | None,
+    schemas: _Schemas,
+    *,
+    idempotent: bool = False,
 ) -> dict[str, Any]:
     view_doc = {
         "operationId": _operation_id(rule, method),
@@ -222,7 +246,8 @@ def _operation(
                 "schema": {"type": "string"},
             }
             for h in operation.headers
-        ],
+        ]
+        + ([_IDEMPOTENCY_PARAMETER] if idempotent else []),
     }
     if operation.request is not None:
         view_doc["requestBody"] = {
@@ -236,7 +261,7 @@ def _operation(
         }
     responses = {
         status: _response(status, text, schemas, pages=operation.pages)
-        for status, text in _common_responses(rule, operation, scope).items()
+        for status, text in _common_responses(rule, operation, scope, idempotent).items()
     }
     for status, answer in operation.responses.items():
         responses[status] = _response(status, answer, schemas, pages=operation.pages)
@@ -255,11 +280,17 @@ def build_document(app: Flask, *, title: str = "CRM integration platform") -> di
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for rule, method in documented_rules(app):
-        operation = operation_of(app.view_functions[rule.endpoint])
+        view = app.view_functions[rule.endpoint]
+        operation = operation_of(view)
         if operation is None:
             continue
         paths.setdefault(openapi_path(rule), {})[method] = _operation(
-            rule, method, operation, scopes.get(rule.endpoint), schemas
+            rule,
+            method,
+            operation,
+            scopes.get(rule.endpoint),
+            schemas,
+            idempotent=method == "post" and is_idempotent(view),
         )
     document: dict[str, Any] = {
         "openapi": "3.1.0",

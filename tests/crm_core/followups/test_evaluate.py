@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -11,6 +12,7 @@ from crm_core import models as m
 from crm_core.bounces.suppression import suppress
 from crm_core.followups.rules import RuleSet, parse_rules
 from crm_core.followups.services import close_followup, evaluate, list_followups
+from crm_core.notifications.events import envelope_schema
 from crm_core.notifications.services import add_subscription
 from tests.factories import (
     ContactFactory,
@@ -171,6 +173,8 @@ def test_an_overdue_case_is_escalated_once_and_subscribers_are_told(session: Ses
     assert escalated.payload["type"] == "case.escalated"
     assert escalated.payload["data"]["case"]["id"] == case.id
     assert escalated.payload["data"]["followup"]["id"] == task.id
+    for delivery in deliveries:  # as published in docs/notifications.md
+        Draft202012Validator(envelope_schema(delivery.event_type)).validate(delivery.payload)
 
 
 def test_an_idle_opportunity_fires_once(session: Session) -> None:

@@ -25,6 +25,7 @@ from crm_core.notifications.posting import (
     post,
 )
 from crm_core.notifications.services import add_subscription, notify, remove_subscription
+from tests.crm_core.notifications.samples import sample_event
 from tests.mail_api_server import HUGE, Answer, MailApi, Rebinding, running_mail_api
 
 LOCAL = SendSettings(allow_private=True, connect_timeout=2, read_timeout=2, max_attempts=3)
@@ -49,7 +50,7 @@ def subscribe(sessions: sessionmaker[Session], url: str, events: list[str]) -> t
 
 def escalate(sessions: sessionmaker[Session], case_id: int = 7) -> list[int]:
     with sessions.begin() as session:
-        return notify(session, event_type="case.escalated", data={"case": {"id": case_id}})
+        return notify(session, sample_event(case_id))
 
 
 def deliveries(sessions: sessionmaker[Session]) -> list[m.NotificationDelivery]:
@@ -95,7 +96,8 @@ def test_signed_delivery_verifies_with_the_reference_library(
     [request] = receiver.requests
     payload = Webhook(secret).verify(request.raw, request.headers)
     assert payload["type"] == "case.escalated"
-    assert payload["data"] == {"case": {"id": 7}}
+    assert payload["data"] == sample_event(7).model_dump(mode="json")
+    assert payload["data"]["case"]["id"] == 7
     assert request.headers["webhook-id"] == f"msg_{delivery_id}"
     [delivery] = deliveries(sessions)
     assert (delivery.status, delivery.attempts) == ("delivered", 1)

@@ -12,6 +12,7 @@ from crm_core import models as m
 from crm_core.base.touched import Touched
 from crm_core.customers.services import create_customer
 from crm_core.mail import CaseTokens, parse_rfc822
+from crm_core.notifications.services import add_subscription
 from crm_core.support.inbound_mail import MailContext, MailOutcome, receive_email
 from crm_core.support.sla import SlaPolicy
 
@@ -195,6 +196,7 @@ def test_the_same_message_twice_makes_one_activity(session: Session) -> None:
 
 
 def test_a_reply_to_a_resolved_case_reopens_it(session: Session) -> None:
+    add_subscription(session, url="https://hooks.example/cases", events=["*"])
     receive(session, fixture("02_multipart_alternative.eml"))
     case = session.scalars(select(m.SupportCase)).one()
     case.status = "resolved"
@@ -202,6 +204,18 @@ def test_a_reply_to_a_resolved_case_reopens_it(session: Session) -> None:
     receive(session, reply("alt.0001@jones.example"))
     assert case.status == "open"
     assert count(session, m.Activity, m.Activity.type == "case_status_changed") == 1
+    # Opened by the first message, reopened by the reply: one notification each.
+    owed = session.scalars(select(m.NotificationDelivery).order_by(m.NotificationDelivery.id))
+    assert [(d.event_type, d.payload["data"]["case"]["id"]) for d in owed] == [
+        ("case.opened", case.id),
+        ("case.status_changed", case.id),
+    ]
+    changed = session.scalars(
+        select(m.NotificationDelivery.payload).where(
+            m.NotificationDelivery.event_type == "case.status_changed"
+        )
+    ).one()
+    assert (changed["data"]["previous_status"], changed["data"]["status"]) == ("resolved", "open")
 
 
 def test_auto_replies_never_open_cases_and_create_nobody(session: Session) -> None:

@@ -14,6 +14,7 @@ from crm_core.db import make_session_factory
 from crm_core.errors import InvalidInput
 from crm_core.mail import CaseTokens, parse_rfc822
 from crm_core.mail_transport.backends import backend_from_url
+from crm_core.notifications.services import add_subscription
 from crm_core.support.inbound_mail import MailContext, receive_email
 from crm_core.support.replies import CaseNotFound, send_case_reply
 from crm_core.support.sla import SlaPolicy
@@ -35,7 +36,8 @@ def _resolve(session, email: str, name: str | None) -> tuple[m.Contact, Touched]
 
 
 def _open_case_by_mail(engine: Engine) -> int:
-    """The fixture request to support@ opens a case, as the pipeline would."""
+    """The fixture request to support@ opens a case, as the pipeline would; a subscriber
+    hears of every change."""
     context = MailContext(
         source_id=None,
         event_id=None,
@@ -47,6 +49,7 @@ def _open_case_by_mail(engine: Engine) -> int:
     )
     parsed = parse_rfc822((FIXTURES / "02_multipart_alternative.eml").read_bytes())
     with make_session_factory(engine).begin() as session:
+        add_subscription(session, url="https://hooks.example/cases", events=["*"])
         outcome = receive_email(session, parsed=parsed, context=context)
         [case_id] = [i for t, i in outcome.touched.items() if t == "support_case"]
     return case_id
@@ -69,6 +72,14 @@ def test_a_reply_is_threaded_tokened_recorded_and_stops_the_sla_timer(
     assert outcome.delivery == "sent"
     [mail] = smtp_server.handler.received
     message = mail.message
+    with sessions() as session:
+        # The first reply opens the new case: one case.status_changed, new → open.
+        [changed] = session.scalars(
+            select(m.NotificationDelivery.payload).where(
+                m.NotificationDelivery.event_type == "case.status_changed"
+            )
+        )
+    assert (changed["data"]["previous_status"], changed["data"]["status"]) == ("new", "open")
     assert mail.rcpt_tos == ["bob@jones.example"]
     assert message["In-Reply-To"] == "<alt.0001@jones.example>"
     assert "<alt.0001@jones.example>" in message["References"]

@@ -1,0 +1,1 @@
+"""Idempotency keys: a client's retried request gets the first answer, not a second effect."""
