@@ -32,7 +32,7 @@ def _since(raw: str | None) -> dt.datetime | None:
 def _entity_id(raw: str | None) -> int | None:
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) > _MAX_ID:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
         raise InvalidInput([FieldError(("id",), "must be an entity's id")])
     return int(raw)
 

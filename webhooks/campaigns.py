@@ -246,7 +246,8 @@ def act(campaign_id: int, action: str) -> Response:
 def preview(campaign_id: int) -> Response:
     """One contact's message as it would be sent: subject, text, html and headers."""
     contact_id = request.args.get("contact_id", "")
-    if not contact_id.isdigit() or int(contact_id) > _MAX_ID or campaign_id > _MAX_ID:
+    digits = contact_id.isascii() and contact_id.isdigit()
+    if not digits or int(contact_id) > _MAX_ID or campaign_id > _MAX_ID:
         return problem(422, "contact_id must be a contact's id", type_="invalid")
     settings = crm_state().settings
     identity = sending.MailIdentity.from_settings(settings)

@@ -47,7 +47,7 @@ def parse_limit(raw: str | None) -> int:
     """The page size asked for, within 1..MAX_LIMIT."""
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidInput([FieldError(("limit",), f"must be an integer from 1 to {MAX_LIMIT}")])
     return int(raw)
 

@@ -82,7 +82,7 @@ def parse_time(raw: str) -> dt.datetime:
 
 
 def parse_id(raw: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) <= _MAX_ID:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= _MAX_ID:
         raise BadValue("must be a positive integer id")
     return int(raw)
 
