@@ -104,13 +104,30 @@ def search(session: Session, *, query: str, cursor: str | None, limit: int) -> P
         known = best.get((hit.type, hit.id))
         if known is None or hit.score > known.score:
             best[hit.type, hit.id] = hit
-    ranked = sorted(best.values(), key=lambda h: (-h.score, _TYPE_ORDER[h.type], h.id))
+    merged = _merged(session, best)
+    ranked = sorted(
+        (hit for key, hit in best.items() if key not in merged),
+        key=lambda h: (-h.score, _TYPE_ORDER[h.type], h.id),
+    )
     shown = ranked[offset : offset + limit]
     more = len(ranked) > offset + limit and offset + limit <= MAX_DEPTH
     return Page(
         items=[hit.as_dict() for hit in shown],
         next=encode_cursor([offset + limit]) if more else None,
     )
+
+
+def _merged(session: Session, hits: dict[tuple[str, int], Hit]) -> set[tuple[str, int]]:
+    """The hits that are merged customers or contacts: they live on in their survivors."""
+    merged: set[tuple[str, int]] = set()
+    for kind, model in (("contact", Contact), ("customer", Customer)):
+        ids = [ident for found, ident in hits if found == kind]
+        if ids:
+            rows = session.scalars(
+                select(model.id).where(model.id.in_(ids), model.merged_into.is_not(None))
+            )
+            merged.update((kind, ident) for ident in rows)
+    return merged
 
 
 def _contact_hit(contact: Any, score: float) -> Hit:

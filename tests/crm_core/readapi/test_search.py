@@ -168,6 +168,23 @@ def test_an_empty_or_huge_query_is_a_field_error(session: Session, q: str) -> No
     assert raised.value.errors[0].field == "q"
 
 
+def test_merged_contacts_and_customers_are_not_found(session: Session, grace: Any) -> None:
+    """A merged record lives on in its survivor: search shows the survivor only."""
+    twin = ContactFactory(first_name="Grace", last_name="Hopper", full_name="Grace Hopper")
+    company = CustomerFactory(name="Hopper Industries")
+    merged_company = CustomerFactory(name="Hopper Industries")
+    session.flush()
+    assert {("contact", twin.id), ("customer", merged_company.id)} <= set(found(session, "hopper"))
+    twin.merged_into = grace.id
+    merged_company.merged_into = company.id
+    session.flush()
+    hits = found(session, "hopper")
+    assert ("contact", grace.id) in hits
+    assert ("customer", company.id) in hits
+    assert ("contact", twin.id) not in hits
+    assert ("customer", merged_company.id) not in hits
+
+
 def test_a_cursor_from_elsewhere_is_a_field_error(session: Session) -> None:
     with pytest.raises(InvalidInput) as raised:
         search(session, query="ann", cursor="WyJ4Il0", limit=10)
