@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 if TYPE_CHECKING:
     from crm_core.encryption.keyring import Keyring
@@ -27,6 +27,26 @@ def include_object(
 
 class MigrationError(RuntimeError):
     """A migration could not run safely, or would have broken the data; nothing was changed."""
+
+
+def sqlite_replace_in_schema(connection: Connection, table: str, old: str, new: str) -> None:
+    """Edit a SQLite table's stored CREATE statement in place, for a migration
+    (https://sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema Changes"):
+    only for changes every row already meets, such as widening a CHECK."""
+    sql = connection.execute(
+        text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
+        {"name": table},
+    ).scalar_one()
+    if sql.count(old) != 1:
+        raise RuntimeError(f"{table}: expected {old!r} once in its schema")
+    version = connection.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    connection.exec_driver_sql("PRAGMA writable_schema = ON")
+    connection.execute(
+        text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :name"),
+        {"sql": sql.replace(old, new), "name": table},
+    )
+    connection.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
+    connection.exec_driver_sql("PRAGMA writable_schema = OFF")
 
 
 def alembic_config(

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from crm_core.migrate import sqlite_replace_in_schema
+
 
 revision: str = '0014'
 down_revision: str | None = '0013'
@@ -35,7 +37,7 @@ def upgrade() -> None:
             f" CONSTRAINT ck_sources_provider_allowed CHECK (provider IN ({PROVIDERS}))"
         )
         op.add_column('inbox_events', sa.Column('topic', sa.String(length=255), nullable=True))
-        _sqlite_replace_in_schema('inbox_events', f"status IN ({STATUSES})", f"status IN ({WITH_IGNORED})")
+        sqlite_replace_in_schema(op.get_bind(), 'inbox_events', f"status IN ({STATUSES})", f"status IN ({WITH_IGNORED})")
         return
     op.add_column(
         'sources',
@@ -53,7 +55,7 @@ def downgrade() -> None:
     # An ignored event was never processed; without its status it would be picked up.
     op.execute("DELETE FROM inbox_events WHERE status = 'ignored'")
     if op.get_bind().dialect.name == 'sqlite':
-        _sqlite_replace_in_schema('inbox_events', f"status IN ({WITH_IGNORED})", f"status IN ({STATUSES})")
+        sqlite_replace_in_schema(op.get_bind(), 'inbox_events', f"status IN ({WITH_IGNORED})", f"status IN ({STATUSES})")
         op.drop_column('inbox_events', 'topic')
         op.execute("ALTER TABLE sources DROP COLUMN provider")
         return
@@ -65,22 +67,3 @@ def downgrade() -> None:
     op.drop_constraint(op.f('ck_sources_provider_allowed'), 'sources', type_='check')
     op.drop_column('sources', 'provider')
 
-
-def _sqlite_replace_in_schema(table: str, old: str, new: str) -> None:
-    """Edit a table's stored CREATE statement in place (https://sqlite.org/lang_altertable.html,
-    "Making Other Kinds Of Table Schema Changes"): only for changes every row already meets."""
-    conn = op.get_bind()
-    sql = conn.execute(
-        sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
-        {'name': table},
-    ).scalar_one()
-    if sql.count(old) != 1:
-        raise RuntimeError(f"{table}: expected {old!r} once in its schema")
-    version = conn.exec_driver_sql('PRAGMA schema_version').scalar_one()
-    conn.exec_driver_sql('PRAGMA writable_schema = ON')
-    conn.execute(
-        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :name"),
-        {'sql': sql.replace(old, new), 'name': table},
-    )
-    conn.exec_driver_sql(f'PRAGMA schema_version = {int(version) + 1}')
-    conn.exec_driver_sql('PRAGMA writable_schema = OFF')

@@ -18,6 +18,8 @@ import sqlalchemy as sa
 import crm_core.db
 from alembic import op
 
+from crm_core.migrate import sqlite_replace_in_schema
+
 
 revision: str = '0015'
 down_revision: str | None = '0014'
@@ -68,28 +70,9 @@ def downgrade() -> None:
 def _widen(table: str, column: str, old: list[str], new: list[str]) -> None:
     """Replace the CHECK keeping ``column`` within ``old`` by one within ``new``."""
     if op.get_bind().dialect.name == 'sqlite':
-        _sqlite_replace_in_schema(table, _in(column, old), _in(column, new))
+        sqlite_replace_in_schema(op.get_bind(), table, _in(column, old), _in(column, new))
         return
     name = op.f(f'ck_{table}_{column}_allowed')
     op.drop_constraint(name, table, type_='check')
     op.create_check_constraint(name, table, _in(column, new))
 
-
-def _sqlite_replace_in_schema(table: str, old: str, new: str) -> None:
-    """Edit a table's stored CREATE statement in place (https://sqlite.org/lang_altertable.html,
-    "Making Other Kinds Of Table Schema Changes"): only for changes every row already meets."""
-    conn = op.get_bind()
-    sql = conn.execute(
-        sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
-        {'name': table},
-    ).scalar_one()
-    if sql.count(old) != 1:
-        raise RuntimeError(f"{table}: expected {old!r} once in its schema")
-    version = conn.exec_driver_sql('PRAGMA schema_version').scalar_one()
-    conn.exec_driver_sql('PRAGMA writable_schema = ON')
-    conn.execute(
-        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :name"),
-        {'sql': sql.replace(old, new), 'name': table},
-    )
-    conn.exec_driver_sql(f'PRAGMA schema_version = {int(version) + 1}')
-    conn.exec_driver_sql('PRAGMA writable_schema = OFF')

@@ -27,6 +27,8 @@ import sqlalchemy as sa
 import crm_core.db
 from alembic import op
 
+from crm_core.migrate import sqlite_replace_in_schema
+
 
 revision: str = '0016'
 down_revision: str | None = '0015'
@@ -96,13 +98,13 @@ def downgrade() -> None:
             op.execute(f"ALTER TABLE sources DROP COLUMN {name}")
         # A column with a foreign key cannot be dropped: its clause leaves the stored
         # schema first (every row meets the schema without it).
-        _sqlite_replace_in_schema(
+        sqlite_replace_in_schema(op.get_bind(), 
             'contacts',
             " CONSTRAINT fk_contacts_marketing_consent_source_id_sources"
             " REFERENCES sources (id)",
             "",
         )
-        _sqlite_replace_in_schema(
+        sqlite_replace_in_schema(op.get_bind(), 
             'contacts', f" CONSTRAINT ck_contacts_marketing_consent_allowed CHECK ({CONSENT})", ""
         )
         for name in ('marketing_consent_method', 'marketing_consent_source_id',
@@ -187,28 +189,9 @@ def _move_consents_into_attributes() -> None:
 def _replace_check(table: str, column: str, old: list[str], new: list[str]) -> None:
     """Replace the CHECK keeping ``column`` within ``old`` by one within ``new``."""
     if op.get_bind().dialect.name == 'sqlite':
-        _sqlite_replace_in_schema(table, _in(column, old), _in(column, new))
+        sqlite_replace_in_schema(op.get_bind(), table, _in(column, old), _in(column, new))
         return
     name = op.f(f'ck_{table}_{column}_allowed')
     op.drop_constraint(name, table, type_='check')
     op.create_check_constraint(name, table, _in(column, new))
 
-
-def _sqlite_replace_in_schema(table: str, old: str, new: str) -> None:
-    """Edit a table's stored CREATE statement in place (https://sqlite.org/lang_altertable.html,
-    "Making Other Kinds Of Table Schema Changes"): only for changes every row already meets."""
-    conn = op.get_bind()
-    sql = conn.execute(
-        sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
-        {'name': table},
-    ).scalar_one()
-    if sql.count(old) != 1:
-        raise RuntimeError(f"{table}: expected {old!r} once in its schema")
-    version = conn.exec_driver_sql('PRAGMA schema_version').scalar_one()
-    conn.exec_driver_sql('PRAGMA writable_schema = ON')
-    conn.execute(
-        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :name"),
-        {'sql': sql.replace(old, new), 'name': table},
-    )
-    conn.exec_driver_sql(f'PRAGMA schema_version = {int(version) + 1}')
-    conn.exec_driver_sql('PRAGMA writable_schema = OFF')

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from crm_core.migrate import sqlite_replace_in_schema
+
 
 revision: str = '0017'
 down_revision: str | None = '0016'
@@ -44,28 +46,9 @@ def downgrade() -> None:
 
 def _widen(old: str, new: str) -> None:
     if op.get_bind().dialect.name == 'sqlite':
-        _sqlite_replace_in_schema('sources', old, new)
+        sqlite_replace_in_schema(op.get_bind(), 'sources', old, new)
         return
     name = op.f('ck_sources_provider_allowed')
     op.drop_constraint(name, 'sources', type_='check')
     op.create_check_constraint(name, 'sources', new)
 
-
-def _sqlite_replace_in_schema(table: str, old: str, new: str) -> None:
-    """Edit a table's stored CREATE statement in place (https://sqlite.org/lang_altertable.html,
-    "Making Other Kinds Of Table Schema Changes"): only for changes every row already meets."""
-    conn = op.get_bind()
-    sql = conn.execute(
-        sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
-        {'name': table},
-    ).scalar_one()
-    if sql.count(old) != 1:
-        raise RuntimeError(f"{table}: expected {old!r} once in its schema")
-    version = conn.exec_driver_sql('PRAGMA schema_version').scalar_one()
-    conn.exec_driver_sql('PRAGMA writable_schema = ON')
-    conn.execute(
-        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :name"),
-        {'sql': sql.replace(old, new), 'name': table},
-    )
-    conn.exec_driver_sql(f'PRAGMA schema_version = {int(version) + 1}')
-    conn.exec_driver_sql('PRAGMA writable_schema = OFF')
