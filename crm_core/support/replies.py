@@ -221,5 +221,10 @@ def _record_reply(
         )
     )
     audit.record(
-        session, actor=actor, entity="case", entity_id=case_id, action="reply", changes=changes
+        session,
+        actor=actor,
+        entity="support_case",
+        entity_id=case_id,
+        action="reply",
+        changes=changes,
     )

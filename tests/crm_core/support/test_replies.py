@@ -106,7 +106,7 @@ def test_a_reply_is_threaded_tokened_recorded_and_stops_the_sla_timer(
         entry = session.scalars(select(m.AuditEntry)).one()
         assert (entry.actor, entry.entity, entry.entity_id, entry.action) == (
             "operator:test",
-            "case",
+            "support_case",
             case_id,
             "reply",
         )
