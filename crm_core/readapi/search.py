@@ -222,7 +222,7 @@ def _postgres_hits(session: Session, q: str, want: int) -> list[Hit]:
     groups = _corrected_words(session, q)
     if groups is not None:
         simple, stemmed = _any_of(groups, "simple"), _any_of(groups, "english")
-        corrected = [
+        corrected: list[tuple[str, Any, ColumnElement[bool], str]] = [
             ("contact", _CONTACT_TEXT, _CONTACT_TSV.op("@@")(simple), lowered),
             ("customer", Customer.name_key, _CUSTOMER_TSV.op("@@")(simple), name_key(q)),
             ("case", _SUBJECT, _SUBJECT_TSV.op("@@")(stemmed), lowered),
@@ -256,25 +256,81 @@ def _corrected_words(session: Session, q: str) -> list[list[str]] | None:
     itself, and, unless some row has it exactly, the known words nearest in spelling
     (``search_words``, migration 0021). The word stays among them: a case subject matches by
     its stem (``jam`` finds ``jammed``), which the list, of words as written, does not know.
-    None when no word has a near spelling, so correcting would change nothing."""
+    A word with no near spelling may be two words run together (``graceschulz``), or a short
+    word missing a letter (``ad`` for ``ada``). None when nothing would change."""
     rows = session.execute(_SPELLINGS, {"q": q, "n": SPELLINGS}).all()
-    groups: dict[str, list[str]] = {}
+    spellings: dict[str, list[str]] = {}
     known: set[str] = set()
     for word, spelling, exact, listed in rows:
-        group = groups.setdefault(word, [word])
-        if exact or not listed:  # exact is None when there is no spelling
+        found = spellings.setdefault(word, [])
+        if exact or (not listed and len(word) >= MIN_LISTED):  # None: no spelling
             known.add(word)
         elif spelling is not None:
-            group.append(spelling)
-    corrected = [[word] if word in known else group for word, group in groups.items()]
-    if not any(len(group) > 1 for group in corrected):
+            found.append(spelling)
+    unmatched = [w for w, found in spellings.items() if w not in known and not found]
+    listed = _listed(session, unmatched)
+    groups: list[list[str]] = []
+    for word, found in spellings.items():
+        if word in known:
+            groups.append([word])
+        elif found:
+            groups.append([word, *found])
+        elif len(word) < MIN_LISTED:
+            groups.append([word, *(w for w in _insertions(word) if w in listed)])
+        else:
+            groups.extend(_split(word, listed) or [[word]])
+    if len(groups) == len(spellings) and all(len(group) == 1 for group in groups):
         return None
-    return corrected
+    return groups
+
+
+# The shortest word ``search_words`` lists; a shorter one is a word missing a letter or more.
+MIN_LISTED = 3
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _insertions(word: str) -> list[str]:
+    """``word`` with one more letter anywhere (what a short word missing one may have been)."""
+    return [word[:at] + letter + word[at:] for at in range(len(word) + 1) for letter in _LETTERS]
+
+
+def _splits(word: str) -> list[tuple[str, str]]:
+    """``word`` cut in two words each long enough to be listed, the most even cut first."""
+    cuts = range(MIN_LISTED, len(word) - MIN_LISTED + 1)
+    return [(word[:at], word[at:]) for at in sorted(cuts, key=lambda at: abs(len(word) - 2 * at))]
+
+
+def _split(word: str, listed: set[str]) -> list[list[str]] | None:
+    """The words of the most even cut of ``word`` whose two halves are both listed."""
+    for left, right in _splits(word):
+        if left in listed and right in listed:
+            return [[left], [right]]
+    return None
+
+
+def _listed(session: Session, words: list[str]) -> set[str]:
+    """Which of the insertions into, and halves of, ``words`` ``search_words`` lists."""
+    candidates = {
+        candidate
+        for word in words
+        for candidate in (
+            _insertions(word)
+            if len(word) < MIN_LISTED
+            else [half for cut in _splits(word) for half in cut]
+        )
+    }
+    if not candidates:
+        return set()
+    rows = session.execute(
+        text("SELECT DISTINCT word FROM search_words WHERE word = ANY(:candidates)"),
+        {"candidates": sorted(candidates)},
+    )
+    return set(rows.scalars())
 
 
 def _any_of(groups: list[list[str]], config: str) -> ColumnElement[Any]:
     """A text-search query matching a row with one word of each group (in ``config``)."""
-    language = literal_column(f"'{config}'")
+    language: ColumnElement[Any] = literal_column(f"'{config}'")
     query: ColumnElement[Any] | None = None
     for group in groups:
         either: ColumnElement[Any] | None = None

@@ -131,6 +131,20 @@ def test_a_typo_is_corrected_to_the_words_rows_hold(session: Session, grace: Any
     assert [sql for sql in ran if "%>" in sql]  # nothing near in the list: similarity then
 
 
+def test_words_run_together_or_short_of_a_letter_are_corrected(
+    session: Session, grace: Any
+) -> None:
+    if backend(session) != "postgresql":
+        pytest.skip("the list of words (migration 0021) is PostgreSQL's")
+    ada = ContactFactory(first_name="Ada", last_name="Byrne", full_name="Ada Byrne")
+    ContactFactory(first_name="Ada", last_name="Hopkins", full_name="Ada Hopkins")
+    with statements(session) as ran:
+        assert found(session, "GraceHopper")[0] == ("contact", grace.id)
+        assert found(session, "Ad Byrne")[0] == ("contact", ada.id)
+        assert found(session, "Ada Byrn") == [("contact", ada.id)]
+    assert not [sql for sql in ran if "%>" in sql]
+
+
 def test_renamed_rows_add_their_new_words(session: Session, grace: Any) -> None:
     if backend(session) != "postgresql":
         pytest.skip("the list of words (migration 0021) is PostgreSQL's")
