@@ -243,9 +243,13 @@ class Settings(BaseSettings):
     mail_url: str = Field(
         default="",
         description=(
-            "Outbound mail: smtp://user:pass@host:port[?starttls=1], smtps://…, https://… "
-            "(an HTTP e-mail API), console:// or file://DIR. Default: file://var/outbox. "
-            "A password is only sent over TLS (smtps:// or ?starttls=1) unless ?insecure=1."
+            "Outbound mail: smtp://user:pass@host:port[?starttls=1], smtps://…, "
+            "mailgun+https://api:KEY@api.mailgun.net/v3/DOMAIN, "
+            "sendgrid+https://apikey:KEY@api.sendgrid.com, "
+            "postmark+https://:SERVER_TOKEN@api.postmarkapp.com (each provider's own send API), "
+            "https://… (the provider-neutral JSON API, for an adapter of your own), console:// "
+            "or file://DIR. Default: file://var/outbox. A password is only sent over TLS "
+            "(smtps:// or ?starttls=1) unless ?insecure=1."
         ),
     )
     mail_from: str = Field(
