@@ -413,6 +413,7 @@ def handle_email(
         auto_ack=policy.auto_ack,
         case_tokens=policy.case_tokens,
         bounces=policy.bounces,
+        blobs=policy.blobs,
     )
     outcome = receive_email(session, parsed=parsed, context=context)
     # A replay finds its own message already filed: the first decision stands.
