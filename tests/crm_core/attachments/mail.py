@@ -11,7 +11,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(reversed(range(256))) * 8
 
 def message_with(
     *files: tuple[str, str, bytes],
-    sender: str = "ann@customer.test",
+    sender: str = "ann@customer.example.com",
     to: str = "support@acme.test",
     inline_png: bytes | None = None,
     message_id: str | None = None,
@@ -22,7 +22,7 @@ def message_with(
     message["From"] = f"Ann <{sender}>"
     message["To"] = to
     message["Subject"] = "Invoice attached"
-    message["Message-ID"] = message_id or f"<{uuid.uuid4().hex}@customer.test>"
+    message["Message-ID"] = message_id or f"<{uuid.uuid4().hex}@customer.example.com>"
     message.set_content("Please see the attached files.")
     if inline_png is not None:
         message.add_alternative('<p>Logo: <img src="cid:logo@x"></p>', subtype="html")
