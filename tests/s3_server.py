@@ -18,7 +18,7 @@ from tests.services import free_port
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "crm-test-key",
-    "AWS_SECRET_ACCESS_KEY": "crm-test-secret",  # noqa: S105 (moto's, accepts any)
+    "AWS_SECRET_ACCESS_KEY": "crm-test-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 

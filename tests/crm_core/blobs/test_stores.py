@@ -14,7 +14,7 @@ from crm_core.blobs.filesystem import FileBlobStore
 from crm_core.blobs.s3 import S3BlobStore
 from crm_core.blobs.store import CHUNK_BYTES
 from crm_core.config import InvalidSettingError, Settings
-from tests.s3_server import S3Server, s3_credentials, s3_server  # noqa: F401 (fixtures)
+from tests.s3_server import S3Server
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40
 
