@@ -30,6 +30,5 @@ def blob_store_from_settings(settings: Settings) -> BlobStore:
             raise InvalidSettingError("CRM_BLOB_URL s3:// needs a bucket, e.g. s3://bucket/prefix")
         endpoint = settings.blob_s3_endpoint_url.strip() or None
         return S3BlobStore(bucket=parts.netloc, prefix=unquote(parts.path), endpoint_url=endpoint)
-    raise InvalidSettingError(
-        f"CRM_BLOB_URL must be s3://bucket/prefix or file://DIR, not {parts.scheme or url!r}://"
-    )
+    given = f"{parts.scheme}://" if parts.scheme else "a URL without a scheme"
+    raise InvalidSettingError(f"CRM_BLOB_URL must be s3://bucket/prefix or file://DIR, not {given}")
