@@ -42,8 +42,8 @@ class S3Server:
         return name
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
+@pytest.fixture(scope="session", name="s3_server")
+def s3_server_fixture() -> Iterator[S3Server]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -53,8 +53,8 @@ def s3_server() -> Iterator[S3Server]:
         server.stop()
 
 
-@pytest.fixture
-def s3_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(name="s3_credentials")
+def s3_credentials_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
     """The standard AWS variables boto3 reads, pointing nowhere but the test server."""
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)

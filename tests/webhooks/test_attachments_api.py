@@ -20,7 +20,11 @@ from crm_core.ingestion.policy import IngestPolicy
 from crm_core.people import api_keys
 from crm_core.people.permissions import Actor
 from tests.crm_core.attachments.mail import PDF, PNG, message_with
-from tests.s3_server import S3Server, s3_credentials, s3_server  # noqa: F401 (fixtures)
+from tests.s3_server import (  # noqa: F401 (the fixtures s3_server, s3_credentials)
+    S3Server,
+    s3_credentials_fixture,
+    s3_server_fixture,
+)
 from tests.signed import signed_headers
 from webhooks.app import create_app
 from webhooks.attachments import content_disposition
