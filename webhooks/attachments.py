@@ -66,7 +66,7 @@ def served_type(content_type: str) -> str:
     responses={
         200: Body(
             {"type": "string", "format": "binary"},
-            media_types=("application/octet-stream",),
+            media_types=("*/*",),
             description=(
                 "The attachment's bytes exactly as received, with its recorded content type"
                 " (``application/octet-stream`` when that was malformed), as a download."
