@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 from pathlib import Path
@@ -12,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from crm_core import models as m
 from crm_core.blobs.filesystem import FileBlobStore
-from crm_core.mail import MailLimits, parse_rfc822
+from crm_core.mail import MailLimits, parse_json, parse_rfc822
+from crm_core.payloads.schemas import EmailPayload
 from crm_core.readapi import queries
 from crm_core.support.inbound_mail import MailOutcome, receive_email
 from tests.crm_core.attachments.mail import PDF, PNG, message_with
@@ -134,3 +136,33 @@ def test_without_a_store_only_the_details_are_kept(session: Session) -> None:
     )
     assert rows(session) == []
     assert email_activity(session).details["attachments"][0]["filename"] == "a.pdf"
+
+
+def test_mail_posted_as_json_keeps_its_attachments_too(
+    session: Session, store: FileBlobStore
+) -> None:
+    payload = EmailPayload.model_validate(
+        {
+            "from": "Ann <ann@customer.example.com>",
+            "to": ["support@acme.test"],
+            "subject": "Invoice",
+            "message_id": "<json-1@customer.example.com>",
+            "text": "Attached.",
+            "attachments": [
+                {
+                    "filename": "a.pdf",
+                    "content_type": "application/pdf",
+                    "content": base64.b64encode(PDF).decode(),
+                }
+            ],
+        }
+    )
+    context = dataclasses.replace(CONTEXT, blobs=store)
+    receive_email(session, parsed=parse_json(payload), context=context)
+    [row] = rows(session)
+    assert (row.filename, row.size, row.sha256) == (
+        "a.pdf",
+        len(PDF),
+        hashlib.sha256(PDF).hexdigest(),
+    )
+    assert b"".join(store.get(row.sha256)) == PDF
