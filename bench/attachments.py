@@ -82,7 +82,7 @@ def main() -> None:
         "s3",
         endpoint_url=f"http://127.0.0.1:{port}",
         aws_access_key_id="bench",
-        aws_secret_access_key="bench",  # noqa: S106 (moto's, accepts any)
+        aws_secret_access_key="bench",  # moto accepts any
         region_name="us-east-1",
     )
     client.create_bucket(Bucket="bench")
