@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from crm_core import models as m
 from crm_core.blobs.filesystem import FileBlobStore
+from crm_core.config import InvalidSettingError, Settings
+from crm_core.ingestion.policy import IngestPolicy
 from crm_core.mail import MailLimits, parse_json, parse_rfc822
 from crm_core.payloads.schemas import EmailPayload
 from crm_core.readapi import queries
@@ -166,3 +168,10 @@ def test_mail_posted_as_json_keeps_its_attachments_too(
         hashlib.sha256(PDF).hexdigest(),
     )
     assert b"".join(store.get(row.sha256)) == PDF
+
+
+def test_an_unusable_blob_url_fails_only_where_a_store_is_needed() -> None:
+    policy = IngestPolicy.from_settings(Settings(blob_url="ftp://files.example/x"))
+    assert policy.max_json_depth > 0  # the policy itself is made: leads and orders go on
+    with pytest.raises(InvalidSettingError, match="CRM_BLOB_URL"):
+        _ = policy.blobs
