@@ -180,6 +180,21 @@ class Settings(BaseSettings):
         ge=0,
         description="Total decoded bytes of the attachments recorded per e-mail.",
     )
+    blob_url: str = Field(
+        default="",
+        description=(
+            "Where attachment bytes are kept, each once by its SHA-256: s3://bucket/prefix (an"
+            " S3-compatible bucket, through boto3; credentials and region the standard AWS way)"
+            " or file://DIR. Default: the folder var/blobs."
+        ),
+    )
+    blob_s3_endpoint_url: str = Field(
+        default="",
+        description=(
+            "Endpoint of the S3-compatible server of CRM_BLOB_URL (MinIO, Ceph, R2…), e.g."
+            " https://minio.internal:9000. Default: boto3's own (AWS_ENDPOINT_URL, else AWS)."
+        ),
+    )
     max_mime_parts: int = Field(
         default=500,
         ge=1,

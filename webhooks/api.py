@@ -362,7 +362,7 @@ def show_case(case_id: int) -> Response:
 @bp.get("/activities/<int:activity_id>")
 @documented(
     summary="One Activity, whole",
-    responses={200: schemas.ActivityDoc, 404: "No such activity."},
+    responses={200: schemas.ActivityShown, 404: "No such activity."},
     tags=("activities",),
 )
 @require_api_key

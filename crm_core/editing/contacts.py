@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core.attachments.services import erase_contact_attachments
 from crm_core.base.entities import EntityType
 from crm_core.customers.consent import ConsentStatement, apply_consent, supersedes
 from crm_core.customers.models import ConsentStatus, Contact, Customer
@@ -224,7 +225,8 @@ def make_primary(session: Session, *, actor: Actor, contact_id: int) -> Contact:
 
 
 def delete_contact(session: Session, *, actor: Actor, contact_id: int) -> None:
-    """Delete a contact that is not its customer's primary one."""
+    """Delete a contact that is not its customer's primary one, and its attachments (their
+    blobs are released after the commit: ``crm_core.attachments.services.released_keys``)."""
     actor.require(Permission.WRITE)
     contact = _get(session, contact_id)
     if contact.is_primary:
@@ -234,6 +236,8 @@ def delete_contact(session: Session, *, actor: Actor, contact_id: int) -> None:
         )
     before = records.snapshot(contact, AUDITED)
     records.forget_external_refs(session, entity_type=EntityType.CONTACT, ids=[contact.id])
+    # Its activities stay on the customer's timeline; the files the contact sent do not.
+    erase_contact_attachments(session, contact_id=contact.id)
     session.delete(contact)
     session.flush()
     changes = audit.removed(before)
