@@ -11,6 +11,7 @@ from sqlalchemy import select
 from crm_cli.session import session_factory, transaction
 from crm_core.config import get_settings
 from crm_core.db import utcnow
+from crm_core.ingestion import retention
 from crm_core.ingestion.models import EventStatus, InboxEvent, Source
 from crm_core.ingestion.processing import (
     EventNotFound,
@@ -19,7 +20,6 @@ from crm_core.ingestion.processing import (
     replay_event,
     replayable_ids,
 )
-from crm_core.ingestion import retention
 from crm_core.readapi.events import event_document
 
 STATUSES = click.Choice([s.value for s in EventStatus])

@@ -189,8 +189,8 @@ def erase_deals(erasure: Erasure) -> int:
         select(Agreement).where(Agreement.customer_id.in_(subject.customer_ids))
     ).all()
     for agreement in agreements:
-        agreement.title = redact(agreement.title, subject.needles)
-        agreement.terms = redact(agreement.terms, subject.needles)
+        agreement.title = redact(agreement.title, subject.redactable)
+        agreement.terms = redact(agreement.terms, subject.redactable)
         count += 1
     return count
 
@@ -328,7 +328,7 @@ def erase_audit_values(erasure: Erasure) -> int:
         if entry.entity_id in theirs.get(entry.entity, ()):
             entry.changes = {name: _erased_change(change) for name, change in entry.changes.items()}
         else:
-            entry.changes = redact(entry.changes, subject.needles)
+            entry.changes = redact(entry.changes, subject.redactable)
     return len(entries)
 
 
@@ -339,19 +339,52 @@ def _erased_change(change: object) -> object:
 
 
 def erase_notifications(erasure: Erasure) -> int:
-    """Notifications owed to subscribers that name them: redacted, and no longer posted."""
-    session, needles = erasure.session, erasure.subject.needles
-    deliveries = session.scalars(
+    """Notifications owed to subscribers about them: redacted, and no longer posted."""
+    session, subject = erasure.session, erasure.subject
+    candidates = session.scalars(
         select(NotificationDelivery).where(
-            mentions(session, as_text(NotificationDelivery.payload), needles)
+            mentions(session, as_text(NotificationDelivery.payload), subject.redactable)
         )
     ).all()
-    for delivery in deliveries:
-        delivery.payload = redact(delivery.payload, needles)
+    count = 0
+    for delivery in candidates:
+        payload = delivery.payload
+        if not (holds(json.dumps(payload), subject.needles) or refers_to(payload, subject)):
+            continue  # a namesake's
+        delivery.payload = redact(payload, subject.redactable)
         if delivery.status == DeliveryStatus.PENDING:
             delivery.status = DeliveryStatus.FAILED
             delivery.last_error = "not posted: it named a person since erased"
-    return len(deliveries)
+        count += 1
+    return count
+
+
+# A notification's parts (crm_core.notifications.events) name their records so.
+_REFERENCES = {
+    "contact_id": "contact_ids",
+    "customer_id": "customer_ids",
+    "support_case_id": "case_ids",
+    "opportunity_id": "opportunity_ids",
+}
+_PARTS = {"contact": "contact_ids", "case": "case_ids", "deal": "opportunity_ids"}
+
+
+def refers_to(value: object, subject: Subject) -> bool:
+    """Whether a JSON value names one of the subject's records by id."""
+    if isinstance(value, list):
+        return any(refers_to(item, subject) for item in value)
+    if not isinstance(value, dict):
+        return False
+    for key, item in value.items():
+        ids = getattr(subject, _REFERENCES.get(key, ""), None)
+        if ids is not None and item in ids:
+            return True
+        part = getattr(subject, _PARTS.get(key, ""), None)
+        if part is not None and isinstance(item, dict) and item.get("id") in part:
+            return True
+        if refers_to(item, subject):
+            return True
+    return False
 
 
 def erase_contacts(erasure: Erasure) -> int:

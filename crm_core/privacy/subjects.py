@@ -42,6 +42,8 @@ class Subject:
     addresses: frozenset[str]
     names: frozenset[str]
     phones: frozenset[str]
+    # First and last names alone: too common to search for, but redacted in rows found.
+    name_parts: frozenset[str] = frozenset()
     case_ids: set[int] = field(default_factory=set)
     opportunity_ids: set[int] = field(default_factory=set)
     activity_ids: set[int] = field(default_factory=set)
@@ -51,6 +53,11 @@ class Subject:
     def needles(self) -> frozenset[str]:
         """Every lower-cased spelling of the person's addresses, names and phone numbers."""
         return self.addresses | self.names | self.phones
+
+    @property
+    def redactable(self) -> frozenset[str]:
+        """What ``redact`` removes from a row already found to be about them."""
+        return self.needles | self.name_parts
 
     @property
     def address_needles(self) -> frozenset[str]:
@@ -108,6 +115,14 @@ def gather(session: Session, contact: Contact) -> Subject:
                     *(p for c in contacts for p in (c.phone, c.phone_raw)),
                     *(c.phone for c in customers),
                 ]
+            )
+        ),
+        name_parts=frozenset(
+            spellings(
+                part
+                for c in contacts
+                for part in (c.first_name, c.last_name)
+                if part and len(part.strip()) >= 2
             )
         ),
     )
