@@ -111,7 +111,7 @@ def seed(engine: Engine, rows: int) -> None:
                     " claimed_at = CASE WHEN CAST(:status AS text) = 'processing'"
                     " THEN now() - (id % 3) * interval '10 minutes' END,"
                     " next_attempt_at = CASE WHEN CAST(:status AS text) = 'received'"
-                    " AND id % 20 <> 0 THEN now() + interval '1 minute' END"
+                    " AND id % 20 <> 0 THEN now() + interval '1 day' END"
                     " WHERE id > :top - :offset - :count AND id <= :top - :offset"
                 ),
                 {"status": status, "top": rows, "offset": offset, "count": count},
