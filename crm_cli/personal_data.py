@@ -7,9 +7,9 @@ import json
 import click
 
 from crm_cli.people import operator
-from crm_cli.session import transaction
+from crm_cli.session import session_factory, transaction
 from crm_core.config import get_settings
-from crm_core.privacy.erasure import erase_person
+from crm_core.privacy.erasure import erase_person, reclaim_sqlite_space
 from crm_core.privacy.export import export_person
 from crm_core.privacy.subjects import SubjectNotFound
 
@@ -49,14 +49,17 @@ def erase(email: str | None, contact_id: int | None, yes: bool) -> None:
         click.confirm(f"Erase {email or f'contact {contact_id}'} everywhere?", abort=True)
     secret_key = get_settings().resolved_secret_key()
     try:
-        with transaction() as session:
-            report = erase_person(
-                session,
-                actor=operator(),
-                secret_key=secret_key,
-                email=email,
-                contact_id=contact_id,
-            )
+        with session_factory() as sessions:
+            with sessions.begin() as session:
+                report = erase_person(
+                    session,
+                    actor=operator(),
+                    secret_key=secret_key,
+                    email=email,
+                    contact_id=contact_id,
+                )
+            if report.already is None:
+                reclaim_sqlite_space(session.get_bind().engine)
     except SubjectNotFound as exc:
         raise click.ClickException(str(exc)) from None
     if report.already is not None:

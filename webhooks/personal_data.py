@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from crm_core.people.permissions import PermissionDenied
-from crm_core.privacy.erasure import erase_person
+from crm_core.privacy.erasure import erase_person, reclaim_sqlite_space
 from crm_core.privacy.export import export_person
 from crm_core.privacy.subjects import SubjectNotFound
 from webhooks.auth import current_actor, forbidden, require_api_key
@@ -80,6 +80,8 @@ def erase_contact(contact_id: int) -> Response:
         return problem(404, f"No contact {contact_id}.", type_="not-found")
     except PermissionDenied as exc:
         return forbidden(exc)
+    if report.already is None:
+        reclaim_sqlite_space(crm_state().engine)
     return jsonify(
         {
             "contact_id": report.contact_id,
