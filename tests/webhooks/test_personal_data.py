@@ -3,6 +3,7 @@ the whole database holds neither their address nor their name nor their phone nu
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import pathlib
 import re
@@ -281,3 +282,21 @@ def test_a_bad_erase_flag_is_a_400_naming_it(
     )
     assert answer.status_code == 400
     assert answer.json["errors"][0]["field"] == "erase"
+
+
+def test_an_event_without_its_body_says_so(app: Flask, sender: Sender, api_key: str) -> None:
+    from crm_core.ingestion.retention import prune_bodies
+
+    event_id = post(sender, "leads", {"email": "kept@example.org"})
+    process_all(app)
+    auth = {"Authorization": f"Bearer {api_key}"}
+    shown = sender.client.get(f"/events/{event_id}", headers=auth).json
+    assert (shown["body_removed_at"], shown["body_removed_by"]) == (None, None)
+    with app.extensions["crm"].sessions.begin() as session:
+        later = utcnow() + dt.timedelta(days=1)
+        assert prune_bodies(session, cutoff=later, limit=10) == 1
+    shown = sender.client.get(f"/events/{event_id}", headers=auth).json
+    assert shown["status"] == "processed"
+    assert shown["body_removed_by"] == "retention"
+    assert shown["body_removed_at"] is not None
+    assert shown["entities"]
