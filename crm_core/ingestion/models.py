@@ -110,11 +110,8 @@ class InboxEvent(Base):
         # The sweeper's and the operator's queries: events by status and age.
         Index("ix_inbox_events_status_received_at", "status", "received_at"),
         Index("ix_inbox_events_status_next_attempt_at", "status", "next_attempt_at"),
-        # Partial: only the rows the background readers look for, however large the inbox
-        # grows (docs/operations/scale.md). The sweeper: waiting and claimed events.
-        _partial("ix_inbox_events_waiting", "id", "status = 'received'"),
-        _partial("ix_inbox_events_processing_claimed_at", "claimed_at", "status = 'processing'"),
-        # The retention task: finished events whose body is still kept, oldest first.
+        # The retention task's: only finished events whose body is still kept, so a batch
+        # costs the same however large the inbox grows (docs/operations/scale.md).
         _partial(
             "ix_inbox_events_body_kept_received_at",
             "received_at",
