@@ -15,6 +15,7 @@ time (measured, docs/operations/scale.md). On PostgreSQL the index is built ``CO
 a large inbox keeps taking webhooks while it is.
 """
 
+import re
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -28,8 +29,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TIME = sa.DateTime(timezone=True)
-REASONS = "'unsubscribed', 'bounced', 'complained', 'manual'"
-WITH_ERASED = f"{REASONS}, 'erased'"
+ERASED = 'erased'
 PARTIAL_INDEXES = {
     'ix_inbox_events_body_kept_received_at': (
         'received_at',
@@ -43,7 +43,9 @@ def upgrade() -> None:
     op.add_column('customers', sa.Column('erased_at', _TIME, nullable=True))
     op.add_column('inbox_events', sa.Column('body_removed_at', _TIME, nullable=True))
     op.add_column('inbox_events', sa.Column('body_removed_by', sa.String(40), nullable=True))
-    _widen(f"reason IN ({REASONS})", f"reason IN ({WITH_ERASED})")
+    reasons = _reasons()
+    if ERASED not in reasons:
+        _replace_reasons(reasons, [*reasons, ERASED])
     _create_partial_indexes()
 
 
@@ -52,7 +54,9 @@ def downgrade() -> None:
         op.drop_index(name, table_name='inbox_events')
     # An erased address's hash is not an address: without the reason it cannot stay.
     op.execute("DELETE FROM suppressions WHERE reason = 'erased'")
-    _widen(f"reason IN ({WITH_ERASED})", f"reason IN ({REASONS})")
+    reasons = _reasons()
+    if ERASED in reasons:
+        _replace_reasons(reasons, [r for r in reasons if r != ERASED])
     for table, column in (
         ('inbox_events', 'body_removed_by'),
         ('inbox_events', 'body_removed_at'),
@@ -82,10 +86,36 @@ def _create_partial_indexes() -> None:
             )
 
 
-def _widen(old: str, new: str) -> None:
-    if op.get_bind().dialect.name == 'sqlite':
-        sqlite_replace_in_schema(op.get_bind(), 'suppressions', old, new)
+def _in(values: list[str]) -> str:
+    return "reason IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def _reasons() -> list[str]:
+    """The values the suppressions' reason CHECK allows now (whatever an earlier migration made
+    of it), in their order."""
+    bind = op.get_bind()
+    if bind.dialect.name == 'sqlite':
+        sql = bind.execute(
+            sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'suppressions'")
+        ).scalar_one()
+        found = re.search(r"ck_suppressions_reason_allowed CHECK \(reason IN \(([^)]*)\)\)", sql)
+    else:
+        definition = bind.execute(
+            sa.text(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE conname = 'ck_suppressions_reason_allowed'"
+            )
+        ).scalar_one()
+        found = re.search(r"(.*)", definition)
+    assert found is not None, "suppressions has no reason CHECK"
+    return re.findall(r"'([a-z_]+)'", found.group(1))
+
+
+def _replace_reasons(old: list[str], new: list[str]) -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == 'sqlite':
+        sqlite_replace_in_schema(bind, 'suppressions', _in(old), _in(new))
         return
     name = op.f('ck_suppressions_reason_allowed')
     op.drop_constraint(name, 'suppressions', type_='check')
-    op.create_check_constraint(name, 'suppressions', new)
+    op.create_check_constraint(name, 'suppressions', _in(new))
