@@ -58,8 +58,8 @@ def erase(email: str | None, contact_id: int | None, yes: bool) -> None:
                     email=email,
                     contact_id=contact_id,
                 )
-            if report.already is None:
-                reclaim_sqlite_space(session.get_bind().engine)
+            engine = session.get_bind().engine
+            compacted = report.already is None and reclaim_sqlite_space(engine)
     except SubjectNotFound as exc:
         raise click.ClickException(str(exc)) from None
     if report.already is not None:
@@ -68,3 +68,9 @@ def erase(email: str | None, contact_id: int | None, yes: bool) -> None:
     for step, count in report.steps.items():
         click.echo(f"{step}\t{count}")
     click.echo(f"contact {report.contact_id} erased")
+    if engine.dialect.name == "sqlite" and not compacted:
+        click.echo(
+            "note: the database was busy, so its file was not compacted; run VACUUM on it when"
+            " it is idle (until then its free pages still hold the erased data)",
+            err=True,
+        )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -460,7 +461,8 @@ def purge_search_index(erasure: Erasure) -> int:
 
 
 def reclaim_sqlite_space(engine: Engine) -> bool:
-    """After an erasure has committed, on SQLite: rebuild the file and empty the write-ahead log.
+    """After an erasure has committed, on SQLite: rebuild the file and empty the write-ahead log;
+    whether it was done.
 
     SQLite leaves overwritten and deleted rows in free pages and in the log until they are
     reused, so the file's bytes would still hold the person; ``VACUUM`` writes only the live
@@ -475,6 +477,10 @@ def reclaim_sqlite_space(engine: Engine) -> bool:
         # Outside any transaction: the driver connection is in autocommit mode.
         raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
         raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+    except sqlite3.OperationalError:
+        # Another process held the database past the busy timeout: the erasure stands, the
+        # old bytes stay in free pages until a later VACUUM.
+        return False
     finally:
         raw.close()
     return True
