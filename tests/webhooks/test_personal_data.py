@@ -239,6 +239,22 @@ def test_an_erased_person_is_nowhere_in_the_database(
     assert again.status_code == 200
     assert again.json["already_erased"] is True
 
+    # The same address again is a new person, whom no campaign mails until they opt in again.
+    returned = post(sender, "leads", {"email": EMAIL, "first_name": FIRST})
+    process_all(app)
+    with app.extensions["crm"].sessions.begin() as session:
+        event = session.get_one(InboxEvent, returned)
+        [new_id] = [e.entity_id for e in event.entities if e.entity_type == "contact"]
+        assert new_id != contact_id
+        campaign = session.scalars(select(MarketingCampaign)).one()
+        scheduling.materialize_recipients(session, campaign=campaign, now=utcnow())
+        claimed = scheduling.claim_batch(
+            session, campaign_id=campaign.id, size=100, now=utcnow(), secret_key=secret
+        )
+        assert new_id not in {c.contact_id for c in claimed}
+        refused = session.scalars(select(CampaignSend).where(CampaignSend.contact_id == new_id))
+        assert [s.error for s in refused] == [scheduling.ERASED_ERROR]
+
 
 def _around(haystack: str, needle: str) -> list[str]:
     return [
