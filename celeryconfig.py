@@ -127,6 +127,12 @@ beat_schedule = {
         "task": "crm.maintenance.sweep_inbox",
         "schedule": _settings.sweep_interval_seconds,
     },
+    # Drops the raw body of finished inbox events past CRM_INBOX_RETENTION_DAYS, in bounded
+    # batches (personal data is not kept longer than it is needed).
+    "prune-inbox": {
+        "task": "crm.maintenance.prune_inbox",
+        "schedule": _settings.retention_interval_seconds,
+    },
     # Fans out one poll per enabled IMAP mailbox; each poll takes the mailbox's lease.
     "poll-mailboxes": {
         "task": "crm.mailboxes.poll_all",

@@ -384,6 +384,24 @@ class Settings(BaseSettings):
     sweep_republish_seconds: float = Field(
         default=120.0, gt=0, description="Wait before the sweeper republishes the same event again."
     )
+    inbox_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description=(
+            "Days a processed (or ignored) inbox event keeps its raw body; then the body is"
+            " dropped and its metadata kept. Invalid, failed and dead events keep theirs until"
+            " resolved. 0 keeps every body."
+        ),
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often beat runs the inbox retention task."
+    )
+    retention_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Inbox bodies the retention task drops per transaction.",
+    )
 
     followup_rules: str = Field(
         default="",

@@ -21,6 +21,7 @@ from webhooks import (
     forms,
     health,
     intake,
+    personal_data,
     publisher,
     ratelimit,
     unstorable,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(apidocs.bp)
     app.register_blueprint(exports_api)
     app.register_blueprint(attachments_api)
+    app.register_blueprint(personal_data.bp)
     check_route_permissions(app)
     check_idempotent_posts(app)
     return app

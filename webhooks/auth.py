@@ -61,7 +61,9 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "api_writes.delete_customer": P.WRITE,
     "api_writes.create_contact": P.WRITE,
     "api_writes.update_contact": P.WRITE,
+    # With ``erase=true`` the erasure needs ``personal_data`` too (``admin``), checked by it.
     "api_writes.delete_contact": P.WRITE,
+    "personal_data.export_contact": P.PERSONAL_DATA,
     "api_writes.make_primary": P.WRITE,
     "api_writes.update_case": P.WRITE,
     "api_writes.log_activity": P.WRITE,

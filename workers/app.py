@@ -7,7 +7,12 @@ from workers.db import CrmTask
 
 celery_app = Celery(
     "crm",
-    include=["workers.tasks", "workers.mailbox_tasks", "workers.followup_tasks"],
+    include=[
+        "workers.tasks",
+        "workers.mailbox_tasks",
+        "workers.followup_tasks",
+        "workers.retention_tasks",
+    ],
     # Every task carries its settings and sessions (``self.settings``, ``self.session()``).
     task_cls=CrmTask,
 )

@@ -242,6 +242,7 @@ def send_batch(self: CrmTask, campaign_id: int) -> str:
             campaign_id=campaign_id,
             size=celery_app.conf.crm_campaign_batch_size,
             now=utcnow(),
+            secret_key=identity.secret_key,
         )
     if not claimed:
         return _finish_campaign(self, campaign_id)

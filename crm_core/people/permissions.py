@@ -39,6 +39,8 @@ class Permission(enum.StrEnum):
     MAILBOXES = "mailboxes"
     SUBSCRIPTIONS = "subscriptions"
     AUDIT = "audit"
+    # A person's data in bulk: exporting it (a subject access request) or erasing it.
+    PERSONAL_DATA = "personal_data"
 
 
 # The one scope that grants each permission.
@@ -54,6 +56,7 @@ PERMISSION_SCOPE: dict[Permission, Scope] = {
     Permission.MAILBOXES: Scope.ADMIN,
     Permission.SUBSCRIPTIONS: Scope.ADMIN,
     Permission.AUDIT: Scope.ADMIN,
+    Permission.PERSONAL_DATA: Scope.ADMIN,
 }
 
 _VIEWER = frozenset({Permission.READ})

@@ -27,5 +27,8 @@ def event_document(event: InboxEvent, source: Source | None) -> dict[str, Any]:
         "processed_at": iso(event.processed_at),
         "next_attempt_at": iso(event.next_attempt_at),
         "outcome": event.outcome,
+        # The raw body is dropped by retention or by an erasure; the rest stays.
+        "body_removed_at": iso(event.body_removed_at),
+        "body_removed_by": event.body_removed_by,
         "entities": [{"type": e.entity_type, "id": e.entity_id} for e in event.entities],
     }

@@ -26,7 +26,15 @@ SCOPE_MATRIX = {
     Scope.READ: {P.READ},
     Scope.WRITE: {P.WRITE, P.ASSIGN},
     Scope.SEND: {P.REPLY, P.CAMPAIGNS},
-    Scope.ADMIN: {P.SOURCES, P.KEYS, P.USERS, P.MAILBOXES, P.SUBSCRIPTIONS, P.AUDIT},
+    Scope.ADMIN: {
+        P.SOURCES,
+        P.KEYS,
+        P.USERS,
+        P.MAILBOXES,
+        P.SUBSCRIPTIONS,
+        P.AUDIT,
+        P.PERSONAL_DATA,
+    },
 }
 
 
