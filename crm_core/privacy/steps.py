@@ -385,18 +385,53 @@ def erase_customers(erasure: Erasure) -> int:
     return count
 
 
+# PostgreSQL's list of searched words (migration 0021): a word of the person's names goes when
+# no contact, customer or case still holds it. The expressions are those of migration 0020's
+# full-text indexes, so each check is an index lookup.
+_FORGET_WORDS = text(
+    """
+    DELETE FROM search_words AS sw
+    WHERE sw.word IN (SELECT w FROM unnest(tsvector_to_array(to_tsvector('simple', :doc))) AS w)
+      AND NOT EXISTS (
+        SELECT 1 FROM contacts
+        WHERE to_tsvector('simple', coalesce(first_name, '') || ' ' || coalesce(last_name, '')
+                          || ' ' || coalesce(full_name, ''))
+              @@ plainto_tsquery('simple', sw.word))
+      AND NOT EXISTS (
+        SELECT 1 FROM customers
+        WHERE to_tsvector('simple', name) @@ plainto_tsquery('simple', sw.word))
+      AND NOT EXISTS (
+        SELECT 1 FROM support_cases
+        WHERE to_tsvector('english', subject) @@ plainto_tsquery('english', sw.word))
+    """
+)
+
+
 def purge_search_index(erasure: Erasure) -> int:
-    """SQLite's full-text tables keep deleted words until merged: merge them now."""
+    """Search's own copies of the words: SQLite's full-text tables keep deleted words until
+    merged, so they are merged now; PostgreSQL's list of known words (for correcting typos)
+    loses the person's name words that no other row holds. PostgreSQL's indexes themselves
+    are cleaned by VACUUM and never dumped."""
     session = erasure.session
-    if session.get_bind().dialect.name != "sqlite":
-        return 0  # PostgreSQL's search indexes are rebuilt by VACUUM, never dumped
     session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        doc = " ".join(sorted(erasure.subject.names | erasure.subject.name_parts))
+        if not doc or not _has_table(session, "search_words"):
+            return 0
+        result = session.execute(_FORGET_WORDS, {"doc": doc})
+        return int(result.rowcount)  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name != "sqlite":
+        return 0
     present = set(session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'table'")))
     tables = [table for table in FTS_TABLES if table in present]
     for table in tables:
         # The names are this module's constants, not input.
         session.execute(text(f"INSERT INTO {table}({table}) VALUES ('optimize')"))  # noqa: S608
     return len(tables)
+
+
+def _has_table(session: Session, name: str) -> bool:
+    return bool(session.scalar(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}))
 
 
 # In order: rows are found by the subject's needles, so the contact is emptied last.
