@@ -142,8 +142,8 @@ def test_the_customers_answer_to_our_reply_threads_back_onto_the_case(
     case_id = _open_case_by_mail(committed_db)
     sessions = make_session_factory(committed_db)
     send_case_reply(
-        sessions, backend_from_url(smtp_server.url()), actor=OPERATOR, case_id=case_id, body="Hi", html=None,
-        sender=SENDER, case_tokens=TOKENS,
+        sessions, backend_from_url(smtp_server.url()), actor=OPERATOR, case_id=case_id,
+        body="Hi", html=None, sender=SENDER, case_tokens=TOKENS,
     )  # fmt: skip
     ours = smtp_server.handler.received[0].message["Message-ID"]
     answer = (
@@ -165,8 +165,8 @@ def test_a_refused_reply_is_failed_and_the_sla_timer_runs_again(
     smtp_server.handler.refuse_rcpt["bob@jones.example"] = "550 no such user"
     sessions = make_session_factory(committed_db)
     outcome = send_case_reply(
-        sessions, backend_from_url(smtp_server.url()), actor=OPERATOR, case_id=case_id, body="Hi", html=None,
-        sender=SENDER, case_tokens=TOKENS,
+        sessions, backend_from_url(smtp_server.url()), actor=OPERATOR, case_id=case_id,
+        body="Hi", html=None, sender=SENDER, case_tokens=TOKENS,
     )  # fmt: skip
     assert outcome.delivery == "failed"
     with sessions() as session:
