@@ -85,6 +85,6 @@ class SupportCase(Versioned, Timestamped, Base):
     resolution_due_at: Mapped[dt.datetime | None]
     resolved_at: Mapped[dt.datetime | None]
     assignee: Mapped[str255 | None]
-    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     contact: Mapped[Contact | None] = relationship()

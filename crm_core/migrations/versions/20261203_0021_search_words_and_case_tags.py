@@ -34,6 +34,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from crm_core.migrate import sqlite_replace_in_schema
+
 revision: str = '0021'
 down_revision: str | None = '0019'
 branch_labels: str | Sequence[str] | None = None
@@ -99,18 +101,31 @@ def _words_downgrade() -> None:
     op.execute('DROP TABLE IF EXISTS search_words')
 
 
-def upgrade() -> None:
+def _add_case_tags(sqlite: bool) -> None:
+    """``support_cases.tags``, empty for the rows there; like the model, with no default after."""
+    if sqlite:
+        op.execute("ALTER TABLE support_cases ADD COLUMN tags JSON NOT NULL DEFAULT '[]'")
+        sqlite_replace_in_schema(
+            op.get_bind(), 'support_cases', "tags JSON NOT NULL DEFAULT '[]'", 'tags JSON NOT NULL'
+        )
+        return
     op.add_column(
         'support_cases', sa.Column('tags', sa.JSON(), server_default='[]', nullable=False)
     )
-    if op.get_bind().dialect.name == 'postgresql':
+    op.alter_column('support_cases', 'tags', server_default=None)
+
+
+def upgrade() -> None:
+    sqlite = op.get_bind().dialect.name == 'sqlite'
+    _add_case_tags(sqlite)
+    if not sqlite:
         _words_upgrade()
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == 'postgresql':
-        _words_downgrade()
-        op.drop_column('support_cases', 'tags')
-    else:
+    if op.get_bind().dialect.name == 'sqlite':
         # In place: a batch rebuild of support_cases would drop the FTS triggers of 0020.
         op.execute('ALTER TABLE support_cases DROP COLUMN tags')
+        return
+    _words_downgrade()
+    op.drop_column('support_cases', 'tags')
