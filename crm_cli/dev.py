@@ -99,6 +99,9 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
     # is set, the address served here. The worker inherits it.
     os.environ.setdefault("CRM_PUBLIC_URL", listening_url(host, port))
     settings = get_settings()
+    # The web process and the worker (and its pool) share one metrics directory, so
+    # /metrics shows them all. Set before anything creates a metric.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str((settings.var_dir / "metrics").resolve()))
     # Checked before anything starts: a worker would otherwise claim sends it cannot make.
     problem = check_mail_url(settings.resolved_mail_url())
     if problem:
@@ -107,9 +110,16 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
     if not no_migrate:
         migrate.upgrade(settings.resolved_database_url())
     app = create_app(settings)
+    from crm_core.ops import metrics
+
+    metrics.remove_stale_files()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port, address=host)
 
     schedule = str((settings.var_dir / "celerybeat-schedule").resolve())
-    worker = subprocess.Popen(_worker_command(schedule, settings.log_level))
+    # The web process serves everything the directory holds; the worker needs no port of its own.
+    worker_env = {k: v for k, v in os.environ.items() if k != "CRM_METRICS_PORT"}
+    worker = subprocess.Popen(_worker_command(schedule, settings.log_level), env=worker_env)
     stopping = threading.Event()
     threading.Thread(target=_watch, args=(worker, stopping), daemon=True).start()
 

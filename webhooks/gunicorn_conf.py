@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# The workers share their metrics through files (prometheus-client's multiprocess mode), so
+# /metrics answers for all of them, whichever serves it. Set before any worker starts; an
+# explicit PROMETHEUS_MULTIPROC_DIR wins.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    str((Path(os.environ.get("CRM_VAR_DIR", "var")) / "metrics" / "web").resolve()),
+)
 
 # gunicorn 25.1 and later open a control socket for ``gunicornc`` (resize,
 # reload, stop) at one path per user, $XDG_RUNTIME_DIR/gunicorn.ctl or
@@ -35,3 +45,27 @@ def post_worker_init(worker: Any) -> None:
     """
     gc.freeze()
     log.debug("worker %s: %d objects frozen", getattr(worker, "pid", "?"), gc.get_freeze_count())
+
+
+def on_starting(_server: Any) -> None:
+    """Before the first worker: forget the metric files of processes of an earlier run."""
+    from crm_core.ops import metrics
+
+    metrics.remove_stale_files()
+
+
+def when_ready(_server: Any) -> None:
+    """Serve every worker's metrics from the master on ``CRM_METRICS_PORT``, when it is set."""
+    from crm_core.config import get_settings
+    from crm_core.ops import metrics
+
+    port = get_settings().metrics_port
+    if port:
+        metrics.serve(port)
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """A worker exited: its live gauges no longer count (its counters still do)."""
+    from crm_core.ops import metrics
+
+    metrics.process_exited(worker.pid)

@@ -39,6 +39,7 @@ class Permission(enum.StrEnum):
     MAILBOXES = "mailboxes"
     SUBSCRIPTIONS = "subscriptions"
     AUDIT = "audit"
+    METRICS = "metrics"  # the Prometheus exposition: what runs and how busy it is
 
 
 # The one scope that grants each permission.
@@ -54,6 +55,7 @@ PERMISSION_SCOPE: dict[Permission, Scope] = {
     Permission.MAILBOXES: Scope.ADMIN,
     Permission.SUBSCRIPTIONS: Scope.ADMIN,
     Permission.AUDIT: Scope.ADMIN,
+    Permission.METRICS: Scope.ADMIN,
 }
 
 _VIEWER = frozenset({Permission.READ})
