@@ -70,9 +70,8 @@ def _carry_request_id(headers: dict[str, Any] | None = None, **_kwargs: object) 
 def _bind_task(task_id: str | None = None, task: Task | None = None, **_kwargs: object) -> None:
     if task_id is None or task is None:
         return
-    _task_tokens[task_id] = logs.bind(
-        task_id=task_id, request_id=task.request.get(REQUEST_ID_HEADER)
-    )
+    request_id = logs.sane_request_id(message_header(task, REQUEST_ID_HEADER))
+    _task_tokens[task_id] = logs.bind(task_id=task_id, request_id=request_id)
 
 
 @task_postrun.connect
@@ -103,11 +102,20 @@ def _forget_pool_process(**_kwargs: object) -> None:
     metrics.process_exited(os.getpid())
 
 
+def message_header(task: Task, name: str) -> Any:
+    """A header of the message the task runs for (a worker's request has it as an attribute,
+    a task run in-process with ``apply`` in its ``headers``)."""
+    value = task.request.get(name)
+    if value is None:
+        value = (task.request.get("headers") or {}).get(name)
+    return value
+
+
 def request_id_of(task: Task, event_id: int) -> str | None:
     """The id of the web request that stored ``event_id``, as the task's message carries it."""
-    per_event = task.request.get(REQUEST_IDS_HEADER) or {}
+    per_event = message_header(task, REQUEST_IDS_HEADER)
     found = per_event.get(str(event_id)) if isinstance(per_event, Mapping) else None
-    return logs.sane_request_id(found) or task.request.get(REQUEST_ID_HEADER)
+    return logs.sane_request_id(found) or logs.current("request_id")
 
 
 @contextmanager

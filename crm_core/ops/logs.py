@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -76,15 +76,26 @@ def identity_hash(value: str) -> str:
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:16]
 
 
-class ContextFilter(logging.Filter):
-    """Copies the context fields onto each record (an attribute the formatters read)."""
+def _install_record_factory() -> None:
+    """Make every log record carry the context fields set where it was logged.
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    At the record's making, so every handler sees them (Celery's, a test's) and not only
+    ours. An ``extra`` naming one of ``FIELDS`` would clash with them: pass context instead.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_crm_context", False):
+        return
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
         for name, var in _CONTEXT.items():
             value = var.get()
-            if value is not None and not hasattr(record, name):
+            if value is not None:
                 setattr(record, name, value)
-        return True
+        return record
+
+    make._crm_context = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -111,17 +122,23 @@ def json_formatter(process: str) -> logging.Formatter:
     )
 
 
-def configure_logging(*, format: str, level: str | int, process: str) -> None:
+class _CrmHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure_logging`` installs (and replaces when called again)."""
+
+
+def configure_logging(
+    *, format: str, level: str | int, process: str, stream: TextIO | None = None
+) -> None:
     """Make the root logger write ``format`` lines at ``level`` to stderr, with the context.
 
-    Replaces the root's handlers, so it can be called again (by a worker after Celery has
-    set up its own); ``process`` names the program (``web``, ``worker``) in JSON lines.
+    Called again (a second app in one process), it replaces the handler it installed and
+    leaves any other alone; ``process`` names the program (``web``, ``worker``) in JSON lines.
     """
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(ContextFilter())
+    _install_record_factory()
+    handler = _CrmHandler(stream or sys.stderr)
     handler.setFormatter(json_formatter(process) if format == JSON else ConsoleFormatter())
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if isinstance(h, _CrmHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
