@@ -33,6 +33,38 @@ os.environ.setdefault(
 control_socket_disable = True
 
 
+# The access log's line: the path without its query string (a query can hold an address),
+# and the request id that the app's own lines about the request carry.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
+
+
+def _json_logging() -> dict[str, Any] | None:
+    """gunicorn's own lines (the master's, the access log) as JSON, when the app's are."""
+    from crm_core.config import get_settings
+
+    if get_settings().resolved_log_format() != "json":
+        return None
+    stream = {"class": "logging.StreamHandler", "formatter": "json"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        # The app adds its own handler to the root logger in each worker (crm_core.ops.logs).
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        },
+        "handlers": {
+            "error": {**stream, "stream": "ext://sys.stderr"},
+            "access": {**stream, "stream": "ext://sys.stdout"},
+        },
+        "formatters": {"json": {"()": "crm_core.ops.logs.json_formatter", "process": "web"}},
+    }
+
+
+logconfig_dict = _json_logging() or {}
+
+
 def post_worker_init(worker: Any) -> None:
     """Take what the worker loaded at start out of the garbage collector's reach.
 
