@@ -414,6 +414,12 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="Longest wait between two attempts at a notification."
     )
 
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_none(cls, value: object) -> object:
+        # CRM_METRICS_PORT= (set but empty, as a Procfile's ${VAR:-} leaves it): no port.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("support_addresses", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:
