@@ -120,8 +120,8 @@ WORKERS_ALIVE = Gauge(
 )
 WORKER_HEARTBEAT_AT = Gauge(
     "crm_worker_heartbeat_timestamp_seconds",
-    "Unix time of the latest heartbeat a worker recorded.",
-    multiprocess_mode="max",
+    "Unix time of the newest heartbeat any worker recorded, as the last backlog reading found it.",
+    multiprocess_mode="mostrecent",
 )
 
 # --- Sending ------------------------------------------------------------------------------------
