@@ -122,7 +122,7 @@ def json_formatter(process: str) -> logging.Formatter:
     )
 
 
-class _CrmHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _CrmHandler(logging.StreamHandler):
     """The handler ``configure_logging`` installs (and replaces when called again)."""
 
 
