@@ -2,7 +2,9 @@
 
 ``promtool check rules`` runs when it is installed; the parser check runs always: the rules
 file is well formed, and every name in every expression is a PromQL function or keyword,
-a series Prometheus makes itself, or one ``crm_core.ops.metrics`` defines.
+a series Prometheus makes itself, or one ``crm_core.ops.metrics`` defines. With promtool,
+``tests/fixtures/operations/alerts_test.yml`` also shows each promised alert firing on the
+series that should raise it (``promtool test rules``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,7 +126,16 @@ def test_promtool_accepts_the_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_rules_file_is_where_the_docs_say(tmp_path: Path) -> None:
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_each_promised_alert_fires_on_the_series_that_should_raise_it() -> None:
+    cases = REPO / "tests" / "fixtures" / "operations" / "alerts_test.yml"
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(cases)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_rules_file_is_where_the_docs_say() -> None:
     assert RULES.is_file()
     assert DASHBOARD.is_file()
     assert "alerts.yml" in (REPO / "docs" / "operations" / "metrics.md").read_text()
