@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import signal
 import subprocess
@@ -111,6 +112,9 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
     if not no_migrate:
         migrate.upgrade(settings.resolved_database_url())
     app = create_app(settings)
+    # The development server's own request lines quote query strings, which can hold an
+    # address (?email=...): only its warnings are logged. The app logs its webhooks itself.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     metrics.remove_stale_files()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, address=host)
