@@ -16,14 +16,6 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# The workers share their metrics through files (prometheus-client's multiprocess mode), so
-# /metrics answers for all of them, whichever serves it. Set before any worker starts; an
-# explicit PROMETHEUS_MULTIPROC_DIR wins.
-os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR",
-    str((Path(os.environ.get("CRM_VAR_DIR", "var")) / "metrics" / "web").resolve()),
-)
-
 # gunicorn 25.1 and later open a control socket for ``gunicornc`` (resize,
 # reload, stop) at one path per user, $XDG_RUNTIME_DIR/gunicorn.ctl or
 # ~/.gunicorn/gunicorn.ctl, which every gunicorn of that user binds in turn.
@@ -80,7 +72,14 @@ def post_worker_init(worker: Any) -> None:
 
 
 def on_starting(_server: Any) -> None:
-    """Before the first worker: forget the metric files of processes of an earlier run."""
+    """Before the first worker: where the workers share their metrics, and no stale files there.
+
+    The workers count into files (prometheus-client's multiprocess mode), so /metrics answers
+    for all of them, whichever serves it: ``var/metrics/web`` unless PROMETHEUS_MULTIPROC_DIR
+    says otherwise. The workers inherit the environment when they are forked.
+    """
+    default = Path(os.environ.get("CRM_VAR_DIR", "var")) / "metrics" / "web"
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(default.resolve()))
     from crm_core.ops import metrics
 
     metrics.remove_stale_files()

@@ -16,6 +16,12 @@ PROBLEM = "application/problem+json"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
+@pytest.fixture(autouse=True)
+def _this_process_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/metrics here shows the test process's own values, whatever the environment says."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+
 def _scrape(app: Flask, key: str) -> Samples:
     response = app.test_client().get("/metrics", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200
