@@ -121,6 +121,11 @@ beat_schedule = {
         "task": "crm.maintenance.heartbeat",
         "schedule": _settings.heartbeat_seconds,
     },
+    # Reads the backlog into the metrics' gauges: the database is counted here, never per scrape.
+    "read-backlog": {
+        "task": "crm.maintenance.read_backlog",
+        "schedule": 15.0,
+    },
     # Publishes inbox events no message carried (broker down at intake, worker
     # died mid-task, retry due): the database, not the broker, is the record.
     "sweep-inbox": {

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -161,6 +161,22 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(default=8, ge=1, description="Attempts before an event is dead.")
     log_level: str = Field(default="INFO", description="Log level of web and worker processes.")
+    log_format: Literal["", "json", "console"] = Field(
+        default="",
+        description=(
+            "How every process writes its log lines: json (one object a line) or console"
+            " (readable). Default: json with CRM_DATABASE_URL set, console on the embedded SQLite."
+        ),
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description=(
+            "A port on which this process serves its Prometheus metrics without a key (the web"
+            " process also serves them at /metrics to an admin key). Unset: no port."
+        ),
+    )
     sla_first_response_hours: dict[str, float] = Field(
         default={"urgent": 1, "high": 4, "normal": 24, "low": 72},
         description="Hours to the first response of a new case, by priority (JSON object).",
@@ -435,6 +451,12 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="Longest wait between two attempts at a notification."
     )
 
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_none(cls, value: object) -> object:
+        # CRM_METRICS_PORT= (set but empty, as a Procfile's ${VAR:-} leaves it): no port.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("support_addresses", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:
@@ -504,6 +526,12 @@ class Settings(BaseSettings):
             raise MissingSettingError("CRM_ENCRYPTION_KEYS must be set when CRM_DATABASE_URL is")
         path = self.ensure_var_dir() / ENCRYPTION_KEY_FILE
         return [_read_or_create_secret(path, make=_new_fernet_key, setting="CRM_ENCRYPTION_KEYS")]
+
+    def resolved_log_format(self) -> str:
+        """``json`` or ``console``: the setting, else JSON with a real database."""
+        if self.log_format:
+            return self.log_format
+        return "json" if self.database_url else "console"
 
     @property
     def broker_is_embedded(self) -> bool:

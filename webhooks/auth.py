@@ -73,6 +73,7 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "api_writes.update_opportunity": P.WRITE,
     "api_writes.terminate_agreement": P.WRITE,
     "api.show_agreement": P.READ,
+    "metrics.show_metrics": P.METRICS,
 }
 
 _GUARDED = "_crm_requires_api_key"

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from crm_core.campaigns.models import CampaignSend
+from crm_core.campaigns.models import CampaignSend, SendStatus
 from crm_core.db import dialect_insert, utcnow
 from crm_core.errors import error_line
-from crm_core.followups.models import FollowUpTask
-from crm_core.ingestion.models import InboxEvent
-from crm_core.notifications.models import NotificationDelivery
+from crm_core.followups.models import FollowUpStatus, FollowUpTask
+from crm_core.ingestion.models import EventStatus, InboxEvent, Source
+from crm_core.notifications.models import DeliveryStatus, NotificationDelivery
 from crm_core.ops.models import WorkerHeartbeat
 
 
@@ -76,3 +78,42 @@ def backlog(session: Session) -> dict[str, dict[str, int]]:
         }
         for name, column in tables.items()
     }
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What a worker's metrics and log lines say about an event: no id but its own, no data."""
+
+    kind: str
+    source: str
+    received_at: dt.datetime
+
+
+def event_facts(session: Session, *, event_ids: Sequence[int]) -> dict[int, EventFacts]:
+    """The kind, source name and arrival time of each of ``event_ids`` (one query)."""
+    if not event_ids:
+        return {}
+    rows = session.execute(
+        select(InboxEvent.id, InboxEvent.kind, Source.name, InboxEvent.received_at)
+        .join(Source, Source.id == InboxEvent.source_id)
+        .where(InboxEvent.id.in_(list(event_ids)))
+    )
+    return {
+        event_id: EventFacts(kind=kind, source=source, received_at=received_at)
+        for event_id, kind, source, received_at in rows
+    }
+
+
+def backlog_statuses() -> dict[str, tuple[str, ...]]:
+    """Every status each table of ``backlog`` can hold, so an emptied one reads 0."""
+    return {
+        "inbox events": tuple(status.value for status in EventStatus),
+        "follow-ups": tuple(status.value for status in FollowUpStatus),
+        "notifications": tuple(status.value for status in DeliveryStatus),
+        "campaign sends": tuple(status.value for status in SendStatus),
+    }
+
+
+def latest_heartbeat(session: Session) -> dt.datetime | None:
+    """When any worker last recorded a heartbeat; ``None`` if none ever did."""
+    return session.scalar(select(func.max(WorkerHeartbeat.last_seen_at)))

@@ -41,6 +41,7 @@ class Permission(enum.StrEnum):
     AUDIT = "audit"
     # A person's data in bulk: exporting it (a subject access request) or erasing it.
     PERSONAL_DATA = "personal_data"
+    METRICS = "metrics"  # the Prometheus exposition: what runs and how busy it is
 
 
 # The one scope that grants each permission.
@@ -57,6 +58,7 @@ PERMISSION_SCOPE: dict[Permission, Scope] = {
     Permission.SUBSCRIPTIONS: Scope.ADMIN,
     Permission.AUDIT: Scope.ADMIN,
     Permission.PERSONAL_DATA: Scope.ADMIN,
+    Permission.METRICS: Scope.ADMIN,
 }
 
 _VIEWER = frozenset({Permission.READ})
