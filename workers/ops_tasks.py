@@ -17,11 +17,14 @@ def read_backlog(self: CrmTask) -> dict[str, dict[str, int]]:
     # A worker is alive when it beat within three of beat's heartbeat intervals.
     within = dt.timedelta(seconds=3 * self.settings.heartbeat_seconds)
     with self.session() as session:
-        counts = backlog(session)
+        counts = backlog(session, unfinished_only=True)
         alive = len(live_workers(session, within=within))
         newest = latest_heartbeat(session)
     metrics.record_backlog(
-        counts, statuses=backlog_statuses(), workers_alive=alive, now=time.time()
+        counts,
+        statuses=backlog_statuses(unfinished_only=True),
+        workers_alive=alive,
+        now=time.time(),
     )
     if newest is not None:
         metrics.WORKER_HEARTBEAT_AT.set(newest.timestamp())
