@@ -118,14 +118,16 @@ def queues(url: str) -> tuple[Queue, ...]:
 
 
 broker_transport_options = transport_options(broker_url, key_prefix=_settings.broker_key_prefix)
-if broker_kind(broker_url) == "rabbitmq":
-    # Queues Celery declares on its own (none are expected) are quorum queues too;
-    # a worker consuming them uses per-consumer prefetch (quorum queues have no global QoS).
-    task_default_queue_type = "quorum"
-    task_default_exchange_type = "topic"
-    worker_detect_quorum_queues = True
-    # Fail fast when RabbitMQ is down, as with Redis: the event is already committed.
-    broker_connection_timeout = 2
+_on_rabbitmq = broker_kind(broker_url) == "rabbitmq"
+# Queues Celery declares on its own (none are expected) are quorum queues too on
+# RabbitMQ; a worker consuming quorum queues uses per-consumer prefetch (they have
+# no global QoS) and delays countdowns through RabbitMQ instead of holding them.
+task_default_queue_type = "quorum" if _on_rabbitmq else "classic"
+task_default_exchange_type = "topic" if _on_rabbitmq else "direct"
+worker_detect_quorum_queues = True
+# Fail fast when the broker is down (Redis has its own socket timeouts above):
+# the event is already committed, and the sweeper publishes it later.
+broker_connection_timeout = 2
 
 # Publishing retries are bounded: a few quick tries, then give up and let the
 # sweeper publish later (the event row is the record, not the message).

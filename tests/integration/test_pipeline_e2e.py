@@ -40,7 +40,7 @@ from tests.processes import (
 from tests.services import scratch_postgres_database
 from tests.signed import signed_headers
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 # Short limits, so a claim left by a killed worker is released within seconds.
 FAST_RECOVERY = {
@@ -172,6 +172,7 @@ def test_two_workers_make_one_contact_per_address_and_replays_change_nothing(
             assert table_counts(platform) == before
 
 
+@pytest.mark.faults("worker kill -9 mid-batch")
 def test_a_worker_killed_mid_batch_leaves_every_event_processed_once(platform: Platform) -> None:
     leads = [lead(n) for n in range(300)]
     with web_app(platform.env) as base:
