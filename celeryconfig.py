@@ -43,11 +43,12 @@ crm_max_attempts = _settings.max_attempts
 # longer than any task can run plus the longest retry countdown, or a task in
 # progress (or an ETA retry waiting in a worker) would be delivered twice.
 _visibility_timeout = 2 * (task_time_limit + crm_retry_backoff_max)
-# How long a message may stay delivered and unacknowledged (acks late: the task
-# runs, or waits for its countdown in the worker). On Redis this bounds the
-# visibility timeout from below; on RabbitMQ the server's ``consumer_timeout``
-# (default 30 min) must exceed it, or the server closes the worker's channel.
-crm_longest_unacked_seconds = task_time_limit + crm_retry_backoff_max
+# How long a message may stay delivered and unacknowledged (acks late): behind
+# the task a worker runs, then while it runs itself; or, where countdowns are
+# held in the worker (Redis, classic queues), for its countdown and then its run.
+# On Redis the visibility timeout is above it; on RabbitMQ the server's
+# ``consumer_timeout`` (default 30 min) must be, or the server closes the channel.
+crm_longest_unacked_seconds = task_time_limit + max(task_time_limit, crm_retry_backoff_max)
 # Scale each kind of work separately (see task_routes below).
 QUEUE_NAMES = ("ingest", "campaigns", "followups", "maintenance", "mailboxes")
 

@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,16 +28,23 @@ def _bin_dir() -> Path | None:
 
 
 class PrivatePostgres:
-    """``initdb`` into ``directory``, then ``pg_ctl start``/``stop`` on a free loopback port."""
+    """``initdb`` into a new directory under ``parent``, then ``pg_ctl start``/``stop`` on a
+    free loopback port. The directory is removed by ``remove()``."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, parent: Path, *, durable: bool = False) -> None:
         bin_dir = _bin_dir()
         if bin_dir is None:
             unavailable("PostgreSQL binaries (initdb, pg_ctl)", "not installed")
         self.bin = bin_dir
+        # Not under pytest's tmp_path: the postgres user must be able to reach it.
+        directory = Path(tempfile.mkdtemp(prefix="crm-pg-", dir=parent))
+        directory.chmod(0o755)
+        self.directory = directory
         self.data = directory / "data"
         self.log = directory / "server.log"
         self.port = free_port()
+        # Tests need no crash safety from a throwaway cluster; a benchmark does.
+        self.durable = durable
         self._as_user: list[str] = []
         if os.geteuid() == 0:
             self._as_user = ["runuser", "-u", "postgres", "--"]
@@ -57,7 +65,9 @@ class PrivatePostgres:
         )  # fmt: skip
 
     def start(self) -> None:
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off"
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data}"
+        if not self.durable:
+            options += " -c fsync=off"
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
             "-o", options, "-w", "-t", "60", "start",
@@ -70,15 +80,22 @@ class PrivatePostgres:
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
 
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
 
 @contextmanager
-def private_postgres(directory: Path) -> Iterator[PrivatePostgres]:
-    """A started private PostgreSQL for the block, stopped afterwards whatever happened."""
-    server = PrivatePostgres(directory)
-    server.init()
-    server.start()
+def private_postgres(
+    parent: Path | None = None, *, durable: bool = False
+) -> Iterator[PrivatePostgres]:
+    """A started private PostgreSQL for the block (under ``parent``, default the system's
+    temporary directory), stopped and removed afterwards."""
+    server = PrivatePostgres(parent or Path(tempfile.gettempdir()), durable=durable)
     try:
+        server.init()
+        server.start()
         yield server
     finally:
         if server.running():
             server.stop()
+        server.remove()

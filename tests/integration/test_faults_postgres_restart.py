@@ -66,9 +66,7 @@ class Senders:
 def test_webhooks_get_503_while_postgres_is_down_and_none_is_lost(
     broker: Broker, tmp_path: Path
 ) -> None:
-    pg_dir = tmp_path / "pg"
-    pg_dir.mkdir()
-    with private_postgres(pg_dir) as postgres:
+    with private_postgres() as postgres:
         migrate.upgrade(postgres.url)
         engine = make_engine(postgres.url, keyring=TEST_KEYRING, pre_ping=True)
         sessions = make_session_factory(engine)

@@ -4,7 +4,9 @@ A real worker (threads, as the Procfile's ``sender``) sends a 300-recipient
 campaign to aiosmtpd; the server is stopped after the first messages and
 started again on the same port a few seconds later. Batches that found it
 down back off (a countdown: on RabbitMQ, native delayed delivery) and the
-campaign finishes with every recipient mailed exactly once and nothing failed.
+campaign finishes with nothing failed and no recipient mailed twice: everyone
+is sent, but for a message in flight when the server went, which is recorded
+``unknown`` (it may have arrived) and never sent again.
 """
 
 from __future__ import annotations
@@ -130,5 +132,9 @@ def test_an_smtp_outage_mid_campaign_delays_it_and_mails_each_recipient_once(
         most_attempts = session.scalar(select(func.max(CampaignSend.attempts))) or 0
     assert most_attempts >= 2, "no send ever found the server down"
     assert set(received.values()) == {1}, "a recipient got two messages"
-    assert len(received) == RECIPIENTS
-    assert (stats["sent"], stats["unknown"], stats["failed"]) == (RECIPIENTS, 0, 0)
+    assert stats["failed"] == 0
+    assert stats["sent"] + stats["unknown"] == RECIPIENTS
+    # "unknown": a message in flight when the server went (it may or may not have taken it)
+    # is never sent again; at most one per batch running then.
+    assert stats["unknown"] <= 2
+    assert stats["sent"] <= len(received) <= RECIPIENTS
