@@ -129,7 +129,7 @@ def web_app(env: dict[str, str], *, workers: int = 1, threads: int = 4) -> Itera
             return False
 
     try:
-        wait_until(healthy, timeout=30, what="gunicorn", interval=0.2)
+        wait_until(healthy, timeout=60, what="gunicorn", interval=0.2)
         yield base
     finally:
         stop(process)
