@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import pytest
 
 FAULT = "fault"
+# ``make faults`` collects only here, and ``make test`` leaves the marker out.
+FAULTS_HOME = "tests/integration/"
 
 
 @dataclass
@@ -30,6 +32,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         marker = item.get_closest_marker("faults")
         if marker is not None:
+            if not item.nodeid.startswith(FAULTS_HOME):
+                raise pytest.UsageError(
+                    f"{item.nodeid}: a faults test must live in {FAULTS_HOME}, "
+                    "or neither make test nor make faults runs it"
+                )
             item.user_properties.append((FAULT, str(marker.args[0]) if marker.args else item.name))
 
 
