@@ -15,6 +15,7 @@ from webhooks import (
     api,
     bodies,
     campaigns,
+    console,
     events,
     failure_budget,
     forms,
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(writes_api)
     app.register_blueprint(apidocs.bp)
     app.register_blueprint(exports_api)
+    console.init_app(app, settings)
     check_route_permissions(app)
     check_idempotent_posts(app)
     return app
