@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from crm_core.config import Settings
-from webhooks.console import overview, sessions, signin
+from webhooks.console import events, overview, people, sessions, signin
 from webhooks.console.access import check_console_routes
 from webhooks.console.site import bp, root
 
@@ -20,6 +20,8 @@ from webhooks.console.site import bp, root
 PAGES: tuple[tuple[Blueprint, str], ...] = (
     (signin.bp, ""),
     (overview.bp, ""),
+    (events.bp, "/events"),
+    (people.bp, "/people"),
 )
 for _page, _prefix in PAGES:
     bp.register_blueprint(_page, url_prefix=_prefix)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from crm_core.editing.records import RecordConflict
 from crm_core.errors import InvalidInput
 
 
@@ -31,13 +32,18 @@ class FormErrors:
     general: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, exc: InvalidInput | ValidationError, *, known: Iterable[str] = ()) -> FormErrors:
-        """The messages of a service's or a model's refusal. A message for a field not in
-        ``known`` (when given) goes to ``general``, so it is never lost."""
+    def of(
+        cls, exc: InvalidInput | ValidationError | RecordConflict, *, known: Iterable[str] = ()
+    ) -> FormErrors:
+        """The messages of a service's or a model's refusal (bad input, or a conflict with the
+        data, like an address another contact has). A message for a field not in ``known``
+        (when given) goes to ``general``, so it is never lost."""
         errors = cls()
         names = set(known)
         if isinstance(exc, ValidationError):
             pairs = [(_name(e["loc"]), str(e["msg"])) for e in exc.errors()]
+        elif isinstance(exc, RecordConflict):
+            pairs = [(exc.field or "", str(exc))]
         else:
             pairs = [(_name(e.loc), e.msg) for e in exc.errors]
         for name, message in pairs:

@@ -175,11 +175,26 @@ def _context() -> dict[str, Any]:
     return {
         "actor": actor,
         "can": can,
+        "page_url": page_url,
         "csrf_token": sessions.csrf_token,
         "csrf_field": sessions.CSRF_FIELD,
         "nav": _nav(),
         "poll_header": sessions.POLL_HEADER,
     }
+
+
+@bp.app_template_filter("zip_pairs")
+def zip_pairs(values: Any) -> list[tuple[str, str]]:
+    """``["a", "b"]`` -> ``[("a", "a"), ("b", "b")]``: options whose value is their label."""
+    return [(str(value), str(value)) for value in values]
+
+
+def page_url(endpoint: str, **values: Any) -> str | None:
+    """The URL of a console page, or None while no such page exists (a link to a page area
+    not built yet is left out rather than left dead)."""
+    if endpoint not in current_app.view_functions:
+        return None
+    return url_for(endpoint, **values)
 
 
 def error_page(status: int, message: str, *, reference: str | None = None) -> tuple[str, int]:
