@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Most of the suite waits on servers and processes, not the CPU: four workers on two cores.
 PYTEST_WORKERS ?= 4
 
-.PHONY: install run test lint docs docs-erd docs-config docs-notifications erd clean
+.PHONY: install run test lint docs docs-erd docs-config docs-notifications erd screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ docs-config: $(STAMP)
 
 docs-notifications: $(STAMP)
 	$(BIN)/crm notifications-docs --write-into docs/notifications.md
+
+## Screenshots of every console page at 1280 and 390 px into docs/console/ (needs Chromium,
+## PostgreSQL and Redis, as the browser tests do).
+screenshots: $(STAMP)
+	CRM_SCREENSHOT_DIR=docs/console $(BIN)/pytest tests/console/test_screenshots.py -p no:cacheprovider -q
 
 ## Print the ER diagram of the data model.
 erd: $(STAMP)

@@ -66,13 +66,15 @@ def _epoch_seconds(session: Session, column: Any) -> ColumnElement[int]:
 def event_rates(
     session: Session, *, now: dt.datetime, hours: int = 24, bucket_seconds: int = 900
 ) -> EventRates:
-    """Events received in the last ``hours``, counted per bucket, kind and status.
+    """Events received in the last ``hours`` (from the start of the bucket that was current
+    then), counted per bucket, kind and status.
 
     The status filter lists every status so that PostgreSQL walks the
     ``(status, received_at)`` index instead of the whole inbox.
     """
-    since = now - dt.timedelta(hours=hours)
-    start = int(since.timestamp())
+    # Buckets on the clock (quarter hours at :00, :15…), the last one the current, partial one.
+    start = (int((now - dt.timedelta(hours=hours)).timestamp()) // bucket_seconds) * bucket_seconds
+    since = dt.datetime.fromtimestamp(start, dt.UTC)
     bucket = (_epoch_seconds(session, InboxEvent.received_at) - start) / bucket_seconds
     bucket = cast(func.floor(bucket), Integer)
     query = (
@@ -83,7 +85,7 @@ def event_rates(
         )
         .group_by(bucket, InboxEvent.kind, InboxEvent.status)
     )
-    buckets = hours * 3600 // bucket_seconds
+    buckets = hours * 3600 // bucket_seconds + 1
     rates = EventRates(since=since, bucket_seconds=bucket_seconds, buckets=buckets)
     for index, kind, status, count in session.execute(query):
         position = min(max(int(index), 0), buckets - 1)

@@ -14,14 +14,15 @@ NOW = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
 
 def test_event_rates_count_each_bucket_by_kind_and_status(session: Session) -> None:
     source = SourceFactory()
-    at = NOW - dt.timedelta(minutes=20)  # 23h40m after the start: the 95th quarter hour
+    at = NOW - dt.timedelta(minutes=20)  # 11:40, 23h40m after the start: the 95th quarter hour
     for status in ("processed", "processed", "failed"):
         InboxEventFactory(source=source, status=status, received_at=at)
     InboxEventFactory(source=source, kind="orders", status="processed", received_at=at)
     InboxEventFactory(source=source, received_at=NOW - dt.timedelta(hours=23, minutes=50))
     InboxEventFactory(source=source, received_at=NOW - dt.timedelta(hours=30))  # too old
     rates = dashboard.event_rates(session, now=NOW, bucket_seconds=900)
-    assert rates.buckets == 96
+    assert rates.buckets == 97  # 12:00 yesterday to 12:00 today, and the one now running
+    assert rates.since == NOW - dt.timedelta(hours=24)
     assert rates.counts == {
         (94, "leads", "processed"): 2,
         (94, "leads", "failed"): 1,
