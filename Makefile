@@ -11,7 +11,7 @@ PYTEST_WORKERS ?= 4
 # The fault tests each start several processes (web, workers, servers): fewer at once.
 FAULT_WORKERS ?= 3
 
-.PHONY: install run test faults lint docs docs-erd docs-config docs-notifications erd clean
+.PHONY: install run test faults lint docs docs-erd docs-config docs-notifications erd screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ docs-config: $(STAMP)
 
 docs-notifications: $(STAMP)
 	$(BIN)/crm notifications-docs --write-into docs/notifications.md
+
+## Screenshots of every console page at 1280 and 390 px into docs/console/ (needs Chromium,
+## PostgreSQL and Redis, as the browser tests do).
+screenshots: $(STAMP)
+	CRM_SCREENSHOT_DIR=docs/console $(BIN)/pytest tests/console/test_screenshots.py -p no:cacheprovider -q
 
 ## Print the ER diagram of the data model.
 erd: $(STAMP)

@@ -391,6 +391,19 @@ class Settings(BaseSettings):
         ge=1,
         description="The moving window failed sign-ins are counted in, in seconds.",
     )
+    console_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "A console session ends after this many minutes without a page or a click; the"
+            " overview's live refresh does not count as one."
+        ),
+    )
+    console_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="A console session ends this many hours after sign-in, however active.",
+    )
     sweep_interval_seconds: float = Field(
         default=15.0, gt=0, description="How often beat runs the inbox sweeper."
     )

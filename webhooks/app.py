@@ -15,6 +15,7 @@ from webhooks import (
     api,
     bodies,
     campaigns,
+    console,
     events,
     failure_budget,
     forms,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(exports_api)
     app.register_blueprint(attachments_api)
     app.register_blueprint(personal_data.bp)
+    console.init_app(app, settings)
     check_route_permissions(app)
     check_idempotent_posts(app)
     return app
