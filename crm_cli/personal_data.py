@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 
 import click
+from sqlalchemy.orm import Session, sessionmaker
 
 from crm_cli.people import operator
 from crm_cli.session import session_factory, transaction
+from crm_core.attachments.services import release_blobs, released_keys
+from crm_core.blobs import BlobStore
+from crm_core.blobs.configured import blob_store_from_settings
 from crm_core.config import get_settings
+from crm_core.errors import first_line
 from crm_core.privacy.erasure import erase_person, reclaim_sqlite_space
 from crm_core.privacy.export import export_person
 from crm_core.privacy.subjects import SubjectNotFound
@@ -38,6 +43,22 @@ def export(email: str | None, contact_id: int | None) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
+def _release(sessions: sessionmaker[Session], store: BlobStore, keys: set[str]) -> int:
+    """After the erasure committed: delete the files no row names any more; how many. Should
+    this fail (or the process die first), ``crm attachments sweep`` removes them later."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return len(release_blobs(sessions, store, keys))
+    except (BotoCoreError, ClientError, OSError) as exc:
+        click.echo(
+            f"note: {len(keys)} files of theirs could not be deleted from {store.describe()}"
+            f" ({first_line(str(exc))}); run `crm attachments sweep`",
+            err=True,
+        )
+        return 0
+
+
 @people.command("erase")
 @click.argument("email", required=False)
 @click.option("--contact", "contact_id", type=click.IntRange(1), help="The contact's id.")
@@ -47,7 +68,9 @@ def erase(email: str | None, contact_id: int | None, yes: bool) -> None:
     _one_of(email, contact_id)
     if not yes:
         click.confirm(f"Erase {email or f'contact {contact_id}'} everywhere?", abort=True)
-    secret_key = get_settings().resolved_secret_key()
+    settings = get_settings()
+    secret_key = settings.resolved_secret_key()
+    store = blob_store_from_settings(settings)
     try:
         with session_factory() as sessions:
             with sessions.begin() as session:
@@ -58,6 +81,8 @@ def erase(email: str | None, contact_id: int | None, yes: bool) -> None:
                     email=email,
                     contact_id=contact_id,
                 )
+                keys = released_keys(session)
+            released = _release(sessions, store, keys)
             engine = session.get_bind().engine
             compacted = report.already is None and reclaim_sqlite_space(engine)
     except SubjectNotFound as exc:
@@ -67,6 +92,7 @@ def erase(email: str | None, contact_id: int | None, yes: bool) -> None:
         return
     for step, count in report.steps.items():
         click.echo(f"{step}\t{count}")
+    click.echo(f"attachment_blobs\t{released}")
     click.echo(f"contact {report.contact_id} erased")
     if engine.dialect.name == "sqlite" and not compacted:
         click.echo(

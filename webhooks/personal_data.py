@@ -18,6 +18,7 @@ from crm_core.people.permissions import PermissionDenied
 from crm_core.privacy.erasure import erase_person, reclaim_sqlite_space
 from crm_core.privacy.export import export_person
 from crm_core.privacy.subjects import SubjectNotFound
+from webhooks.attachments import release_attachments
 from webhooks.auth import current_actor, forbidden, require_api_key
 from webhooks.openapi.registry import documented
 from webhooks.problems import problem
@@ -81,6 +82,9 @@ def erase_contact(contact_id: int) -> Response:
     except PermissionDenied as exc:
         return forbidden(exc)
     if report.already is None:
+        # Committed: the files no row names any more go now (a crash or a failing store
+        # leaves them to ``crm attachments sweep``).
+        release_attachments(session)
         reclaim_sqlite_space(crm_state().engine)
     return jsonify(
         {

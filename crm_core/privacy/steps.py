@@ -12,12 +12,19 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, delete, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity
+from crm_core.attachments.services import erase_contact_attachments, forget_activity_attachments
 from crm_core.base.entities import EntityType, ExternalRef
-from crm_core.bounces.models import MailBounce, SentMessage, Suppression, SuppressionReason
+from crm_core.bounces.models import (
+    AppliedDeliveryReport,
+    MailBounce,
+    SentMessage,
+    Suppression,
+    SuppressionReason,
+)
 from crm_core.bounces.suppression import erased_address_token, suppress
 from crm_core.campaigns.models import CampaignSend, SendStatus
 from crm_core.campaigns.scheduling import ERASED_ERROR
@@ -101,6 +108,25 @@ def erase_activities(erasure: Erasure) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def erase_attachments(erasure: Erasure) -> int:
+    """The files of their mail: every attachment of an activity of theirs.
+
+    That is each contact's own activities (``erase_contact_attachments``, merged contacts
+    included), and every other activity the subject names: the timeline of a customer that
+    is the person (kind ``person``, no other contact), their cases' activities, and the
+    activities that mention them or came in with an event about them. A company they work
+    for keeps the files on its own timeline that are not theirs. The rows go now; the bytes
+    after the commit, through ``released_keys`` and ``release_blobs`` (a blob another
+    row still names stays).
+    """
+    session = erasure.session
+    count = sum(
+        erase_contact_attachments(session, contact_id=contact_id)
+        for contact_id in erasure.subject.contact_ids
+    )
+    return count + forget_activity_attachments(session, activity_ids=erasure.subject.activity_ids)
+
+
 def erase_cases(erasure: Erasure) -> int:
     """Their support cases: status and clocks stay, subject and description go."""
     cases = erasure.session.scalars(
@@ -154,12 +180,45 @@ def erase_campaign_sends(erasure: Erasure) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _their_sent_messages(erasure: Erasure) -> ColumnElement[bool]:
+    """Mail sent to one of their addresses, or as one of their campaign sends (an address
+    they had then and no longer have)."""
+    session, subject = erasure.session, erasure.subject
+    their_sends = select(CampaignSend.id).where(CampaignSend.contact_id.in_(subject.contact_ids))
+    return or_(
+        mentions(session, as_text(SentMessage.recipient), subject.addresses),
+        SentMessage.campaign_send_id.in_(their_sends),
+    )
+
+
+def erase_delivery_reports(erasure: Erasure) -> int:
+    """Providers' reports about them: the row stays, so that the same report delivered again
+    is still recognised and ignored (unique per provider and report id), but the address it
+    named and what applying it said (which quotes addresses) go. Found by the address, by the
+    message it was about, or by an address of theirs in what it said. Before ``sent_mail``,
+    which deletes the messages they link to."""
+    session, subject = erasure.session, erasure.subject
+    messages = select(SentMessage.id).where(_their_sent_messages(erasure))
+    about = or_(
+        AppliedDeliveryReport.recipient.in_(sorted(subject.addresses)),
+        AppliedDeliveryReport.sent_message_id.in_(messages),
+        mentions(session, as_text(AppliedDeliveryReport.result), subject.address_needles),
+    )
+    result = session.execute(
+        update(AppliedDeliveryReport)
+        .where(about)
+        .values(recipient="", result=ERASED)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def erase_sent_mail(erasure: Erasure) -> int:
     """The record of mail sent to them and of its bounces (kept only to verify bounces)."""
     session, subject = erasure.session, erasure.subject
     sent = session.execute(
         delete(SentMessage)
-        .where(mentions(session, as_text(SentMessage.recipient), subject.addresses))
+        .where(_their_sent_messages(erasure))
         .execution_options(synchronize_session=False)
     )
     bounced = session.execute(
@@ -385,41 +444,33 @@ def erase_customers(erasure: Erasure) -> int:
     return count
 
 
-# PostgreSQL's list of searched words (migration 0021): a word of the person's names goes when
-# no contact, customer or case still holds it. The expressions are those of migration 0020's
-# full-text indexes, so each check is an index lookup.
-_FORGET_WORDS = text(
-    """
-    DELETE FROM search_words AS sw
-    WHERE sw.word IN (SELECT w FROM unnest(tsvector_to_array(to_tsvector('simple', :doc))) AS w)
-      AND NOT EXISTS (
-        SELECT 1 FROM contacts
-        WHERE to_tsvector('simple', coalesce(first_name, '') || ' ' || coalesce(last_name, '')
-                          || ' ' || coalesce(full_name, ''))
-              @@ plainto_tsquery('simple', sw.word))
-      AND NOT EXISTS (
-        SELECT 1 FROM customers
-        WHERE to_tsvector('simple', name) @@ plainto_tsquery('simple', sw.word))
-      AND NOT EXISTS (
+# PostgreSQL (migration 0021): the words of their names that no row holds any more leave
+# ``search_words``; a word another contact, customer or case still holds stays. The names'
+# expressions are migration 0020's, so each check uses its full-text index.
+_UNHELD_WORDS = text(
+    """DELETE FROM search_words WHERE word IN (
+    SELECT w FROM unnest(tsvector_to_array(to_tsvector('simple', :names))) AS w
+    WHERE NOT EXISTS (
+        SELECT 1 FROM contacts WHERE to_tsvector('simple', coalesce(first_name, '') || ' ' ||
+            coalesce(last_name, '') || ' ' || coalesce(full_name, ''))
+            @@ plainto_tsquery('simple', w))
+    AND NOT EXISTS (
+        SELECT 1 FROM customers WHERE to_tsvector('simple', name) @@ plainto_tsquery('simple', w))
+    AND NOT EXISTS (
         SELECT 1 FROM support_cases
-        WHERE to_tsvector('english', subject) @@ plainto_tsquery('english', sw.word))
-    """
+        WHERE to_tsvector('english', subject) @@ plainto_tsquery('english', w)))"""
 )
 
 
 def purge_search_index(erasure: Erasure) -> int:
-    """Search's own copies of the words: SQLite's full-text tables keep deleted words until
-    merged, so they are merged now; PostgreSQL's list of known words (for correcting typos)
-    loses the person's name words that no other row holds. PostgreSQL's indexes themselves
-    are cleaned by VACUUM and never dumped."""
+    """Search keeps words apart from the rows: SQLite's full-text tables keep deleted words
+    until merged (merged now), PostgreSQL's ``search_words`` keeps every word it saw (their
+    names' words that no row holds any more are deleted). PostgreSQL's indexes themselves
+    are rebuilt by VACUUM and never dumped."""
     session = erasure.session
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
-        doc = " ".join(sorted(erasure.subject.names | erasure.subject.name_parts))
-        if not doc or not _has_table(session, "search_words"):
-            return 0
-        result = session.execute(_FORGET_WORDS, {"doc": doc})
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return _purge_search_words(erasure)
     if session.get_bind().dialect.name != "sqlite":
         return 0
     present = set(session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'table'")))
@@ -430,17 +481,24 @@ def purge_search_index(erasure: Erasure) -> int:
     return len(tables)
 
 
-def _has_table(session: Session, name: str) -> bool:
-    return bool(session.scalar(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}))
+def _purge_search_words(erasure: Erasure) -> int:
+    session = erasure.session
+    if session.scalar(text("SELECT to_regclass('search_words')")) is None:
+        return 0
+    names = " ".join(sorted(erasure.subject.names | erasure.subject.name_parts))
+    result = session.execute(_UNHELD_WORDS, {"names": names})
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 # In order: rows are found by the subject's needles, so the contact is emptied last.
 ERASURE_STEPS: tuple[tuple[str, Step], ...] = (
     ("inbox_events", erase_events),
     ("activities", erase_activities),
+    ("attachments", erase_attachments),
     ("support_cases", erase_cases),
     ("deals", erase_deals),
     ("campaign_sends", erase_campaign_sends),
+    ("delivery_reports", erase_delivery_reports),
     ("sent_mail", erase_sent_mail),
     ("suppressions", suppress_erased),
     ("follow_ups", erase_followups),

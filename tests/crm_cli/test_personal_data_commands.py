@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
 from crm_cli.main import cli
+from crm_core.activities.models import Activity, ActivityType
+from crm_core.attachments.models import StoredAttachment
+from crm_core.blobs import blob_key
+from crm_core.blobs.filesystem import FileBlobStore
 from crm_core.config import get_settings
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import make_session_factory
@@ -126,3 +131,49 @@ def test_people_commands_need_exactly_one_person(runner: CliRunner) -> None:
     assert none.exit_code == 2
     missing = runner.invoke(cli, ["people", "export", "--contact", "99999"])
     assert (missing.exit_code, missing.output) == (1, "Error: no contact 99999\n")
+
+
+def test_erase_deletes_their_files_but_not_one_another_row_names(
+    runner: CliRunner,
+    person: dict[str, int],
+    committed_db: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CRM_BLOB_URL", f"file://{tmp_path}")
+    store = FileBlobStore(tmp_path)
+    theirs, shared = b"CV of Ottoline Brackenbury" * 10, b"the price list" * 10
+    with make_session_factory(committed_db).begin() as session:
+        customer_id = session.get_one(Contact, person["contact"]).customer_id
+        other = Customer(kind="company", name="Stranger Ltd", name_key="stranger ltd")
+        session.add(other)
+        session.flush()
+        for customer, contact_id, files in (
+            (customer_id, person["contact"], [theirs, shared]),
+            (other.id, None, [shared]),
+        ):
+            activity = Activity(
+                type=ActivityType.EMAIL_RECEIVED,
+                customer_id=customer,
+                contact_id=contact_id,
+                summary="files",
+                details={},
+            )
+            session.add(activity)
+            session.flush()
+            for n, content in enumerate(files):
+                key = store.put(content)
+                session.add(
+                    StoredAttachment(
+                        activity_id=activity.id,
+                        filename=f"f{n}.pdf",
+                        content_type="application/pdf",
+                        size=len(content),
+                        sha256=key,
+                    )
+                )
+    erased = runner.invoke(cli, ["people", "erase", "otto@example.org", "--yes"])
+    assert erased.exit_code == 0, erased.output
+    assert "attachments\t2" in erased.output
+    assert "attachment_blobs\t1" in erased.output
+    assert sorted(store.keys()) == [blob_key(shared)]

@@ -3,21 +3,35 @@ the whole database holds neither their address nor their name nor their phone nu
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import pathlib
 import re
 import subprocess
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 from flask import Flask
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
-from crm_core.bounces.models import SentKind, SentMessage, Suppression, SuppressionReason
+from crm_core.attachments.models import StoredAttachment
+from crm_core.bounces.models import (
+    AppliedDeliveryReport,
+    SentKind,
+    SentMessage,
+    Suppression,
+    SuppressionReason,
+)
+from crm_core.bounces.reports import DeliveryReport, ReportOutcome, apply_delivery_reports
+from crm_core.bounces.services import BouncePolicy
 from crm_core.bounces.suppression import erased_address_token, suppress
 from crm_core.campaigns import scheduling
 from crm_core.campaigns.models import CampaignSend, CampaignStatus, MarketingCampaign
+from crm_core.config import Settings
 from crm_core.customers.models import Contact
 from crm_core.db import utcnow
 from crm_core.followups.models import FollowUpTask, SubjectType
@@ -25,10 +39,12 @@ from crm_core.ingestion import processing, single_event
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from crm_core.ingestion.policy import IngestPolicy
 from crm_core.notifications.services import add_subscription
+from tests.s3_server import s3_credentials_fixture, s3_server_fixture
 from tests.smtp_server import smtp_server
 from tests.webhooks.conftest import Sender
+from webhooks.app import create_app
 
-__all__ = ["smtp_server"]
+__all__ = ["s3_credentials_fixture", "s3_server_fixture", "smtp_server"]
 
 EMAIL = "Wilhelmina.Quarterfield@gmail.com"
 ALT_EMAIL = "wq.private@fastmail.example"
@@ -44,6 +60,78 @@ GONE = [
     "7700900123",
     "7700 900123",
 ]
+
+
+# The file they mailed in: its bytes name them.
+CV = f"Curriculum vitae of {FIRST} {LAST}, {EMAIL}, {PHONE}\n".encode() * 40
+# A file a stranger sent too: the same bytes are one blob, which stays for the stranger.
+SHARED = b"%PDF-1.4 the price list, the same for everyone\n" * 40
+REPORT = DeliveryReport(
+    provider="mailgun",
+    report_id="ev-77",
+    recipient=EMAIL,
+    outcome=ReportOutcome.BOUNCED,
+    permanent=True,
+    provider_message_id="mg-camp-1",
+    reason=f"550 5.1.1 <{EMAIL.lower()}>: mailbox of {FIRST} {LAST} unavailable",
+)
+
+
+@dataclass(frozen=True)
+class Blobs:
+    """Where the test app keeps attachments, and a way to read every stored byte back."""
+
+    url: str
+    endpoint_url: str
+    read_all: Callable[[], dict[str, bytes]]
+
+
+@pytest.fixture(params=["folder", "bucket"])
+def blobs(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Blobs:
+    if request.param == "folder":
+        root = tmp_path / "blobs"
+
+        def files() -> dict[str, bytes]:
+            return {p.name: p.read_bytes().lower() for p in root.rglob("*") if p.is_file()}
+
+        return Blobs(f"file://{root}", "", files)
+    request.getfixturevalue("s3_credentials")
+    server = request.getfixturevalue("s3_server")
+    bucket, client = server.new_bucket(), server.client()
+
+    def objects() -> dict[str, bytes]:
+        listed = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+        return {
+            o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().lower()
+            for o in listed
+        }
+
+    return Blobs(f"s3://{bucket}/attachments", server.endpoint_url, objects)
+
+
+@pytest.fixture
+def app(database_url: str, committed_db: Engine, blobs: Blobs) -> Flask:
+    """The webhooks test app, keeping attachments in a folder or a bucket of this test's own."""
+    settings = Settings(
+        database_url=database_url,
+        broker_url="memory://",
+        ratelimit_url="memory://",
+        ratelimit_prefix=f"test-{uuid.uuid4().hex}",
+        max_json_bytes=256 * 1024,
+        max_email_bytes=256 * 1024,
+        secret_key="webhooks test secret key",
+        blob_url=blobs.url,
+        blob_s3_endpoint_url=blobs.endpoint_url,
+    )
+    return create_app(settings)
+
+
+def attachment(filename: str, content: bytes) -> dict:
+    return {
+        "filename": filename,
+        "content_type": "application/pdf",
+        "content": base64.b64encode(content).decode(),
+    }
 
 
 def process_all(app: Flask) -> None:
@@ -106,6 +194,24 @@ def seed_person(app: Flask, sender: Sender, key: str, smtp_server) -> int:
     post(sender, "orders", order)
     deal = {"external_id": "D-9", "email": EMAIL, "name": f"Deal for {LAST}", "amount": "100"}
     post(sender, "deals", deal)
+    mail = {
+        "from": f"{FIRST} {LAST} <{EMAIL}>",
+        "to": ["support@acme.test"],
+        "subject": "My CV",
+        "message_id": "<cv-1@gmail.example>",
+        "text": "Attached, with the price list.",
+        "attachments": [attachment(f"{LAST}-cv.pdf", CV), attachment("prices.pdf", SHARED)],
+    }
+    post(sender, "emails", mail)
+    stranger = {
+        "from": "Olaf Stranger <olaf@stranger.example>",
+        "to": ["support@acme.test"],
+        "subject": "Prices",
+        "message_id": "<prices-1@stranger.example>",
+        "text": "The price list.",
+        "attachments": [attachment("prices.pdf", SHARED)],
+    }
+    post(sender, "emails", stranger)
     process_all(app)
     with crm.sessions() as session:
         event = session.get(InboxEvent, lead_event)
@@ -150,11 +256,19 @@ def seed_person(app: Flask, sender: Sender, key: str, smtp_server) -> int:
         session.add(campaign)
         session.flush()
         assert scheduling.materialize_recipients(session, campaign=campaign, now=now) >= 1
+        send = session.scalars(select(CampaignSend)).first()
         session.add(
             SentMessage(
-                message_id="camp-1@crm.example", recipient=EMAIL.lower(), kind=SentKind.CAMPAIGN
+                message_id="camp-1@crm.example",
+                recipient=EMAIL.lower(),
+                kind=SentKind.CAMPAIGN,
+                provider_message_id="mg-camp-1",
+                campaign_send_id=send.id if send is not None else None,
             )
         )
+        session.flush()
+        policy = BouncePolicy.from_settings(crm.settings)
+        assert apply_delivery_reports(session, [REPORT], policy=policy)
         session.add(
             FollowUpTask(
                 rule="call-back",
@@ -192,13 +306,25 @@ def file_bytes(engine: Engine) -> bytes:
 
 
 def test_an_erased_person_is_nowhere_in_the_database(
-    app: Flask, sender: Sender, make_key, committed_db: Engine, smtp_server
+    app: Flask,
+    sender: Sender,
+    make_key,
+    committed_db: Engine,
+    smtp_server,
+    blobs: Blobs,
 ) -> None:
     admin = make_key("admin", "read", "write", "send", "admin")
     contact_id = seed_person(app, sender, admin, smtp_server)
     before = dump(committed_db)
     for needle in (EMAIL.lower(), ALT_EMAIL, FIRST.lower(), LAST.lower(), "7700 900123"):
         assert needle in before, f"the seed should hold {needle!r}"
+    blobs_before = blobs.read_all()
+    assert len(blobs_before) == 2  # the CV, and the price list kept once for both senders
+    assert any(EMAIL.lower().encode() in content for content in blobs_before.values())
+    with app.extensions["crm"].sessions() as session:
+        [report] = session.scalars(select(AppliedDeliveryReport)).all()
+        assert report.recipient == EMAIL.lower()
+        assert report.sent_message_id is not None
 
     writer = make_key("writer", "read", "write")
     refused = sender.client.delete(
@@ -221,6 +347,18 @@ def test_an_erased_person_is_nowhere_in_the_database(
     if committed_db.url.get_backend_name() == "sqlite":
         files = file_bytes(committed_db)
         assert {needle for needle in GONE if needle.encode() in files} == set()
+    assert answer.json["steps"]["attachments"] == 2
+    assert answer.json["steps"]["delivery_reports"] == 1
+    blobs_after = blobs.read_all()
+    left_in_files = {
+        key: needle
+        for key, content in blobs_after.items()
+        for needle in GONE
+        if needle.encode() in content
+    }
+    assert left_in_files == {}
+    # The stranger's price list stays: their row still names it.
+    assert list(blobs_after.values()) == [SHARED.lower()]
 
     with app.extensions["crm"].sessions() as session:
         tokens = set(session.scalars(select(Suppression.email_normalized)))
@@ -230,9 +368,19 @@ def test_an_erased_person_is_nowhere_in_the_database(
         contact = session.get_one(Contact, contact_id)
         assert contact.erased_at is not None
         assert contact.email_normalized is None
-        sends = session.scalars(select(CampaignSend)).all()
+        erased = select(Contact.id).where(Contact.erased_at.is_not(None))
+        sends = session.scalars(select(CampaignSend).where(CampaignSend.contact_id.in_(erased)))
+        sends = sends.all()
         assert sends
         assert all(s.email == "" and s.status == "failed" for s in sends)
+        assert [a.filename for a in session.scalars(select(StoredAttachment))] == ["prices.pdf"]
+        [report] = session.scalars(select(AppliedDeliveryReport)).all()
+        assert (report.provider, report.report_id, report.recipient) == ("mailgun", "ev-77", "")
+    # The provider delivers the same report again: it is still recognised, and ignored.
+    with app.extensions["crm"].sessions.begin() as session:
+        policy = BouncePolicy.from_settings(app.extensions["crm"].settings)
+        assert apply_delivery_reports(session, [REPORT], policy=policy) == []
+        assert len(session.scalars(select(AppliedDeliveryReport)).all()) == 1
     again = sender.client.delete(
         f"/api/contacts/{contact_id}?erase=true", headers={"Authorization": f"Bearer {admin}"}
     )
