@@ -57,7 +57,7 @@ def test_a_mistyped_mail_url_stops_crm_dev_before_it_starts_anything(
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "Error: CRM_MAIL_URL is not usable: unknown mail URL scheme '(none)':"
-        " use smtp, smtps, http(s), console or file"
+        " use smtp, smtps, mailgun+https, sendgrid+https, postmark+https, http(s), console or file"
     ]
     assert not (tmp_path / "celerybeat-schedule").exists()
 
