@@ -38,9 +38,9 @@ from crm_core.ingestion.validation import (
     validate_payload,
 )
 from crm_core.mail.parsed import MailLimits
-from crm_core.payloads.kinds import EventKind, ProviderName
+from crm_core.payloads.kinds import PROVIDER_ONLY_KINDS, EventKind, ProviderName
 from crm_core.payloads.schemas import PAYLOAD_SCHEMAS
-from crm_core.providers import Delivery, ProviderRequest, get_provider
+from crm_core.providers import PROVIDERS, Delivery, ProviderRequest, get_provider
 from webhooks.failure_budget import count_failure, refused_for_failures
 from webhooks.openapi.registry import Body, Header, documented
 from webhooks.problems import problem
@@ -50,7 +50,7 @@ from webhooks.state import crm_state
 
 log = logging.getLogger(__name__)
 bp = Blueprint("intake", __name__)
-KINDS = frozenset(kind.value for kind in EventKind)
+KINDS = frozenset(kind.value for kind in EventKind if kind not in PROVIDER_ONLY_KINDS)
 T = TypeVar("T")
 
 
@@ -149,7 +149,7 @@ def receive(source_name: str, kind: str) -> Response:
     summary="Receive a provider's webhook as the provider sends it",
     request=Body(
         {},
-        media_types=(JSON_TYPE, "application/x-www-form-urlencoded"),
+        media_types=(JSON_TYPE, "application/x-www-form-urlencoded", "multipart/form-data"),
         description="The provider's own body; the source's provider verifies it.",
     ),
     responses={
@@ -168,7 +168,7 @@ def receive_from_provider(source_name: str) -> Response:
         name = source_name[:80]
         source, cached = known_source(inbox, name)
         message = ProviderRequest(
-            request.headers, read_body(limit=settings.max_json_bytes), request.mimetype
+            request.headers, read_body(limit=_provider_limit(source, settings)), request.mimetype
         )
         source, delivery = _verified(
             inbox, name, source, cached, lambda s: _receive(s, message, settings)
@@ -225,7 +225,13 @@ def _receive(
     source: SourceCredentials, message: ProviderRequest, settings: Settings
 ) -> Delivery | None:
     """The source's provider verifies and classifies the request (401 when unsigned)."""
-    provider = get_provider(source.provider, source.mapping)
+    try:
+        provider = get_provider(source.provider, source.mapping, source.public_key)
+    except ValueError:  # a stored key was checked when it was set: it can only have been edited
+        log.error("source %s has a public key its provider cannot load", source.id)
+        raise Unsigned(
+            problem(401, "The source's public key cannot be loaded.", type_="invalid-signature")
+        ) from None
     if provider.name == ProviderName.STANDARD:
         detail = "This source posts to /webhooks/<source>/<kind> with Standard Webhooks headers."
         raise Refused(problem(404, detail, type_="wrong-endpoint"))
@@ -246,6 +252,13 @@ def _receive(
         )
     except SignatureError as exc:
         raise Unsigned(problem(401, str(exc), type_="invalid-signature")) from None
+
+
+def _provider_limit(source: SourceCredentials, settings: Settings) -> int:
+    """An e-mail provider's posts may be as large as an e-mail; every other's is JSON."""
+    provider = PROVIDERS.get(source.provider)
+    carries_mail = provider is not None and provider.carries_mail
+    return settings.max_email_bytes if carries_mail else settings.max_json_bytes
 
 
 def _size_limit(kind: str, settings: Settings) -> int:
