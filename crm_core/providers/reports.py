@@ -59,8 +59,8 @@ def iso_time_of(value: Any) -> dt.datetime | None:
     text = value.strip().replace("Z", "+00:00")
     head, dot, rest = text.partition(".")
     if dot:  # Python reads at most six decimals
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
