@@ -116,9 +116,9 @@ def _body(text: str | None, html: str | None, attachments: Sequence[Part], *, se
         )
     if "MIME-Version" not in body:
         body["MIME-Version"] = "1.0"
-    for number, part in enumerate(body.walk()):
-        if part.is_multipart():
-            part.set_boundary(f"=_{seed}.{number}")
+    for number, node in enumerate(body.walk()):
+        if node.is_multipart():
+            node.set_boundary(f"=_{seed}.{number}")
     return body.as_bytes()
 
 

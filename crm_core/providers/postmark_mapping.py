@@ -67,11 +67,11 @@ def inbound_mail(
         if isinstance(value, str) and value:
             fields.append((name, value))
     for header in _list(document.get("Headers")):
-        name, value = (
-            (header.get("Name"), header.get("Value")) if isinstance(header, dict) else (None, None)
-        )
-        if isinstance(name, str) and isinstance(value, str) and name.lower() not in OWN_FIELDS:
-            fields.append((name, value))
+        if not isinstance(header, dict):
+            continue
+        field, text = header.get("Name"), header.get("Value")
+        if isinstance(field, str) and isinstance(text, str) and field.lower() not in OWN_FIELDS:
+            fields.append((field, text))
     reply = document.get("StrippedTextReply")
     return InboundMail(
         compose(
