@@ -6,6 +6,7 @@ Alembic, the ERD generator and the tests import this module.
 from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
 from crm_core.base.entities import EntityType, ExternalRef
 from crm_core.bounces.models import (
+    AppliedDeliveryReport,
     MailBounce,
     SentKind,
     SentMessage,
@@ -57,6 +58,7 @@ __all__ = [
     "Agreement",
     "AgreementStatus",
     "ApiKey",
+    "AppliedDeliveryReport",
     "AuditEntry",
     "Base",
     "CampaignMember",

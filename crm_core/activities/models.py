@@ -38,6 +38,9 @@ class ActivityType(enum.StrEnum):
     # Mail that looks like a bounce but is not a verified report of our own message.
     BOUNCE_UNVERIFIED = "bounce_unverified"
     SUPPRESSION_REMOVED = "suppression_removed"
+    # An e-mail provider's report that a message we sent bounced, drew a complaint, or
+    # led to an unsubscribe.
+    DELIVERY_REPORTED = "delivery_reported"
 
 
 class Direction(enum.StrEnum):

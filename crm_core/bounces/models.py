@@ -1,5 +1,6 @@
-"""What this platform sent (SentMessage), the verified reports of failure (MailBounce), and the
-addresses never to mail again (Suppression)."""
+"""What this platform sent (SentMessage), the verified reports of failure (MailBounce), the
+providers' delivery reports applied (AppliedDeliveryReport), and the addresses never to mail
+again (Suppression)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,18 @@ class SentMessage(Base):
     recipient: Mapped[str255]
     kind: Mapped[str40]
     sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The id the provider's send API gave the message (Mailgun ``id``, SendGrid
+    # ``X-Message-Id``, Postmark ``MessageID``), as ``normalize_provider_id`` returns it.
+    provider_message_id: Mapped[str | None] = mapped_column(Text, index=True)
+    # A campaign message's send row.
+    campaign_send_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign_sends.id", ondelete="SET NULL"),
+        index=True,
+        info={"erd_label": "recorded_as"},
+    )
+    # What a delivery report last said of it (``ReportOutcome``): bounced, complained…
+    report_outcome: Mapped[str40 | None]
+    reported_at: Mapped[dt.datetime | None]
 
 
 class MailBounce(Base):
@@ -60,6 +73,26 @@ class MailBounce(Base):
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class AppliedDeliveryReport(Base):
+    """A provider's delivery report, applied once: the same ``report_id`` again does nothing."""
+
+    __tablename__ = "delivery_reports"
+    __table_args__ = (UniqueConstraint("provider", "report_id"),)
+
+    id: Mapped[intpk]
+    provider: Mapped[str40]
+    report_id: Mapped[str255]
+    recipient: Mapped[str255]
+    outcome: Mapped[str40]
+    permanent: Mapped[bool]
+    sent_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sent_messages.id", ondelete="SET NULL"), info={"erd_label": "reported_by"}
+    )
+    # What applying it did, or why it did nothing.
+    result: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class SuppressionReason(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
@@ -80,3 +113,5 @@ class Suppression(Timestamped, Base):
     campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("marketing_campaigns.id", ondelete="SET NULL")
     )
+    # The e-mail provider whose delivery report put it here (``mailgun``…), if one did.
+    provider: Mapped[str40 | None]

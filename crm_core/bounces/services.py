@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crm_core.bounces.models import MailBounce, SentKind, SentMessage, SuppressionReason
@@ -49,6 +49,10 @@ class SentRecord:
     message_id: str
     recipient: str
     kind: SentKind
+    # What the mail system called it, when it said (``MailBackend.send``'s answer).
+    provider_message_id: str | None = None
+    # A campaign message's send row.
+    campaign_send_id: int | None = None
 
 
 @dataclass
@@ -75,11 +79,36 @@ def record_sent(session: Session, records: Iterable[SentRecord]) -> None:
                     "recipient": recipient,
                     "kind": record.kind,
                     "sent_at": now,
+                    "provider_message_id": normalize_provider_id(record.provider_message_id),
+                    "campaign_send_id": record.campaign_send_id,
                 }
             )
     if rows:
         insert = dialect_insert(session, SentMessage)
         session.execute(insert.on_conflict_do_nothing(index_elements=["message_id"]), rows)
+
+
+def normalize_provider_id(raw: str | None) -> str | None:
+    """A provider's message id as stored and looked up: trimmed, without angle brackets.
+
+    Mailgun answers ``<id@domain>`` and reports ``id@domain``: both are the same id here.
+    """
+    if not raw:
+        return None
+    cleaned = raw.strip().strip("<>").strip()
+    return cleaned[:998] or None
+
+
+def record_provider_id(session: Session, *, message_id: str, provider_message_id: str) -> None:
+    """Remember the provider's id of a message recorded as sent before it was handed over."""
+    normalized = normalize_message_id(message_id)
+    provider_id = normalize_provider_id(provider_message_id)
+    if normalized and provider_id:
+        session.execute(
+            update(SentMessage)
+            .where(SentMessage.message_id == normalized)
+            .values(provider_message_id=provider_id)
+        )
 
 
 def apply_bounce(
@@ -122,45 +151,89 @@ def _record_failure(
     policy: BouncePolicy,
     result: BounceResult,
 ) -> None:
+    failure = Failure(
+        report_key=report_key,
+        status=recipient.status,
+        permanent=not (recipient.status or "").startswith("4"),
+        diagnostic=recipient.diagnostic,
+    )
+    if record_failure(session, sent=sent, failure=failure, policy=policy):
+        result.suppressed.append(sent.recipient)
+    else:
+        result.counted.append(sent.recipient)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One reported failure to deliver a message we sent, from a DSN or a provider's event."""
+
+    # Keeps a replayed report from counting twice: the DSN's Message-ID, a provider's event id.
+    report_key: str
+    status: str | None
+    permanent: bool
+    diagnostic: str | None
+    # The provider whose event reported it; None for a DSN.
+    provider: str | None = None
+
+
+def record_failure(
+    session: Session, *, sent: SentMessage, failure: Failure, policy: BouncePolicy
+) -> bool:
+    """Count a failure of ``sent``; suppress its address when permanent or after repeats.
+
+    True when the address is (now) suppressed for it; the message is marked bounced.
+    """
     now = utcnow()
-    permanent = not (recipient.status or "").startswith("4")
     session.execute(
         dialect_insert(session, MailBounce)
         .values(
             email_normalized=sent.recipient,
-            report_key=report_key,
+            report_key=failure.report_key,
             original_message_id=sent.message_id,
-            status=recipient.status,
-            permanent=permanent,
-            diagnostic=recipient.diagnostic,
+            status=failure.status,
+            permanent=failure.permanent,
+            diagnostic=failure.diagnostic,
             received_at=now,
         )
         .on_conflict_do_nothing(index_elements=["report_key", "email_normalized"])
     )
-    detail = " ".join(filter(None, (recipient.status, recipient.diagnostic)))[:1000] or None
-    if permanent:
-        suppress(
-            session,
-            email_normalized=sent.recipient,
-            reason=SuppressionReason.BOUNCED,
-            detail=detail,
-        )
-        result.suppressed.append(sent.recipient)
-        return
-    result.counted.append(sent.recipient)
+    mark_reported(sent, outcome="bounced")
+    detail = " ".join(filter(None, (failure.status, failure.diagnostic)))[:1000] or None
+    if failure.permanent:
+        _suppress_bounced(session, sent, detail, failure.provider)
+        return True
     failures = transient_failures(
         session, email_normalized=sent.recipient, since=now - policy.transient_window
     )
-    if failures >= policy.transient_limit:
-        days = policy.transient_window.days
-        note = f"{failures} transient failures within {days} days; last: {detail or 'no status'}"
-        suppress(
-            session,
-            email_normalized=sent.recipient,
-            reason=SuppressionReason.BOUNCED,
-            detail=note[:1000],
-        )
-        result.suppressed.append(sent.recipient)
+    if failures < policy.transient_limit:
+        return False
+    days = policy.transient_window.days
+    note = f"{failures} transient failures within {days} days; last: {detail or 'no status'}"
+    _suppress_bounced(session, sent, note[:1000], failure.provider)
+    return True
+
+
+def _suppress_bounced(
+    session: Session, sent: SentMessage, detail: str | None, provider: str | None
+) -> None:
+    suppress(
+        session,
+        email_normalized=sent.recipient,
+        reason=SuppressionReason.BOUNCED,
+        detail=detail,
+        provider=provider,
+    )
+
+
+# A later report never takes back a graver one: a complaint stays a complaint.
+_GRAVITY = {"bounced": 1, "unsubscribed": 2, "complained": 3}
+
+
+def mark_reported(sent: SentMessage, *, outcome: str) -> None:
+    """Note on the sent message what a report said of it (bounced, complained, unsubscribed)."""
+    if _GRAVITY.get(sent.report_outcome or "", 0) <= _GRAVITY.get(outcome, 0):
+        sent.report_outcome = outcome
+    sent.reported_at = utcnow()
 
 
 def transient_failures(session: Session, *, email_normalized: str, since: dt.datetime) -> int:

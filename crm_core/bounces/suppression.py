@@ -28,8 +28,12 @@ def suppress(
     reason: SuppressionReason,
     detail: str | None = None,
     campaign_id: int | None = None,
+    provider: str | None = None,
 ) -> bool:
-    """Put an address on the list; True when it was not there before (idempotent)."""
+    """Put an address on the list; True when it was not there before (idempotent).
+
+    ``provider`` names the e-mail provider whose delivery report said so, if one did.
+    """
     now = utcnow()
     inserted = session.execute(
         dialect_insert(session, Suppression)
@@ -38,6 +42,7 @@ def suppress(
             reason=reason,
             detail=detail,
             campaign_id=campaign_id,
+            provider=provider,
             created_at=now,
             updated_at=now,
         )

@@ -308,7 +308,13 @@ _MAY_HAVE_LEFT = (SendStatus.SENT, SendStatus.UNKNOWN)
 def _sent_record(outcome: SendOutcome) -> SentRecord:
     message = outcome.prepared.message
     message_id = str(message["Message-ID"]) if message is not None else ""
-    return SentRecord(message_id, outcome.prepared.claimed.email, SentKind.CAMPAIGN)
+    return SentRecord(
+        message_id,
+        outcome.prepared.claimed.email,
+        SentKind.CAMPAIGN,
+        provider_message_id=outcome.provider_message_id,
+        campaign_send_id=outcome.prepared.claimed.id,
+    )
 
 
 def _row_values(outcome: SendOutcome, max_attempts: int, now: dt.datetime) -> dict[str, object]:

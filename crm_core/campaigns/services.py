@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction
-from crm_core.bounces.models import Suppression, SuppressionReason
+from crm_core.bounces.models import SentMessage, Suppression, SuppressionReason
 from crm_core.bounces.suppression import suppress
 from crm_core.campaigns.instants import to_utc
 from crm_core.campaigns.models import CampaignSend, CampaignStatus, MarketingCampaign, SendStatus
@@ -218,7 +218,10 @@ def campaign_stats(session: Session, *, campaign_id: int) -> dict[str, int]:
 
     One grouped query: each send joined to its contact's suppression (if any).
     ``suppressed`` counts recipients on the list for any reason;
-    ``unsubscribed`` and ``bounced`` those on it for that reason.
+    ``unsubscribed``, ``bounced`` and ``complained`` those on it for that reason.
+    ``reported_bounced`` and ``reported_complained`` count this campaign's messages a
+    delivery report (a provider's event or a verified DSN) said bounced (permanently
+    or not) or drew a spam complaint.
     """
     rows = session.execute(
         select(CampaignSend.status, Suppression.reason, func.count())
@@ -236,10 +239,30 @@ def campaign_stats(session: Session, *, campaign_id: int) -> dict[str, int]:
             stats["suppressed"] += count
         if reason in _REASON_STATS:
             stats[reason] += count
+    stats.update(_reported(session, campaign_id=campaign_id))
     return stats
 
 
-_REASON_STATS = (SuppressionReason.UNSUBSCRIBED.value, SuppressionReason.BOUNCED.value)
+_REASON_STATS = (
+    SuppressionReason.UNSUBSCRIBED.value,
+    SuppressionReason.BOUNCED.value,
+    SuppressionReason.COMPLAINED.value,
+)
+_REPORTED = ("bounced", "complained")
+
+
+def _reported(session: Session, *, campaign_id: int) -> dict[str, int]:
+    """The campaign's messages a delivery report marked, by what it said."""
+    rows = session.execute(
+        select(SentMessage.report_outcome, func.count())
+        .join(CampaignSend, CampaignSend.id == SentMessage.campaign_send_id)
+        .where(CampaignSend.campaign_id == campaign_id, SentMessage.report_outcome.in_(_REPORTED))
+        .group_by(SentMessage.report_outcome)
+    ).all()
+    counts = {f"reported_{outcome}": 0 for outcome in _REPORTED}
+    for outcome, count in rows:
+        counts[f"reported_{outcome}"] = count
+    return counts
 
 
 def get_campaign_view(session: Session, *, campaign_id: int) -> CampaignView:

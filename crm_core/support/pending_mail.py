@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.activities.models import Activity, ActivityType
+from crm_core.bounces.services import record_provider_id
 from crm_core.db import utcnow
 from crm_core.mail_transport.base import DeliveryError, MailBackend
 from crm_core.mail_transport.messages import AutoSubmitted, OutboundMail, build_message
@@ -60,6 +61,11 @@ def _record(session: Session, activity_id: int, **changes: Any) -> None:
     activity = session.get(Activity, activity_id)
     if activity is not None:
         activity.details = {**activity.details, **{k: v for k, v in changes.items() if v}}
+        if changes.get("provider_id") and activity.message_id:
+            # A provider's delivery report finds the message by the id its API gave it.
+            record_provider_id(
+                session, message_id=activity.message_id, provider_message_id=changes["provider_id"]
+            )
 
 
 def deliver_pending(

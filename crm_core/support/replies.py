@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.activities.models import Activity, ActivityType, Direction
 from crm_core.bounces.models import SentKind
-from crm_core.bounces.services import SentRecord, record_sent
+from crm_core.bounces.services import SentRecord, record_provider_id, record_sent
 from crm_core.db import utcnow
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.mail import CaseTokens, normalize_message_id, without_case_tokens
@@ -145,6 +145,10 @@ def record_delivery(
     details: dict[str, Any] = {**activity.details, "delivery": delivery}
     if provider_id:
         details["provider_id"] = provider_id
+        # A provider's delivery report finds the reply by the id its API gave it.
+        record_provider_id(
+            session, message_id=activity.message_id or "", provider_message_id=provider_id
+        )
     if error:
         details["error"] = error[:1000]
     activity.details = details
