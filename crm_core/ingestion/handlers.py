@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 
 from crm_core.base.entities import EntityType
 from crm_core.base.touched import Touched
-from crm_core.bounces.reports import DeliveryReport
+from crm_core.bounces.reports import DeliveryReport, apply_delivery_reports
 from crm_core.customers.models import Contact
 from crm_core.customers.services import surviving
-from crm_core.errors import FieldError, InvalidInput, PermanentError
+from crm_core.errors import FieldError, InvalidInput
 from crm_core.ingestion.commands import (
     deal_command,
     normalize_lead,
@@ -470,13 +470,10 @@ def provider_reports(provider: str) -> Callable[[InboxEvent, IngestPolicy], list
 def handle_mail_events(
     session: Session, event: InboxEvent, reports: list[DeliveryReport], policy: IngestPolicy
 ) -> Entities:
-    """A provider's delivery events: what each report means for its address and its send."""
+    """A provider's delivery events: each report applied once to the message it names and its
+    address (``bounces.reports``), as a verified DSN is."""
     event.outcome = {"reports": [_report_summary(report) for report in reports][:100]}
-    if not reports:
-        return []
-    raise PermanentError(
-        "delivery reports are read but not applied yet: replay this event once they are"
-    )
+    return apply_delivery_reports(session, reports, policy=policy.bounces, event_id=event.id)
 
 
 def _report_summary(report: DeliveryReport) -> dict[str, Any]:

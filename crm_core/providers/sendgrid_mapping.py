@@ -9,7 +9,7 @@ described by ``attachment-info`` (``filename``, ``type``, ``content-id``).
 
 An Event Webhook batch is a JSON array of events, each with ``event``,
 ``email``, ``sg_event_id``, ``sg_message_id`` (the id the send API returned in
-``X-Message-Id``, then a dot and SendGrid's suffix), ``smtp-id`` (the
+``X-Message-Id``, then SendGrid's ``.filter…`` suffix, which the lookup drops), ``smtp-id`` (the
 message's Message-ID), ``timestamp``, and its ``reason``, ``status`` or
 ``type``. ``bounce`` with ``type: blocked`` (or the ``blocked`` event) is a
 transient failure, like ``deferred``: a receiving server refused this message,
@@ -168,7 +168,7 @@ def _report(
         recipient=recipient,
         outcome=outcome,
         permanent=_permanent(event, outcome),
-        provider_message_id=bounded(sg_message_id.split(".", 1)[0]) if sg_message_id else None,
+        provider_message_id=sg_message_id,
         message_id=normalize_message_id(_str(event.get("smtp-id"))),
         reason=reason_of(
             event.get("event"), event.get("type"), event.get("status"), event.get("reason")

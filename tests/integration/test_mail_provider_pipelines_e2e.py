@@ -3,7 +3,8 @@ it, through gunicorn, the real Redis and one real worker into PostgreSQL.
 
 For each provider a message to the support address opens a case, and the customer's reply
 threads into it, exactly as mail read from a mailbox does; the same message posted again (or
-received over another path) is the same message, filed once.
+received over another path) is the same message, filed once. A bounce event from each
+provider suppresses the address of the message it names and marks that message.
 """
 
 from __future__ import annotations
@@ -20,19 +21,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core import migrate as schema
 from crm_core import models as m
+from crm_core.bounces.models import SentKind, SentMessage
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import services
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from tests.keyring import TEST_KEYRING
 from tests.mail_provider_requests import (
+    JSON,
     MAILGUN_KEY,
+    SendGridSigner,
     basic,
+    mailgun_event,
     mailgun_form,
     mailgun_route_fields,
     postmark_json,
     sendgrid_inbound,
 )
 from tests.processes import celery_worker, service_env, wait_until, web_app
+from tests.provider_requests import provider_fixture
 from tests.services import (
     REDIS_URL,
     postgres_reason,
@@ -233,3 +239,66 @@ def test_postmark_post_opens_a_case_a_reply_threads_and_the_same_mail_elsewhere_
     assert json.loads(postmark_json("inbound.json"))[
         "MessageID"
     ]  # Postmark's id is not the Message-ID
+
+
+def test_a_bounce_from_each_provider_suppresses_its_address_and_marks_its_message(
+    platform: Platform,
+) -> None:
+    signer = SendGridSigner()
+    platform.source("mg-events", "mailgun", MAILGUN_KEY)
+    sendgrid = platform.source("sg-events", "sendgrid")
+    postmark = platform.source("pm-events", "postmark")
+    assert sendgrid is not None
+    assert postmark is not None
+    with platform.sessions.begin() as session:
+        services.set_source_public_key(session, name="sg-events", public_key=signer.public_key)
+        for recipient, message_id, provider_id in (
+            (
+                "bounced@example.org",
+                "20261203085300.1.C4F1E2D3B4A59687@mg.example.com",
+                "<20261203085300.1.C4F1E2D3B4A59687@mg.example.com>",
+            ),
+            ("blocked@example.org", "sg-1@crm.example.com", "14c5d75ce94.dfd.64b469"),
+            ("dropped@example.org", "sg-2@crm.example.com", "14c5d75ce95.dfd.64b469"),
+            (
+                "hard@example.org",
+                "case-12@crm.example.com",
+                "883953f4-6105-42a2-a16a-77a8eac79483",
+            ),
+        ):
+            session.add(
+                SentMessage(
+                    message_id=message_id,
+                    recipient=recipient,
+                    kind=SentKind.CAMPAIGN,
+                    provider_message_id=provider_id,
+                )
+            )
+    batch = provider_fixture("sendgrid/event_batch.json")
+    events = [
+        platform.post("mg-events", mailgun_event("failed_permanent.json"), {"Content-Type": JSON}),
+        platform.post("sg-events", batch, signer.headers(batch)),
+        platform.post(
+            "pm-events",
+            postmark_json("bounce.json", Email="hard@example.org"),
+            {"Content-Type": JSON, **basic(postmark)},
+        ),
+    ]
+    for event_id in events:
+        platform.processed(event_id)
+    with platform.sessions() as session:
+        suppressed = {
+            row.email_normalized: (row.reason, row.provider)
+            for row in session.scalars(select(m.Suppression))
+        }
+        marked = {row.recipient: row.report_outcome for row in session.scalars(select(SentMessage))}
+    assert suppressed["bounced@example.org"] == ("bounced", "mailgun")
+    assert suppressed["dropped@example.org"] == ("bounced", "sendgrid")
+    assert suppressed["hard@example.org"] == ("bounced", "postmark")
+    assert "blocked@example.org" not in suppressed  # transient: counted only
+    assert marked == {
+        "bounced@example.org": "bounced",
+        "blocked@example.org": "bounced",
+        "dropped@example.org": "bounced",
+        "hard@example.org": "bounced",
+    }

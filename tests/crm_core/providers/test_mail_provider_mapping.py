@@ -92,7 +92,7 @@ def test_a_sendgrid_batch_is_one_report_per_event_acted_on() -> None:
     ]
     first = reports[0]
     assert first.report_id == "6g4ZI7SA-xmRDv57GoPIPw=="
-    assert first.provider_message_id == "14c5d75ce93"
+    assert first.provider_message_id == "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"
     assert first.message_id == "14c5d75ce93.dfd.64b469@ismtpd-555"
     assert first.reason == "bounce; 5.0.0; 500 unknown recipient"
     assert first.occurred_at == dt.datetime.fromtimestamp(1764753598, tz=dt.UTC)
