@@ -92,7 +92,15 @@ def _multipart(body: bytes, content_type: str, *, max_parts: int) -> MailForm:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
     # A form nests nothing: its parts are fields and files, one level deep.
     scan_structure(head + body, max_parts=max_parts, max_depth=2)
-    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    try:
+        return _parts(BytesParser(policy=email.policy.HTTP).parsebytes(head + body))
+    except (TooComplex, ValueError):
+        raise
+    except Exception as exc:  # the parser is lenient; a failure is hostile input
+        raise ValueError(f"the multipart body cannot be read: {type(exc).__name__}") from exc
+
+
+def _parts(message: object) -> MailForm:
     if not isinstance(message, EmailMessage) or not message.is_multipart():
         raise ValueError("the multipart body has no parts (is the boundary right?)")
     form = MailForm()

@@ -21,6 +21,7 @@ from email import policy
 from email.message import EmailMessage
 
 from crm_core.mail.bodies import safe_filename
+from crm_core.mail.charsets import clean_text
 
 # The body is ours: the original's description of its own body no longer applies.
 BODY_FIELDS = frozenset(
@@ -33,6 +34,8 @@ BODY_FIELDS = frozenset(
     }
 )
 _FIELD_NAME = re.compile(r"^[!-9;-~]{1,255}$")  # RFC 5322 ftext: printable ASCII but ':'
+# RFC 6838 type and subtype names.
+_TYPE_NAME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _LINE_BREAKS = re.compile(r"\r\n[ \t]*|\r[ \t]*|\n[ \t]*")
 MAX_FIELDS = 1000
 
@@ -66,6 +69,8 @@ def compose(
     """One MIME message of the original header ``fields`` (name, value, in order), the bodies
     and the attachments."""
     head = b"".join(_field(name, value) for name, value in _kept(fields))
+    text = clean_text(text) if text is not None else None
+    html = clean_text(html) if html is not None else None
     return head + _body(text, html, attachments, seed=_digest(head, text, html, attachments))
 
 
@@ -74,7 +79,7 @@ def _digest(head: bytes, text: str | None, html: str | None, attachments: Sequen
     boundaries too), so a replayed message without Message-ID has the same key."""
     digest = hashlib.sha256(head)
     for piece in (text, html):
-        digest.update(b"\0" + (piece or "").encode("utf-8", "surrogateescape"))
+        digest.update(b"\0" + (piece or "").encode())
     for part in attachments:
         digest.update(b"\0" + part.content)
     return digest.hexdigest()[:32]
@@ -90,8 +95,9 @@ def _kept(fields: Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
 
 def _field(name: str, value: str) -> bytes:
     # One line per field, whatever folding it came with: nothing it holds can start a new one.
-    unfolded = _LINE_BREAKS.sub(" ", value).strip()
-    return f"{name}: {unfolded}\r\n".encode("utf-8", "surrogateescape")
+    # 8-bit values (a provider's decoded ones) are written as UTF-8, which the parser reads.
+    unfolded = _LINE_BREAKS.sub(" ", clean_text(value)).strip()
+    return f"{name}: {unfolded}\r\n".encode()
 
 
 def _body(text: str | None, html: str | None, attachments: Sequence[Part], *, seed: str) -> bytes:
@@ -103,8 +109,8 @@ def _body(text: str | None, html: str | None, attachments: Sequence[Part], *, se
     else:
         body.set_content(html, subtype="html")
     for part in attachments:
-        maintype, _, subtype = part.content_type.strip().lower().partition("/")
-        if not maintype.isascii() or not subtype or "/" in subtype or not maintype.isalpha():
+        maintype, _, subtype = part.content_type.split(";", 1)[0].strip().lower().partition("/")
+        if not _TYPE_NAME.match(maintype) or not _TYPE_NAME.match(subtype):
             maintype, subtype = "application", "octet-stream"
         body.add_attachment(
             part.content,
@@ -125,7 +131,7 @@ def _body(text: str | None, html: str | None, attachments: Sequence[Part], *, se
 def _content_id(value: str | None) -> str | None:
     if not value:
         return None
-    bare = value.strip().strip("<>")
+    bare = clean_text(value).strip().strip("<>")
     if not bare or not bare.isascii() or not bare.isprintable() or any(c in bare for c in "<> "):
         return None
     return f"<{bare}>"

@@ -158,7 +158,8 @@ def _text(value: Any) -> str:
 def _check(signed: Signed, *, secrets: Iterable[str], now: float, tolerance: int) -> None:
     if not signed.signature:
         raise SignatureError("missing signature")
-    if not signed.token or len(signed.token) > MAX_TOKEN:
+    token = signed.token
+    if not token or len(token) > MAX_TOKEN or not token.isascii() or not token.isprintable():
         raise SignatureError("missing token")
     timestamp = signed.timestamp
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:

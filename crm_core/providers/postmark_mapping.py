@@ -17,12 +17,13 @@ are what they say. ``MessageID`` is the id Postmark's send API returned.
 
 from __future__ import annotations
 
-from email.utils import formataddr
+from email.header import Header
 from typing import Any
 
 from crm_core.bounces.reports import DeliveryReport, ReportOutcome
 from crm_core.errors import FieldError, InvalidInput
 from crm_core.mail import MailLimits
+from crm_core.mail.charsets import clean_text
 from crm_core.mail.transfer_encoding import lenient_b64decode
 from crm_core.providers.mail_message import InboundMail, Part, compose
 from crm_core.providers.postmark import SPAM_COMPLAINT, record_type
@@ -85,12 +86,20 @@ def inbound_mail(
 
 
 def _address(value: Any) -> str | None:
-    if not isinstance(value, dict):
+    """``"Name" <email>`` of a ``…Full`` object; ``None`` without a usable address."""
+    if not isinstance(value, dict) or not isinstance(value.get("Email"), str):
         return None
-    email, name = value.get("Email"), value.get("Name")
-    if not isinstance(email, str) or not email:
+    email = clean_text(value["Email"]).strip()
+    if not email or any(char in email for char in '<>,;"\r\n'):
         return None
-    return formataddr((name if isinstance(name, str) else "", email), charset="utf-8")
+    name = clean_text(value["Name"]).strip() if isinstance(value.get("Name"), str) else ""
+    if not name:
+        return email
+    if name.isascii():
+        quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    else:
+        quoted = Header(name, "utf-8").encode()
+    return f"{quoted} <{email}>"
 
 
 def _list(value: Any) -> list[Any]:

@@ -224,3 +224,12 @@ def test_postmark_delivery_records_are_ignored_and_unauthenticated_posts_refused
     assert (delivery.topic, delivery.handled) == ("Delivery", False)
     with pytest.raises(SignatureError):
         _receive("postmark", _request(body, JSON), secrets=["pm:pw"])
+
+
+@pytest.mark.parametrize("token", ["t\ud800", "", "x" * 300, 12])
+def test_a_mailgun_token_that_is_no_token_is_refused(token: object) -> None:
+    body = json.dumps(
+        {"signature": {"timestamp": str(int(NOW)), "token": token, "signature": "00"}}
+    )
+    with pytest.raises(SignatureError):
+        _receive("mailgun", _request(body.encode(), JSON), secrets=[MAILGUN_KEY])
