@@ -162,7 +162,15 @@ def show_source(name: str) -> None:
         current = services.active_secrets(session, source_id=source.id)
         secret = current[0] if current and not provider.takes_secret else None
         origins, redirect = list(source.allowed_origins or []), source.redirect_url
+        has_key = source.public_key is not None
     click.echo(f"source {name!r}: {provider.label} ({provider.name.value}), {state}")
+    if provider.takes_public_key:
+        click.echo(
+            "verification key: set"
+            if has_key
+            else f"verification key: none; its signed requests are refused until: crm sources"
+            f" set-key {name} <key>"
+        )
     if provider.name == ProviderName.FORM:
         _echo_form_settings(origins, redirect)
     if provider.name == ProviderName.STANDARD:

@@ -160,8 +160,10 @@ def test_a_sendgrid_key_is_given_at_creation_or_later(crm, committed_db: Engine)
     key = SendGridSigner().public_key
     crm("sources", "add", "sg", "--provider", "sendgrid", "--public-key", key)
     crm("sources", "add", "sg2", "--provider", "sendgrid")
+    assert "verification key: none" in crm("sources", "show", "sg2").output
     other = SendGridSigner().public_key
     assert "new key" in crm("sources", "set-key", "sg2", other).output
+    assert "verification key: set" in crm("sources", "show", "sg2").output
     with make_session_factory(committed_db)() as session:
         assert services.get_source(session, name="sg").public_key == key
         assert services.get_source(session, name="sg2").public_key == other
