@@ -38,7 +38,9 @@ json_values = st.recursive(
 
 def _part(name: str, value: bytes, filename: str | None) -> bytes:
     disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-    return f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+    head = f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n"
+    # Any bytes a client may send, lone surrogates' UTF-8 encodings too.
+    return head.encode("utf-8", "surrogatepass") + value + b"\r\n"
 
 
 field_names = (
