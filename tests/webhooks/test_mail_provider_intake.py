@@ -174,3 +174,16 @@ def test_mail_events_have_no_standard_url(app: Flask) -> None:
         "/webhooks/ours/mail_events", data=b"[]", headers={"Content-Type": JSON}
     )
     _refused(response, 404)
+
+
+def test_the_raw_mime_url_mailgun_is_given_reaches_the_same_source(app: Flask) -> None:
+    """Mailgun posts the raw message when the route's URL ends in ``mime``: ``?as=mime``."""
+    _source(app, "mailgun")
+    raw = "From: Bob <bob@example.net>\r\nMessage-ID: <raw-1@example.net>\r\n\r\nhello\r\n"
+    body, content_type = mailgun_form({"recipient": "support@mg.example.com", "body-mime": raw})
+    response = app.test_client().post(
+        "/webhooks/mailgun?as=mime", data=body, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 202
+    [event] = _events(app)
+    assert (event.kind, event.topic) == ("emails", "inbound")
