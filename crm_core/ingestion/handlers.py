@@ -9,7 +9,10 @@ source whose provider is not ``standard`` the
 provider's mapping (``crm_core.providers.mapping``, by the event's topic) takes
 the place of ``parse``: it restates the provider's document in our terms, the
 kind's ``build`` checks it as it checks a standard one, and the same payload goes
-to the same ``handle``; errors name the provider's own fields.
+to the same ``handle``; errors name the provider's own fields. The e-mail providers'
+posts are not JSON documents to map: a kind's ``readers`` turn them straight into its
+payload (``emails``: the message they carried, parsed as any raw message is;
+``mail_events``: their delivery reports).
 Every handler runs inside the task's transaction, is idempotent (a replay
 writes nothing new), raises ``PermanentError`` for input it can never process,
 and returns what it touched as ``(entity_type, id)``. Tests that need another
