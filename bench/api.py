@@ -6,8 +6,9 @@
 Makes a scratch PostgreSQL database at revision 0015, fills it in the server with
 ``INSERT … SELECT FROM generate_series`` (customers, ``--contacts`` contacts with names,
 addresses and E.164 numbers, ``--cases`` support cases with subjects, assignees and statuses,
-and 100 Activities for each of 2,000 customers), then upgrades it to head, so migration 0020
-builds its search and keyset indexes over the rows (its time is printed). The real app then
+and 100 Activities for each of 2,000 customers), then upgrades it to head, so migrations 0020
+and 0021 build their search and keyset indexes and the list of words over the rows (the time
+is printed). The real app then
 runs under gunicorn as the Procfile starts it, and ``--connections`` keep-alive clients send,
 in turn for ``--rounds`` rounds, ``--requests`` requests to each route:
 
@@ -396,7 +397,7 @@ def main(args: argparse.Namespace) -> None:
         print(f"seeded in {time.monotonic() - began:.0f} s", flush=True)
         began = time.monotonic()
         schema.upgrade(database_url)
-        print(f"migration 0020 over the rows: {time.monotonic() - began:.0f} s", flush=True)
+        print(f"migrations to head over the rows: {time.monotonic() - began:.0f} s", flush=True)
         engine = make_engine(database_url, keyring=Keyring([keyring_key]))
         with make_session_factory(engine).begin() as session:
             _, key = create_api_key(

@@ -11,7 +11,8 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from crm_cli.session import transaction
+from crm_cli.session import operator, transaction
+from crm_core.admin import campaigns as admin
 from crm_core.campaigns import services
 from crm_core.errors import InvalidInput, PermanentError
 
@@ -86,8 +87,9 @@ def create(
     when = _iso(send_at)
     campaign_id = _run(
         lambda s: (
-            services.create_campaign(
+            admin.create_campaign(
                 s,
+                actor=operator(),
                 name=name,
                 code=code,
                 subject=subject,
@@ -122,7 +124,7 @@ def show(campaign_id: int) -> None:
 @click.argument("campaign_id", type=int)
 def send(campaign_id: int) -> None:
     """Send now (the dispatcher starts it within seconds); a no-op when already sending."""
-    started = _run(lambda s: services.send_now(s, campaign_id=campaign_id))
+    started = _run(lambda s: admin.send_now(s, actor=operator(), campaign_id=campaign_id))
     click.echo("campaign due now" if started else "campaign already sending or sent")
 
 
@@ -136,7 +138,9 @@ def schedule(campaign_id: int, send_at: str | None, cron: str | None) -> None:
         raise click.UsageError("give --at, --cron or both")
     when = _iso(send_at)
     campaign = _run(
-        lambda s: services.schedule(s, campaign_id=campaign_id, send_at=when, cron=cron)
+        lambda s: admin.schedule(
+            s, actor=operator(), campaign_id=campaign_id, send_at=when, cron=cron
+        )
     )
     first = campaign.send_at.isoformat()
     every = f", then on every match of {campaign.schedule_cron!r} (UTC)" if cron else ""
@@ -146,7 +150,7 @@ def schedule(campaign_id: int, send_at: str | None, cron: str | None) -> None:
 def _simple(action: str, done: str) -> click.Command:
     @click.argument("campaign_id", type=int)
     def command(campaign_id: int) -> None:
-        _run(lambda s: getattr(services, action)(s, campaign_id=campaign_id))
+        _run(lambda s: getattr(admin, action)(s, actor=operator(), campaign_id=campaign_id))
         click.echo(f"campaign {campaign_id} {done}")
 
     command.__doc__ = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from crm_cli.session import operator
 from crm_core.config import get_settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.errors import InvalidInput
@@ -32,6 +33,7 @@ def reply(case_id: int, body: str, html_file: click.utils.LazyFile | None) -> No
         outcome = send_case_reply(
             make_session_factory(engine),
             backend,
+            actor=operator(),
             case_id=case_id,
             body=body,
             html=html_file.read() if html_file else None,

@@ -15,8 +15,7 @@ from typing import TextIO
 
 import click
 
-from crm_cli.people import operator
-from crm_cli.session import session_factory, transaction
+from crm_cli.session import operator, session_factory, transaction
 from crm_core.config import get_settings
 from crm_core.contact_files.exporting import FORMATS, export_contacts
 from crm_core.contact_files.importing import (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from crm_cli.session import transaction
+from crm_cli.session import operator, transaction
+from crm_core.admin import subscriptions as admin
 from crm_core.config import get_settings
 from crm_core.errors import InvalidInput
 from crm_core.followups import services as followup_services
@@ -60,7 +61,7 @@ def complete(task_id: int) -> None:
     """Mark follow-up TASK_ID done."""
     with transaction() as session:
         task = followup_services.close_followup(
-            session, task_id=task_id, status=FollowUpStatus.DONE
+            session, actor=operator(), task_id=task_id, status=FollowUpStatus.DONE
         )
     if task is None:
         raise click.ClickException(f"no follow-up {task_id}")
@@ -83,8 +84,8 @@ def add_subscription(url: str, events: str) -> None:
     """Subscribe URL; its signing secret is printed alone on the last line."""
     with transaction() as session:
         try:
-            created = notification_services.add_subscription(
-                session, url=url, events=events.split(",")
+            created = admin.add_subscription(
+                session, actor=operator(), url=url, events=events.split(",")
             )
         except InvalidInput as exc:
             raise click.ClickException(str(exc)) from None
@@ -114,8 +115,8 @@ def list_subscriptions() -> None:
 def remove_subscription(subscription_id: int) -> None:
     """Delete a subscription and the notifications it is still owed."""
     with transaction() as session:
-        removed = notification_services.remove_subscription(
-            session, subscription_id=subscription_id
+        removed = admin.remove_subscription(
+            session, actor=operator(), subscription_id=subscription_id
         )
     if not removed:
         raise click.ClickException(f"no subscription {subscription_id}")

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from crm_cli.session import transaction
+from crm_cli.session import operator, transaction
+from crm_core.admin import mailboxes as admin
 from crm_core.config import get_settings
 from crm_core.errors import InvalidInput
 from crm_core.mailboxes import imap, services
@@ -46,8 +47,8 @@ def add(name: str, url: str, password_stdin: bool, move_to: str | None) -> None:
     try:
         password = _password(url, from_stdin=password_stdin)
         with transaction() as session:
-            view = services.add_mailbox(
-                session, name=name, url=url, move_to=move_to, password=password
+            view = admin.add_mailbox(
+                session, actor=operator(), name=name, url=url, move_to=move_to, password=password
             )
     except InvalidInput as exc:
         raise click.ClickException(str(exc)) from None
@@ -109,7 +110,7 @@ def list_mailboxes() -> None:
 def remove(name: str) -> None:
     """Stop polling a mailbox; the messages already stored stay, under its source."""
     with transaction() as session:
-        if not services.remove_mailbox(session, name=name):
+        if not admin.remove_mailbox(session, actor=operator(), name=name):
             raise click.ClickException(f"no mailbox {name!r}")
     click.echo(f"mailbox {name!r} removed")
 

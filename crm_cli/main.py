@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from crm_cli.attachments import attachments
 from crm_cli.campaigns import campaigns
 from crm_cli.cases import cases
 from crm_cli.contacts import contacts
@@ -112,3 +113,4 @@ cli.add_command(followups)
 cli.add_command(subscriptions)
 cli.add_command(secrets_group)
 cli.add_command(suppressions)
+cli.add_command(attachments)

@@ -7,7 +7,6 @@ permission: whoever runs them already holds the database's credentials.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from crm_cli.session import transaction
+from crm_cli.session import operator, transaction
 from crm_core.errors import InvalidInput
 from crm_core.people import api_keys as keys
 from crm_core.people import audit as audit_log
@@ -31,15 +30,6 @@ _EXPECTED = (
     keys.ApiKeyExists,
     keys.ApiKeyNotFound,
 )
-
-
-def operator() -> Actor:
-    """The person at the command line, named by their login."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):  # no login name in this environment
-        name = "cli"
-    return Actor.operator(name)
 
 
 @contextmanager

@@ -1,7 +1,9 @@
-"""The command line's unit of work: one transaction on the configured database."""
+"""The command line's unit of work: one transaction on the configured database, done by the
+operator (the person at the command line)."""
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,6 +12,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm_core.config import get_settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.encryption.keyring import Keyring
+from crm_core.people.permissions import Actor
+
+
+def operator() -> Actor:
+    """The person at the command line, named by their login (``operator:<name>`` in the audit
+    log), with every permission: whoever runs ``crm`` already holds the database's credentials."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name in this environment
+        name = "cli"
+    return Actor.operator(name)
 
 
 @contextmanager

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from crm_cli.session import transaction
+from crm_cli.session import operator, transaction
+from crm_core.admin import sources as admin
 from crm_core.config import MissingSettingError, get_settings
 from crm_core.errors import InvalidInput
 from crm_core.ingestion import services
@@ -85,8 +86,9 @@ def add_source(
     base_url = None if chosen.name == ProviderName.STANDARD else _base_url()
     with transaction() as session:
         try:
-            source, secret = services.create_source(
+            source, secret = admin.create_source(
                 session,
+                actor=operator(),
                 name=name,
                 description=description,
                 rate_limit_per_minute=rate_limit,
@@ -122,7 +124,7 @@ def set_mapping(name: str, mapping_file: str | None, refs: tuple[str, ...]) -> N
     mapping = _given_mapping(mapping_file, refs)
     with transaction() as session:
         try:
-            services.set_source_mapping(session, name=name, mapping=mapping)
+            admin.set_source_mapping(session, actor=operator(), name=name, mapping=mapping)
         except services.SourceNotFound as exc:
             raise click.ClickException(str(exc)) from None
         except InvalidInput as exc:
@@ -273,8 +275,12 @@ def rotate(name: str, grace_hours: float | None, secret: str | None, secret_stdi
     secret = _given_secret(secret, secret_stdin)
     with transaction() as session:
         try:
-            secret = services.rotate_secret(
-                session, name=name, grace=dt.timedelta(hours=hours), secret=secret
+            secret = admin.rotate_secret(
+                session,
+                actor=operator(),
+                name=name,
+                grace=dt.timedelta(hours=hours),
+                secret=secret,
             )
             provider = PROVIDERS[services.get_source(session, name=name).provider]
         except services.SourceNotFound as exc:
@@ -306,7 +312,7 @@ def enable(name: str) -> None:
 def _set_enabled(name: str, *, enabled: bool) -> None:
     with transaction() as session:
         try:
-            services.set_source_enabled(session, name=name, enabled=enabled)
+            admin.set_source_enabled(session, actor=operator(), name=name, enabled=enabled)
         except services.SourceNotFound as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"source {name!r} {'enabled' if enabled else 'disabled'}")

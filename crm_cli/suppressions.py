@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
-from crm_cli.session import transaction
+from crm_cli.session import operator, transaction
+from crm_core.admin.suppressions import remove_suppression
 from crm_core.base.pagination import MAX_LIMIT
-from crm_core.bounces.suppression import get_suppression, list_suppressions, remove_suppression
+from crm_core.bounces.suppression import get_suppression, list_suppressions
 from crm_core.errors import InvalidInput
 
 
@@ -61,7 +62,7 @@ def remove(email: str, reason: str) -> None:
     """Take EMAIL off the list; the reason is kept as an Activity."""
     with transaction() as session:
         try:
-            removed = remove_suppression(session, email=email, reason=reason)
+            removed = remove_suppression(session, actor=operator(), email=email, reason=reason)
         except InvalidInput as exc:
             raise click.ClickException(str(exc)) from None
     if removed is None:

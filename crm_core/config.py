@@ -180,6 +180,21 @@ class Settings(BaseSettings):
         ge=0,
         description="Total decoded bytes of the attachments recorded per e-mail.",
     )
+    blob_url: str = Field(
+        default="",
+        description=(
+            "Where attachment bytes are kept, each once by its SHA-256: s3://bucket/prefix (an"
+            " S3-compatible bucket, through boto3; credentials and region the standard AWS way)"
+            " or file://DIR. Default: the folder var/blobs."
+        ),
+    )
+    blob_s3_endpoint_url: str = Field(
+        default="",
+        description=(
+            "Endpoint of the S3-compatible server of CRM_BLOB_URL (MinIO, Ceph, R2…), e.g."
+            " https://minio.internal:9000. Default: boto3's own (AWS_ENDPOINT_URL, else AWS)."
+        ),
+    )
     max_mime_parts: int = Field(
         default=500,
         ge=1,
@@ -243,9 +258,13 @@ class Settings(BaseSettings):
     mail_url: str = Field(
         default="",
         description=(
-            "Outbound mail: smtp://user:pass@host:port[?starttls=1], smtps://…, https://… "
-            "(an HTTP e-mail API), console:// or file://DIR. Default: file://var/outbox. "
-            "A password is only sent over TLS (smtps:// or ?starttls=1) unless ?insecure=1."
+            "Outbound mail: smtp://user:pass@host:port[?starttls=1], smtps://…, "
+            "mailgun+https://api:KEY@api.mailgun.net/v3/DOMAIN, "
+            "sendgrid+https://apikey:KEY@api.sendgrid.com, "
+            "postmark+https://:SERVER_TOKEN@api.postmarkapp.com (each provider's own send API), "
+            "https://… (the provider-neutral JSON API, for an adapter of your own), console:// "
+            "or file://DIR. Default: file://var/outbox. A password is only sent over TLS "
+            "(smtps:// or ?starttls=1) unless ?insecure=1."
         ),
     )
     mail_from: str = Field(

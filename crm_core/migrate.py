@@ -13,15 +13,21 @@ if TYPE_CHECKING:
     from crm_core.encryption.keyring import Keyring
 
 
-# Search structures made by migration 0020 and kept out of the models: FTS5 tables (and the
-# shadow tables SQLite keeps for them) and expression indexes.
-_SEARCH_PREFIXES = ("ix_search_", "contacts_fts", "customers_fts", "support_cases_fts")
+# Search structures made by migrations 0020 and 0021 and kept out of the models: FTS5 tables
+# (and the shadow tables SQLite keeps for them), expression indexes, the table of words.
+_SEARCH_PREFIXES = (
+    "ix_search_",
+    "contacts_fts",
+    "customers_fts",
+    "support_cases_fts",
+    "search_words",
+)
 
 
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
-    """Whether autogenerate compares this object: not the search structures of migration 0020."""
+    """Whether autogenerate compares this object: not the search structures of 0020 and 0021."""
     return not (reflected and name is not None and name.startswith(_SEARCH_PREFIXES))
 
 

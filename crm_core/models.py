@@ -4,6 +4,7 @@ Alembic, the ERD generator and the tests import this module.
 """
 
 from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
+from crm_core.attachments.models import StoredAttachment
 from crm_core.base.entities import EntityType, ExternalRef
 from crm_core.bounces.models import (
     AppliedDeliveryReport,
@@ -103,6 +104,7 @@ __all__ = [
     "SentMessage",
     "Source",
     "SourceSecret",
+    "StoredAttachment",
     "SubjectType",
     "Subscription",
     "SupportCase",

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import email.policy
 import json
 import queue
 import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -61,6 +63,8 @@ class MailApi:
     # The TLS server names (SNI) clients asked for.
     server_names: list[str | None] = field(default_factory=list)
     script: deque[Answer] = field(default_factory=deque)
+    # Answers what the script does not (a provider's fake); None: 200 with an id.
+    responder: Callable[[RecordedRequest], Answer] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -72,7 +76,23 @@ class MailApi:
             self.requests.append(request)
             if self.script:
                 return self.script.popleft()
+            if self.responder is not None:
+                return self.responder(request)
             return Answer(body={"id": f"api-{len(self.requests)}"})
+
+
+def _parsed_body(content_type: str, raw: bytes) -> Any:
+    """JSON as its value; ``multipart/form-data`` as its ``(name, value)`` fields, in order."""
+    if not raw:
+        return None
+    if not content_type.startswith("multipart/form-data"):
+        return json.loads(raw)
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    form = BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    # Form fields carry no charset: they are UTF-8, as the HTML standard sends them.
+    return [(part.get_param("name", header="content-disposition"),
+             part.get_payload(decode=True).decode("utf-8"))
+            for part in form.iter_parts()]  # fmt: skip
 
 
 def _handler_for(api: MailApi) -> type[BaseHTTPRequestHandler]:
@@ -82,7 +102,7 @@ def _handler_for(api: MailApi) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length)
-            body = json.loads(raw) if raw else None
+            body = _parsed_body(self.headers.get("Content-Type", ""), raw)
             answer = api.next_answer(RecordedRequest(self.path, dict(self.headers), body, raw))
             if answer.delay:
                 time.sleep(answer.delay)

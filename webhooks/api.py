@@ -31,7 +31,7 @@ from crm_core.mail_transport.backends import backend_from_url
 from crm_core.readapi import lists, queries, schemas, search
 from crm_core.sales.models import Agreement
 from crm_core.support.replies import CaseNotFound, ReplyOutcome, send_case_reply
-from webhooks.auth import require_api_key
+from webhooks.auth import current_actor, require_api_key
 from webhooks.idempotency import idempotent
 from webhooks.openapi.registry import Body, Header, documented
 from webhooks.problems import problem
@@ -362,7 +362,7 @@ def show_case(case_id: int) -> Response:
 @bp.get("/activities/<int:activity_id>")
 @documented(
     summary="One Activity, whole",
-    responses={200: schemas.ActivityDoc, 404: "No such activity."},
+    responses={200: schemas.ActivityShown, 404: "No such activity."},
     tags=("activities",),
 )
 @require_api_key
@@ -490,7 +490,9 @@ def close_followup(task_id: int, action: str) -> Response:
         return problem(404, f"No follow-up {task_id}.", type_="not-found")
     status = FollowUpStatus.DONE if action == "complete" else FollowUpStatus.CANCELLED
     with crm_state().sessions.begin() as session:
-        found = followups.close_followup(session, task_id=task_id, status=status)
+        found = followups.close_followup(
+            session, actor=current_actor(), task_id=task_id, status=status
+        )
     return _answer(found, "follow-up", task_id)
 
 
@@ -524,6 +526,7 @@ def reply_to_case(case_id: int) -> Response:
         outcome = send_case_reply(
             crm.sessions,
             backend,
+            actor=current_actor(),
             case_id=case_id,
             body=reply.body,
             html=reply.html,

@@ -28,6 +28,7 @@ from crm_core.payloads.json_body import parse_json_body
 from crm_core.people.permissions import PermissionDenied
 from crm_core.readapi import queries, schemas
 from crm_core.support.sla import SlaPolicy
+from webhooks.attachments import release_attachments
 from webhooks.auth import current_actor, forbidden, require_api_key
 from webhooks.idempotency import idempotent
 from webhooks.openapi.registry import JSON, Body, Header, documented
@@ -132,6 +133,7 @@ def _write(
     try:
         with crm_state().sessions.begin() as session:
             result = work(session)
+        release_attachments(session)
     except InvalidInput as exc:
         return problem(
             422, str(exc), title="Invalid input", type_="invalid", errors=exc.error_dicts()

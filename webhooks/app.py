@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from crm_core.blobs.configured import blob_store_from_settings
 from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.encryption.keyring import Keyring
@@ -26,6 +27,7 @@ from webhooks import (
     unsubscribe,
 )
 from webhooks.api_writes import bp as writes_api
+from webhooks.attachments import bp as attachments_api
 from webhooks.audit import bp as audit_api
 from webhooks.auth import check_route_permissions
 from webhooks.exports import bp as exports_api
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             engine=engine,
             sessions=make_session_factory(engine),
             inbox=Inbox(engine),
+            blobs=blob_store_from_settings(settings),
         ),
     )
     bodies.init_app(app, settings)
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(writes_api)
     app.register_blueprint(apidocs.bp)
     app.register_blueprint(exports_api)
+    app.register_blueprint(attachments_api)
     check_route_permissions(app)
     check_idempotent_posts(app)
     return app

@@ -29,6 +29,7 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "events.show_event": P.READ,
     "api.list_contacts": P.READ,
     "exports.export_contacts_file": P.READ,
+    "attachments.download_attachment": P.READ,
     "api.show_contact": P.READ,
     "api.show_customer": P.READ,
     "api.customer_timeline": P.READ,

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_core.admin import campaigns as admin
 from crm_core.campaigns import sending, services
 from crm_core.editing.schemas import parse
 from crm_core.errors import FieldError, InvalidInput, PermanentError
-from webhooks.auth import require_api_key
+from webhooks.auth import current_actor, require_api_key
 from webhooks.idempotency import idempotent
 from webhooks.openapi.registry import Body, documented
 from webhooks.problems import problem
@@ -140,8 +141,9 @@ def create() -> Response:
 
     def work(session: Any) -> dict[str, Any]:
         body = parse(CampaignCreate, _body())
-        campaign = services.create_campaign(
+        campaign = admin.create_campaign(
             session,
+            actor=current_actor(),
             name=body.name,
             code=body.code,
             subject=body.subject,
@@ -207,19 +209,22 @@ def act(campaign_id: int, action: str) -> Response:
     if campaign_id > _MAX_ID:
         return problem(404, f"no campaign {campaign_id}", type_="not-found")
 
+    actor = current_actor()
+
     def work(session: Any) -> dict[str, Any]:
         if action == "send":
-            services.send_now(session, campaign_id=campaign_id)
+            admin.send_now(session, actor=actor, campaign_id=campaign_id)
         elif action == "schedule":
             body = parse(CampaignSchedule, _body())
-            services.schedule(
+            admin.schedule(
                 session,
+                actor=actor,
                 campaign_id=campaign_id,
                 send_at=_instant(body.send_at, "send_at"),
                 cron=body.cron,
             )
         else:
-            getattr(services, action)(session, campaign_id=campaign_id)
+            getattr(admin, action)(session, actor=actor, campaign_id=campaign_id)
         return _view(session, campaign_id)
 
     response = _run(work)

@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_core.blobs import BlobStore
 from crm_core.config import Settings
 from crm_core.ingestion.inbox import Inbox
 
@@ -16,12 +17,13 @@ _KEY = "crm"
 
 @dataclass(frozen=True)
 class CrmState:
-    """Settings, the database and the inbox writer of one app."""
+    """Settings, the database, the inbox writer and the attachments' blob store of one app."""
 
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
     inbox: Inbox
+    blobs: BlobStore
 
 
 def init_state(app: Flask, state: CrmState) -> None:

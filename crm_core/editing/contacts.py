@@ -7,17 +7,29 @@ deleted (make another primary first, or delete the customer).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core.attachments.services import erase_contact_attachments
 from crm_core.base.entities import EntityType
-from crm_core.customers.models import Contact, Customer
+from crm_core.customers.consent import ConsentStatement, apply_consent, supersedes
+from crm_core.customers.models import ConsentStatus, Contact, Customer
 from crm_core.customers.services import add_contact, set_primary_contact
+from crm_core.db import utcnow
 from crm_core.editing import records
 from crm_core.editing.records import RecordConflict, RecordMerged, RecordNotFound
-from crm_core.editing.schemas import ContactCreate, ContactFields, merge_patch, parse, parse_patch
+from crm_core.editing.schemas import (
+    ConsentUpdate,
+    ContactCreate,
+    ContactFields,
+    merge_patch,
+    parse,
+    parse_patch,
+)
+from crm_core.errors import FieldError, InvalidInput
 from crm_core.leads.normalize import join_name, normalize_phone
 from crm_core.notifications.events import ContactSummary, ContactUpdated
 from crm_core.notifications.services import notify
@@ -38,7 +50,13 @@ AUDITED = (
     "notes",
     "tags",
     "attributes",
+    "marketing_consent",
+    "marketing_consent_at",
+    "marketing_consent_source_id",
+    "marketing_consent_method",
 )
+# A statement's time may run this far ahead of ours (the client's clock).
+CLOCK_LEEWAY = dt.timedelta(minutes=5)
 
 
 def _get(session: Session, contact_id: int) -> Contact:
@@ -85,10 +103,35 @@ def apply_fields(
             contact.attributes = (
                 {} if value is None else merge_patch(contact.attributes or {}, value)
             )
+        elif name == "marketing_consent":
+            state_consent(contact, value)
         elif name != "country":
             setattr(contact, name, value)
     if "full_name" not in fields and fields.keys() & {"first_name", "last_name"}:
         contact.full_name = join_name(contact.first_name, contact.last_name)
+
+
+def state_consent(contact: Contact, value: ConsentUpdate | dict[str, Any] | None) -> None:
+    """Record the consent a person stated to the client, by the rule senders' statements
+    follow (``apply_consent``), with no source: the audit entry says who recorded it."""
+    field = "marketing_consent"
+    if value is None:
+        raise InvalidInput(
+            [FieldError((field,), "cannot be null: state it again (granted or denied)")]
+        )
+    stated = value if isinstance(value, ConsentUpdate) else ConsentUpdate.model_validate(value)
+    now = utcnow()
+    if stated.at is not None and stated.at > now + CLOCK_LEEWAY:
+        raise InvalidInput([FieldError((field, "at"), "must not be in the future")])
+    statement = ConsentStatement(ConsentStatus(stated.status), stated.at or now, stated.method)
+    if not supersedes(statement, contact):
+        on_record = contact.marketing_consent_at
+        raise RecordConflict(
+            f"a later statement is on record ({contact.marketing_consent}"
+            f" at {on_record.isoformat() if on_record else 'an unknown time'})",
+            field=field,
+        )
+    apply_consent(contact, statement, source_id=None)
 
 
 def create_contact(
@@ -182,7 +225,8 @@ def make_primary(session: Session, *, actor: Actor, contact_id: int) -> Contact:
 
 
 def delete_contact(session: Session, *, actor: Actor, contact_id: int) -> None:
-    """Delete a contact that is not its customer's primary one."""
+    """Delete a contact that is not its customer's primary one, and its attachments (their
+    blobs are released after the commit: ``crm_core.attachments.services.released_keys``)."""
     actor.require(Permission.WRITE)
     contact = _get(session, contact_id)
     if contact.is_primary:
@@ -192,6 +236,8 @@ def delete_contact(session: Session, *, actor: Actor, contact_id: int) -> None:
         )
     before = records.snapshot(contact, AUDITED)
     records.forget_external_refs(session, entity_type=EntityType.CONTACT, ids=[contact.id])
+    # Its activities stay on the customer's timeline; the files the contact sent do not.
+    erase_contact_attachments(session, contact_id=contact.id)
     session.delete(contact)
     session.flush()
     changes = audit.removed(before)

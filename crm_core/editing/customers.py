@@ -13,6 +13,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity
+from crm_core.attachments.services import forget_customer_attachments
 from crm_core.base.entities import EntityType
 from crm_core.customers.models import Contact, Customer, CustomerKind, LifecycleStage
 from crm_core.customers.services import create_customer as insert_customer
@@ -146,7 +147,8 @@ def _ids(session: Session, column: Any, customer_column: Any, customer_id: int) 
 
 
 def delete_customer(session: Session, *, actor: Actor, customer_id: int) -> None:
-    """Delete a customer without orders or agreements, and everything that is only its."""
+    """Delete a customer without orders or agreements, and everything that is only its
+    (attachments too: their blobs are released after the commit, ``released_keys``)."""
     actor.require(Permission.WRITE)
     customer = _get(session, customer_id)
     for model, what in ((Order, "orders"), (Agreement, "agreements")):
@@ -166,6 +168,8 @@ def delete_customer(session: Session, *, actor: Actor, customer_id: int) -> None
     }
     for entity_type, ids in owned.items():
         records.forget_external_refs(session, entity_type=entity_type, ids=ids)
+    # Its activities go with it (ON DELETE CASCADE); their files' blobs are noted for release.
+    forget_customer_attachments(session, customer_id=customer_id)
     session.delete(customer)
     session.flush()
     changes = audit.removed(before)

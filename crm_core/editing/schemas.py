@@ -57,6 +57,22 @@ class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class ConsentUpdate(_Document):
+    """A person's e-mail marketing consent as they stated it to whoever records it:
+    ``granted``, or ``denied`` (withdrawn). ``at`` is when they said so (default: now; a
+    time without a zone is UTC), ``method`` how (``phone_call``, ``signed_form``…). As for a
+    sender's statement, the latest by time wins: one older than the consent on record is
+    refused."""
+
+    status: Literal["granted", "denied"]
+    at: Annotated[dt.datetime, AfterValidator(_as_utc)] | None = None
+    method: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+
+
 class ContactFields(_Document):
     """A contact as a client writes it."""
 
@@ -70,6 +86,8 @@ class ContactFields(_Document):
     notes: Annotated[str, Field(max_length=20_000)] | None = None
     tags: Tags | None = None
     attributes: Attributes | None = None
+    # Stated again, never cleared: null is refused.
+    marketing_consent: ConsentUpdate | None = None
 
 
 class ContactCreate(ContactFields):
@@ -112,10 +130,6 @@ class CasePatch(_Document):
     status: CaseStatus | None = None
     priority: CasePriority | None = None
     assignee: Email | None = None
-
-
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 EntityId = Annotated[int, Field(ge=1, le=2**63 - 1)]

@@ -35,6 +35,8 @@ from crm_core.followups.rules import (
 from crm_core.mail_transport.messages import AutoSubmitted, new_message_id
 from crm_core.notifications.events import CaseEscalated, CaseSummary, FollowUp, FollowUpCreated
 from crm_core.notifications.services import notify
+from crm_core.people import audit
+from crm_core.people.permissions import Actor, Permission
 from crm_core.sales.models import Opportunity, OpportunityStage
 from crm_core.support.models import CaseStatus, SupportCase
 
@@ -422,9 +424,15 @@ def list_followups(session: Session, *, status: str | None, cursor: str | None, 
 
 
 def close_followup(
-    session: Session, *, task_id: int, status: FollowUpStatus, now: dt.datetime | None = None
+    session: Session,
+    *,
+    actor: Actor,
+    task_id: int,
+    status: FollowUpStatus,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any] | None:
-    """Mark a task done or cancelled (idempotent); None when there is no such task."""
+    """Mark a task done or cancelled (idempotent, audited); None when there is no such task."""
+    actor.require(Permission.WRITE)
     task = session.get(FollowUpTask, task_id, with_for_update=True)
     if task is None:
         return None
@@ -432,4 +440,16 @@ def close_followup(
         task.status = status
         task.completed_at = now or utcnow()
         session.flush()
+        changes = audit.changes_between(
+            {"status": FollowUpStatus.OPEN.value, "completed_at": None},
+            {"status": task.status, "completed_at": task.completed_at},
+        )
+        audit.record(
+            session,
+            actor=actor,
+            entity="followup",
+            entity_id=task.id,
+            action="update",
+            changes=changes,
+        )
     return to_dict(task)

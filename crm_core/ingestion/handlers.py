@@ -446,6 +446,8 @@ def handle_email(
         auto_ack=policy.auto_ack,
         case_tokens=policy.case_tokens,
         bounces=policy.bounces,
+        # The store is made only for mail with files: a bad CRM_BLOB_URL spares the rest.
+        blobs=policy.blobs if parsed.attachments else None,
     )
     outcome = receive_email(session, parsed=parsed, context=context)
     # A replay finds its own message already filed: the first decision stands.

@@ -6,10 +6,13 @@ down; nothing under ``ingestion`` reads the settings itself.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from crm_core.blobs import BlobStore
+from crm_core.blobs.configured import blob_store_from_settings
 from crm_core.bounces.services import BouncePolicy
 from crm_core.config import Settings
 from crm_core.leads.normalize import free_mail_domains
@@ -36,6 +39,14 @@ class IngestPolicy:
     # Read when an e-mail first needs it: a missing CRM_SECRET_KEY fails that event alone,
     # never the other kinds.
     secret_key: Callable[[], str] = field(repr=False, compare=False)
+    # Where attachments' bytes are kept (CRM_BLOB_URL), made when an e-mail first needs it,
+    # so an unusable URL fails e-mail events alone; None keeps only the attachments' digests.
+    blob_store: Callable[[], BlobStore] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def blobs(self) -> BlobStore | None:
+        """The attachments' blob store, or None when none was given."""
+        return self.blob_store() if self.blob_store is not None else None
 
     @cached_property
     def case_tokens(self) -> CaseTokens:
@@ -55,4 +66,5 @@ class IngestPolicy:
             auto_ack=AutoAckSettings.from_settings(settings),
             bounces=BouncePolicy.from_settings(settings),
             secret_key=settings.resolved_secret_key,
+            blob_store=functools.partial(blob_store_from_settings, settings),
         )

@@ -86,6 +86,7 @@ def add_attachment(
             size=len(content),
             sha256=hashlib.sha256(content).hexdigest(),
             inline=inline,
+            content=content,
         )
     )
 

@@ -40,13 +40,28 @@ class MailLimits:
 
 @dataclasses.dataclass(frozen=True)
 class Attachment:
-    """An attachment as recorded: never its content, only what identifies it."""
+    """An attachment: what identifies it, and its decoded bytes to be kept apart.
+
+    ``content`` goes to the blob store (``crm_core.attachments``); it is never part of
+    the message's JSON form (``ParsedEmail.to_json_dict``), only its SHA-256 and size.
+    """
 
     filename: str | None
     content_type: str
     size: int
     sha256: str
     inline: bool = False
+    content: bytes = dataclasses.field(default=b"", repr=False, compare=False)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Every field but the content."""
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "inline": self.inline,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +125,9 @@ class ParsedEmail:
     reply_text: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field (dates as ISO 8601 strings)."""
-        data = dataclasses.asdict(self)
+        """A JSON-ready dict of every field (dates as ISO 8601 strings), attachments without
+        their bytes."""
+        data = dataclasses.asdict(dataclasses.replace(self, attachments=()))
+        data["attachments"] = [attachment.to_json_dict() for attachment in self.attachments]
         data["date"] = self.date.isoformat() if self.date else None
         return data

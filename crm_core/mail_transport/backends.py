@@ -1,11 +1,15 @@
 """Mail backends chosen by ``CRM_MAIL_URL``, and the two development ones (console, files).
 
-``smtp://user:pass@host:port[?starttls=1]``, ``smtps://…``, ``http(s)://…``
-(an HTTP e-mail API; the URL's password, if any, is its bearer token),
+``smtp://user:pass@host:port[?starttls=1]``, ``smtps://…``,
+``mailgun+https://api:KEY@api.mailgun.net/v3/DOMAIN``,
+``sendgrid+https://apikey:KEY@api.sendgrid.com``,
+``postmark+https://:TOKEN@api.postmarkapp.com``, ``http(s)://…`` (the
+provider-neutral JSON API; the URL's password, if any, is its bearer token),
 ``console://`` and ``file://DIR``. Query options: ``timeout`` (seconds),
-``cafile`` and ``insecure`` (SMTP), ``retries`` and ``backoff`` (HTTP). An SMTP
-password goes only over TLS (``smtps://`` or ``?starttls=1``) unless the URL
-says ``?insecure=1``.
+``cafile`` (SMTP and HTTP), ``insecure`` (SMTP), ``retries`` and ``backoff``
+(HTTP), ``testmode`` and ``tag`` (Mailgun), ``sandbox`` (SendGrid), ``stream``
+(Postmark). An SMTP password goes only over TLS (``smtps://`` or
+``?starttls=1``) unless the URL says ``?insecure=1``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from crm_core.mail_transport.base import (
     TransientDeliveryError,
 )
 from crm_core.mail_transport.http_api import HttpApiBackend, HttpApiSettings
+from crm_core.mail_transport.provider_apis import MailgunBackend, PostmarkBackend, SendGridBackend
 from crm_core.mail_transport.rate_limit import RateLimitedBackend, TokenBucket
 from crm_core.mail_transport.smtp import SmtpBackend, SmtpSettings
 
@@ -39,7 +44,10 @@ __all__ = [
     "HttpApiBackend",
     "InvalidMailUrlError",
     "MailBackend",
+    "MailgunBackend",
     "PermanentDeliveryError",
+    "PostmarkBackend",
+    "SendGridBackend",
     "SmtpBackend",
     "TransientDeliveryError",
     "backend_from_url",
@@ -130,9 +138,43 @@ def _backend(url: str) -> MailBackend:
         return SmtpBackend(_smtp_settings(parts, options, implicit_tls=scheme == "smtps"))
     if scheme in ("http", "https"):
         return HttpApiBackend(_http_settings(parts, options))
+    if scheme in _PROVIDERS:
+        return _provider_backend(scheme, parts, options)
     raise InvalidMailUrlError(
-        f"unknown mail URL scheme {scheme or '(none)'!r}: use smtp, smtps, http(s), console or file"
+        f"unknown mail URL scheme {scheme or '(none)'!r}: use smtp, smtps, mailgun+https,"
+        " sendgrid+https, postmark+https, http(s), console or file"
     )
+
+
+# Each provider's scheme, and the example its errors quote.
+_PROVIDERS = {
+    "mailgun+https": "mailgun+https://api:KEY@api.mailgun.net/v3/mg.example.com",
+    "sendgrid+https": "sendgrid+https://apikey:KEY@api.sendgrid.com",
+    "postmark+https": "postmark+https://:SERVER_TOKEN@api.postmarkapp.com",
+}
+
+
+def _provider_backend(scheme: str, parts: SplitResult, options: dict[str, str]) -> MailBackend:
+    example = _PROVIDERS[scheme]
+    key = unquote(parts.password or "") or unquote(parts.username or "")
+    if not key:
+        raise InvalidMailUrlError(f"{scheme} needs the API key in the URL, e.g. {example}")
+    path = parts.path.rstrip("/")
+    if scheme == "mailgun+https":
+        segments = path.split("/")
+        if len(segments) != 3 or segments[1] != "v3" or not segments[2]:
+            raise InvalidMailUrlError(f"{scheme} needs the sending domain's path, e.g. {example}")
+    elif path:
+        raise InvalidMailUrlError(f"{scheme} takes the API's address, no path, e.g. {example}")
+    settings = _http_settings(parts._replace(scheme="https", path=path), options, token=key)
+    if scheme == "mailgun+https":
+        mailgun_options = {"testmode": "yes"} if _flag(options.get("testmode", "0")) else {}
+        if options.get("tag"):
+            mailgun_options["tag"] = options["tag"]
+        return MailgunBackend(settings, options=mailgun_options)
+    if scheme == "sendgrid+https":
+        return SendGridBackend(settings, sandbox=_flag(options.get("sandbox", "0")))
+    return PostmarkBackend(settings, stream=options.get("stream") or None)
 
 
 def _smtp_settings(
@@ -164,7 +206,9 @@ def _smtp_settings(
     )
 
 
-def _http_settings(parts: SplitResult, options: dict[str, str]) -> HttpApiSettings:
+def _http_settings(
+    parts: SplitResult, options: dict[str, str], *, token: str | None = None
+) -> HttpApiSettings:
     if not parts.hostname:
         raise InvalidMailUrlError("an http(s):// mail URL needs a host")
     try:
@@ -174,11 +218,14 @@ def _http_settings(parts: SplitResult, options: dict[str, str]) -> HttpApiSettin
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     netloc = host if port is None else f"{host}:{port}"
     # The credentials are sent as a bearer token, never as part of the URL.
-    endpoint = urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
+    endpoint = urlunsplit((parts.scheme, netloc, parts.path or ("" if token else "/"), "", ""))
     timeout = _number(options, "timeout", 30.0)
+    if token is None and parts.password:
+        token = unquote(parts.password)
     return HttpApiSettings(
         url=endpoint,
-        token=unquote(parts.password) if parts.password else None,
+        token=token,
+        cafile=options.get("cafile") or None,
         connect_timeout=min(5.0, timeout),
         read_timeout=timeout,
         retries=int(_number(options, "retries", 3)),

@@ -9,6 +9,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from crm_core.activities.models import Activity
+from crm_core.attachments.services import attachments_of
 from crm_core.base.pagination import (
     DEFAULT_LIMIT,
     Page,
@@ -83,8 +84,11 @@ def get_customer(session: Session, *, customer_id: int) -> dict[str, Any] | None
 EXCERPT_CHARS = 500
 
 
-def activity_dict(activity: Activity) -> dict[str, Any]:
-    """An activity as a list shows it: its body cut to an excerpt, a link to the whole.
+def activity_dict(
+    activity: Activity, attachments: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """An activity as a list shows it: its body cut to an excerpt, a link to the whole, and
+    its attachments (each with the link that downloads it).
 
     An e-mail's text may be a megabyte; a page of them must stay small.
     """
@@ -93,7 +97,14 @@ def activity_dict(activity: Activity) -> dict[str, Any]:
     item["excerpt"] = body[:EXCERPT_CHARS]
     item["truncated"] = len(body) > EXCERPT_CHARS
     item["href"] = f"/api/activities/{activity.id}"
+    item["attachments"] = attachments or []
     return item
+
+
+def activity_dicts(session: Session, activities: Sequence[Activity]) -> list[dict[str, Any]]:
+    """``activity_dict`` of each, their attachments read in one query."""
+    files = attachments_of(session, (a.id for a in activities))
+    return [activity_dict(a, files.get(a.id)) for a in activities]
 
 
 def _body_of(activity: Activity) -> str:
@@ -106,9 +117,15 @@ def _body_of(activity: Activity) -> str:
 
 
 def get_activity(session: Session, *, activity_id: int) -> dict[str, Any] | None:
-    """One activity, whole: every detail and the full body."""
+    """One activity, whole: every detail, the full body, and its stored attachments (each
+    with the link that downloads it; ``details.attachments`` keeps what the message said)."""
     activity = session.get(Activity, activity_id)
-    return to_dict(activity) if activity else None
+    if activity is None:
+        return None
+    return {
+        **to_dict(activity),
+        "attachments": attachments_of(session, [activity.id]).get(activity.id, []),
+    }
 
 
 # Whose timeline: the record and the Activity column that links to it.
@@ -142,7 +159,7 @@ def timeline(
     rows = rows[:limit]
     last = rows[-1] if rows else None
     return Page(
-        items=[activity_dict(a) for a in rows],
+        items=activity_dicts(session, rows),
         next=encode_cursor([last.occurred_at.isoformat(), last.id]) if more and last else None,
     )
 
@@ -176,7 +193,7 @@ def get_case(
     rows = rows[:limit]
     last = rows[-1] if rows else None
     page = Page(
-        items=[activity_dict(a) for a in rows],
+        items=activity_dicts(session, rows),
         next=encode_cursor([last.occurred_at.isoformat(), last.id]) if more and last else None,
     )
     return {**to_dict(case), "activities": page.as_dict()}

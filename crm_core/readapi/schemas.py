@@ -127,14 +127,34 @@ CustomerDoc = _extended(
     primary_contact_id=int | None,
     contacts=list[ContactDoc],  # type: ignore[valid-type]
 )
+
+
+class AttachmentDoc(Shown):
+    """A file an e-mail carried, kept apart from the message: ``href`` downloads it."""
+
+    id: int
+    filename: str | None = Field(description="The name the sender gave it, if any.")
+    content_type: str
+    size: int = Field(description="Bytes.")
+    inline: bool = Field(description="Shown in the message's body rather than attached.")
+    href: str = Field(description="``/api/attachments/<id>``: its bytes.")
+
+
 ActivityDoc = row_model(Activity, name="Activity")
+ActivityShown = _extended(
+    ActivityDoc,
+    "ActivityWithAttachments",
+    "An Activity, whole, with the attachments kept of its e-mail.",
+    attachments=list[AttachmentDoc],
+)
 ActivityItem = _extended(
     row_model(Activity, name="ActivityRow", hide=frozenset({"details"})),
     "ActivityItem",
-    "An Activity in a list: an excerpt of its body, and a link to the whole.",
+    "An Activity in a list: an excerpt of its body, a link to the whole, its attachments.",
     excerpt=str,
     truncated=bool,
     href=str,
+    attachments=list[AttachmentDoc],
 )
 SupportCaseRow = row_model(SupportCase, name="SupportCaseRow")
 CaseDoc = _extended(

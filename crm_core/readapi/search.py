@@ -215,12 +215,132 @@ def _postgres_hits(session: Session, q: str, want: int) -> list[Hit]:
         ("case", _SUBJECT, _SUBJECT_TSV.op("@@")(english), lowered),
     ]
     found = _ranked(session, searches, want)
-    if not found:  # no row has every word: perhaps a typo
-        near = [
-            (kind, column, column.op("%>")(query), query) for kind, column, _, query in searches
+    if found:
+        return found
+    # No row has every word: perhaps a typo. First the words corrected to known spellings,
+    # searched by their words again; then, if that finds nothing, trigram similarity.
+    groups = _corrected_words(session, q)
+    if groups is not None:
+        simple, stemmed = _any_of(groups, "simple"), _any_of(groups, "english")
+        corrected: list[tuple[str, Any, ColumnElement[bool], str]] = [
+            ("contact", _CONTACT_TEXT, _CONTACT_TSV.op("@@")(simple), lowered),
+            ("customer", Customer.name_key, _CUSTOMER_TSV.op("@@")(simple), name_key(q)),
+            ("case", _SUBJECT, _SUBJECT_TSV.op("@@")(stemmed), lowered),
         ]
-        found = _ranked(session, near, want)
-    return found
+        found = _ranked(session, corrected, want)
+        if found:
+            return found
+    near = [(kind, column, column.op("%>")(query), query) for kind, column, _, query in searches]
+    return _ranked(session, near, want)
+
+
+# Known spellings a query word may be corrected to, at most, nearest first.
+SPELLINGS = 5
+# Each word of the query: whether ``search_words`` would list it (migration 0021's filter;
+# other words are kept as typed), and the listed words nearest in spelling (itself first when
+# it is there). ``%`` is trigram similarity above ``pg_trgm.similarity_threshold`` (0.3); a
+# typo (a letter missing, extra, wrong or swapped, or two) changes a word's length by two at
+# most, which keeps two words run together from being read as either of them.
+_SPELLINGS = text(
+    "SELECT q.w, s.word, s.word = q.w AS exact,"
+    " length(q.w) BETWEEN 3 AND 40 AND q.w !~ '[[:digit:]]' AS listed"
+    " FROM unnest(tsvector_to_array(to_tsvector('simple', :q))) AS q (w)"
+    " LEFT JOIN LATERAL (SELECT DISTINCT word, word <-> q.w AS distance FROM search_words"
+    " WHERE word % q.w AND abs(length(word) - length(q.w)) <= 2"
+    " ORDER BY distance LIMIT :n) AS s ON true"
+)
+
+
+def _corrected_words(session: Session, q: str) -> list[list[str]] | None:
+    """Each word of ``q`` (as the ``simple`` configuration splits it) with what it may mean:
+    itself, and, unless some row has it exactly, the known words nearest in spelling
+    (``search_words``, migration 0021). The word stays among them: a case subject matches by
+    its stem (``jam`` finds ``jammed``), which the list, of words as written, does not know.
+    A word with no near spelling may be two words run together (``graceschulz``), or a short
+    word missing a letter (``ad`` for ``ada``). None when nothing would change."""
+    rows = session.execute(_SPELLINGS, {"q": q, "n": SPELLINGS}).all()
+    spellings: dict[str, list[str]] = {}
+    known: set[str] = set()
+    for word, spelling, exact, listed in rows:
+        found = spellings.setdefault(word, [])
+        if exact or (not listed and len(word) >= MIN_LISTED):  # None: no spelling
+            known.add(word)
+        elif spelling is not None:
+            found.append(spelling)
+    unmatched = [w for w, found in spellings.items() if w not in known and not found]
+    listed = _listed(session, unmatched)
+    groups: list[list[str]] = []
+    for word, found in spellings.items():
+        if word in known:
+            groups.append([word])
+        elif found:
+            groups.append([word, *found])
+        elif len(word) < MIN_LISTED:
+            groups.append([word, *(w for w in _insertions(word) if w in listed)])
+        else:
+            groups.extend(_split(word, listed) or [[word]])
+    if len(groups) == len(spellings) and all(len(group) == 1 for group in groups):
+        return None
+    return groups
+
+
+# The shortest word ``search_words`` lists; a shorter one is a word missing a letter or more.
+MIN_LISTED = 3
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _insertions(word: str) -> list[str]:
+    """``word`` with one more letter anywhere (what a short word missing one may have been)."""
+    return [word[:at] + letter + word[at:] for at in range(len(word) + 1) for letter in _LETTERS]
+
+
+def _splits(word: str) -> list[tuple[str, str]]:
+    """``word`` cut in two words each long enough to be listed, the most even cut first."""
+    cuts = range(MIN_LISTED, len(word) - MIN_LISTED + 1)
+    return [(word[:at], word[at:]) for at in sorted(cuts, key=lambda at: abs(len(word) - 2 * at))]
+
+
+def _split(word: str, listed: set[str]) -> list[list[str]] | None:
+    """The words of the most even cut of ``word`` whose two halves are both listed."""
+    for left, right in _splits(word):
+        if left in listed and right in listed:
+            return [[left], [right]]
+    return None
+
+
+def _listed(session: Session, words: list[str]) -> set[str]:
+    """Which of the insertions into, and halves of, ``words`` ``search_words`` lists."""
+    candidates = {
+        candidate
+        for word in words
+        for candidate in (
+            _insertions(word)
+            if len(word) < MIN_LISTED
+            else [half for cut in _splits(word) for half in cut]
+        )
+    }
+    if not candidates:
+        return set()
+    rows = session.execute(
+        text("SELECT DISTINCT word FROM search_words WHERE word = ANY(:candidates)"),
+        {"candidates": sorted(candidates)},
+    )
+    return set(rows.scalars())
+
+
+def _any_of(groups: list[list[str]], config: str) -> ColumnElement[Any]:
+    """A text-search query matching a row with one word of each group (in ``config``)."""
+    language: ColumnElement[Any] = literal_column(f"'{config}'")
+    query: ColumnElement[Any] | None = None
+    for group in groups:
+        either: ColumnElement[Any] | None = None
+        for word in group:
+            term = func.plainto_tsquery(language, word)
+            either = term if either is None else either.op("||")(term)
+        assert either is not None
+        query = either if query is None else query.op("&&")(either)
+    assert query is not None
+    return query
 
 
 # Per kind: the columns a hit is made of (the id first), and how.

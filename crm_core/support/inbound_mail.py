@@ -31,9 +31,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType, Direction, MessageReference
+from crm_core.attachments.services import record_attachments
 from crm_core.base.entities import EntityType
 from crm_core.base.locks import lock_identities
 from crm_core.base.touched import Touched
+from crm_core.blobs import BlobStore
 from crm_core.bounces.services import BouncePolicy, apply_bounce
 from crm_core.customers.models import Contact
 from crm_core.db import utcnow
@@ -84,6 +86,8 @@ class MailContext:
     # Signs and checks the case tokens of subjects (keyed by CRM_SECRET_KEY).
     case_tokens: CaseTokens = field(kw_only=True)
     bounces: BouncePolicy = field(default=BouncePolicy(), kw_only=True)
+    # Where attachments' bytes are kept; None records no attachment (only the details).
+    blobs: BlobStore | None = field(default=None, kw_only=True)
 
 
 def receive_email(session: Session, *, parsed: ParsedEmail, context: MailContext) -> MailOutcome:
@@ -431,6 +435,10 @@ def _email_activity(
         session.execute(
             insert(MessageReference),
             [{"activity_id": activity.id, "message_id": key} for key in named],
+        )
+    if context.blobs is not None:
+        record_attachments(
+            session, activity=activity, attachments=parsed.attachments, store=context.blobs
         )
     return activity
 

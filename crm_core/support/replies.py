@@ -22,6 +22,8 @@ from crm_core.errors import FieldError, InvalidInput
 from crm_core.mail import CaseTokens, normalize_message_id, without_case_tokens
 from crm_core.mail_transport.base import MailBackend
 from crm_core.mail_transport.messages import OutboundMail, build_message
+from crm_core.people import audit
+from crm_core.people.permissions import Actor, Permission
 from crm_core.support.lifecycle import change_case_status
 from crm_core.support.models import CaseStatus, SupportCase
 from crm_core.support.pending_mail import send_one
@@ -162,14 +164,21 @@ def send_case_reply(
     sessions: sessionmaker[Session],
     backend: MailBackend,
     *,
+    actor: Actor,
     case_id: int,
     body: str,
     html: str | None,
     sender: str,
     case_tokens: CaseTokens,
 ) -> ReplyOutcome:
-    """Record, send, and record the outcome of a reply to case ``case_id``."""
+    """Record, send, and record the outcome of a reply to case ``case_id``.
+
+    The audit entry is in the first transaction, with the reply it records: a reply that
+    is on the timeline is in the audit log, whatever its delivery.
+    """
+    actor.require(Permission.REPLY)
     with sessions.begin() as session:
+        before = _audited_case(session, case_id)
         activity, message = prepare_reply(
             session,
             case_id=case_id,
@@ -179,6 +188,7 @@ def send_case_reply(
             case_tokens=case_tokens,
         )
         activity_id, message_id = activity.id, activity.message_id or ""
+        _record_reply(session, actor, case_id, before, activity)
     delivery, provider_id, error = send_one(
         backend, message, idempotency_key=f"reply-{activity_id}"
     )
@@ -191,3 +201,34 @@ def send_case_reply(
             error=error,
         )
     return ReplyOutcome(activity_id, message_id, delivery, error)
+
+
+_AUDITED_CASE = ("status", "first_responded_at")
+
+
+def _audited_case(session: Session, case_id: int) -> dict[str, Any]:
+    case = session.get(SupportCase, case_id) if 0 < case_id < 2**63 else None
+    return {name: getattr(case, name) for name in _AUDITED_CASE} if case else {}
+
+
+def _record_reply(
+    session: Session, actor: Actor, case_id: int, before: dict[str, Any], reply: Activity
+) -> None:
+    """One audit entry on the case: the reply (not its text) and what it changed."""
+    case = session.get(SupportCase, case_id)
+    assert case is not None
+    after = {name: getattr(case, name) for name in _AUDITED_CASE}
+    changes = audit.changes_between(before, after)
+    changes.update(
+        audit.created(
+            {"reply_activity_id": reply.id, "to": reply.details["to"], "subject": reply.summary}
+        )
+    )
+    audit.record(
+        session,
+        actor=actor,
+        entity="support_case",
+        entity_id=case_id,
+        action="reply",
+        changes=changes,
+    )

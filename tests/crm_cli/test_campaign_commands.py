@@ -54,6 +54,7 @@ def test_campaign_lifecycle_from_the_command_line(crm, tmp_path: Path) -> None: 
     shown = crm("campaigns", "show", campaign_id).output
     assert "cancelled" in shown
     assert "targeted=0" in shown
+    assert "complained=0 reported_bounced=0 reported_complained=0" in shown
 
 
 def test_bad_input_is_one_line(crm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from crm_core import models as m
@@ -14,10 +15,16 @@ from crm_core.campaigns.models import CampaignSend, SendStatus
 from crm_core.campaigns.scheduling import ClaimedSend
 from crm_core.campaigns.sending import PreparedSend, SendOutcome, record_outcomes
 from crm_core.campaigns.services import get_campaign_view
+from crm_core.db import make_session_factory
 from crm_core.mail import CaseTokens
+from crm_core.mail_transport.backends import backend_from_url
 from crm_core.mail_transport.messages import OutboundMail, build_message
+from crm_core.support.pending_mail import deliver_pending, pending_deliveries
 from crm_core.support.replies import prepare_reply, record_delivery
+from tests.crm_core.support.test_auto_ack import SENDER, receive, request
 from tests.factories import ContactFactory, MarketingCampaignFactory, SupportCaseFactory
+from tests.provider_mail_apis import mail_url, running_provider_api
+from tests.smtp_server import self_signed_certificate, server_tls_context
 
 POLICY = BouncePolicy(transient_limit=2, transient_window=dt.timedelta(days=7))
 
@@ -256,3 +263,34 @@ def test_a_report_of_a_message_we_did_not_send_changes_nothing(session: Session)
         f" {contact.email_normalized}",
         "3": "names no message: neither the provider's message id nor a Message-ID",
     }
+
+
+def test_an_acknowledgement_sent_through_postmark_is_found_by_its_message_id(
+    committed_db: Engine, tmp_path: Path
+) -> None:
+    sessions = make_session_factory(committed_db)
+    with sessions.begin() as session:
+        receive(session, request(1))
+    with sessions() as session:
+        [pending] = pending_deliveries(session)
+    cert, key = self_signed_certificate(tmp_path)
+    with running_provider_api("postmark", tls=server_tls_context(cert, key)) as fake:
+        backend = backend_from_url(mail_url(fake, cert))
+        assert deliver_pending(sessions, backend, activity_id=pending, sender=SENDER) == "sent"
+    [postmark_id] = fake.ids
+    with sessions.begin() as session:
+        complaint = report(
+            "ann@client.example", provider="postmark", report_id="42",
+            outcome=ReportOutcome.COMPLAINED, provider_message_id=postmark_id,
+        )  # fmt: skip
+        apply_delivery_reports(session, [complaint], policy=POLICY)
+    with sessions() as session:
+        ack = session.get_one(m.Activity, pending)
+        [noted] = reported(session)
+        row = suppression(session, "ann@client.example")
+        assert (ack.details["delivery_report"], ack.details["provider_id"]) == (
+            "complained", postmark_id,
+        )  # fmt: skip
+        assert (noted.support_case_id, noted.details["kind"]) == (ack.support_case_id, "auto_ack")
+        assert row is not None
+        assert (row.reason, row.provider) == ("complained", "postmark")

@@ -81,6 +81,8 @@ def test_create_show_and_move_through_states(client: FlaskClient, auth: dict[str
     shown = client.get(f"/api/campaigns/{campaign_id}", headers=auth).json
     assert shown["status"] == "draft"
     assert shown["stats"]["targeted"] == 0
+    counts = ("complained", "reported_bounced", "reported_complained")
+    assert {name: shown["stats"][name] for name in counts} == dict.fromkeys(counts, 0)
     when = "2030-01-01T09:00:00+00:00"
     scheduled = client.post(
         f"/api/campaigns/{campaign_id}/schedule", json={"send_at": when}, headers=auth

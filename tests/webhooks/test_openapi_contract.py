@@ -200,9 +200,28 @@ def live(
             secret_key="contract tests secret key",
             public_url="https://crm.example.com",
             mail_url=f"file://{tmp_path_factory.mktemp('outbox')}",
+            var_dir=tmp_path_factory.mktemp("var"),
         )
     )
+    seeded["attachment_id"] = _seed_attachment(app, activity_id=seeded["activity_id"])
     return app
+
+
+def _seed_attachment(app: Flask, *, activity_id: int) -> int:
+    """An attachment of the seeded activity, its bytes in the app's blob store."""
+    content = b"%PDF-1.4 contract test"
+    state = app.extensions["crm"]
+    with state.sessions.begin() as session:
+        row = m.StoredAttachment(
+            activity_id=activity_id,
+            filename="Problem report.pdf",
+            content_type="application/pdf",
+            size=len(content),
+            sha256=state.blobs.put(content),
+        )
+        session.add(row)
+        session.flush()
+        return row.id
 
 
 @pytest.fixture(scope="module")
@@ -291,6 +310,7 @@ READS = [
     "/api/agreements/{agreement_id}",
     "/api/cases/{case_id}",
     "/api/activities/{activity_id}",
+    "/api/attachments/{attachment_id}",
     "/api/opportunities/{opportunity_id}",
     "/api/orders/{order_id}",
     "/api/followups",
@@ -312,5 +332,8 @@ def test_real_records_are_answered_as_the_document_says(
     case = operation.Case(path_parameters={name: seeded[name] for name in names}, query=query)
     response = case.call_and_validate(app=live, headers=_bearer(keys["read"]), checks=CHECKS)
     assert response.status_code == 200, response.text
+    if path == "/api/attachments/{attachment_id}":
+        assert response.content == b"%PDF-1.4 contract test"
+        return
     body = response.json()
     assert body.get("items") or body.get("id") or body.get("event_id"), body

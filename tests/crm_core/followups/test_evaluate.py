@@ -14,6 +14,7 @@ from crm_core.followups.rules import RuleSet, parse_rules
 from crm_core.followups.services import close_followup, evaluate, list_followups
 from crm_core.notifications.events import envelope_schema
 from crm_core.notifications.services import add_subscription
+from crm_core.people.permissions import Actor
 from tests.factories import (
     ContactFactory,
     CustomerFactory,
@@ -22,6 +23,7 @@ from tests.factories import (
 )
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+OPERATOR = Actor.operator("test")
 SENDER = "CRM <crm@acme.test>"
 
 RULES = parse_rules(
@@ -223,12 +225,24 @@ def test_listing_and_closing_tasks(session: Session) -> None:
     dues = [t["due_at"] for t in first.items + second.items]
     assert dues == sorted(dues)
 
-    done = close_followup(session, task_id=ids[0], status=m.FollowUpStatus.DONE, now=NOW)
+    done = close_followup(
+        session, actor=OPERATOR, task_id=ids[0], status=m.FollowUpStatus.DONE, now=NOW
+    )
     assert done is not None
     assert done["status"] == "done"
-    again = close_followup(session, task_id=ids[0], status=m.FollowUpStatus.CANCELLED)
+    again = close_followup(
+        session, actor=OPERATOR, task_id=ids[0], status=m.FollowUpStatus.CANCELLED
+    )
     assert again is not None
     assert again["status"] == "done"  # closing twice changes nothing
-    assert close_followup(session, task_id=999_999, status=m.FollowUpStatus.DONE) is None
+    assert (
+        close_followup(session, actor=OPERATOR, task_id=999_999, status=m.FollowUpStatus.DONE)
+        is None
+    )
+    # Closing is audited once: the second close changed nothing.
+    [entry] = session.scalars(select(m.AuditEntry).where(m.AuditEntry.entity == "followup"))
+    assert (entry.actor, entry.entity_id, entry.action) == ("operator:test", ids[0], "update")
+    assert entry.changes["status"] == {"before": "open", "after": "done"}
+    assert entry.changes["completed_at"]["before"] is None
     assert len(list_followups(session, status="open", cursor=None, limit=50).items) == 2
     assert len(list_followups(session, status="done", cursor=None, limit=50).items) == 1

@@ -3,9 +3,12 @@ PostgreSQL (pg_trgm), substrings on SQLite (FTS5), and indexes kept in step with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from crm_core.errors import InvalidInput
@@ -82,6 +85,80 @@ def test_a_typo_still_finds_the_name_on_postgresql(session: Session, grace: Any)
     company = CustomerFactory(name="Lovelace Analytics")
     assert found(session, "Grace Hoppr")[0] == ("contact", grace.id)
     assert found(session, "Lovelase Analytics")[0] == ("customer", company.id)
+
+
+@contextmanager
+def statements(session: Session) -> Iterator[list[str]]:
+    """The SQL statements run on ``session``'s connection inside the block."""
+    ran: list[str] = []
+    connection = session.connection()
+
+    def note(*args: Any) -> None:
+        ran.append(args[2])
+
+    event.listen(connection, "before_cursor_execute", note)
+    try:
+        yield ran
+    finally:
+        event.remove(connection, "before_cursor_execute", note)
+
+
+def listed_words(session: Session) -> set[str]:
+    return set(session.scalars(text("SELECT word FROM search_words")))
+
+
+def test_a_typo_is_corrected_to_the_words_rows_hold(session: Session, grace: Any) -> None:
+    if backend(session) != "postgresql":
+        pytest.skip("the list of words (migration 0021) is PostgreSQL's")
+    ada = ContactFactory(first_name="Ada", last_name="Lovelace", full_name="Ada Lovelace")
+    ContactFactory(first_name="Ada", last_name="Byron", full_name="Ada Byron")
+    jam = SupportCaseFactory(subject="Printer jammed again, order 12345")
+    company = CustomerFactory(name="Lovelace Analytics")
+    words = listed_words(session)
+    assert {"lovelace", "analytics", "printer", "jammed", "again", "order"} <= words
+    assert "12345" not in words  # digits and short words are kept as typed, not listed
+    assert "of" not in words
+    with statements(session) as ran:
+        assert found(session, "Ada Lovelase")[0] == ("contact", ada.id)
+        assert found(session, "Lovelase Analytcs")[0] == ("customer", company.id)
+        assert ("case", jam.id) in found(session, "prnter jam")  # stemmed, as the word search
+        assert ("contact", grace.id) not in found(session, "Ada Lovelase")
+    # Found by the corrected words alone: no row was compared by trigram similarity.
+    assert ran
+    assert not [sql for sql in ran if "%>" in sql]
+    with statements(session) as ran:
+        assert found(session, "Zzyzx Qwrtp") == []
+    assert [sql for sql in ran if "%>" in sql]  # nothing near in the list: similarity then
+
+
+def test_words_run_together_or_short_of_a_letter_are_corrected(
+    session: Session, grace: Any
+) -> None:
+    if backend(session) != "postgresql":
+        pytest.skip("the list of words (migration 0021) is PostgreSQL's")
+    ada = ContactFactory(first_name="Ada", last_name="Byrne", full_name="Ada Byrne")
+    ContactFactory(first_name="Ada", last_name="Hopkins", full_name="Ada Hopkins")
+    with statements(session) as ran:
+        assert found(session, "GraceHopper")[0] == ("contact", grace.id)
+        assert found(session, "Ad Byrne")[0] == ("contact", ada.id)
+        assert found(session, "Ada Byrn") == [("contact", ada.id)]
+    assert not [sql for sql in ran if "%>" in sql]
+
+
+def test_renamed_rows_add_their_new_words(session: Session, grace: Any) -> None:
+    if backend(session) != "postgresql":
+        pytest.skip("the list of words (migration 0021) is PostgreSQL's")
+    grace.last_name, grace.full_name = "Hopperfield", "Grace Hopperfield"
+    session.flush()
+    assert "hopperfield" in listed_words(session)
+    assert found(session, "Grace Hoperfield")[0] == ("contact", grace.id)
+
+
+def test_a_word_not_listed_is_still_found_by_similarity(session: Session, grace: Any) -> None:
+    if backend(session) != "postgresql":
+        pytest.skip("word similarity is pg_trgm's")
+    session.execute(text("DELETE FROM search_words WHERE word = 'hopper'"))
+    assert found(session, "Grace Hoppr")[0] == ("contact", grace.id)
 
 
 def test_near_spellings_are_looked_for_only_when_no_row_has_every_word(

@@ -15,6 +15,7 @@ from crm_core.errors import InvalidInput
 from crm_core.mail import CaseTokens, parse_rfc822
 from crm_core.mail_transport.backends import backend_from_url
 from crm_core.notifications.services import add_subscription
+from crm_core.people.permissions import Actor, PermissionDenied
 from crm_core.support.inbound_mail import MailContext, receive_email
 from crm_core.support.replies import CaseNotFound, send_case_reply
 from crm_core.support.sla import SlaPolicy
@@ -25,6 +26,7 @@ __all__ = ["smtp_server"]
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "emails"
 SENDER = "Support <support@acme.test>"
 TOKENS = CaseTokens.from_secret("test secret key")
+OPERATOR = Actor.operator("test")
 
 
 def _resolve(session, email: str, name: str | None) -> tuple[m.Contact, Touched]:
@@ -63,6 +65,7 @@ def test_a_reply_is_threaded_tokened_recorded_and_stops_the_sla_timer(
     outcome = send_case_reply(
         sessions,
         backend_from_url(smtp_server.url()),
+        actor=OPERATOR,
         case_id=case_id,
         body="We are on it.",
         html=None,
@@ -99,6 +102,38 @@ def test_a_reply_is_threaded_tokened_recorded_and_stops_the_sla_timer(
         assert (sent.direction, sent.support_case_id) == ("outbound", case_id)
         assert f"<{sent.message_id}>" == message["Message-ID"]
         assert sent.details["delivery"] == "sent"
+        # One audit entry on the case, by the actor, with the reply and what it changed.
+        entry = session.scalars(select(m.AuditEntry)).one()
+        assert (entry.actor, entry.entity, entry.entity_id, entry.action) == (
+            "operator:test",
+            "support_case",
+            case_id,
+            "reply",
+        )
+        assert entry.changes["reply_activity_id"] == {"before": None, "after": sent.id}
+        assert entry.changes["to"]["after"] == "bob@jones.example"
+        assert entry.changes["status"] == {"before": "new", "after": "open"}
+        assert entry.changes["first_responded_at"]["before"] is None
+        assert "We are on it." not in str(entry.changes)
+
+
+def test_a_reply_needs_the_reply_permission_and_leaves_nothing_without_it(
+    committed_db: Engine, smtp_server: SmtpTestServer
+) -> None:
+    case_id = _open_case_by_mail(committed_db)
+    sessions = make_session_factory(committed_db)
+    reader = Actor.for_key(key_id=1, name="reader", scopes=["read", "write"])
+    with pytest.raises(PermissionDenied):
+        send_case_reply(
+            sessions, backend_from_url(smtp_server.url()), actor=reader, case_id=case_id,
+            body="Hi", html=None, sender=SENDER, case_tokens=TOKENS,
+        )  # fmt: skip
+    assert smtp_server.handler.received == []
+    with sessions() as session:
+        assert session.scalars(select(m.AuditEntry)).all() == []
+        assert (
+            session.scalars(select(m.Activity).where(m.Activity.type == "email_sent")).all() == []
+        )
 
 
 def test_the_customers_answer_to_our_reply_threads_back_onto_the_case(
@@ -107,8 +142,8 @@ def test_the_customers_answer_to_our_reply_threads_back_onto_the_case(
     case_id = _open_case_by_mail(committed_db)
     sessions = make_session_factory(committed_db)
     send_case_reply(
-        sessions, backend_from_url(smtp_server.url()), case_id=case_id, body="Hi", html=None,
-        sender=SENDER, case_tokens=TOKENS,
+        sessions, backend_from_url(smtp_server.url()), actor=OPERATOR, case_id=case_id,
+        body="Hi", html=None, sender=SENDER, case_tokens=TOKENS,
     )  # fmt: skip
     ours = smtp_server.handler.received[0].message["Message-ID"]
     answer = (
@@ -130,8 +165,8 @@ def test_a_refused_reply_is_failed_and_the_sla_timer_runs_again(
     smtp_server.handler.refuse_rcpt["bob@jones.example"] = "550 no such user"
     sessions = make_session_factory(committed_db)
     outcome = send_case_reply(
-        sessions, backend_from_url(smtp_server.url()), case_id=case_id, body="Hi", html=None,
-        sender=SENDER, case_tokens=TOKENS,
+        sessions, backend_from_url(smtp_server.url()), actor=OPERATOR, case_id=case_id,
+        body="Hi", html=None, sender=SENDER, case_tokens=TOKENS,
     )  # fmt: skip
     assert outcome.delivery == "failed"
     with sessions() as session:
@@ -146,12 +181,14 @@ def test_unknown_cases_and_empty_bodies_are_refused(
     backend = backend_from_url(smtp_server.url())
     with pytest.raises(CaseNotFound):
         send_case_reply(
-            sessions, backend, case_id=10**6, body="x", html=None, sender=SENDER, case_tokens=TOKENS
-        )
+            sessions, backend, actor=OPERATOR, case_id=10**6, body="x", html=None,
+            sender=SENDER, case_tokens=TOKENS,
+        )  # fmt: skip
     with pytest.raises(InvalidInput):
         send_case_reply(
             sessions,
             backend,
+            actor=OPERATOR,
             case_id=case_id,
             body="  ",
             html=None,
