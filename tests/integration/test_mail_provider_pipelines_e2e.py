@@ -9,6 +9,7 @@ provider suppresses the address of the message it names and marks that message.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from crm_core.bounces.models import SentKind, SentMessage
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import services
 from crm_core.ingestion.models import EventStatus, InboxEvent
+from crm_core.people import api_keys
+from crm_core.people.permissions import Actor
 from tests.keyring import TEST_KEYRING
 from tests.mail_provider_requests import (
     JSON,
@@ -90,6 +93,24 @@ class Platform:
         event = wait_until(done, timeout=60, what=f"event {event_id} processed")
         assert event.status == EventStatus.PROCESSED, (event.status, event.error, event.errors)
         return event
+
+    def download(self, activity_id: int) -> list[tuple[str, str, bytes]]:
+        """Each attachment of an Activity as GET /api/attachments/<id> serves it."""
+        with self.sessions.begin() as session:
+            _, key = api_keys.create_api_key(
+                session, actor=Actor.operator("tests"), name=uuid.uuid4().hex, scopes=("read",)
+            )
+        headers = {"Authorization": f"Bearer {key}"}
+        shown = requests.get(
+            f"{self.base}/api/activities/{activity_id}", headers=headers, timeout=30
+        )
+        assert shown.status_code == 200, shown.text
+        files = []
+        for attachment in shown.json()["attachments"]:
+            got = requests.get(f"{self.base}{attachment['href']}", headers=headers, timeout=30)
+            assert got.status_code == 200, got.text
+            files.append((attachment["filename"], got.headers["Content-Type"], got.content))
+        return files
 
     def email_activity(self, event_id: int) -> m.Activity:
         with self.sessions() as session:
@@ -180,7 +201,9 @@ def test_mailgun_parsed_post_opens_a_case_and_a_raw_reply_threads_into_it(
     answer = _threaded(platform, first, reply)
     assert answer.summary == "Re: Invoice 2041 is wrong: Any news?"
     message = platform.email_activity(first)
-    assert [a["filename"] for a in message.details["attachments"]] == ["invoice-2041.pdf"]
+    assert platform.download(message.id) == [
+        ("invoice-2041.pdf", "application/pdf", b"%PDF-1.4 2041")
+    ]
 
 
 def test_sendgrid_parsed_post_opens_a_case_and_a_raw_reply_threads_into_it(
@@ -214,6 +237,10 @@ def test_postmark_post_opens_a_case_a_reply_threads_and_the_same_mail_elsewhere_
     reply = platform.post("postmark", postmark_json("inbound_reply.json"), headers)
     answer = _threaded(platform, first, reply)
     assert answer.summary == "Re: Grinder arrived broken: A replacement would be great, thanks."
+    photo = json.loads(postmark_json("inbound.json"))["Attachments"][0]
+    assert platform.download(platform.email_activity(first).id) == [
+        ("hopper.jpg", "image/jpeg", base64.b64decode(photo["Content"]))
+    ]
     # The same message read from a mailbox too (here: posted raw by our own format) is filed once.
     secret = platform.source("mailbox", "standard")
     assert secret is not None
