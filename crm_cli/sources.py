@@ -141,7 +141,7 @@ def set_key(name: str, public_key: str) -> None:
     Verification Key of Signed Event Webhook Requests)."""
     with transaction() as session:
         try:
-            services.set_source_public_key(session, name=name, public_key=public_key)
+            admin.set_source_public_key(session, actor=operator(), name=name, public_key=public_key)
         except services.SourceNotFound as exc:
             raise click.ClickException(str(exc)) from None
         except InvalidInput as exc:

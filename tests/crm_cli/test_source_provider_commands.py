@@ -6,7 +6,7 @@ import base64
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from crm_cli import session as cli_session
 from crm_cli import sources as cli_sources
@@ -14,6 +14,7 @@ from crm_cli.main import cli
 from crm_core.config import Settings
 from crm_core.db import make_session_factory
 from crm_core.ingestion import services
+from crm_core.people.models import AuditEntry
 from crm_core.providers import PROVIDERS, ProviderRequest
 from tests.mail_provider_requests import SendGridSigner
 
@@ -166,7 +167,14 @@ def test_a_sendgrid_key_is_given_at_creation_or_later(crm, committed_db: Engine)
     assert "verification key: set" in crm("sources", "show", "sg2").output
     with make_session_factory(committed_db)() as session:
         assert services.get_source(session, name="sg").public_key == key
-        assert services.get_source(session, name="sg2").public_key == other
+        sg2 = services.get_source(session, name="sg2")
+        assert sg2.public_key == other
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.entity == "source", AuditEntry.entity_id == sg2.id)
+        ).all()
+        # The key is no secret: the audit log shows which one was set.
+        assert entries[-1].action == "update"
+        assert entries[-1].changes["public_key"] == {"before": None, "after": other}
     wrong = crm("sources", "set-key", "sg2", "not a key", ok=False).output
     assert "not a SendGrid verification key" in wrong
     assert len(wrong.strip().splitlines()) == 1
