@@ -8,8 +8,10 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 # Most of the suite waits on servers and processes, not the CPU: four workers on two cores.
 PYTEST_WORKERS ?= 4
+# The fault tests each start several processes (web, workers, servers): fewer at once.
+FAULT_WORKERS ?= 3
 
-.PHONY: install run test lint docs docs-erd docs-config docs-notifications erd clean
+.PHONY: install run test faults lint docs docs-erd docs-config docs-notifications erd screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +25,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/crm dev --host $(HOST) --port $(PORT)
 
-## Create the environment and run the whole test suite.
+## Create the environment and run the test suite, the fault-injection tests apart.
 test: $(STAMP)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not faults" $(PYTEST_ARGS)
+
+## The fault-injection tests (servers restarted, workers killed, a full disk), with a
+## summary table at the end. They all live in tests/integration: only that is collected.
+faults: $(STAMP)
+	$(BIN)/pytest -n $(FAULT_WORKERS) -m faults $(PYTEST_ARGS) tests/integration
 
 ## Lint, formatting, layer contracts and types.
 lint: $(STAMP)
@@ -48,6 +55,11 @@ docs-config: $(STAMP)
 
 docs-notifications: $(STAMP)
 	$(BIN)/crm notifications-docs --write-into docs/notifications.md
+
+## Screenshots of every console page at 1280 and 390 px into docs/console/ (needs Chromium,
+## PostgreSQL and Redis, as the browser tests do).
+screenshots: $(STAMP)
+	CRM_SCREENSHOT_DIR=docs/console $(BIN)/pytest tests/console/test_screenshots.py -p no:cacheprovider -q
 
 ## Print the ER diagram of the data model.
 erd: $(STAMP)

@@ -38,26 +38,97 @@ crm_retry_backoff_max = _settings.retry_backoff_max_seconds
 # Attempts before an event is given up as dead.
 crm_max_attempts = _settings.max_attempts
 
+# --- The broker: settings keyed on its kind ------------------------------------
 # Redis redelivers an unacked message after the visibility timeout. It must be
 # longer than any task can run plus the longest retry countdown, or a task in
 # progress (or an ETA retry waiting in a worker) would be delivered twice.
 _visibility_timeout = 2 * (task_time_limit + crm_retry_backoff_max)
+# How long a message may stay delivered and unacknowledged (acks late): behind
+# the task a worker runs, then while it runs itself; or, where countdowns are
+# held in the worker (Redis, classic queues), for its countdown and then its run.
+# On Redis the visibility timeout is above it; on RabbitMQ the server's
+# ``consumer_timeout`` (default 30 min) must be, or the server closes the channel.
+crm_longest_unacked_seconds = task_time_limit + max(task_time_limit, crm_retry_backoff_max)
+# Scale each kind of work separately (see task_routes below).
+QUEUE_NAMES = ("ingest", "campaigns", "followups", "maintenance", "mailboxes")
 
-if _settings.broker_is_embedded:
-    # kombu's SQLAlchemy transport hands these options to create_engine(); it
-    # has no visibility timeout (unacked messages are restored on shutdown).
-    # Its errors never quote a message's values (task arguments).
-    broker_transport_options: dict[str, object] = {"hide_parameters": True}
-else:
-    broker_transport_options = {
-        "visibility_timeout": _visibility_timeout,
-        # Fail fast when Redis is down or paused, so a webhook request never hangs
-        # on the broker; the event is already committed and the sweeper republishes it.
-        "socket_connect_timeout": 2,
-        "socket_timeout": 5,
-    }
-    if _settings.broker_key_prefix:
-        broker_transport_options["global_keyprefix"] = _settings.broker_key_prefix
+
+def broker_kind(url: str) -> str:
+    """``"embedded"``, ``"redis"``, ``"rabbitmq"`` or ``"memory"``, from the URL's scheme."""
+    scheme = url.split("://", 1)[0].lower()
+    if scheme.startswith(("sqla+", "sqlalchemy+")):
+        return "embedded"
+    if scheme in ("redis", "rediss"):
+        return "redis"
+    if scheme in ("amqp", "amqps", "pyamqp"):
+        return "rabbitmq"
+    return "memory"
+
+
+def transport_options(url: str, *, key_prefix: str = "") -> dict[str, object]:
+    """What kombu's transport for ``url`` is given (``broker_transport_options``)."""
+    kind = broker_kind(url)
+    if kind == "embedded":
+        # kombu's SQLAlchemy transport hands these options to create_engine(); it
+        # has no visibility timeout (unacked messages are restored on shutdown).
+        # Its errors never quote a message's values (task arguments).
+        return {"hide_parameters": True}
+    if kind == "rabbitmq":
+        # RabbitMQ redelivers an unacked message as soon as the channel of the
+        # worker holding it closes (kill -9 included): no visibility timeout.
+        # Publisher confirms: a publish returns once the broker has the message
+        # (written to a quorum of nodes), and a refused one raises instead of
+        # vanishing; the event then waits in the database for the sweeper.
+        return {"confirm_publish": True}
+    if kind == "redis":
+        options: dict[str, object] = {
+            "visibility_timeout": _visibility_timeout,
+            # Fail fast when Redis is down or paused, so a webhook request never hangs
+            # on the broker; the event is already committed and the sweeper republishes it.
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+        }
+        if key_prefix:
+            options["global_keyprefix"] = key_prefix
+        return options
+    return {}
+
+
+def queues(url: str) -> tuple[Queue, ...]:
+    """The queues, each with its own exchange and routing key, as ``url``'s broker wants them.
+
+    On RabbitMQ they are quorum queues (replicated, durable, with a delivery
+    count) behind topic exchanges: Celery delays a countdown (a retry) through
+    RabbitMQ's native delayed delivery, which needs a topic exchange, instead
+    of holding the message unacknowledged in a worker until it is due.
+    """
+    if broker_kind(url) == "rabbitmq":
+        return tuple(
+            Queue(
+                name,
+                Exchange(name, type="topic", durable=True),
+                routing_key=name,
+                durable=True,
+                queue_arguments={"x-queue-type": "quorum"},
+            )
+            for name in QUEUE_NAMES
+        )
+    return tuple(
+        Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUE_NAMES
+    )
+
+
+broker_transport_options = transport_options(broker_url, key_prefix=_settings.broker_key_prefix)
+_on_rabbitmq = broker_kind(broker_url) == "rabbitmq"
+# Queues Celery declares on its own (none are expected) are quorum queues too on
+# RabbitMQ; a worker consuming quorum queues uses per-consumer prefetch (they have
+# no global QoS) and delays countdowns through RabbitMQ instead of holding them.
+task_default_queue_type = "quorum" if _on_rabbitmq else "classic"
+task_default_exchange_type = "topic" if _on_rabbitmq else "direct"
+worker_detect_quorum_queues = True
+# Fail fast when the broker is down (Redis has its own socket timeouts above):
+# the event is already committed, and the sweeper publishes it later.
+broker_connection_timeout = 2
 
 # Publishing retries are bounded: a few quick tries, then give up and let the
 # sweeper publish later (the event row is the record, not the message).
@@ -89,10 +160,7 @@ result_backend = None
 task_default_queue = "ingest"
 task_default_exchange = "ingest"
 task_default_routing_key = "ingest"
-task_queues = tuple(
-    Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in ("ingest", "campaigns", "followups", "maintenance", "mailboxes")
-)
+task_queues = queues(broker_url)
 task_routes = {
     "crm.maintenance.*": {"queue": "maintenance", "routing_key": "maintenance"},
     # A slow IMAP server must not hold up the processing of stored events.
@@ -121,11 +189,22 @@ beat_schedule = {
         "task": "crm.maintenance.heartbeat",
         "schedule": _settings.heartbeat_seconds,
     },
+    # Reads the backlog into the metrics' gauges: the database is counted here, never per scrape.
+    "read-backlog": {
+        "task": "crm.maintenance.read_backlog",
+        "schedule": 15.0,
+    },
     # Publishes inbox events no message carried (broker down at intake, worker
     # died mid-task, retry due): the database, not the broker, is the record.
     "sweep-inbox": {
         "task": "crm.maintenance.sweep_inbox",
         "schedule": _settings.sweep_interval_seconds,
+    },
+    # Drops the raw body of finished inbox events past CRM_INBOX_RETENTION_DAYS, in bounded
+    # batches (personal data is not kept longer than it is needed).
+    "prune-inbox": {
+        "task": "crm.maintenance.prune_inbox",
+        "schedule": _settings.retention_interval_seconds,
     },
     # Fans out one poll per enabled IMAP mailbox; each poll takes the mailbox's lease.
     "poll-mailboxes": {

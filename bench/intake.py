@@ -169,7 +169,8 @@ def gunicorn(target: str, env: dict[str, str], args: argparse.Namespace):  # typ
         return conn.getresponse().status > 0
 
     try:
-        wait_for(up, f"gunicorn ({target})")
+        # Two minutes: on a shared machine under load, importing the app alone can take 30 s.
+        wait_for(up, f"gunicorn ({target})", timeout=120)
         yield port
     finally:
         process.terminate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import signal
 import subprocess
@@ -92,13 +93,17 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
     SQLite-backed broker under ./var/. Tasks run in the worker process, never
     inside the request.
     """
-    from crm_core import migrate
-    from webhooks.app import create_app
-
     # Links in outgoing mail (unsubscribe) are built on CRM_PUBLIC_URL: unless it
     # is set, the address served here. The worker inherits it.
     os.environ.setdefault("CRM_PUBLIC_URL", listening_url(host, port))
     settings = get_settings()
+    # The web process and the worker (and its pool) share one metrics directory, so
+    # /metrics shows them all. Set before anything imports the metrics (the app below).
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str((settings.var_dir / "metrics").resolve()))
+    from crm_core import migrate
+    from crm_core.ops import metrics
+    from webhooks.app import create_app
+
     # Checked before anything starts: a worker would otherwise claim sends it cannot make.
     problem = check_mail_url(settings.resolved_mail_url())
     if problem:
@@ -107,9 +112,17 @@ def dev(host: str, port: int, no_migrate: bool) -> None:
     if not no_migrate:
         migrate.upgrade(settings.resolved_database_url())
     app = create_app(settings)
+    # The development server's own request lines quote query strings, which can hold an
+    # address (?email=...): only its warnings are logged. The app logs its webhooks itself.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    metrics.remove_stale_files()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port, address=host)
 
     schedule = str((settings.var_dir / "celerybeat-schedule").resolve())
-    worker = subprocess.Popen(_worker_command(schedule, settings.log_level))
+    # The web process serves everything the directory holds; the worker needs no port of its own.
+    worker_env = {k: v for k, v in os.environ.items() if k != "CRM_METRICS_PORT"}
+    worker = subprocess.Popen(_worker_command(schedule, settings.log_level), env=worker_env)
     stopping = threading.Event()
     threading.Thread(target=_watch, args=(worker, stopping), daemon=True).start()
 

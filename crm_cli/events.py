@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import click
 from sqlalchemy import select
 
-from crm_cli.session import transaction
+from crm_cli.session import operator, session_factory, transaction
+from crm_core.admin.events import replay_event
+from crm_core.config import get_settings
+from crm_core.db import utcnow
+from crm_core.ingestion import retention
 from crm_core.ingestion.models import EventStatus, InboxEvent, Source
 from crm_core.ingestion.processing import (
     EventNotFound,
     NotReplayable,
     get_event,
-    replay_event,
     replayable_ids,
 )
 from crm_core.readapi.events import event_document
@@ -67,6 +71,9 @@ def show(event_id: int, body: bool) -> None:
         document["content_type"] = event.content_type
         document["headers"] = event.headers
         if body:
+            removed = retention.body_removed_message(event)
+            if removed:
+                raise click.ClickException(f"{removed}; its metadata is shown without --body")
             document["body"] = event.body.decode("utf-8", errors="replace")
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
@@ -89,10 +96,46 @@ def replay(event_id: int | None, status: str | None) -> None:
             ids = [event_id] if event_id is not None else []
             if status is not None:
                 ids = replayable_ids(session, status=EventStatus(status))
+            actor = operator()
             for one in ids:
-                replay_event(session, event_id=one)
+                replay_event(session, actor=actor, event_id=one)
         except (EventNotFound, NotReplayable) as exc:
             raise click.ClickException(str(exc)) from None
     # Published after the commit; anything not published now, the sweeper publishes.
     published = enqueue_events(ids)
     click.echo(f"{len(ids)} event(s) queued for processing ({published} published now)")
+
+
+@events.command("prune")
+@click.option("--dry-run", is_flag=True, help="Say what would be dropped, and drop nothing.")
+@click.option(
+    "--older-than-days",
+    type=click.IntRange(1),
+    help="Override CRM_INBOX_RETENTION_DAYS for this run.",
+)
+def prune(dry_run: bool, older_than_days: int | None) -> None:
+    """Drop the raw body of processed events past the retention; keep their metadata."""
+    policy = retention.RetentionPolicy.from_settings(get_settings())
+    days = older_than_days or policy.days
+    if days <= 0:
+        click.echo("CRM_INBOX_RETENTION_DAYS is 0: every body is kept, nothing to prune")
+        return
+    cutoff = utcnow() - dt.timedelta(days=days)
+    with session_factory() as sessions:
+        if dry_run:
+            with sessions() as session:
+                found = retention.prunable_summary(session, cutoff=cutoff)
+            oldest = f", the oldest received {found.oldest:%Y-%m-%d}" if found.oldest else ""
+            click.echo(
+                f"would drop the body of {found.events} event(s) received before"
+                f" {cutoff:%Y-%m-%d %H:%M} ({found.bytes} bytes{oldest})"
+            )
+            return
+        dropped = 0
+        while True:
+            with sessions.begin() as session:
+                done = retention.prune_bodies(session, cutoff=cutoff, limit=policy.batch_size)
+            dropped += done
+            if done < policy.batch_size:
+                break
+    click.echo(f"dropped the body of {dropped} event(s) received before {cutoff:%Y-%m-%d %H:%M}")

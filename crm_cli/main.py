@@ -15,6 +15,7 @@ from crm_cli.events import events
 from crm_cli.followups import followups, subscriptions
 from crm_cli.mailboxes import mailboxes
 from crm_cli.people import api_keys, audit, users
+from crm_cli.personal_data import people
 from crm_cli.sources import sources
 from crm_cli.suppressions import suppressions
 from crm_core.config import MissingSettingError, get_settings
@@ -114,3 +115,4 @@ cli.add_command(subscriptions)
 cli.add_command(secrets_group)
 cli.add_command(suppressions)
 cli.add_command(attachments)
+cli.add_command(people)

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -161,6 +161,22 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(default=8, ge=1, description="Attempts before an event is dead.")
     log_level: str = Field(default="INFO", description="Log level of web and worker processes.")
+    log_format: Literal["", "json", "console"] = Field(
+        default="",
+        description=(
+            "How every process writes its log lines: json (one object a line) or console"
+            " (readable). Default: json with CRM_DATABASE_URL set, console on the embedded SQLite."
+        ),
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description=(
+            "A port on which this process serves its Prometheus metrics without a key (the web"
+            " process also serves them at /metrics to an admin key). Unset: no port."
+        ),
+    )
     sla_first_response_hours: dict[str, float] = Field(
         default={"urgent": 1, "high": 4, "normal": 24, "low": 72},
         description="Hours to the first response of a new case, by priority (JSON object).",
@@ -375,6 +391,19 @@ class Settings(BaseSettings):
         ge=1,
         description="The moving window failed sign-ins are counted in, in seconds.",
     )
+    console_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "A console session ends after this many minutes without a page or a click; the"
+            " overview's live refresh does not count as one."
+        ),
+    )
+    console_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="A console session ends this many hours after sign-in, however active.",
+    )
     sweep_interval_seconds: float = Field(
         default=15.0, gt=0, description="How often beat runs the inbox sweeper."
     )
@@ -383,6 +412,24 @@ class Settings(BaseSettings):
     )
     sweep_republish_seconds: float = Field(
         default=120.0, gt=0, description="Wait before the sweeper republishes the same event again."
+    )
+    inbox_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description=(
+            "Days a processed (or ignored) inbox event keeps its raw body; then the body is"
+            " dropped and its metadata kept. Invalid, failed and dead events keep theirs until"
+            " resolved. 0 keeps every body."
+        ),
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often beat runs the inbox retention task."
+    )
+    retention_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Inbox bodies the retention task drops per transaction.",
     )
 
     followup_rules: str = Field(
@@ -416,6 +463,12 @@ class Settings(BaseSettings):
     notify_backoff_max_seconds: float = Field(
         default=3600.0, gt=0, description="Longest wait between two attempts at a notification."
     )
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_none(cls, value: object) -> object:
+        # CRM_METRICS_PORT= (set but empty, as a Procfile's ${VAR:-} leaves it): no port.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("support_addresses", mode="before")
     @classmethod
@@ -486,6 +539,12 @@ class Settings(BaseSettings):
             raise MissingSettingError("CRM_ENCRYPTION_KEYS must be set when CRM_DATABASE_URL is")
         path = self.ensure_var_dir() / ENCRYPTION_KEY_FILE
         return [_read_or_create_secret(path, make=_new_fernet_key, setting="CRM_ENCRYPTION_KEYS")]
+
+    def resolved_log_format(self) -> str:
+        """``json`` or ``console``: the setting, else JSON with a real database."""
+        if self.log_format:
+            return self.log_format
+        return "json" if self.database_url else "console"
 
     @property
     def broker_is_embedded(self) -> bool:

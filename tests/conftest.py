@@ -17,6 +17,11 @@ os.environ.setdefault("CRM_BROKER_URL", "memory://")
 from crm_core import migrate
 from crm_core.db import make_engine
 from crm_core.models import metadata
+from tests.fault_summary import (  # noqa: F401  (hooks: the fault tests' summary table)
+    pytest_collection_modifyitems,
+    pytest_runtest_logreport,
+    pytest_terminal_summary,
+)
 from tests.keyring import TEST_KEYRING
 from tests.services import postgres_reason, scratch_postgres_database, unavailable
 

@@ -129,7 +129,8 @@ def web_app(env: dict[str, str], *, workers: int = 1, threads: int = 4) -> Itera
             return False
 
     try:
-        wait_until(healthy, timeout=30, what="gunicorn", interval=0.2)
+        # Minutes, not seconds, on a machine as loaded as a shared CI runner can be.
+        wait_until(healthy, timeout=120, what="gunicorn", interval=0.2)
         yield base
     finally:
         stop(process)

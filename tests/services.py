@@ -1,4 +1,4 @@
-"""Real servers for tests: PostgreSQL, Redis, and how to ask for them.
+"""Real servers for tests: PostgreSQL, Redis, RabbitMQ, and how to ask for them.
 
 With ``CI=true`` a missing server fails the test; elsewhere it is skipped
 with a reason, so a laptop without PostgreSQL can still run the rest.
@@ -7,10 +7,13 @@ with a reason, so a laptop without PostgreSQL can still run the rest.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -31,6 +34,8 @@ def _redis_url() -> str:
 
 
 REDIS_URL = _redis_url()
+# The shared RabbitMQ; every test gets a virtual host of its own on it.
+RABBITMQ_URL = os.environ.get("CRM_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 def unavailable(what: str, why: str) -> None:
@@ -63,6 +68,48 @@ def redis_reason(url: str = REDIS_URL) -> str | None:
     except Exception as exc:
         return str(exc).splitlines()[0]
     return None
+
+
+def rabbitmq_reason(url: str = RABBITMQ_URL) -> str | None:
+    """``None`` when RabbitMQ accepts an AMQP connection at ``url`` and
+    ``rabbitmqctl`` (which makes the tests' virtual hosts) is there, else why not."""
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+    except Exception as exc:
+        return str(exc).splitlines()[0] or type(exc).__name__
+    if shutil.which("rabbitmqctl") is None:
+        return "rabbitmqctl is not installed"
+    return None
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def rabbitmq_vhost_create(name: str) -> None:
+    """A virtual host on the shared RabbitMQ, open to the tests' user."""
+    _rabbitmqctl("add_vhost", name)
+    user = urlsplit(RABBITMQ_URL).username or "guest"
+    _rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
+
+
+def rabbitmq_vhost_delete(name: str) -> None:
+    """Delete a virtual host: its queues, their messages and its connections go with it."""
+    _rabbitmqctl("delete_vhost", name)
+
+
+@contextmanager
+def scratch_rabbitmq_vhost(prefix: str = "crm-test") -> Iterator[str]:
+    """A new virtual host on the shared RabbitMQ for the block (its queues die with it); its URL."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    rabbitmq_vhost_create(name)
+    try:
+        yield RABBITMQ_URL.rstrip("/") + "/" + name
+    finally:
+        rabbitmq_vhost_delete(name)
 
 
 @contextmanager

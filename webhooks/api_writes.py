@@ -32,6 +32,7 @@ from webhooks.attachments import release_attachments
 from webhooks.auth import current_actor, forbidden, require_api_key
 from webhooks.idempotency import idempotent
 from webhooks.openapi.registry import JSON, Body, Header, documented
+from webhooks.personal_data import EraseQuery, ErasureDoc, erase_contact
 from webhooks.problems import problem
 from webhooks.state import crm_state
 
@@ -359,13 +360,36 @@ def make_primary(contact_id: int) -> Response:
 @bp.delete("/contacts/<int:contact_id>")
 @documented(
     headers=(IF_MATCH,),
-    summary="Delete a contact that is not its customer's primary one",
-    responses={**STALE, 204: None, **WRITE_PROBLEMS, 404: "No such contact."},
+    summary=(
+        "Delete a contact that is not its customer's primary one, or with ``erase=true``"
+        " erase the person everywhere (admin)"
+    ),
+    query=EraseQuery,
+    responses={
+        **STALE,
+        200: ErasureDoc,
+        204: None,
+        **WRITE_PROBLEMS,
+        400: "``erase`` is not ``true`` or ``false``.",
+        404: "No such contact.",
+    },
     tags=("contacts",),
 )
 @require_api_key
 def delete_contact(contact_id: int) -> Response:
-    """Delete a contact that is not its customer's primary contact; 204."""
+    """Delete a contact that is not its customer's primary contact; 204. With ``erase=true``
+    erase the person (``webhooks.personal_data``); 200 with what was done."""
+    erase = request.args.get("erase", "false").strip().lower()
+    if erase not in ("true", "false", "1", "0"):
+        return problem(
+            400,
+            "erase must be true or false.",
+            title="Invalid query",
+            type_="invalid-query",
+            errors=InvalidInput([FieldError(("erase",), "must be true or false")]).error_dicts(),
+        )
+    if erase in ("true", "1"):
+        return erase_contact(contact_id)
 
     def work(session: Session) -> Any:
         require_current(session, "contact", contact_id, if_match())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -12,17 +10,21 @@ from crm_core.config import Settings, get_settings
 from crm_core.db import make_engine, make_session_factory
 from crm_core.encryption.keyring import Keyring
 from crm_core.ingestion.inbox import Inbox
+from crm_core.ops.logs import configure_logging
 from webhooks import (
     api,
     bodies,
     campaigns,
+    console,
     events,
     failure_budget,
     forms,
     health,
     intake,
+    personal_data,
     publisher,
     ratelimit,
+    telemetry,
     unstorable,
     unsubscribe,
 )
@@ -40,7 +42,9 @@ from webhooks.state import CrmState, init_state
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(
+        format=settings.resolved_log_format(), level=settings.log_level, process="web"
+    )
     app = Flask(__name__)
     engine = make_engine(
         settings.resolved_database_url(),
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     register_error_handlers(app)
+    telemetry.init_app(app, settings)
     limiter = ratelimit.init_app(app, settings)
     failure_budget.init_app(app, settings, limiter.storage)
     publisher.init_app(app, settings)
@@ -81,6 +86,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(apidocs.bp)
     app.register_blueprint(exports_api)
     app.register_blueprint(attachments_api)
+    app.register_blueprint(personal_data.bp)
+    console.init_app(app, settings)
     check_route_permissions(app)
     check_idempotent_posts(app)
     return app

@@ -61,7 +61,9 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "api_writes.delete_customer": P.WRITE,
     "api_writes.create_contact": P.WRITE,
     "api_writes.update_contact": P.WRITE,
+    # With ``erase=true`` the erasure needs ``personal_data`` too (``admin``), checked by it.
     "api_writes.delete_contact": P.WRITE,
+    "personal_data.export_contact": P.PERSONAL_DATA,
     "api_writes.make_primary": P.WRITE,
     "api_writes.update_case": P.WRITE,
     "api_writes.log_activity": P.WRITE,
@@ -71,6 +73,7 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "api_writes.update_opportunity": P.WRITE,
     "api_writes.terminate_agreement": P.WRITE,
     "api.show_agreement": P.READ,
+    "metrics.show_metrics": P.METRICS,
 }
 
 _GUARDED = "_crm_requires_api_key"

@@ -57,6 +57,7 @@ from webhooks.openapi.registry import HTML, Body, Header, documented
 from webhooks.problems import PROBLEM_CONTENT_TYPE, problem
 from webhooks.ratelimit import rate_limiter
 from webhooks.state import crm_state
+from webhooks.telemetry import note
 
 bp = Blueprint("forms", __name__)
 JSON_TYPES = ("application/json", PROBLEM_CONTENT_TYPE)
@@ -160,6 +161,7 @@ def receive_form(source_name: str) -> Response:
         )
         check_rate(source)
         delivery = provider.classify(message, max_depth=settings.max_json_depth)
+        note(kind=delivery.kind)
         if delivery.handled and not delivery.errors:
             delivery = _checked(provider, message, delivery)
         stored = inbox.store(

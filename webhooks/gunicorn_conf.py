@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,38 @@ log = logging.getLogger(__name__)
 # one, and a second gunicorn on the machine cannot take its place. (Older
 # gunicorns skip a setting they do not know.)
 control_socket_disable = True
+
+
+# The access log's line: the path without its query string (a query can hold an address),
+# and the request id that the app's own lines about the request carry.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
+
+
+def _json_logging() -> dict[str, Any] | None:
+    """gunicorn's own lines (the master's, the access log) as JSON, when the app's are."""
+    from crm_core.config import get_settings
+
+    if get_settings().resolved_log_format() != "json":
+        return None
+    stream = {"class": "logging.StreamHandler", "formatter": "json"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        # The app adds its own handler to the root logger in each worker (crm_core.ops.logs).
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        },
+        "handlers": {
+            "error": {**stream, "stream": "ext://sys.stderr"},
+            "access": {**stream, "stream": "ext://sys.stdout"},
+        },
+        "formatters": {"json": {"()": "crm_core.ops.logs.json_formatter", "process": "web"}},
+    }
+
+
+logconfig_dict = _json_logging() or {}
 
 
 def post_worker_init(worker: Any) -> None:
@@ -35,3 +69,34 @@ def post_worker_init(worker: Any) -> None:
     """
     gc.freeze()
     log.debug("worker %s: %d objects frozen", getattr(worker, "pid", "?"), gc.get_freeze_count())
+
+
+def on_starting(_server: Any) -> None:
+    """Before the first worker: where the workers share their metrics, and no stale files there.
+
+    The workers count into files (prometheus-client's multiprocess mode), so /metrics answers
+    for all of them, whichever serves it: ``var/metrics/web`` unless PROMETHEUS_MULTIPROC_DIR
+    says otherwise. The workers inherit the environment when they are forked.
+    """
+    default = Path(os.environ.get("CRM_VAR_DIR", "var")) / "metrics" / "web"
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(default.resolve()))
+    from crm_core.ops import metrics
+
+    metrics.remove_stale_files()
+
+
+def when_ready(_server: Any) -> None:
+    """Serve every worker's metrics from the master on ``CRM_METRICS_PORT``, when it is set."""
+    from crm_core.config import get_settings
+    from crm_core.ops import metrics
+
+    port = get_settings().metrics_port
+    if port:
+        metrics.serve(port)
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """A worker exited: its live gauges no longer count (its counters still do)."""
+    from crm_core.ops import metrics
+
+    metrics.process_exited(worker.pid)

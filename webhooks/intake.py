@@ -38,6 +38,7 @@ from crm_core.ingestion.validation import (
     validate_payload,
 )
 from crm_core.mail.parsed import MailLimits
+from crm_core.ops import logs
 from crm_core.payloads.kinds import PROVIDER_ONLY_KINDS, EventKind, ProviderName
 from crm_core.payloads.schemas import PAYLOAD_SCHEMAS
 from crm_core.providers import PROVIDERS, Delivery, ProviderRequest, get_provider
@@ -47,6 +48,7 @@ from webhooks.problems import problem
 from webhooks.publisher import event_publisher
 from webhooks.ratelimit import rate_limiter
 from webhooks.state import crm_state
+from webhooks.telemetry import note
 
 log = logging.getLogger(__name__)
 bp = Blueprint("intake", __name__)
@@ -124,6 +126,7 @@ def receive(source_name: str, kind: str) -> Response:
         check_failures()
         if kind not in KINDS:
             raise Refused(problem(404, f"Unknown kind {kind[:40]!r}.", type_="unknown-kind"))
+        note(kind=kind)
         content_type = _check_content_type(kind)
         # No ORM session and no transaction of its own: this is the hottest
         # path there is. The inbox stores the event with one statement that is
@@ -175,6 +178,7 @@ def receive_from_provider(source_name: str) -> Response:
         )
         if delivery is None:  # the provider's ping: it wants a plain 200, nothing stored
             return jsonify(status="ok")
+        note(kind=delivery.kind)
         check_rate(source)
         stored = inbox.store(
             source_id=source.id,
@@ -217,8 +221,9 @@ def publish_new(stored: StoredEvent) -> None:
     Published only after the commit, off the request thread: a slow or dead
     broker never delays the answer, and the sweeper publishes what this misses.
     """
+    note(event_id=stored.id)
     if stored.created and stored.status == EventStatus.RECEIVED:
-        event_publisher().submit(stored.id)
+        event_publisher().submit(stored.id, logs.current("request_id"))
 
 
 def _receive(
@@ -310,9 +315,9 @@ def _load_source(inbox: Inbox, name: str) -> SourceCredentials:
 def known_source(inbox: Inbox, name: str) -> tuple[SourceCredentials, bool]:
     """The source, from the cache when it is there (then ``True``), else from the database."""
     cached = _source_cache().get(name)
-    if cached is not None:
-        return cached, True
-    return _load_source(inbox, name), False
+    source = cached or _load_source(inbox, name)
+    note(source=name)  # known now: a label of the webhook metrics and the log lines
+    return source, cached is not None
 
 
 def _verified(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from flask import Flask, current_app
 
 from crm_core.config import Settings
-from workers.publish import enqueue_events
+from workers.publish import enqueue_events, publishing_for
 
 log = logging.getLogger(__name__)
 _EXTENSION = "crm_publisher"
@@ -40,13 +40,18 @@ class BackgroundPublisher:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        # The web request each queued event came from, told to the worker with the message.
+        self._request_ids: dict[int, str] = {}
 
-    def submit(self, event_id: int) -> None:
+    def submit(self, event_id: int, request_id: str | None = None) -> None:
         """Queue ``event_id`` for publishing; drop it (the sweeper has it) when full."""
         self._ensure_thread()
+        if request_id:
+            self._request_ids[event_id] = request_id
         try:
             self._queue.put_nowait(event_id)
         except queue.Full:
+            self._request_ids.pop(event_id, None)
             log.warning("publish queue full; event %s is left to the sweeper", event_id)
 
     def drain(self, timeout: float = 5.0) -> bool:
@@ -81,8 +86,10 @@ class BackgroundPublisher:
     def _run(self) -> None:
         while True:
             batch = self._next_batch()
+            request_ids = {i: self._request_ids.pop(i) for i in batch if i in self._request_ids}
             try:
-                self._publish(batch)
+                with publishing_for(request_ids):
+                    self._publish(batch)
             except Exception:  # the publisher must outlive any error
                 log.exception("publishing events %s failed", batch)
             finally:

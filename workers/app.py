@@ -3,11 +3,18 @@
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
+from workers import telemetry  # noqa: F401 (connects the logging and metrics signals)
 from workers.db import CrmTask
 
 celery_app = Celery(
     "crm",
-    include=["workers.tasks", "workers.mailbox_tasks", "workers.followup_tasks"],
+    include=[
+        "workers.tasks",
+        "workers.mailbox_tasks",
+        "workers.followup_tasks",
+        "workers.retention_tasks",
+        "workers.ops_tasks",
+    ],
     # Every task carries its settings and sessions (``self.settings``, ``self.session()``).
     task_cls=CrmTask,
 )

@@ -9,6 +9,7 @@ from crm_core.config import Settings
 from crm_core.followups.rules import RulesError, RuleSet, load_rules
 from crm_core.followups.services import evaluate
 from crm_core.notifications.posting import SendSettings, deliver_due
+from crm_core.ops import metrics
 from workers.app import celery_app
 from workers.db import CrmTask
 
@@ -72,6 +73,7 @@ def deliver_notifications(self: CrmTask) -> dict[str, int]:
         counts = deliver_due(self.sessions, settings=settings, limit=DELIVERIES_PER_CLAIM)
         for outcome, n in counts.items():
             totals[outcome] = totals.get(outcome, 0) + n
+            metrics.NOTIFICATION_DELIVERIES.labels(outcome=outcome).inc(n)
         if sum(counts.values()) < DELIVERIES_PER_CLAIM or time.monotonic() > deadline:
             return totals
 

@@ -11,6 +11,7 @@ from crm_core.config import Settings
 from crm_core.mail.parsed import MailLimits
 from crm_core.mailboxes.polling import PollLimits, poll_mailbox
 from crm_core.mailboxes.services import enabled_mailbox_ids
+from crm_core.ops import metrics
 from workers.app import celery_app
 from workers.db import CrmTask
 from workers.publish import enqueue_events
@@ -55,7 +56,11 @@ def poll(self: CrmTask, mailbox_id: int) -> str:
         limits=poll_limits(self.settings),
     )
     if result is None:
+        metrics.IMAP_POLLS.labels(outcome="skipped").inc()
         return "skipped or failed: see the mailbox's last_error"
+    metrics.IMAP_POLLS.labels(outcome="read").inc()
+    metrics.IMAP_MESSAGES.labels(result="stored").inc(result.stored)
+    metrics.IMAP_MESSAGES.labels(result="duplicate").inc(result.duplicates)
     if result.more:
         poll.delay(mailbox_id)
     return f"stored {result.stored}, duplicates {result.duplicates}"

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from crm_core.errors import error_line
 from workers.app import celery_app
+from workers.telemetry import REQUEST_IDS_HEADER
 
 log = logging.getLogger(__name__)
+_REQUEST_IDS: ContextVar[Mapping[int, str] | None] = ContextVar("request_ids", default=None)
+
+
+@contextmanager
+def publishing_for(request_ids: Mapping[int, str]) -> Iterator[None]:
+    """``enqueue_events`` in the block tells each event's request id (unless given others)."""
+    token = _REQUEST_IDS.set(request_ids)
+    try:
+        yield
+    finally:
+        _REQUEST_IDS.reset(token)
 
 
 def broker_ready(url: str | None = None, *, timeout: float = 2.0) -> str | None:
@@ -26,13 +40,19 @@ def broker_ready(url: str | None = None, *, timeout: float = 2.0) -> str | None:
 
 
 def enqueue_events(
-    event_ids: Sequence[int], *, per_message: int = 100, countdown: float | None = None
+    event_ids: Sequence[int],
+    *,
+    per_message: int = 100,
+    countdown: float | None = None,
+    request_ids: Mapping[int, str] | None = None,
 ) -> int:
     """Ask for ``event_ids`` to be processed, ``per_message`` to a message; how many went.
 
     One ``crm.ingest.process_events`` message per slice: building and sending a
     Celery message costs far more than the id in it, so a burst of webhooks
     costs a few messages, not one each. ``countdown`` delays them (a retry).
+    ``request_ids`` (event id -> the web request that stored it) go with each
+    message's events in its ``crm_request_ids`` header, for the worker's log lines.
     Stops at the first failure (logged): the sweeper publishes the rest, as the
     events are already committed. Never raises.
     """
@@ -48,6 +68,7 @@ def enqueue_events(
                     countdown=countdown,
                     queue="ingest",
                     producer=producer,
+                    headers=_request_headers(chunk, request_ids or _REQUEST_IDS.get()),
                 )
                 sent += len(chunk)
     except Exception as exc:  # any transport failure: the sweeper will publish the rest
@@ -58,6 +79,15 @@ def enqueue_events(
             error_line(exc, limit=200),
         )
     return sent
+
+
+def _request_headers(
+    chunk: Sequence[int], request_ids: Mapping[int, str] | None
+) -> dict[str, object] | None:
+    if not request_ids:
+        return None
+    known = {str(i): request_ids[i] for i in chunk if i in request_ids}
+    return {REQUEST_IDS_HEADER: known} if known else None
 
 
 def enqueue_campaign_work(campaign_id: int | None = None) -> bool:

@@ -25,12 +25,13 @@ from crm_core.ingestion.processing import (
 )
 from crm_core.ingestion.single_event import run_event
 from crm_core.mail_transport.backends import backend_from_url
-from crm_core.ops.services import record_heartbeat
+from crm_core.ops.services import event_facts, record_heartbeat
 from crm_core.payloads.kinds import EventKind
 from crm_core.support.pending_mail import deliver_pending, pending_deliveries
 from workers.app import celery_app
 from workers.db import CrmTask
 from workers.publish import enqueue_events
+from workers.telemetry import TimedBackend, count_sends, event_context, observe_event
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def process_events(self: CrmTask, event_ids: list[int]) -> dict[str, int]:
         claimed = claim_events(
             session, event_ids=wanted, max_attempts=celery_app.conf.crm_max_attempts
         )
+        facts = event_facts(session, event_ids=list(claimed))
     outcomes: Counter[Outcome] = Counter()
     if len(claimed) < len(wanted):
         outcomes[Outcome.SKIPPED] = len(wanted) - len(claimed)
@@ -128,9 +130,18 @@ def process_events(self: CrmTask, event_ids: list[int]) -> dict[str, int]:
                 {Outcome.PROCESSED: len(batch.processed), Outcome.INVALID: len(batch.invalid)}
             )
             batched.update(leads)
+            for done, outcome in (
+                (batch.processed, Outcome.PROCESSED),
+                (batch.invalid, Outcome.INVALID),
+            ):
+                for event_id in done:
+                    observe_event(self, event_id, facts.get(event_id), outcome)
     for event_id in claimed:
         if event_id not in batched:
-            outcomes[_run_claimed(self, event_id, policy)] += 1
+            with event_context(self, event_id, facts.get(event_id)):
+                outcome = _run_claimed(self, event_id, policy)
+            outcomes[outcome] += 1
+            observe_event(self, event_id, facts.get(event_id), outcome)
     return {outcome.value: count for outcome, count in outcomes.items() if count}
 
 
@@ -233,8 +244,10 @@ def send_batch(self: CrmTask, campaign_id: int) -> str:
     # pending, not claimed and then abandoned.
     settings = self.settings
     identity = sending.MailIdentity.from_settings(settings)
-    backend = backend_from_url(
-        settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
+    backend = TimedBackend(
+        backend_from_url(
+            settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
+        )
     )
     with self.session() as session:
         claimed = scheduling.claim_batch(
@@ -242,6 +255,7 @@ def send_batch(self: CrmTask, campaign_id: int) -> str:
             campaign_id=campaign_id,
             size=celery_app.conf.crm_campaign_batch_size,
             now=utcnow(),
+            secret_key=identity.secret_key,
         )
     if not claimed:
         return _finish_campaign(self, campaign_id)
@@ -257,6 +271,7 @@ def send_batch(self: CrmTask, campaign_id: int) -> str:
         outcomes = sending.release_unsent(claimed, scheduling.describe_failure(exc))
     else:
         outcomes = sending.deliver_batch(backend, prepared, deadline=deadline)
+    count_sends(outcomes)
     with self.session() as session:
         sending.record_outcomes(
             session,
@@ -306,8 +321,10 @@ def send_pending_mail(self: CrmTask) -> int:
         pending = pending_deliveries(session)
     if not pending:
         return 0
-    backend = backend_from_url(
-        settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
+    backend = TimedBackend(
+        backend_from_url(
+            settings.resolved_mail_url(), rate_per_second=settings.mail_rate_per_second
+        )
     )
     outcomes = [
         deliver_pending(self.sessions, backend, activity_id=activity_id, sender=settings.mail_from)

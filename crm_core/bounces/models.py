@@ -98,6 +98,9 @@ class SuppressionReason(enum.StrEnum):
     BOUNCED = "bounced"
     COMPLAINED = "complained"
     MANUAL = "manual"
+    # A person erased at their request: ``email_normalized`` holds a keyed hash of the
+    # address (``erased_address_token``), never the address.
+    ERASED = "erased"
 
 
 class Suppression(Timestamped, Base):

@@ -6,6 +6,10 @@ removal needs a reason, which is recorded as an Activity.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -56,6 +60,37 @@ def is_suppressed(session: Session, *, email_normalized: str) -> bool:
     """Whether the address is on the list, for any reason."""
     query = select(Suppression.id).where(Suppression.email_normalized == email_normalized)
     return session.scalar(query) is not None
+
+
+ERASED_PREFIX = "erased:"
+
+
+def erased_address_token(*, secret_key: str, email_normalized: str) -> str:
+    """What stays on the list of an erased address: a keyed hash, never the address.
+
+    HMAC-SHA-256 under a key derived from ``CRM_SECRET_KEY``: a copy of the database alone
+    cannot confirm a guessed address, and the same address always gives the same token.
+    """
+    key = hashlib.sha256(b"crm.erased-address\0" + secret_key.encode()).digest()
+    digest = hmac.new(key, email_normalized.strip().lower().encode(), hashlib.sha256)
+    return ERASED_PREFIX + digest.hexdigest()
+
+
+def erased_among(
+    session: Session, *, secret_key: str, addresses: Iterable[str]
+) -> dict[str, dt.datetime]:
+    """Which of ``addresses`` belong to an erased person, with when each was erased."""
+    tokens = {
+        erased_address_token(secret_key=secret_key, email_normalized=a): a for a in addresses if a
+    }
+    if not tokens:
+        return {}
+    rows = session.execute(
+        select(Suppression.email_normalized, Suppression.created_at).where(
+            Suppression.email_normalized.in_(list(tokens))
+        )
+    )
+    return {tokens[token]: created_at for token, created_at in rows}
 
 
 MAX_BOUNCES_SHOWN = 20

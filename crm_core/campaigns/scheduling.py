@@ -12,20 +12,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, exists, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from crm_core.bounces.models import Suppression
+from crm_core.bounces.suppression import erased_among
 from crm_core.campaigns.models import CampaignSend, CampaignStatus, MarketingCampaign, SendStatus
 from crm_core.campaigns.recurrence import next_run
 from crm_core.campaigns.segments import parse_segment, segment_query
-from crm_core.customers.models import Contact
+from crm_core.customers.models import ConsentStatus, Contact
 from crm_core.db import UTCDateTime, dialect_insert
 from crm_core.notifications.events import CampaignFinished, CampaignSummary
 from crm_core.notifications.services import notify_all
 
 SUPPRESSED_ERROR = "suppressed before sending"
+ERASED_ERROR = "recipient's address was erased"
 
 
 @dataclass(frozen=True)
@@ -163,13 +166,20 @@ def materialize_recipients(
 
 
 def claim_batch(
-    session: Session, *, campaign_id: int, size: int, now: dt.datetime
+    session: Session,
+    *,
+    campaign_id: int,
+    size: int,
+    now: dt.datetime,
+    secret_key: str | None = None,
 ) -> list[ClaimedSend]:
     """Up to ``size`` pending rows of a sending campaign, now ``sending`` and owned by the caller.
 
     Commit before sending anything. On PostgreSQL ``SKIP LOCKED`` lets batches
     of the same campaign claim side by side without waiting or overlapping.
-    Picked rows whose address was suppressed since materialization fail instead.
+    Picked rows whose address was suppressed since materialization fail instead, and so
+    do, given the ``secret_key`` erased addresses are hashed with, rows to the address of
+    an erased person who has not opted in again since (``_erased_among``).
     """
     if not _is_sending(session, campaign_id=campaign_id):
         return []
@@ -182,6 +192,10 @@ def claim_batch(
     ).all()
     suppressed = _suppressed_among(session, [row.id for row in picked])
     _set_status(session, suppressed, status=SendStatus.FAILED, error=SUPPRESSED_ERROR)
+    if secret_key is not None:
+        erased = _erased_among(session, picked, secret_key=secret_key)
+        _set_status(session, erased, status=SendStatus.FAILED, error=ERASED_ERROR)
+        suppressed |= erased
     claimed = [
         ClaimedSend(id=row.id, contact_id=row.contact_id, email=row.email, attempts=row.attempts)
         for row in picked
@@ -196,6 +210,39 @@ def _is_sending(session: Session, *, campaign_id: int) -> bool:
         select(MarketingCampaign.status).where(MarketingCampaign.id == campaign_id)
     )
     return status == CampaignStatus.SENDING
+
+
+def _erased_among(session: Session, picked: Sequence[Any], *, secret_key: str) -> set[int]:
+    """The picked rows to the address of an erased person, unless that contact granted
+    marketing consent after the erasure (a new person, who opted in again)."""
+    erased = erased_among(
+        session, secret_key=secret_key, addresses={row.email.strip().lower() for row in picked}
+    )
+    if not erased:
+        return set()
+    contacts = {
+        contact.id: contact
+        for contact in session.scalars(
+            select(Contact).where(Contact.id.in_([row.contact_id for row in picked]))
+        )
+    }
+    refused = set()
+    for row in picked:
+        when = erased.get(row.email.strip().lower())
+        if when is not None and not _opted_in_since(contacts.get(row.contact_id), when):
+            refused.add(row.id)
+    return refused
+
+
+def _opted_in_since(contact: Contact | None, moment: dt.datetime) -> bool:
+    if contact is None or contact.marketing_consent != ConsentStatus.GRANTED:
+        return False
+    stated = contact.marketing_consent_at
+    return stated is not None and _aware(stated) > _aware(moment)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _suppressed_among(session: Session, send_ids: list[int]) -> set[int]:

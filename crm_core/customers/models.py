@@ -75,6 +75,9 @@ class Customer(Versioned, Timestamped, Base):
     merged_into: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
+    # Set when the person this customer is was erased: the row stays, emptied of them, so
+    # the orders and agreements that point at it keep their meaning (crm_core.privacy).
+    erased_at: Mapped[dt.datetime | None]
 
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="customer",
@@ -147,5 +150,7 @@ class Contact(Versioned, Timestamped, Base):
         info={"erd_label": "stated_consent"},
     )
     marketing_consent_method: Mapped[str80 | None]
+    # Set when this person was erased: a tombstone without their data (crm_core.privacy).
+    erased_at: Mapped[dt.datetime | None]
 
     customer: Mapped[Customer] = relationship(back_populates="contacts", foreign_keys=[customer_id])

@@ -1,5 +1,5 @@
 """Support cases changed by people: status (along the allowed transitions), priority (the
-first-response SLA recomputed) and assignee (an active agent or admin).
+first-response SLA recomputed), assignee (an active agent or admin) and tags.
 
 A status change is also an Activity on the case's timeline, as when a help desk reports one.
 """
@@ -32,7 +32,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.RESOLVED: frozenset({S.OPEN, S.CLOSED}),
     S.CLOSED: frozenset({S.OPEN}),
 }
-AUDITED = ("status", "priority", "assignee", "first_response_due_at", "resolved_at")
+AUDITED = ("status", "priority", "assignee", "tags", "first_response_due_at", "resolved_at")
 
 
 def _status(session: Session, case: SupportCase, status: str, now: dt.datetime) -> None:
@@ -68,7 +68,7 @@ def update_case(
     sla: SlaPolicy,
     now: dt.datetime | None = None,
 ) -> SupportCase:
-    """Change a case's status, priority or assignee (a JSON merge patch)."""
+    """Change a case's status, priority, assignee or tags (a JSON merge patch)."""
     actor.require(Permission.WRITE)
     patch, sent = parse_patch(CasePatch, document, not_null=REQUIRED_ON_CASE)
     case = session.get(SupportCase, case_id, with_for_update=True)
@@ -80,6 +80,8 @@ def update_case(
         assign_case(session, case, _assignee(session, actor, patch.assignee))
     if patch.status is not None:
         _status(session, case, patch.status, now)
+    if "tags" in sent:
+        case.tags = records.clean_tags(patch.tags or [])
     if patch.priority is not None and patch.priority != case.priority:
         case.priority = patch.priority
         # The promises not yet kept follow the priority, from when the case was opened.

@@ -125,11 +125,13 @@ class CustomerCreate(CustomerFields):
 
 
 class CasePatch(_Document):
-    """A change to a support case: its status, priority or assignee (a user's address)."""
+    """A change to a support case: its status, priority, assignee (a user's address) or tags
+    (the whole list; null clears it)."""
 
     status: CaseStatus | None = None
     priority: CasePriority | None = None
     assignee: Email | None = None
+    tags: Tags | None = None
 
 
 EntityId = Annotated[int, Field(ge=1, le=2**63 - 1)]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -34,6 +35,17 @@ class EventStatus(enum.StrEnum):
     DEAD = "dead"
     # A provider's topic the platform does not handle: kept, acknowledged, never processed.
     IGNORED = "ignored"
+
+
+class BodyRemoval(enum.StrEnum):
+    """Why an inbox event's raw body was dropped."""
+
+    RETENTION = "retention"
+    ERASURE = "erasure"
+
+
+def _partial(name: str, column: str, where: str) -> Index:
+    return Index(name, column, postgresql_where=text(where), sqlite_where=text(where))
 
 
 class Source(Timestamped, Base):
@@ -101,6 +113,13 @@ class InboxEvent(Base):
         # The sweeper's and the operator's queries: events by status and age.
         Index("ix_inbox_events_status_received_at", "status", "received_at"),
         Index("ix_inbox_events_status_next_attempt_at", "status", "next_attempt_at"),
+        # The retention task's: only finished events whose body is still kept, so a batch
+        # costs the same however large the inbox grows (docs/operations/scale.md).
+        _partial(
+            "ix_inbox_events_body_kept_received_at",
+            "received_at",
+            "status IN ('processed', 'ignored') AND body_removed_at IS NULL",
+        ),
     )
 
     id: Mapped[intpk]
@@ -126,6 +145,10 @@ class InboxEvent(Base):
     claimed_at: Mapped[dt.datetime | None]
     next_attempt_at: Mapped[dt.datetime | None]
     processed_at: Mapped[dt.datetime | None]
+    # When the raw body was dropped (it is then empty) and by what: ``retention`` or
+    # ``erasure`` (``BodyRemoval``). The metadata stays; such an event cannot be replayed.
+    body_removed_at: Mapped[dt.datetime | None]
+    body_removed_by: Mapped[str40 | None]
 
     entities: Mapped[list[EventEntity]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="EventEntity.entity_type"

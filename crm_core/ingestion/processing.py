@@ -238,6 +238,12 @@ def replay_event(session: Session, *, event_id: int) -> InboxEvent:
     event = get_event(session, event_id=event_id)
     if event.status not in REPLAYABLE:
         raise NotReplayable(f"event {event_id} is {event.status}; only {_names(REPLAYABLE)} replay")
+    if event.body_removed_at is not None:
+        # Processing an empty body would only make the event ``invalid``.
+        raise NotReplayable(
+            f"event {event_id} cannot be replayed: its body was removed on"
+            f" {event.body_removed_at:%Y-%m-%d} ({event.body_removed_by})"
+        )
     event.status = EventStatus.RECEIVED
     event.attempts = 0
     event.error = None
@@ -249,12 +255,13 @@ def replay_event(session: Session, *, event_id: int) -> InboxEvent:
 
 
 def replayable_ids(session: Session, *, status: EventStatus, limit: int = 10_000) -> list[int]:
-    """Ids of the events in ``status`` (one of the replayable ones), oldest first."""
+    """Ids of the events in ``status`` (one of the replayable ones) that still have their
+    body, oldest first."""
     if status not in REPLAYABLE:
         raise NotReplayable(f"only {_names(REPLAYABLE)} events replay")
     query = (
         select(InboxEvent.id)
-        .where(InboxEvent.status == status)
+        .where(InboxEvent.status == status, InboxEvent.body_removed_at.is_(None))
         .order_by(InboxEvent.id)
         .limit(limit)
     )

@@ -1,1 +1,1 @@
-"""Operational records: which workers are alive."""
+"""Operations: which workers are alive, the backlog, the metrics and the log lines."""

@@ -39,6 +39,9 @@ class Permission(enum.StrEnum):
     MAILBOXES = "mailboxes"
     SUBSCRIPTIONS = "subscriptions"
     AUDIT = "audit"
+    # A person's data in bulk: exporting it (a subject access request) or erasing it.
+    PERSONAL_DATA = "personal_data"
+    METRICS = "metrics"  # the Prometheus exposition: what runs and how busy it is
 
 
 # The one scope that grants each permission.
@@ -54,6 +57,8 @@ PERMISSION_SCOPE: dict[Permission, Scope] = {
     Permission.MAILBOXES: Scope.ADMIN,
     Permission.SUBSCRIPTIONS: Scope.ADMIN,
     Permission.AUDIT: Scope.ADMIN,
+    Permission.PERSONAL_DATA: Scope.ADMIN,
+    Permission.METRICS: Scope.ADMIN,
 }
 
 _VIEWER = frozenset({Permission.READ})

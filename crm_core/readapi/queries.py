@@ -137,10 +137,16 @@ TIMELINE_OWNERS: dict[str, tuple[Any, Any]] = {
 
 
 def timeline(
-    session: Session, *, of: str, ident: int, cursor: str | None, limit: int
+    session: Session,
+    *,
+    of: str,
+    ident: int,
+    cursor: str | None,
+    limit: int,
+    types: Sequence[str] = (),
 ) -> Page | None:
-    """The Activities of a customer, contact or opportunity (``of``), newest first;
-    None when that record does not exist."""
+    """The Activities of a customer, contact or opportunity (``of``), newest first, only of
+    ``types`` when given; None when that record does not exist."""
     model, column = TIMELINE_OWNERS[of]
     after = decode_cursor(cursor, length=2)
     if session.get(model, ident) is None:
@@ -151,6 +157,8 @@ def timeline(
         .order_by(Activity.occurred_at.desc(), Activity.id.desc())
         .limit(limit + 1)
     )
+    if types:
+        query = query.where(Activity.type.in_(list(types)))
     if after is not None:
         moment = cursor_time(after[0])
         query = query.where(tuple_(Activity.occurred_at, Activity.id) < tuple_(moment, after[1]))

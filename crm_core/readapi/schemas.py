@@ -232,6 +232,10 @@ class EventDoc(Shown):
     processed_at: dt.datetime | None
     next_attempt_at: dt.datetime | None
     outcome: Any
+    body_removed_at: dt.datetime | None = Field(
+        description="When the raw body was dropped (it can no longer be replayed); null: kept."
+    )
+    body_removed_by: str | None = Field(description="Why: ``retention`` or ``erasure``.")
     entities: list[EventEntity]
 
 

@@ -4,10 +4,13 @@ support cases (subjects): typed results, best first.
 Scores run up to 2: an exact e-mail address is 2, a phone number's digits 1.2, and a text
 match its word similarity to the query (up to 1). On PostgreSQL a query that looks like a phone
 number is matched by the end of its digits, one that looks like an address exactly or by its
-beginning, and other text by its words (full text, English stemming for case subjects); only
-when no row has every word does ``pg_trgm`` look for near spellings (a typo). SQLite matches
-substrings through its FTS5 trigram tables, ranked by BM25. Both use the structures migration
-0020 makes, and the PostgreSQL expressions below are spelled exactly as its indexes are.
+beginning, and other text by its words (full text, English stemming for case subjects). When no
+row has every word (a typo), each unknown word is corrected to the words rows hold that are
+nearest in spelling (``search_words``, migration 0021) and the rows are searched by their words
+again; only when that finds nothing does ``pg_trgm`` compare the whole query with every name.
+SQLite matches substrings through its FTS5 trigram tables, ranked by BM25. Both use the
+structures migrations 0020 and 0021 make, and the PostgreSQL expressions below are spelled
+exactly as their indexes are.
 """
 
 from __future__ import annotations
@@ -256,8 +259,11 @@ def _corrected_words(session: Session, q: str) -> list[list[str]] | None:
     itself, and, unless some row has it exactly, the known words nearest in spelling
     (``search_words``, migration 0021). The word stays among them: a case subject matches by
     its stem (``jam`` finds ``jammed``), which the list, of words as written, does not know.
-    A word with no near spelling may be two words run together (``graceschulz``), or a short
-    word missing a letter (``ad`` for ``ada``). None when nothing would change."""
+
+    Trigram similarity says little of a short word (``lrs`` and ``lars`` share two trigrams
+    of seven), so a word shorter than ``SHORT`` also means the listed words one edit away. A
+    word with no near spelling may be two words run together (``graceschulz``). None when
+    nothing would change."""
     rows = session.execute(_SPELLINGS, {"q": q, "n": SPELLINGS}).all()
     spellings: dict[str, list[str]] = {}
     known: set[str] = set()
@@ -267,16 +273,16 @@ def _corrected_words(session: Session, q: str) -> list[list[str]] | None:
             known.add(word)
         elif spelling is not None:
             found.append(spelling)
-    unmatched = [w for w, found in spellings.items() if w not in known and not found]
-    listed = _listed(session, unmatched)
+    unknown = {word: found for word, found in spellings.items() if word not in known}
+    listed = _listed(session, unknown)
     groups: list[list[str]] = []
     for word, found in spellings.items():
         if word in known:
             groups.append([word])
-        elif found:
-            groups.append([word, *found])
-        elif len(word) < MIN_LISTED:
-            groups.append([word, *(w for w in _insertions(word) if w in listed)])
+            continue
+        near = found + [w for w in _candidates(word, found) if w in listed and w not in found]
+        if near:
+            groups.append([word, *near[:SPELLINGS]])
         else:
             groups.extend(_split(word, listed) or [[word]])
     if len(groups) == len(spellings) and all(len(group) == 1 for group in groups):
@@ -284,20 +290,35 @@ def _corrected_words(session: Session, q: str) -> list[list[str]] | None:
     return groups
 
 
-# The shortest word ``search_words`` lists; a shorter one is a word missing a letter or more.
+# The shortest word ``search_words`` lists, and the length below which a word's near
+# spellings are looked for one edit away too.
 MIN_LISTED = 3
+SHORT = 6
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def _insertions(word: str) -> list[str]:
-    """``word`` with one more letter anywhere (what a short word missing one may have been)."""
-    return [word[:at] + letter + word[at:] for at in range(len(word) + 1) for letter in _LETTERS]
+def _edits(word: str) -> list[str]:
+    """Every word one edit from ``word``: a letter more, less, changed, or two swapped."""
+    cuts = [(word[:at], word[at:]) for at in range(len(word) + 1)]
+    return [
+        *(left + letter + right for left, right in cuts for letter in _LETTERS),
+        *(left + right[1:] for left, right in cuts if right),
+        *(left + letter + right[1:] for left, right in cuts if right for letter in _LETTERS),
+        *(left + right[1] + right[0] + right[2:] for left, right in cuts if len(right) > 1),
+    ]
 
 
 def _splits(word: str) -> list[tuple[str, str]]:
     """``word`` cut in two words each long enough to be listed, the most even cut first."""
     cuts = range(MIN_LISTED, len(word) - MIN_LISTED + 1)
     return [(word[:at], word[at:]) for at in sorted(cuts, key=lambda at: abs(len(word) - 2 * at))]
+
+
+def _candidates(word: str, found: list[str]) -> list[str]:
+    """What an unknown ``word`` is looked up as, beyond its trigram spellings ``found``."""
+    edits = _edits(word) if len(word) < SHORT else []
+    halves = [half for cut in _splits(word) for half in cut] if not found else []
+    return [*edits, *halves]
 
 
 def _split(word: str, listed: set[str]) -> list[list[str]] | None:
@@ -308,17 +329,9 @@ def _split(word: str, listed: set[str]) -> list[list[str]] | None:
     return None
 
 
-def _listed(session: Session, words: list[str]) -> set[str]:
-    """Which of the insertions into, and halves of, ``words`` ``search_words`` lists."""
-    candidates = {
-        candidate
-        for word in words
-        for candidate in (
-            _insertions(word)
-            if len(word) < MIN_LISTED
-            else [half for cut in _splits(word) for half in cut]
-        )
-    }
+def _listed(session: Session, unknown: dict[str, list[str]]) -> set[str]:
+    """Which words the unknown words may be (``_candidates``) ``search_words`` lists."""
+    candidates = {c for word, found in unknown.items() for c in _candidates(word, found)}
     if not candidates:
         return set()
     rows = session.execute(

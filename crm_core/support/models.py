@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_core.db import Base, Timestamped, Versioned, check_one_of, intpk, str40, str255
@@ -85,5 +85,6 @@ class SupportCase(Versioned, Timestamped, Base):
     resolution_due_at: Mapped[dt.datetime | None]
     resolved_at: Mapped[dt.datetime | None]
     assignee: Mapped[str255 | None]
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     contact: Mapped[Contact | None] = relationship()

@@ -1,4 +1,5 @@
-"""A real worker with embedded beat sends a campaign through a private Redis to aiosmtpd."""
+"""A real worker with embedded beat sends a campaign to aiosmtpd, through a broker of its own
+(a private Redis, or a RabbitMQ virtual host)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from crm_core.campaigns import services
 from crm_core.campaigns.models import MarketingCampaign
 from crm_core.customers.models import Contact, Customer
 from crm_core.db import make_engine, make_session_factory
-from tests.processes import celery_worker, service_env, start_redis, stop, wait_until
-from tests.services import free_port, scratch_postgres_database
+from tests.integration.conftest import LosableBroker
+from tests.processes import celery_worker, service_env, wait_until
+from tests.services import scratch_postgres_database
 from tests.smtp_server import running_smtp_server
 
 pytestmark = pytest.mark.slow
@@ -26,16 +28,6 @@ def postgres_url(postgres_available: None) -> Iterator[str]:
     with scratch_postgres_database("crm_campaign_worker") as url:
         migrate.upgrade(url)
         yield url
-
-
-@pytest.fixture
-def private_redis() -> Iterator[str]:
-    port = free_port()
-    process = start_redis(port)
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        stop(process)
 
 
 def _campaign(url: str) -> int:
@@ -60,7 +52,7 @@ def _campaign(url: str) -> int:
 
 
 def test_beat_dispatches_and_the_worker_sends_each_message_once(
-    postgres_url: str, private_redis: str, tmp_path: Path
+    postgres_url: str, losable_broker: LosableBroker, tmp_path: Path
 ) -> None:
     campaign_id = _campaign(postgres_url)
     engine = make_engine(postgres_url)
@@ -77,7 +69,7 @@ def test_beat_dispatches_and_the_worker_sends_each_message_once(
         with running_smtp_server() as smtp:
             env = service_env(
                 CRM_DATABASE_URL=postgres_url,
-                CRM_BROKER_URL=private_redis,
+                CRM_BROKER_URL=losable_broker.url,
                 CRM_SECRET_KEY="worker-test-secret",
                 CRM_PUBLIC_URL="https://crm.example.com",
                 CRM_MAIL_URL=smtp.url(),

@@ -29,6 +29,7 @@ from tests.imap_server import (
     support_request,
 )
 
+pytestmark = pytest.mark.faults("IMAP server restarted during a poll")
 OWNER = "poller-1"
 
 

@@ -1,7 +1,8 @@
 """With the broker down, webhooks still get 202; once it is back, every event is processed once.
 
-Real processes: gunicorn, a private redis-server that is killed (losing the
-messages it held) and restarted, and a Celery worker with beat running the sweeper.
+Real processes: gunicorn, a broker of the test's own that goes down losing the
+messages it held (a private redis-server killed, or a RabbitMQ virtual host
+deleted) and comes back, and a Celery worker with beat running the sweeper.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import services
 from crm_core.ingestion.models import EventStatus, InboxEvent
 from crm_core.models import Activity
+from tests.integration.conftest import LosableBroker
 from tests.keyring import TEST_KEYRING
-from tests.processes import celery_worker, service_env, start_redis, stop, wait_until, web_app
-from tests.services import free_port, scratch_postgres_database
+from tests.processes import celery_worker, service_env, wait_until, web_app
+from tests.services import scratch_postgres_database
 from tests.signed import signed_headers
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.faults("broker down during intake, losing what it held"),
+]
 
 
 @pytest.fixture
@@ -39,45 +45,38 @@ def _post(base: str, secret: str, n: int) -> requests.Response:
 
 
 def test_requests_survive_a_dead_broker_and_are_processed_once_it_returns(
-    database: str, tmp_path
+    database: str, losable_broker: LosableBroker, tmp_path
 ) -> None:
     engine = make_engine(database, keyring=TEST_KEYRING)
     sessions = make_session_factory(engine)
     with sessions.begin() as session:
         _, secret = services.create_source(session, name="forms")
-    port = free_port()
     env = service_env(
         CRM_DATABASE_URL=database,
-        CRM_BROKER_URL=f"redis://127.0.0.1:{port}/0",
+        CRM_BROKER_URL=losable_broker.url,
         CRM_RATELIMIT_URL="memory://",
         CRM_VAR_DIR=str(tmp_path),
         CRM_SWEEP_INTERVAL_SECONDS="1",
         CRM_SWEEP_GRACE_SECONDS="1",
     )
-    redis_server = start_redis(port)
-    try:
-        with web_app(env) as base:
-            # Broker up, but no worker yet: the messages wait in Redis...
-            assert [_post(base, secret, n).status_code for n in range(5)] == [202] * 5
-            # ...and are lost with it. Then five more arrive while it is down.
-            stop(redis_server, kill=True)
-            assert [_post(base, secret, n).status_code for n in range(5, 10)] == [202] * 5
-            assert _post(base, secret, 3).status_code == 200
-            redis_server = start_redis(port)
-            with celery_worker(env, queues="ingest,maintenance", beat=True):
+    with web_app(env) as base:
+        # Broker up, but no worker yet: the messages wait in the broker...
+        assert [_post(base, secret, n).status_code for n in range(5)] == [202] * 5
+        # ...and are lost with it. Then five more arrive while it is down.
+        losable_broker.stop()
+        assert [_post(base, secret, n).status_code for n in range(5, 10)] == [202] * 5
+        assert _post(base, secret, 3).status_code == 200
+        losable_broker.start()
+        with celery_worker(env, queues="ingest,maintenance", beat=True):
 
-                def all_processed() -> bool:
-                    with sessions() as session:
-                        statuses = session.scalars(select(InboxEvent.status)).all()
-                    return len(statuses) == 10 and set(statuses) == {EventStatus.PROCESSED}
+            def all_processed() -> bool:
+                with sessions() as session:
+                    statuses = session.scalars(select(InboxEvent.status)).all()
+                return len(statuses) == 10 and set(statuses) == {EventStatus.PROCESSED}
 
-                wait_until(all_processed, timeout=120, what="ten processed events", interval=0.5)
-                assert _post(base, secret, 10).status_code == 202
-                wait_until(
-                    lambda: _count_captured(sessions) == 11, timeout=60, what="the 11th event"
-                )
-    finally:
-        stop(redis_server)
+            wait_until(all_processed, timeout=120, what="ten processed events", interval=0.5)
+            assert _post(base, secret, 10).status_code == 202
+            wait_until(lambda: _count_captured(sessions) == 11, timeout=60, what="the 11th event")
     with sessions() as session:
         events = session.scalars(select(InboxEvent)).all()
         assert len(events) == 11

@@ -1,4 +1,5 @@
-"""Leads end to end: gunicorn, real Redis, real worker processes, real PostgreSQL.
+"""Leads end to end: gunicorn, a real broker (Redis and RabbitMQ), real worker processes,
+real PostgreSQL.
 
 Exactly once in effect, whatever the concurrency, the duplicates, the replays
 or a worker killed with SIGKILL in the middle of its work.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,11 +21,13 @@ from celery import Celery
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+import celeryconfig
 from crm_core import migrate
 from crm_core import models as m
 from crm_core.db import make_engine, make_session_factory
 from crm_core.ingestion import inbox, services
 from crm_core.ingestion.models import EventStatus, InboxEvent
+from tests.integration.conftest import Broker
 from tests.keyring import TEST_KEYRING
 from tests.processes import (
     REPO,
@@ -35,10 +37,10 @@ from tests.processes import (
     wait_until,
     web_app,
 )
-from tests.services import REDIS_URL, redis_reason, scratch_postgres_database, unavailable
+from tests.services import scratch_postgres_database
 from tests.signed import signed_headers
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 # Short limits, so a claim left by a killed worker is released within seconds.
 FAST_RECOVERY = {
@@ -52,6 +54,7 @@ FAST_RECOVERY = {
 @dataclass
 class Platform:
     env: dict[str, str]
+    broker: Broker
     sessions: sessionmaker[Session]
     secret: str
     tmp: Path
@@ -73,10 +76,7 @@ class Platform:
 
 
 @pytest.fixture
-def platform(postgres_available: None, tmp_path: Path) -> Iterator[Platform]:
-    reason = redis_reason()
-    if reason:
-        unavailable("Redis", reason)
+def platform(postgres_available: None, broker: Broker, tmp_path: Path) -> Iterator[Platform]:
     with scratch_postgres_database("crm_e2e") as url:
         migrate.upgrade(url)
         engine = make_engine(url, keyring=TEST_KEYRING)
@@ -84,15 +84,13 @@ def platform(postgres_available: None, tmp_path: Path) -> Iterator[Platform]:
             _, secret = services.create_source(session, name="forms")
         env = service_env(
             CRM_DATABASE_URL=url,
-            CRM_BROKER_URL=REDIS_URL,
-            # Our own keys on the shared Redis: no other run's messages, none left behind.
-            CRM_BROKER_KEY_PREFIX=f"e2e-{uuid.uuid4().hex}:",
+            **broker.env,
             CRM_RATELIMIT_URL="memory://",
             CRM_SECRET_KEY="e2e-secret",
             CRM_VAR_DIR=str(tmp_path),
             **FAST_RECOVERY,
         )
-        yield Platform(env, make_session_factory(engine), secret, tmp_path)
+        yield Platform(env, broker, make_session_factory(engine), secret, tmp_path)
         engine.dispose()
 
 
@@ -174,6 +172,7 @@ def test_two_workers_make_one_contact_per_address_and_replays_change_nothing(
             assert table_counts(platform) == before
 
 
+@pytest.mark.faults("worker kill -9 mid-batch")
 def test_a_worker_killed_mid_batch_leaves_every_event_processed_once(platform: Platform) -> None:
     leads = [lead(n) for n in range(300)]
     with web_app(platform.env) as base:
@@ -224,10 +223,12 @@ def test_two_workers_capturing_overlapping_batches_make_one_contact_per_address(
             ).id
             for n, body in enumerate(leads)
         ]  # fmt: skip
-    publisher = Celery(broker=platform.env["CRM_BROKER_URL"])
-    publisher.conf.broker_transport_options = {
-        "global_keyprefix": platform.env["CRM_BROKER_KEY_PREFIX"]
-    }
+    publisher = Celery(broker=platform.broker.url)
+    # The queues and transport options the workers use on this broker.
+    publisher.conf.task_queues = celeryconfig.queues(platform.broker.url)
+    publisher.conf.broker_transport_options = celeryconfig.transport_options(
+        platform.broker.url, key_prefix=platform.broker.key_prefix
+    )
     log = platform.tmp
     with (
         celery_worker(platform.env, queues="ingest", log_path=log / "w1.log"),

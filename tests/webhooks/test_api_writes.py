@@ -204,6 +204,34 @@ def test_a_case_is_changed_over_http(
     assert client.patch(f"/api/cases/{case_id}", json={}, headers=reader).status_code == 403
 
 
+def test_a_cases_tags_are_replaced_cleared_and_audited(
+    app: Flask, client: FlaskClient, writer: dict[str, str], make_key: Callable[..., str]
+) -> None:
+    customer = client.post("/api/customers", json=NEW, headers=writer).get_json()
+    with app.extensions["crm"].sessions.begin() as session:
+        case = SupportCase(customer_id=customer["id"], subject="Broken", status="new")
+        session.add(case)
+        session.flush()
+        case_id = case.id
+    assert client.get(f"/api/cases/{case_id}", headers=writer).get_json()["tags"] == []
+    tagged = client.patch(
+        f"/api/cases/{case_id}", json={"tags": ["billing", "vip", "billing"]}, headers=writer
+    )
+    assert tagged.status_code == 200, tagged.get_json()
+    assert tagged.get_json()["tags"] == ["billing", "vip"]
+    cleared = client.patch(f"/api/cases/{case_id}", json={"tags": None}, headers=writer)
+    assert cleared.get_json()["tags"] == []
+    bad = client.patch(f"/api/cases/{case_id}", json={"tags": ["x" * 61]}, headers=writer)
+    assert bad.status_code == 422
+    assert bad.get_json()["errors"][0]["field"] == "tags.0"
+    admin = {"Authorization": f"Bearer {make_key('auditor', 'admin')}"}
+    page = client.get(f"/api/audit?entity=support_case&id={case_id}", headers=admin).get_json()
+    assert [e["changes"] for e in page["items"]] == [
+        {"tags": {"before": ["billing", "vip"], "after": []}},
+        {"tags": {"before": [], "after": ["billing", "vip"]}},
+    ]
+
+
 def test_an_activity_is_logged_over_http(client: FlaskClient, writer: dict[str, str]) -> None:
     customer = client.post("/api/customers", json=NEW, headers=writer).get_json()
     logged = client.post(

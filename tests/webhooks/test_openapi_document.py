@@ -12,7 +12,7 @@ from flask import Flask
 from openapi_spec_validator import validate
 
 from webhooks.auth import guarded_endpoints
-from webhooks.openapi.document import STATIC_ENDPOINTS, build_document, openapi_path
+from webhooks.openapi.document import build_document, is_documented, openapi_path
 from webhooks.openapi.registry import documented
 from webhooks.openapi.views import SWAGGER_UI_VERSION
 
@@ -31,7 +31,7 @@ def _routes(app: Flask) -> set[tuple[str, str]]:
     return {
         (openapi_path(rule), method.lower())
         for rule in app.url_map.iter_rules()
-        if rule.endpoint not in STATIC_ENDPOINTS
+        if is_documented(rule)
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
     }
 

@@ -31,8 +31,20 @@ from webhooks.problems import PROBLEM_CONTENT_TYPE, Problem
 
 REF = "#/components/schemas/{model}"
 SECURITY_SCHEME = "apiKey"
-# Served files, not operations: the only routes the document leaves out.
+# Served files, not operations: the only routes the document leaves out, with the console's
+# pages (HTML for people in a browser, signed in with a session, not an API).
 STATIC_ENDPOINTS = frozenset({"static", "apidocs.static"})
+BROWSER_BLUEPRINTS = frozenset({"console", "console_root"})
+
+
+def is_documented(rule: Rule) -> bool:
+    """Whether the OpenAPI document describes ``rule``: not a static file or a console page."""
+    return (
+        rule.endpoint not in STATIC_ENDPOINTS
+        and rule.endpoint.split(".", 1)[0] not in BROWSER_BLUEPRINTS
+    )
+
+
 _ARGUMENT = re.compile(
     r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<args>.*?)\))?:)?(?P<name>[^>]+)>"
 )
@@ -41,7 +53,7 @@ _ARGUMENT = re.compile(
 def documented_rules(app: Flask) -> Iterator[tuple[Rule, str]]:
     """Every (rule, method) the document covers: all but static files, HEAD and OPTIONS."""
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint in STATIC_ENDPOINTS:
+        if not is_documented(rule):
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             yield rule, method.lower()

@@ -1,7 +1,7 @@
 """sources may be Mailgun, SendGrid or Postmark, keep a public key, and deliver mail events
 
 Revision ID: 0022
-Revises: 0023
+Revises: 0025
 Create Date: 2026-12-03 11:45:00.000000
 
 The e-mail providers' sources take inbound mail (``emails``) and delivery events, a new
@@ -19,7 +19,7 @@ from crm_core.migrate import sqlite_replace_in_schema
 
 
 revision: str = '0022'
-down_revision: str | None = '0023'
+down_revision: str | None = '0025'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -177,3 +177,20 @@ def test_taking_an_address_off_the_suppression_list_is_audited_with_the_reason(
         is None
     )
     assert len(_entries(session, "suppression")) == 1
+
+
+def test_a_replay_is_audited_with_the_state_it_left(session: Session) -> None:
+    from crm_core.admin.events import replay_event
+    from tests.factories import InboxEventFactory
+
+    event = InboxEventFactory(status="failed", attempts=3, error="boom")
+    with pytest.raises(PermissionDenied):
+        replay_event(session, actor=AGENT_KEY, event_id=event.id)
+    replay_event(session, actor=OPERATOR, event_id=event.id)
+    [entry] = _entries(session, "event")
+    assert (entry.action, entry.entity_id, entry.actor) == ("replay", event.id, "operator:tests")
+    assert entry.changes == {
+        "status": {"before": "failed", "after": "received"},
+        "attempts": {"before": 3, "after": 0},
+        "error": {"before": "boom", "after": None},
+    }

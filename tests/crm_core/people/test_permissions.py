@@ -16,7 +16,7 @@ from crm_core.people.permissions import (
 P = Permission
 
 # The role matrix of the product: viewer reads; agent also writes CRM data, replies,
-# assigns; admin also campaigns, sources, keys, users, mailboxes, subscriptions, audit.
+# assigns; admin also campaigns, sources, keys, users, mailboxes, subscriptions, audit, metrics.
 ROLE_MATRIX = {
     Role.VIEWER: {P.READ},
     Role.AGENT: {P.READ, P.WRITE, P.REPLY, P.ASSIGN},
@@ -26,7 +26,16 @@ SCOPE_MATRIX = {
     Scope.READ: {P.READ},
     Scope.WRITE: {P.WRITE, P.ASSIGN},
     Scope.SEND: {P.REPLY, P.CAMPAIGNS},
-    Scope.ADMIN: {P.SOURCES, P.KEYS, P.USERS, P.MAILBOXES, P.SUBSCRIPTIONS, P.AUDIT},
+    Scope.ADMIN: {
+        P.SOURCES,
+        P.KEYS,
+        P.USERS,
+        P.MAILBOXES,
+        P.SUBSCRIPTIONS,
+        P.AUDIT,
+        P.PERSONAL_DATA,
+        P.METRICS,
+    },
 }
 
 

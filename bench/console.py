@@ -1,0 +1,216 @@
+"""Benchmark of the console's pages beside a baseline, at a million contacts (not a test).
+
+    .venv/bin/python -m bench.console [--contacts 1000000] [--cases 100000] [--events 200000]
+                                      [--requests 200] [--connections 4] [--rounds 3]
+
+Fills a scratch PostgreSQL database as ``bench.api`` does (customers, ``--contacts``
+contacts, ``--cases`` cases, 100 Activities for each of 2,000 customers), adds ``--events``
+inbox events spread over the last 24 hours in every status, then upgrades it to head. The real
+app runs under gunicorn as the Procfile starts it; a signed-in admin's session cookie is sent
+with each request, from ``--connections`` keep-alive clients, for ``--rounds`` rounds:
+
+- ``baseline``: ``GET /api/contacts/<id>`` with an API key (one row by primary key);
+- ``overview``: ``GET /console/overview/live`` (what the overview refreshes: the chart of a
+  day's events, the backlog, workers, SLA, campaigns);
+- ``events``: ``GET /console/events?status=failed`` (a page of 50);
+- ``event``: ``GET /console/events/<id>``;
+- ``people``: ``GET /console/people`` (the customers changed last);
+- ``search``: ``GET /console/people?q=<an address>``;
+- ``customer``: ``GET /console/people/customers/<id>`` (a customer with 100 Activities).
+
+It prints p50 and p95 per page, and each p95 over the baseline's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import re
+import threading
+import time
+from urllib.parse import urlencode
+
+from bench.api import quantile, report, seed
+from bench.intake import gunicorn, scratch_database
+
+PASSWORD = "bench password 1234"
+
+
+def seed_events(database_url: str, events: int) -> None:
+    """``events`` inbox events of one source over the last day, a tenth of them failed."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        source = conn.execute(
+            text(
+                "INSERT INTO sources (name, provider, enabled, created_at, updated_at)"
+                " VALUES ('website', 'standard', true, now(), now()) RETURNING id"
+            )
+        ).scalar_one()
+        conn.execute(
+            text(
+                f"""INSERT INTO inbox_events (source_id, kind, webhook_id, content_type, headers,
+                    body, status, attempts, received_at)
+                SELECT {source}, (ARRAY['leads', 'leads', 'orders', 'emails'])[1 + g % 4],
+                    'msg_' || g, 'application/json', '{{}}',
+                    convert_to('{{"email": "lead' || g || '@example.com"}}', 'UTF8'),
+                    (ARRAY['processed', 'processed', 'processed', 'processed', 'processed',
+                           'processed', 'processed', 'processed', 'failed', 'dead'])[1 + g % 10],
+                    1, now() - (g % 86400) * interval '1 second'
+                FROM generate_series(1, {events}) g"""
+            )
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE inbox_events"))
+    engine.dispose()
+
+
+def sign_in(port: int) -> str:
+    """The Cookie header of a signed-in admin's session."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/console/signin")
+    page = conn.getresponse()
+    cookie = page.getheader("Set-Cookie", "").split(";")[0]
+    found = re.search(r'name="csrf-token" content="([^"]+)"', page.read().decode())
+    assert found, "no CSRF token on the sign-in page"
+    body = urlencode({"email": "bench@example.com", "password": PASSWORD, "csrf_token": found[1]})
+    headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    conn.request("POST", "/console/signin", body=body, headers=headers)
+    answer = conn.getresponse()
+    answer.read()
+    assert answer.status == 303, answer.status
+    return answer.getheader("Set-Cookie", "").split(";")[0]
+
+
+def measure(
+    port: int, headers: dict[str, str], paths: list[str], count: int, connections: int
+) -> tuple[list[float], int]:
+    """Latencies of ``count`` GETs over ``connections`` keep-alive connections; non-200s."""
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine = []
+        for n in range(index, count, connections):
+            began = time.perf_counter()
+            conn.request("GET", paths[n % len(paths)], headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - began)
+            if response.status != 200:
+                with lock:
+                    failures[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, failures[0]
+
+
+def pages(database_url: str, rng: random.Random) -> dict[str, list[str]]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        contacts = conn.execute(
+            text("SELECT id, email FROM contacts TABLESAMPLE SYSTEM (1) LIMIT 300")
+        ).all()
+        busy = [r[0] for r in conn.execute(text("SELECT DISTINCT customer_id FROM activities"))]
+        failed = list(
+            conn.scalars(text("SELECT id FROM inbox_events WHERE status = 'failed' LIMIT 300"))
+        )
+    engine.dispose()
+    return {
+        "baseline": [f"/api/contacts/{c.id}" for c in contacts],
+        "overview": ["/console/overview/live"],
+        "events": ["/console/events?status=failed"],
+        "event": [f"/console/events/{e}" for e in failed],
+        "people": ["/console/people"],
+        "search": [f"/console/people?q={c.email}" for c in contacts],
+        "customer": [f"/console/people/customers/{rng.choice(busy)}" for _ in range(300)],
+    }
+
+
+def main(args: argparse.Namespace) -> None:
+    from crm_core import migrate as schema
+    from crm_core.db import make_engine, make_session_factory
+    from crm_core.encryption.keyring import Keyring
+    from crm_core.people.api_keys import create_api_key
+    from crm_core.people.permissions import Actor
+    from crm_core.people.users import add_user
+
+    rng = random.Random(20261203)
+    keyring_key = Keyring.generate_key()
+    with scratch_database() as database_url:
+        schema.upgrade(database_url, revision="0015")
+        began = time.monotonic()
+        seed(database_url, args.contacts, args.cases)
+        schema.upgrade(database_url)
+        seed_events(database_url, args.events)
+        print(f"seeded and migrated in {time.monotonic() - began:.0f} s", flush=True)
+        engine = make_engine(database_url, keyring=Keyring([keyring_key]))
+        with make_session_factory(engine).begin() as session:
+            operator = Actor.operator("bench")
+            _, key = create_api_key(session, actor=operator, name="bench", scopes=["read"])
+            add_user(
+                session, actor=operator, email="bench@example.com", role="admin", password=PASSWORD
+            )
+        engine.dispose()
+        paths = pages(database_url, rng)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+        env.update(
+            CRM_DATABASE_URL=database_url,
+            CRM_BROKER_URL="memory://",
+            CRM_RATELIMIT_URL="memory://",
+            CRM_ENCRYPTION_KEYS=keyring_key,
+            CRM_SECRET_KEY="bench secret key",
+            CRM_DB_POOL_SIZE=str(args.threads),
+            CRM_LOG_LEVEL="WARNING",
+            PYTHONPATH=os.getcwd(),
+        )
+        latencies: dict[str, list[float]] = {name: [] for name in paths}
+        failures = dict.fromkeys(paths, 0)
+        with gunicorn("intake", env, args) as port:
+            cookie = sign_in(port)
+            headers = {"Cookie": cookie, "Authorization": f"Bearer {key}"}
+            measure(port, headers, paths["baseline"], 50, args.connections)  # warm up
+            for round_no in range(1, args.rounds + 1):
+                for name, route_paths in paths.items():
+                    taken, failed = measure(port, headers, route_paths, args.requests,
+                                            args.connections)  # fmt: skip
+                    latencies[name].extend(taken)
+                    failures[name] += failed
+                    print(
+                        f"round {round_no} {name:9} p50 {quantile(taken, 50):7.1f} ms"
+                        f"  p95 {quantile(taken, 95):7.1f} ms",
+                        flush=True,
+                    )
+    report(latencies, failures, args)
+    print(f"{args.events} inbox events over the last 24 hours")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--requests", type=int, default=200, help="per page per round")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--reuse-port", action=argparse.BooleanOptionalAction, default=True)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main(parse_args())
