@@ -58,6 +58,10 @@ def sources() -> None:
     metavar="LEAD_FIELD=REF",
     help="typeform: fill a lead field from the question with this ref (or this hidden field).",
 )
+@click.option(
+    "--public-key",
+    help="sendgrid: the Verification Key of Signed Event Webhook Requests (base64).",
+)
 def add_source(
     name: str,
     description: str | None,
@@ -69,6 +73,7 @@ def add_source(
     redirect: str | None,
     mapping_file: str | None,
     refs: tuple[str, ...],
+    public_key: str | None,
 ) -> None:
     """Create a source. The last line is what to paste: the URL for a provider's source
     (with its credentials for Freshdesk, the form's action for a web form), the signing
@@ -92,6 +97,7 @@ def add_source(
                 allowed_origins=origins,
                 redirect_url=redirect,
                 mapping=mapping,
+                public_key=public_key,
             )
         except services.SourceExists as exc:
             raise click.ClickException(str(exc)) from None
@@ -127,6 +133,22 @@ def set_mapping(name: str, mapping_file: str | None, refs: tuple[str, ...]) -> N
     click.echo(f"replay what it could not read: crm events list --source {name} --status invalid")
 
 
+@sources.command("set-key")
+@click.argument("name")
+@click.argument("public_key")
+def set_key(name: str, public_key: str) -> None:
+    """Verify the source's signed requests with PUBLIC_KEY from now on (SendGrid: the
+    Verification Key of Signed Event Webhook Requests)."""
+    with transaction() as session:
+        try:
+            admin.set_source_public_key(session, actor=operator(), name=name, public_key=public_key)
+        except services.SourceNotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        except InvalidInput as exc:
+            raise click.ClickException(_cli_message(exc)) from None
+    click.echo(f"source {name!r} verifies its signed requests with the new key from now on")
+
+
 @sources.command("show")
 @click.argument("name")
 def show_source(name: str) -> None:
@@ -142,7 +164,15 @@ def show_source(name: str) -> None:
         current = services.active_secrets(session, source_id=source.id)
         secret = current[0] if current and not provider.takes_secret else None
         origins, redirect = list(source.allowed_origins or []), source.redirect_url
+        has_key = source.public_key is not None
     click.echo(f"source {name!r}: {provider.label} ({provider.name.value}), {state}")
+    if provider.takes_public_key:
+        click.echo(
+            "verification key: set"
+            if has_key
+            else f"verification key: none; its signed requests are refused until: crm sources"
+            f" set-key {name} <key>"
+        )
     if provider.name == ProviderName.FORM:
         _echo_form_settings(origins, redirect)
     if provider.name == ProviderName.STANDARD:

@@ -5,7 +5,8 @@ The API and the console take JSON (or form) bodies of at most
 it is read. One that announces nothing (chunked) is read up to the limit and
 refused with 413 if there is more; left to Werkzeug it would be cut at the
 limit silently and fail as bad JSON. The intake sets its own limit per kind,
-after it has looked the source up.
+after it has looked the source up (an e-mail provider's posts may be as large as an
+e-mail).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from crm_core.config import Settings
 
-INTAKE_ENDPOINT = "intake.receive"
+# The intake reads its own bodies, with the limit of the source's kind or provider.
+INTAKE_ENDPOINTS = frozenset({"intake.receive", "intake.receive_from_provider"})
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -25,7 +27,7 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def _refuse_long_unannounced_bodies() -> None:
-    if request.content_length is not None or request.endpoint == INTAKE_ENDPOINT:
+    if request.content_length is not None or request.endpoint in INTAKE_ENDPOINTS:
         return
     limit = request.max_content_length
     if limit is None:

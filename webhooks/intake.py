@@ -39,9 +39,9 @@ from crm_core.ingestion.validation import (
 )
 from crm_core.mail.parsed import MailLimits
 from crm_core.ops import logs
-from crm_core.payloads.kinds import EventKind, ProviderName
+from crm_core.payloads.kinds import PROVIDER_ONLY_KINDS, EventKind, ProviderName
 from crm_core.payloads.schemas import PAYLOAD_SCHEMAS
-from crm_core.providers import Delivery, ProviderRequest, get_provider
+from crm_core.providers import PROVIDERS, Delivery, ProviderRequest, get_provider
 from webhooks.failure_budget import count_failure, refused_for_failures
 from webhooks.openapi.registry import Body, Header, documented
 from webhooks.problems import problem
@@ -52,7 +52,7 @@ from webhooks.telemetry import note
 
 log = logging.getLogger(__name__)
 bp = Blueprint("intake", __name__)
-KINDS = frozenset(kind.value for kind in EventKind)
+KINDS = frozenset(kind.value for kind in EventKind if kind not in PROVIDER_ONLY_KINDS)
 T = TypeVar("T")
 
 
@@ -152,7 +152,7 @@ def receive(source_name: str, kind: str) -> Response:
     summary="Receive a provider's webhook as the provider sends it",
     request=Body(
         {},
-        media_types=(JSON_TYPE, "application/x-www-form-urlencoded"),
+        media_types=(JSON_TYPE, "application/x-www-form-urlencoded", "multipart/form-data"),
         description="The provider's own body; the source's provider verifies it.",
     ),
     responses={
@@ -171,7 +171,7 @@ def receive_from_provider(source_name: str) -> Response:
         name = source_name[:80]
         source, cached = known_source(inbox, name)
         message = ProviderRequest(
-            request.headers, read_body(limit=settings.max_json_bytes), request.mimetype
+            request.headers, read_body(limit=_provider_limit(source, settings)), request.mimetype
         )
         source, delivery = _verified(
             inbox, name, source, cached, lambda s: _receive(s, message, settings)
@@ -230,7 +230,13 @@ def _receive(
     source: SourceCredentials, message: ProviderRequest, settings: Settings
 ) -> Delivery | None:
     """The source's provider verifies and classifies the request (401 when unsigned)."""
-    provider = get_provider(source.provider, source.mapping)
+    try:
+        provider = get_provider(source.provider, source.mapping, source.public_key)
+    except ValueError:  # a stored key was checked when it was set: it can only have been edited
+        log.error("source %s has a public key its provider cannot load", source.id)
+        raise Unsigned(
+            problem(401, "The source's public key cannot be loaded.", type_="invalid-signature")
+        ) from None
     if provider.name == ProviderName.STANDARD:
         detail = "This source posts to /webhooks/<source>/<kind> with Standard Webhooks headers."
         raise Refused(problem(404, detail, type_="wrong-endpoint"))
@@ -251,6 +257,13 @@ def _receive(
         )
     except SignatureError as exc:
         raise Unsigned(problem(401, str(exc), type_="invalid-signature")) from None
+
+
+def _provider_limit(source: SourceCredentials, settings: Settings) -> int:
+    """An e-mail provider's posts may be as large as an e-mail; every other's is JSON."""
+    provider = PROVIDERS.get(source.provider)
+    carries_mail = provider is not None and provider.carries_mail
+    return settings.max_email_bytes if carries_mail else settings.max_json_bytes
 
 
 def _size_limit(kind: str, settings: Settings) -> int:

@@ -28,6 +28,8 @@ AUDITED = (
     "allowed_origins",
     "redirect_url",
     "mapping",
+    # A public key is no secret: it is recorded as it is.
+    "public_key",
 )
 _SECRET_CHANGED = {"secret": {"before": audit.REDACTED, "after": audit.REDACTED}}
 
@@ -44,6 +46,7 @@ def create_source(
     allowed_origins: Sequence[str] = (),
     redirect_url: str | None = None,
     mapping: dict[str, Any] | None = None,
+    public_key: str | None = None,
 ) -> tuple[Source, str | None]:
     """A new source and its first secret (``services.create_source``)."""
     actor.require(Permission.SOURCES)
@@ -57,6 +60,7 @@ def create_source(
         allowed_origins=allowed_origins,
         redirect_url=redirect_url,
         mapping=mapping,
+        public_key=public_key,
     )
     changes = audit.created(snapshot(source, AUDITED))
     if new_secret is not None:
@@ -87,6 +91,16 @@ def set_source_mapping(
     actor.require(Permission.SOURCES)
     before = snapshot(services.get_source(session, name=name), AUDITED)
     source = services.set_source_mapping(session, name=name, mapping=mapping)
+    _update(session, actor, source, before)
+    return source
+
+
+def set_source_public_key(session: Session, *, actor: Actor, name: str, public_key: str) -> Source:
+    """Verify the source's signed requests with a new public key
+    (``services.set_source_public_key``)."""
+    actor.require(Permission.SOURCES)
+    before = snapshot(services.get_source(session, name=name), AUDITED)
+    source = services.set_source_public_key(session, name=name, public_key=public_key)
     _update(session, actor, source, before)
     return source
 

@@ -9,7 +9,10 @@ source whose provider is not ``standard`` the
 provider's mapping (``crm_core.providers.mapping``, by the event's topic) takes
 the place of ``parse``: it restates the provider's document in our terms, the
 kind's ``build`` checks it as it checks a standard one, and the same payload goes
-to the same ``handle``; errors name the provider's own fields.
+to the same ``handle``; errors name the provider's own fields. The e-mail providers'
+posts are not JSON documents to map: a kind's ``readers`` turn them straight into its
+payload (``emails``: the message they carried, parsed as any raw message is;
+``mail_events``: their delivery reports).
 Every handler runs inside the task's transaction, is idempotent (a replay
 writes nothing new), raises ``PermanentError`` for input it can never process,
 and returns what it touched as ``(entity_type, id)``. Tests that need another
@@ -18,8 +21,8 @@ handler patch the table (``monkeypatch.setitem``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
@@ -27,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.base.entities import EntityType
 from crm_core.base.touched import Touched
+from crm_core.bounces.reports import DeliveryReport, apply_delivery_reports
 from crm_core.customers.models import Contact
 from crm_core.customers.services import surviving
 from crm_core.errors import FieldError, InvalidInput
@@ -64,6 +68,7 @@ from crm_core.payloads.schemas import (
     Requester,
     TicketPayload,
 )
+from crm_core.providers.mail_reading import MAIL_READERS, REPORT_READERS
 from crm_core.providers.mapped import Mapped
 from crm_core.providers.mapping import map_document
 from crm_core.sales.deals import record_deal
@@ -92,6 +97,9 @@ class KindHandler(Generic[P]):
     # The payload of a JSON document already in our terms (a provider's, mapped);
     # ``None``: no provider sends the kind.
     build: Callable[[dict[str, Any], IngestPolicy], P] | None = None
+    # Providers whose stored body is read straight into the payload, not mapped as a JSON
+    # document (the e-mail providers: a message, delivery reports): provider -> reader.
+    readers: Mapping[str, Callable[[InboxEvent, IngestPolicy], P]] = field(default_factory=dict)
 
     def run(
         self,
@@ -108,6 +116,9 @@ class KindHandler(Generic[P]):
         """
         if provider == ProviderName.STANDARD:
             return self.handle(session, event, self.parse(event, policy), policy)
+        reader = self.readers.get(provider)
+        if reader is not None:
+            return self.handle(session, event, reader(event, policy), policy)
         mapped, payload = self._map(event, policy, provider, mapping)
         try:
             return self.handle(session, event, payload, policy)
@@ -125,6 +136,9 @@ class KindHandler(Generic[P]):
         mapping for the event's topic (with the source's ``mapping``), checked by ``build``."""
         if provider == ProviderName.STANDARD:
             return self.parse(event, policy)
+        reader = self.readers.get(provider)
+        if reader is not None:
+            return reader(event, policy)
         return self._map(event, policy, provider, mapping)[1]
 
     def _map(
@@ -246,6 +260,25 @@ def parse_email(event: InboxEvent, policy: IngestPolicy) -> ParsedEmail:
         max_depth=policy.max_json_depth,
     )
     return parse_json(payload, limits=limits)
+
+
+def provider_email(provider: str) -> Callable[[InboxEvent, IngestPolicy], ParsedEmail]:
+    """How the e-mail of an e-mail ``provider``'s stored post is read: the message it carried,
+    put back together as RFC 5322 when the provider took it apart, then parsed as any raw
+    message is, with the provider's reply-stripped text beside it."""
+    read = MAIL_READERS[provider]
+
+    def parse(event: InboxEvent, policy: IngestPolicy) -> ParsedEmail:
+        limits = policy.mail_limits
+        mail = read(event.body, event.content_type, limits, policy.max_json_depth)
+        check_rfc822(mail.raw, limits=limits)
+        try:
+            parsed = parse_rfc822(mail.raw, limits=limits)
+        except MalformedEmail as exc:
+            raise InvalidInput([FieldError((), f"not an e-mail: {exc}")]) from None
+        return replace(parsed, reply_text=mail.reply_text) if mail.reply_text else parsed
+
+    return parse
 
 
 def build_email(document: dict[str, Any], policy: IngestPolicy) -> ParsedEmail:
@@ -423,6 +456,40 @@ def handle_email(
     return outcome.touched.items()
 
 
+def parse_mail_events(event: InboxEvent, policy: IngestPolicy) -> list[DeliveryReport]:
+    """Delivery events have no form of our own: only an e-mail provider sends them."""
+    message = "mail_events come only from an e-mail provider's source"
+    raise InvalidInput([FieldError(("kind",), message, "no_standard_form")])
+
+
+def provider_reports(provider: str) -> Callable[[InboxEvent, IngestPolicy], list[DeliveryReport]]:
+    """How the delivery reports of an e-mail ``provider``'s stored event post are read."""
+    read = REPORT_READERS[provider]
+
+    def parse(event: InboxEvent, policy: IngestPolicy) -> list[DeliveryReport]:
+        return read(event.body, policy.max_json_depth)
+
+    return parse
+
+
+def handle_mail_events(
+    session: Session, event: InboxEvent, reports: list[DeliveryReport], policy: IngestPolicy
+) -> Entities:
+    """A provider's delivery events: each report applied once to the message it names and its
+    address (``bounces.reports``), as a verified DSN is."""
+    event.outcome = {"reports": [_report_summary(report) for report in reports][:100]}
+    return apply_delivery_reports(session, reports, policy=policy.bounces, event_id=event.id)
+
+
+def _report_summary(report: DeliveryReport) -> dict[str, Any]:
+    return {
+        "id": report.report_id,
+        "recipient": report.recipient,
+        "outcome": report.outcome.value,
+        "permanent": report.permanent,
+    }
+
+
 HANDLERS: dict[str, KindHandler[Any]] = {
     EventKind.LEADS: KindHandler(
         parse=parse_lead, handle=handle_lead, handle_many=handle_leads, build=build_lead
@@ -434,5 +501,15 @@ HANDLERS: dict[str, KindHandler[Any]] = {
     EventKind.TICKETS: KindHandler(
         parse=parse_ticket, handle=handle_ticket, build=_document(TicketPayload)
     ),
-    EventKind.EMAILS: KindHandler(parse=parse_email, handle=handle_email, build=build_email),
+    EventKind.EMAILS: KindHandler(
+        parse=parse_email,
+        handle=handle_email,
+        build=build_email,
+        readers={provider: provider_email(provider) for provider in MAIL_READERS},
+    ),
+    EventKind.MAIL_EVENTS: KindHandler(
+        parse=parse_mail_events,
+        handle=handle_mail_events,
+        readers={provider: provider_reports(provider) for provider in REPORT_READERS},
+    ),
 }

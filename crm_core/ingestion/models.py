@@ -71,6 +71,9 @@ class Source(Timestamped, Base):
     # How the provider reads this source's requests beyond its defaults, validated when it
     # was set: the ``custom`` provider's mapping file, Typeform's answer refs. NULL: none.
     mapping: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The public key that verifies the provider's signatures (SendGrid's event batches, base64
+    # DER), validated when it was set; a public key is no secret. NULL: none given.
+    public_key: Mapped[str | None] = mapped_column(Text)
 
     secrets: Mapped[list[SourceSecret]] = relationship(
         back_populates="source",

@@ -35,6 +35,7 @@ __all__ = [
     "rotate_secret",
     "set_source_enabled",
     "set_source_mapping",
+    "set_source_public_key",
     "source_credentials",
     "validate_payload",
 ]
@@ -65,6 +66,7 @@ def create_source(
     allowed_origins: Sequence[str] = (),
     redirect_url: str | None = None,
     mapping: dict[str, Any] | None = None,
+    public_key: str | None = None,
 ) -> tuple[Source, str | None]:
     """Create a sending system; returns it and its first secret (``None`` for a web form).
 
@@ -82,6 +84,7 @@ def create_source(
     origins, redirect = _form_settings(chosen, allowed_origins, redirect_url)
     new_secret = _new_secret(chosen, secret) if chosen.signed else _no_secret(chosen, secret)
     stored_mapping = chosen.checked_mapping(mapping)
+    stored_key = chosen.checked_public_key(public_key) if public_key is not None else None
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
         raise SourceExists(f"source {name!r} already exists")
     source = Source(
@@ -92,6 +95,7 @@ def create_source(
         allowed_origins=origins,
         redirect_url=redirect,
         mapping=stored_mapping,
+        public_key=stored_key,
     )
     if new_secret is not None:
         _add_secret(source, new_secret)
@@ -173,6 +177,15 @@ def set_source_mapping(session: Session, *, name: str, mapping: dict[str, Any] |
     return source
 
 
+def set_source_public_key(session: Session, *, name: str, public_key: str) -> Source:
+    """Give a source the public key its provider's signatures are verified with (checked by
+    the provider); it verifies at once, the old key no longer."""
+    source = get_source(session, name=name)
+    source.public_key = PROVIDERS[source.provider].checked_public_key(public_key)
+    session.flush()
+    return source
+
+
 def set_source_enabled(session: Session, *, name: str, enabled: bool) -> Source:
     """Enable or disable a source; a disabled source's requests are refused."""
     source = get_source(session, name=name)
@@ -238,6 +251,8 @@ class SourceCredentials:
     redirect_url: str | None = None
     # The provider's reading of this source beyond its defaults (``Source.mapping``).
     mapping: dict[str, Any] | None = None
+    # The public key that verifies the provider's signatures (``Source.public_key``).
+    public_key: str | None = None
 
 
 # Built once: this runs on every webhook request, and building a statement costs
@@ -251,6 +266,7 @@ _SOURCE_CREDENTIALS = (
         Source.allowed_origins,
         Source.redirect_url,
         Source.mapping,
+        Source.public_key,
         SourceSecret.secret,
     )
     .outerjoin(
@@ -289,4 +305,5 @@ def source_credentials(
         list(first.allowed_origins or []),
         first.redirect_url,
         first.mapping,
+        first.public_key,
     )

@@ -120,6 +120,9 @@ class ParsedEmail:
     case_tag: str | None = None
     # ``sha256:…`` of the message's bytes: its identity when it has no Message-ID.
     message_key: str | None = None
+    # The reply alone, without quotes or signature, when an e-mail provider that received the
+    # message says so (Mailgun's ``stripped-text``, Postmark's ``StrippedTextReply``).
+    reply_text: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (dates as ISO 8601 strings), attachments without

@@ -13,6 +13,9 @@ from crm_core.providers.base import Delivery, Provider, ProviderRequest, Signatu
 from crm_core.providers.custom import Custom
 from crm_core.providers.form import Form
 from crm_core.providers.freshdesk import Freshdesk
+from crm_core.providers.mailgun import Mailgun
+from crm_core.providers.postmark import Postmark
+from crm_core.providers.sendgrid import SendGrid
 from crm_core.providers.shopify import Shopify
 from crm_core.providers.standard import Standard
 from crm_core.providers.stripe import Stripe
@@ -41,12 +44,17 @@ PROVIDERS: dict[str, Provider] = {
         Typeform(),
         Form(),
         Custom(),
+        Mailgun(),
+        SendGrid(),
+        Postmark(),
     )
 }
 assert set(PROVIDERS) == {name.value for name in ProviderName}
 
 
-def get_provider(name: str, mapping: dict[str, Any] | None = None) -> Provider:
-    """The provider called ``name``, reading a source whose stored mapping is ``mapping``;
-    ``KeyError`` for a name the table does not have."""
-    return PROVIDERS[name].configured(mapping)
+def get_provider(
+    name: str, mapping: dict[str, Any] | None = None, public_key: str | None = None
+) -> Provider:
+    """The provider called ``name``, reading a source whose stored mapping is ``mapping`` and
+    verifying with its stored ``public_key``; ``KeyError`` for a name the table does not have."""
+    return PROVIDERS[name].configured(mapping).keyed(public_key)

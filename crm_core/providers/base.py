@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from crm_core.base.signing import SignatureError
 from crm_core.errors import FieldError, InvalidInput
@@ -28,10 +29,13 @@ __all__ = [
     "Provider",
     "ProviderRequest",
     "SignatureError",
+    "basic_credentials",
     "body_digest_id",
+    "check_basic",
     "hmac_sha256",
     "matches_any",
     "signed_by_any",
+    "url_with_credentials",
 ]
 
 # Bounds on what a sender may put in a header we read, so a hostile header costs nothing.
@@ -91,6 +95,10 @@ class Provider:
     media_types: ClassVar[tuple[str, ...]] = (JSON_TYPE,)
     # Headers stored with the event besides the body (never signatures or credentials).
     kept_headers: ClassVar[tuple[str, ...]] = ()
+    # An e-mail provider posts whole messages: its bodies may be as large as an e-mail.
+    carries_mail: ClassVar[bool] = False
+    # The provider signs with a private key whose public half a source is given (SendGrid).
+    takes_public_key: ClassVar[bool] = False
 
     def verify(
         self, request: ProviderRequest, *, secrets: Iterable[str], now: float, tolerance: int
@@ -108,6 +116,16 @@ class Provider:
         Most providers read every source alike; the ``custom`` one is its mapping file.
         """
         return self
+
+    def keyed(self, public_key: str | None) -> Provider:
+        """This provider verifying with a source's stored ``public_key``; most take none."""
+        return self
+
+    def checked_public_key(self, public_key: str) -> str:
+        """``public_key`` as a source of this provider stores it; ``InvalidInput`` when wrong."""
+        raise InvalidInput(
+            [FieldError(("public_key",), f"{self.label} sources take no public key")]
+        )
 
     def checked_mapping(self, mapping: dict[str, Any] | None) -> dict[str, Any] | None:
         """``mapping`` as a source of this provider stores it; ``InvalidInput`` when wrong."""
@@ -254,6 +272,37 @@ def check_age(sent_at: dt.datetime | float, *, now: float, tolerance: int, heade
     when = sent_at.timestamp() if isinstance(sent_at, dt.datetime) else sent_at
     if abs(when - now) > tolerance:
         raise SignatureError(f"{header} is more than {tolerance} seconds from now")
+
+
+def basic_credentials(header: str | None) -> bytes:
+    """The ``user:password`` bytes of an ``Authorization: Basic`` header."""
+    if not header:
+        raise SignatureError("missing Authorization header (HTTP Basic)")
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise SignatureError("the Authorization header must be HTTP Basic")
+    try:
+        return base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("the Basic credentials are not valid base64") from None
+
+
+def check_basic(request: ProviderRequest, secrets: Iterable[str]) -> None:
+    """Refuse a request whose Basic credentials are none of ``secrets`` (``user:password``)."""
+    given = basic_credentials(request.header("Authorization"))
+    matched = False
+    for expected in secrets:
+        matched |= hmac.compare_digest(expected.encode("utf-8"), given)
+    if not matched:
+        raise SignatureError("the Basic credentials are not this source's")
+
+
+def url_with_credentials(url: str, secret: str | None) -> str:
+    """``url`` carrying ``user:password`` (``secret``) for the provider to send as Basic."""
+    if not secret:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{secret}@{parts.netloc}"))
 
 
 def body_digest_id(body: bytes) -> str:

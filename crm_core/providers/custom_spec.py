@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from crm_core.errors import FieldError, InvalidInput
-from crm_core.payloads.kinds import EventKind
+from crm_core.payloads.kinds import PROVIDER_ONLY_KINDS, EventKind
 from crm_core.payloads.schemas import PAYLOAD_SCHEMAS
 
 # A mapping file is a few dozen lines; anything near this is not one.
@@ -185,6 +185,13 @@ class CustomMapping(BaseModel):
     fields: Annotated[dict[str, FieldSource], Field(min_length=1, max_length=200)]
     # Values no request carries (a currency, a UTM source); a pointer that finds a value wins.
     constants: Annotated[dict[str, Any], Field(max_length=200)] = {}
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_with_payload(cls, value: EventKind) -> EventKind:
+        if value in PROVIDER_ONLY_KINDS:
+            raise ValueError(f"{value} come only from e-mail providers: no mapping makes them")
+        return value
 
     @field_validator("fields")
     @classmethod

@@ -9,23 +9,19 @@ Every automation payload is a ticket.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import secrets
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
 
 from crm_core.payloads.kinds import EventKind, ProviderName
 from crm_core.providers.base import (
     Delivery,
     Provider,
     ProviderRequest,
-    SignatureError,
     body_digest_id,
+    check_basic,
+    url_with_credentials,
 )
 
-AUTHORIZATION = "Authorization"
 TOPIC = "automation"
 
 
@@ -39,12 +35,7 @@ class Freshdesk(Provider):
     def verify(
         self, request: ProviderRequest, *, secrets: Iterable[str], now: float, tolerance: int
     ) -> None:
-        given = _basic_credentials(request.header(AUTHORIZATION))
-        matched = False
-        for expected in secrets:
-            matched |= hmac.compare_digest(expected.encode("utf-8"), given)
-        if not matched:
-            raise SignatureError("the Basic credentials are not this source's")
+        check_basic(request, secrets)
 
     def classify(self, request: ProviderRequest, *, max_depth: int) -> Delivery:
         return Delivery(
@@ -58,11 +49,7 @@ class Freshdesk(Provider):
         return f"freshdesk-{secrets.token_hex(4)}:{secrets.token_urlsafe(24)}"
 
     def endpoint(self, base_url: str, source: str, secret: str | None = None) -> str:
-        url = super().endpoint(base_url, source)
-        if not secret:
-            return url
-        parts = urlsplit(url)
-        return urlunsplit(parts._replace(netloc=f"{secret}@{parts.netloc}"))
+        return url_with_credentials(super().endpoint(base_url, source), secret)
 
     def setup_steps(self, endpoint: str) -> list[str]:
         return [
@@ -74,16 +61,3 @@ class Freshdesk(Provider):
             " authentication and enter the two parts before and after the colon):",
             endpoint,
         ]
-
-
-def _basic_credentials(header: str | None) -> bytes:
-    """The ``user:password`` bytes of an ``Authorization: Basic`` header."""
-    if not header:
-        raise SignatureError("missing Authorization header (HTTP Basic)")
-    scheme, _, encoded = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        raise SignatureError("the Authorization header must be HTTP Basic")
-    try:
-        return base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError("the Basic credentials are not valid base64") from None

@@ -8,7 +8,7 @@ place in the provider table as the others (setup steps, generated secrets).
 from __future__ import annotations
 
 from crm_core.base.signing import generate_secret
-from crm_core.payloads.kinds import EventKind, ProviderName
+from crm_core.payloads.kinds import PROVIDER_ONLY_KINDS, EventKind, ProviderName
 from crm_core.providers.base import Provider
 
 
@@ -16,7 +16,7 @@ class Standard(Provider):
     name = ProviderName.STANDARD
     label = "Standard Webhooks"
     takes_secret = False
-    topics = {kind.value: kind for kind in EventKind}
+    topics = {kind.value: kind for kind in EventKind if kind not in PROVIDER_ONLY_KINDS}
     home_kind = EventKind.LEADS
 
     def new_credentials(self) -> str:

@@ -418,7 +418,7 @@ def _email_activity(
         type=ActivityType.EMAIL_RECEIVED,
         direction=Direction.INBOUND,
         occurred_at=parsed.date or utcnow(),
-        summary=(parsed.subject or "(no subject)")[:500],
+        summary=_summary(parsed),
         details=details,
         message_id=parsed.message_id,
         message_key=None if parsed.message_id else parsed.message_key,
@@ -441,6 +441,13 @@ def _email_activity(
             session, activity=activity, attachments=parsed.attachments, store=context.blobs
         )
     return activity
+
+
+def _summary(parsed: ParsedEmail) -> str:
+    """The subject, and the reply itself when the provider that received it stripped it."""
+    subject = parsed.subject or "(no subject)"
+    reply = " ".join(parsed.reply_text.split()) if parsed.reply_text else ""
+    return (f"{subject}: {reply}" if reply else subject)[:500]
 
 
 def _touch(touched: Touched, activity: Activity) -> None:

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from crm_cli import session as cli_session
 from crm_cli import sources as cli_sources
@@ -14,7 +14,9 @@ from crm_cli.main import cli
 from crm_core.config import Settings
 from crm_core.db import make_session_factory
 from crm_core.ingestion import services
+from crm_core.people.models import AuditEntry
 from crm_core.providers import PROVIDERS, ProviderRequest
+from tests.mail_provider_requests import SendGridSigner
 
 PUBLIC = "https://crm.example.com"
 
@@ -116,3 +118,70 @@ def test_a_provider_source_needs_the_public_url(  # type: ignore[no-untyped-def]
     result = crm("sources", "add", "shop", "--provider", "shopify", "--secret", "s", ok=False)
     assert "CRM_PUBLIC_URL" in result.output
     assert "no sources" in crm("sources", "list").output
+
+
+# --- e-mail providers ---------------------------------------------------------------------
+
+
+def _last(result) -> str:  # type: ignore[no-untyped-def]
+    return str(result.output.splitlines()[-1])
+
+
+def test_mailgun_takes_its_signing_key_and_prints_the_url_last(crm) -> None:  # type: ignore[no-untyped-def]
+    result = crm("sources", "add", "mg", "--provider", "mailgun", "--secret", "key-abc")
+    assert _last(result) == f"{PUBLIC}/webhooks/mg"
+    assert "forward(" in result.output
+    assert "key-abc" not in crm("sources", "show", "mg").output
+    assert (
+        "Mailgun issues" in crm("sources", "add", "mg2", "--provider", "mailgun", ok=False).output
+    )
+
+
+@pytest.mark.parametrize("provider", ["sendgrid", "postmark"])
+def test_generated_basic_credentials_are_in_the_url_printed_last(  # type: ignore[no-untyped-def]
+    crm, committed_db: Engine, provider: str
+) -> None:
+    url = _last(crm("sources", "add", "mail", "--provider", provider))
+    credentials, _, path = url.removeprefix("https://").partition("@")
+    assert path == "crm.example.com/webhooks/mail"
+    assert credentials.startswith(f"{provider}-")
+    with make_session_factory(committed_db)() as session:
+        stored = services.active_secrets(
+            session, source_id=services.get_source(session, name="mail").id
+        )
+    header = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+    request = ProviderRequest(header, b"--b--", "multipart/form-data")
+    if provider == "postmark":
+        request = ProviderRequest(header, b"{}", "application/json")
+    PROVIDERS[provider].verify(request, secrets=stored, now=0, tolerance=300)
+    assert _last(crm("sources", "show", "mail")) == url
+
+
+def test_a_sendgrid_key_is_given_at_creation_or_later(crm, committed_db: Engine) -> None:  # type: ignore[no-untyped-def]
+    key = SendGridSigner().public_key
+    crm("sources", "add", "sg", "--provider", "sendgrid", "--public-key", key)
+    crm("sources", "add", "sg2", "--provider", "sendgrid")
+    assert "verification key: none" in crm("sources", "show", "sg2").output
+    other = SendGridSigner().public_key
+    assert "new key" in crm("sources", "set-key", "sg2", other).output
+    assert "verification key: set" in crm("sources", "show", "sg2").output
+    with make_session_factory(committed_db)() as session:
+        assert services.get_source(session, name="sg").public_key == key
+        sg2 = services.get_source(session, name="sg2")
+        assert sg2.public_key == other
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.entity == "source", AuditEntry.entity_id == sg2.id)
+        ).all()
+        # The key is no secret: the audit log shows which one was set.
+        assert entries[-1].action == "update"
+        assert entries[-1].changes["public_key"] == {"before": None, "after": other}
+    wrong = crm("sources", "set-key", "sg2", "not a key", ok=False).output
+    assert "not a SendGrid verification key" in wrong
+    assert len(wrong.strip().splitlines()) == 1
+    assert (
+        "take no public key"
+        in crm(
+            "sources", "add", "pm", "--provider", "postmark", "--public-key", key, ok=False
+        ).output
+    )
+    assert "no source" in crm("sources", "set-key", "nope", key, ok=False).output.lower()
