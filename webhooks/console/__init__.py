@@ -12,7 +12,15 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from crm_core.config import Settings
-from webhooks.console import events, overview, people, sessions, signin
+from webhooks.console import (
+    cases,
+    events,
+    overview,
+    people,
+    pipeline,
+    sessions,
+    signin,
+)
 from webhooks.console.access import check_console_routes
 from webhooks.console.site import bp, root
 
@@ -22,6 +30,8 @@ PAGES: tuple[tuple[Blueprint, str], ...] = (
     (overview.bp, ""),
     (events.bp, "/events"),
     (people.bp, "/people"),
+    (cases.bp, "/cases"),
+    (pipeline.bp, "/pipeline"),
 )
 for _page, _prefix in PAGES:
     bp.register_blueprint(_page, url_prefix=_prefix)
