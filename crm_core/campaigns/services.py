@@ -218,7 +218,7 @@ def campaign_stats(session: Session, *, campaign_id: int) -> dict[str, int]:
 
     One grouped query: each send joined to its contact's suppression (if any).
     ``suppressed`` counts recipients on the list for any reason;
-    ``unsubscribed`` and ``bounced`` those on it for that reason.
+    ``unsubscribed``, ``bounced`` and ``complained`` those on it for that reason.
     """
     rows = session.execute(
         select(CampaignSend.status, Suppression.reason, func.count())
@@ -239,7 +239,11 @@ def campaign_stats(session: Session, *, campaign_id: int) -> dict[str, int]:
     return stats
 
 
-_REASON_STATS = (SuppressionReason.UNSUBSCRIBED.value, SuppressionReason.BOUNCED.value)
+_REASON_STATS = (
+    SuppressionReason.UNSUBSCRIBED.value,
+    SuppressionReason.BOUNCED.value,
+    SuppressionReason.COMPLAINED.value,
+)
 
 
 def get_campaign_view(session: Session, *, campaign_id: int) -> CampaignView:

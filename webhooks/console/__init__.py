@@ -13,6 +13,7 @@ from flask import Blueprint, Flask
 
 from crm_core.config import Settings
 from webhooks.console import (
+    campaigns,
     cases,
     events,
     overview,
@@ -32,6 +33,7 @@ PAGES: tuple[tuple[Blueprint, str], ...] = (
     (people.bp, "/people"),
     (cases.bp, "/cases"),
     (pipeline.bp, "/pipeline"),
+    (campaigns.bp, "/campaigns"),
 )
 for _page, _prefix in PAGES:
     bp.register_blueprint(_page, url_prefix=_prefix)

@@ -219,6 +219,7 @@ def test_stats_count_sends_and_suppressions(session: Session) -> None:
         "suppressed": 3,
         "unsubscribed": 1,
         "bounced": 1,
+        "complained": 0,
     }
 
 
