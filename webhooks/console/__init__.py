@@ -22,6 +22,7 @@ from webhooks.console import (
     sessions,
     signin,
 )
+from webhooks.console import settings as settings_page
 from webhooks.console.access import check_console_routes
 from webhooks.console.site import bp, root
 
@@ -34,6 +35,7 @@ PAGES: tuple[tuple[Blueprint, str], ...] = (
     (cases.bp, "/cases"),
     (pipeline.bp, "/pipeline"),
     (campaigns.bp, "/campaigns"),
+    (settings_page.bp, "/settings"),
 )
 for _page, _prefix in PAGES:
     bp.register_blueprint(_page, url_prefix=_prefix)
