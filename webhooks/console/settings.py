@@ -1,6 +1,7 @@
 """Settings (``/console/settings``, admins): sources with each provider's setup steps and
-secret rotation, API keys with scopes (a new key shown once, revoking), users and roles, and
-the suppression list (removing an address needs a reason).
+secret rotation, API keys with scopes (a new key shown once, revoking), users and roles, IMAP
+mailboxes with a connection test, notification subscriptions with their delivery log, and the
+suppression list (removing an address needs a reason).
 
 Each write goes through the service the CLI and the API use (``crm_core.ingestion.services``,
 ``crm_core.people.api_keys``, ``crm_core.people.users``, ``crm_core.bounces.suppression``)
@@ -21,6 +22,10 @@ from crm_core.bounces.models import Suppression
 from crm_core.bounces.suppression import remove_suppression
 from crm_core.errors import InvalidInput
 from crm_core.ingestion import services as sources
+from crm_core.mailboxes import imap
+from crm_core.mailboxes import services as mailboxes
+from crm_core.notifications import services as notifications
+from crm_core.notifications.models import DeliveryAttempt, NotificationDelivery
 from crm_core.people import api_keys, users
 from crm_core.people.permissions import ALL_SCOPES, Permission, Role
 from crm_core.providers import PROVIDERS
@@ -31,6 +36,8 @@ from webhooks.state import crm_state
 bp = Blueprint("settings", __name__)
 
 SUPPRESSIONS_SHOWN = 100
+DELIVERIES_SHOWN = 50
+TEST_TIMEOUT_SECONDS = 10.0
 KEY_FIELDS = ("name", "scopes", "user_email")
 USER_FIELDS = ("email", "role", "password")
 
@@ -62,6 +69,9 @@ def render_settings(status: int = 200, **shown: Any) -> tuple[str, int]:
             keys=api_keys.list_api_keys(db, actor=actor) if actor.allows(Permission.KEYS) else [],
             users=users.list_users(db, actor=actor),
             suppressions=_suppressions(db),
+            mailboxes=mailboxes.list_mailboxes(db),
+            subscriptions=notifications.list_subscriptions(db),
+            tested=shown.get("tested"),
             scopes=[s.value for s in ALL_SCOPES],
             roles=[r.value for r in Role],
             key_form=shown.get("key_form", {}),
@@ -203,3 +213,56 @@ def remove() -> Response | tuple[str, int]:
         return render_settings(422, removal_form=form, removal_errors=errors)
     flash(f"{form['email']} taken off the suppression list.", "notice")
     return redirect(url_for(".index", _anchor="suppressions"), 303)
+
+
+@bp.post("/mailboxes/<name>/test")
+@console_route(Permission.MAILBOXES)
+def test_mailbox(name: str) -> tuple[str, int]:
+    """Connect to the mailbox, log in and open its folder (read-only): what the poller does
+    first, without fetching anything."""
+    with crm_state().sessions() as db:
+        mailbox = mailboxes.get_mailbox(db, name=name)
+        if mailbox is None:
+            abort(404, f"There is no mailbox {name!r}.")
+        db.expunge(mailbox)
+    try:
+        count = imap.check(mailbox, timeout=TEST_TIMEOUT_SECONDS)
+    except imap.MailboxError as exc:
+        return render_settings(tested={"name": name, "ok": False, "message": str(exc)})
+    message = f"connected; {count} message{'' if count == 1 else 's'} in {mailbox.folder}"
+    return render_settings(tested={"name": name, "ok": True, "message": message})
+
+
+@bp.get("/subscriptions/<int:subscription_id>")
+@console_route(Permission.SUBSCRIPTIONS)
+def subscription(subscription_id: int) -> str:
+    """A subscription's latest deliveries, each with its attempts (two queries in all)."""
+    with crm_state().sessions() as db:
+        found = next(
+            (s for s in notifications.list_subscriptions(db) if s.id == subscription_id), None
+        )
+        if found is None:
+            abort(404, f"There is no subscription {subscription_id}.")
+        deliveries = list(
+            db.scalars(
+                select(NotificationDelivery)
+                .where(NotificationDelivery.subscription_id == subscription_id)
+                .order_by(NotificationDelivery.id.desc())
+                .limit(DELIVERIES_SHOWN)
+            )
+        )
+        attempts: dict[int, list[DeliveryAttempt]] = {d.id: [] for d in deliveries}
+        if deliveries:
+            query = (
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.delivery_id.in_(list(attempts)))
+                .order_by(DeliveryAttempt.id)
+            )
+            for attempt in db.scalars(query):
+                attempts[attempt.delivery_id].append(attempt)
+        return render_template(
+            "console/settings/subscription.html",
+            subscription=found,
+            deliveries=deliveries,
+            attempts=attempts,
+        )

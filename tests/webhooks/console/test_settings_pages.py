@@ -12,8 +12,15 @@ from sqlalchemy import select
 
 from crm_core.bounces.models import Suppression
 from crm_core.bounces.suppression import suppress
+from crm_core.mailboxes import services as mailboxes
+from crm_core.notifications import services as notifications
+from crm_core.notifications.models import DeliveryAttempt, NotificationDelivery
 from crm_core.people.models import ApiKey, User
+from tests.imap_server import imap_server_fixture, support_request
+from tests.services import free_port
 from tests.webhooks.conftest import Sender
+
+__all__ = ["imap_server_fixture"]
 
 SignedIn = Callable[[str], tuple[FlaskClient, str]]
 
@@ -119,8 +126,57 @@ def test_settings_are_refused_to_everyone_but_admins(
             "/console/settings/users": {"email": f"f-{role}@example.com", "role": "admin",
                                         "password": "a long enough password"},
             "/console/settings/suppressions/remove": {"email": "a@example.com", "reason": "r"},
+            "/console/settings/mailboxes/any/test": {},
         }  # fmt: skip
         for path, data in writes.items():
             assert client.post(path, data={**data, "csrf_token": token}).status_code == 403, path
     with app.extensions["crm"].sessions() as session:
         assert session.scalars(select(ApiKey)).first() is None
+
+
+def test_a_mailbox_connection_is_tested(app: Flask, signed_in: SignedIn, imap_server) -> None:  # type: ignore[no-untyped-def]
+    imap_server.append(support_request(n) for n in (1, 2))
+    with app.extensions["crm"].sessions.begin() as session:
+        mailboxes.add_mailbox(session, name="support", url=imap_server.url())
+        mailboxes.add_mailbox(session, name="gone", url=f"imap://u:p@127.0.0.1:{free_port()}/INBOX")
+    client, token = signed_in("admin")
+    html = client.get("/console/settings").get_data(as_text=True)
+    assert 'id="mailbox-support"' in html
+    assert imap_server.users["support"] not in html  # the password is never shown
+    good = client.post("/console/settings/mailboxes/support/test", data={"csrf_token": token})
+    assert good.status_code == 200
+    assert 'id="mailbox-test">support: connected; 2 messages in INBOX' in good.get_data(
+        as_text=True
+    )
+    bad = client.post("/console/settings/mailboxes/gone/test", data={"csrf_token": token})
+    assert bad.status_code == 200
+    assert 'role="alert" id="mailbox-test">gone: ' in bad.get_data(as_text=True)
+    missing = client.post("/console/settings/mailboxes/nope/test", data={"csrf_token": token})
+    assert missing.status_code == 404
+
+
+def test_a_subscription_shows_its_delivery_log(app: Flask, signed_in: SignedIn) -> None:
+    with app.extensions["crm"].sessions.begin() as session:
+        sub = notifications.add_subscription(
+            session, url="https://hooks.example.com/crm", events=["case.opened"]
+        )
+        delivery = NotificationDelivery(
+            subscription_id=sub.id, event_type="case.opened", payload={}, status="failed",
+            last_error="HTTP 500",
+        )  # fmt: skip
+        session.add(delivery)
+        session.flush()
+        for code in (500, 502):
+            session.add(DeliveryAttempt(delivery_id=delivery.id, duration_ms=12,
+                                        status_code=code, error=f"HTTP {code}"))  # fmt: skip
+    client, _ = signed_in("admin")
+    listed = client.get("/console/settings").get_data(as_text=True)
+    assert (
+        f'href="/console/settings/subscriptions/{sub.id}">https://hooks.example.com/crm' in listed
+    )
+    page = client.get(f"/console/settings/subscriptions/{sub.id}").get_data(as_text=True)
+    row = page.split(f'id="delivery-{delivery.id}"')[1].split("</tr>")[0]
+    assert "failed" in row
+    assert "500 in 12 ms" in row
+    assert "502 in 12 ms" in row
+    assert client.get("/console/settings/subscriptions/999999").status_code == 404
