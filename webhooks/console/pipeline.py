@@ -22,6 +22,7 @@ from crm_core.editing import opportunities
 from crm_core.editing.records import RecordConflict, RecordNotFound
 from crm_core.errors import InvalidInput
 from crm_core.people.permissions import Permission
+from crm_core.readapi.queries import get_opportunity
 from crm_core.sales.models import Opportunity, OpportunityStage
 from webhooks.console.access import console_route, current_actor
 from webhooks.console.forms import FormErrors
@@ -100,6 +101,25 @@ def render_board(
 def index() -> tuple[str, int]:
     """The board (``?owner=`` shows one person's deals)."""
     return render_board()
+
+
+@bp.get("/<int:opportunity_id>")
+@console_route(Permission.READ)
+def show(opportunity_id: int) -> str:
+    """One deal: its facts, the agreements it signed, and (by role) the form to move it."""
+    if opportunity_id > _MAX_ID:
+        abort(404, f"There is no opportunity {opportunity_id}.")
+    with crm_state().sessions() as db:
+        deal = get_opportunity(db, opportunity_id=opportunity_id)
+        if deal is None:
+            abort(404, f"There is no opportunity {opportunity_id}.")
+        customer = db.get(Customer, deal["customer_id"])
+        return render_template(
+            "console/pipeline/show.html",
+            d=deal,
+            customer=customer,
+            stages=STAGES,
+        )
 
 
 @bp.post("/<int:opportunity_id>/stage")

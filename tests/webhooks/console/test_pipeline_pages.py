@@ -94,6 +94,10 @@ def test_moving_a_deal_and_winning_it_signs_one_agreement(
         assert audited >= 3
     html = client.get("/console/pipeline").get_data(as_text=True)
     assert f'id="deal-{deal}"' in _column(html, "won")
+    shown = client.get(f"/console/pipeline/{deal}").get_data(as_text=True)
+    assert "<h1>Renewal" in shown
+    assert '<span class="badge">active</span>' in shown  # its agreement
+    assert client.get("/console/pipeline/999999").status_code == 404
     assert "500.00 EUR" in _column(html, "won")
 
 
