@@ -106,6 +106,8 @@ def test_every_work_page_at_both_widths(
             page.set_viewport_size({"width": width, "height": height})
             page.goto(path)
             expect(page.get_by_role("heading", level=1)).to_be_visible()
+            if page.locator("iframe.mail").count():  # the sanitized mail, drawn before the shot
+                expect(page.frame_locator("iframe.mail").first.locator("body")).not_to_be_empty()
             check_accessibility(page)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             wide = page.evaluate(WIDE) if overflow > 0 else []
