@@ -59,7 +59,7 @@ docs-notifications: $(STAMP)
 ## Screenshots of every console page at 1280 and 390 px into docs/console/ (needs Chromium,
 ## PostgreSQL and Redis, as the browser tests do).
 screenshots: $(STAMP)
-	CRM_SCREENSHOT_DIR=docs/console $(BIN)/pytest tests/console/test_screenshots.py -p no:cacheprovider -q
+	CRM_SCREENSHOT_DIR=docs/console $(BIN)/pytest tests/console/test_screenshots.py tests/console/test_screenshots_work.py -p no:cacheprovider -q
 
 ## Print the ER diagram of the data model.
 erd: $(STAMP)

@@ -9,7 +9,7 @@ users, sources and leads with fresh names.
 Fixtures for a page's test:
 
 - ``console`` — the running platform: ``url(path)``, ``sessions`` (the same database),
-  ``make_user(role)``, ``post_lead(...)``;
+  ``make_user(role)``, ``post_lead(...)``, ``mail`` (the SMTP sink it sends to);
 - ``page`` (pytest-playwright's, on a fresh browser context, ``base_url`` pointing at the
   console) and ``sign_in(page, user)``;
 - ``check_accessibility(page)`` — axe-core in the page; serious or critical violations fail.
@@ -47,12 +47,14 @@ from tests.services import (
     unavailable,
 )
 from tests.signed import signed_headers
+from tests.smtp_server import SmtpTestServer, running_smtp_server
 
 CHROMIUM = os.environ.get("CRM_TEST_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "axe" / "axe.min.js"
 PASSWORD = "correct horse battery staple"
 OPERATOR = Actor.operator("browser-tests")
 BLOCKING_IMPACTS = ("serious", "critical")
+SUPPORT_ADDRESS = "support@crm.example"  # mail to it opens a case
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -78,6 +80,8 @@ class Console:
     env: dict[str, str]
     source: str
     secret: str
+    # The SMTP sink the platform mails to (replies, campaigns).
+    mail: SmtpTestServer | None = None
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -122,7 +126,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """gunicorn and a Celery worker (with beat) on a scratch PostgreSQL database and Redis."""
     _require_services()
     tmp = tmp_path_factory.mktemp("console")
-    with scratch_postgres_database("crm_console") as url:
+    with scratch_postgres_database("crm_console") as url, running_smtp_server() as mail:
         migrate.upgrade(url)
         engine = make_engine(url, keyring=TEST_KEYRING)
         sessions = make_session_factory(engine)
@@ -139,13 +143,15 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             CRM_HEARTBEAT_SECONDS="1",
             CRM_SWEEP_INTERVAL_SECONDS="1",
             CRM_SWEEP_GRACE_SECONDS="2",
+            CRM_MAIL_URL=mail.url(),
+            CRM_SUPPORT_ADDRESSES=SUPPORT_ADDRESS,
         )
-        queues = "ingest,maintenance"
+        queues = "ingest,maintenance,campaigns"
         with (
             celery_worker(env, queues=queues, concurrency=1, beat=True, log_path=tmp / "w.log"),
             web_app(env, threads=8) as base,
         ):
-            yield Console(base, sessions, env, "website", secret)
+            yield Console(base, sessions, env, "website", secret, mail)
         engine.dispose()
 
 

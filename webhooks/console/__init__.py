@@ -12,7 +12,17 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from crm_core.config import Settings
-from webhooks.console import events, overview, people, sessions, signin
+from webhooks.console import (
+    campaigns,
+    cases,
+    events,
+    overview,
+    people,
+    pipeline,
+    sessions,
+    signin,
+)
+from webhooks.console import settings as settings_page
 from webhooks.console.access import check_console_routes
 from webhooks.console.site import bp, root
 
@@ -22,6 +32,10 @@ PAGES: tuple[tuple[Blueprint, str], ...] = (
     (overview.bp, ""),
     (events.bp, "/events"),
     (people.bp, "/people"),
+    (cases.bp, "/cases"),
+    (pipeline.bp, "/pipeline"),
+    (campaigns.bp, "/campaigns"),
+    (settings_page.bp, "/settings"),
 )
 for _page, _prefix in PAGES:
     bp.register_blueprint(_page, url_prefix=_prefix)
