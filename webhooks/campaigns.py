@@ -114,9 +114,7 @@ def _instant(value: str | None, field: str) -> dt.datetime | None:
     return instant
 
 
-def _run(
-    work: Callable[[Any], Any], *, status: int = 200, tag_of: int | None = None
-) -> Response:
+def _run(work: Callable[[Any], Any], *, status: int = 200, tag_of: int | None = None) -> Response:
     """Run ``work`` in one transaction and map the service errors to problems.
 
     ``tag_of`` names the campaign whose ETag the answer carries, read in the same transaction.

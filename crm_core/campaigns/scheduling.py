@@ -326,7 +326,9 @@ def _complete(session: Session, *, now: dt.datetime, campaign_id: int | None) ->
     if campaign_id is not None:
         statement = statement.where(MarketingCampaign.id == campaign_id)
     completed = session.execute(
-        statement.values(status=CampaignStatus.SENT, completed_at=now, version=MarketingCampaign.version + 1)
+        statement.values(
+            status=CampaignStatus.SENT, completed_at=now, version=MarketingCampaign.version + 1
+        )
         .returning(
             MarketingCampaign.id,
             MarketingCampaign.schedule_cron,

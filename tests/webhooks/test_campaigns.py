@@ -13,6 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from crm_core.activities.models import Activity, ActivityType
 from crm_core.bounces.models import Suppression
+from crm_core.campaigns import scheduling
+from crm_core.campaigns.models import CampaignSend, SendStatus
 from crm_core.campaigns.unsubscribe import make_unsubscribe_token
 from crm_core.config import Settings
 from crm_core.customers.models import Contact, Customer
@@ -319,7 +321,8 @@ def _etag(client: FlaskClient, auth: dict[str, str], campaign_id: int) -> str:
     shown = client.get(f"/api/campaigns/{campaign_id}", headers=auth)
     assert shown.status_code == 200
     tag = shown.headers["ETag"]
-    assert tag.startswith('"') and not tag.startswith("W/")
+    assert tag.startswith('"')
+    assert not tag.startswith("W/")
     return tag
 
 
@@ -338,9 +341,7 @@ def test_a_campaign_has_an_etag_and_a_stale_if_match_is_412(
     second = scheduled.headers["ETag"]
     assert second != first
     assert _etag(client, auth, campaign_id) == second
-    stale = client.post(
-        f"/api/campaigns/{campaign_id}/pause", headers={**auth, "If-Match": first}
-    )
+    stale = client.post(f"/api/campaigns/{campaign_id}/pause", headers={**auth, "If-Match": first})
     assert stale.status_code == 412
     assert stale.mimetype == "application/problem+json"
     assert (stale.json["etag"], stale.headers["ETag"]) == (second, second)  # type: ignore[index]
@@ -356,7 +357,9 @@ def test_a_campaign_has_an_etag_and_a_stale_if_match_is_412(
     # No header checks nothing; ``*`` matches any version.
     resumed = client.post(f"/api/campaigns/{campaign_id}/resume", headers=auth)
     assert resumed.status_code == 200
-    cancelled = client.post(f"/api/campaigns/{campaign_id}/cancel", headers={**auth, "If-Match": "*"})
+    cancelled = client.post(
+        f"/api/campaigns/{campaign_id}/cancel", headers={**auth, "If-Match": "*"}
+    )
     assert (cancelled.status_code, cancelled.json["status"]) == (200, "cancelled")
     assert len({first, second, paused.headers["ETag"], resumed.headers["ETag"]}) == 4
     # A 412 for a campaign that is gone would hide the 404.
@@ -367,9 +370,6 @@ def test_a_campaign_has_an_etag_and_a_stale_if_match_is_412(
 def test_the_dispatcher_changes_the_etag_and_the_sends_do_not(
     app: Flask, client: FlaskClient, auth: dict[str, str], contact_id: int
 ) -> None:
-    from crm_core.campaigns import scheduling
-    from crm_core.campaigns.models import CampaignSend, SendStatus
-
     campaign_id = _create(client, auth)
     when = dt.datetime(2030, 1, 1, 9, tzinfo=dt.UTC)
     client.post(
@@ -394,7 +394,9 @@ def test_the_dispatcher_changes_the_etag_and_the_sends_do_not(
     after = client.get(f"/api/campaigns/{campaign_id}", headers=auth)
     assert after.json["stats"] != before  # the counts moved…
     assert after.headers["ETag"] == sending  # …the campaign did not
-    paused = client.post(f"/api/campaigns/{campaign_id}/pause", headers={**auth, "If-Match": sending})
+    paused = client.post(
+        f"/api/campaigns/{campaign_id}/pause", headers={**auth, "If-Match": sending}
+    )
     assert paused.status_code == 200
     client.post(f"/api/campaigns/{campaign_id}/resume", headers=auth)
     resumed = _etag(client, auth, campaign_id)
