@@ -36,6 +36,7 @@ from webhooks.idempotency import idempotent
 from webhooks.openapi.registry import Body, Header, documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
+from webhooks.validators import content_tagged
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 INVALID_QUERY = "A query parameter is not valid (each one named)."
@@ -148,13 +149,18 @@ IF_NONE_MATCH = Header(
     "If-None-Match", "ETags you hold: a 304 without a body when the record still has one."
 )
 _ETAG = {"ETag": "The record's version (a strong ETag): send it as ``If-Match`` to change it."}
+_CONTENT_ETAG = {
+    "ETag": "A digest of the document (a strong ETag): send it as ``If-None-Match`` to re-read."
+}
 
 
-def _record(model: Any, what: str, *, merged: bool = False) -> dict[int, Any]:
+def _record(
+    model: Any, what: str, *, merged: bool = False, tag: dict[str, str] = _ETAG
+) -> dict[int, Any]:
     """The answers of a single record's read (``_single``)."""
     answers: dict[int, Any] = {
-        200: Body(model, headers=_ETAG),
-        304: Body(None, description="Not modified: the ETag you hold is current.", headers=_ETAG),
+        200: Body(model, headers=tag),
+        304: Body(None, description="Not modified: the ETag you hold is current.", headers=tag),
         404: f"No such {what}.",
     }
     if merged:
@@ -362,14 +368,22 @@ def show_case(case_id: int) -> Response:
 @bp.get("/activities/<int:activity_id>")
 @documented(
     summary="One Activity, whole",
-    responses={200: schemas.ActivityShown, 404: "No such activity."},
+    headers=(IF_NONE_MATCH,),
+    responses=_record(schemas.ActivityShown, "activity", tag=_CONTENT_ETAG),
     tags=("activities",),
 )
 @require_api_key
 def show_activity(activity_id: int) -> Response:
-    """One Activity whole: the lists show an excerpt of its body and link here."""
+    """One Activity whole: the lists show an excerpt of its body and link here.
+
+    No API call changes an Activity, so its ETag is a digest of the document (an erasure
+    changes it).
+    """
     found = _read(lambda s: queries.get_activity(s, activity_id=activity_id), activity_id)
-    return _answer(found, "activity", activity_id)
+    response = _answer(found, "activity", activity_id)
+    if found is None:
+        return response
+    return content_tagged(response, f"activity-{activity_id}")
 
 
 @bp.get("/opportunities/<int:opportunity_id>")

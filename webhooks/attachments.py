@@ -13,13 +13,13 @@ import logging
 import re
 from urllib.parse import quote
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
 from crm_core.attachments.services import get_attachment, release_blobs, released_keys
 from crm_core.blobs import BlobNotFound
 from webhooks.auth import require_api_key
-from webhooks.openapi.registry import Body, documented
+from webhooks.openapi.registry import Body, Header, documented
 from webhooks.problems import problem
 from webhooks.state import crm_state
 
@@ -73,8 +73,16 @@ def served_type(content_type: str) -> str:
             ),
             headers=_FILE_HEADERS,
         ),
+        304: Body(
+            None,
+            description="Not modified: the ETag you hold is the content's.",
+            headers={"ETag": _FILE_HEADERS["ETag"]},
+        ),
         404: "No such attachment.",
     },
+    headers=(
+        Header("If-None-Match", "ETags you hold: a 304 without the content when one is its."),
+    ),
     tags=("activities",),
 )
 @require_api_key
@@ -89,6 +97,8 @@ def download_attachment(attachment_id: int) -> Response:
     if found is None:
         return problem(404, f"No attachment {attachment_id}.", type_="not-found")
     filename, content_type, size, key = found
+    if f'"{key}"' in [t.strip() for t in (request.headers.get("If-None-Match") or "").split(",")]:
+        return Response(status=304, headers={"ETag": f'"{key}"'})  # the blob is not even read
     try:
         chunks = state.blobs.get(key)
     except BlobNotFound:

@@ -1,4 +1,9 @@
-"""The campaigns API: create, inspect, schedule, send, pause, resume, cancel, preview."""
+"""The campaigns API: create, inspect, schedule, send, pause, resume, cancel, preview.
+
+A campaign answers with a strong ``ETag`` of its own state (status, schedule, content; not its
+send counts, which move while it is sent) and its actions honour ``If-Match`` (412 when stale;
+no header, no check), as the write API's records do.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crm_core.admin import campaigns as admin
 from crm_core.campaigns import sending, services
+from crm_core.editing.etags import PreconditionFailed, etag, require_current
 from crm_core.editing.schemas import parse
 from crm_core.errors import FieldError, InvalidInput, PermanentError
+from webhooks.api_writes import IF_MATCH, STALE, if_match
 from webhooks.auth import current_actor, require_api_key
 from webhooks.idempotency import idempotent
 from webhooks.openapi.registry import Body, documented
@@ -79,6 +86,10 @@ class PreviewQuery(BaseModel):
 
 
 INVALID = "The campaign is not valid (each bad field named)."
+_ETAG = {
+    "ETag": "The campaign's version (a strong ETag of its status, schedule and content, not of "
+    "its send counts): send it as ``If-Match`` to act on it."
+}
 
 
 def _body() -> dict[str, Any]:
@@ -103,11 +114,26 @@ def _instant(value: str | None, field: str) -> dt.datetime | None:
     return instant
 
 
-def _run(work: Callable[[Any], Any], *, status: int = 200) -> Response:
-    """Run ``work`` in one transaction and map the service errors to problems."""
+def _run(work: Callable[[Any], Any], *, status: int = 200, tag_of: int | None = None) -> Response:
+    """Run ``work`` in one transaction and map the service errors to problems.
+
+    ``tag_of`` names the campaign whose ETag the answer carries, read in the same transaction.
+    """
+    tag = None
     try:
         with crm_state().sessions.begin() as session:
             result = work(session)
+            if tag_of is not None:
+                tag = etag(session, "campaign", tag_of)
+    except PreconditionFailed as exc:
+        return problem(
+            412,
+            str(exc),
+            title="Precondition failed",
+            type_="stale",
+            headers={"ETag": exc.current},
+            etag=exc.current,
+        )
     except services.CampaignNotFoundError as exc:
         return problem(404, str(exc), type_="not-found")
     except services.CampaignStateError as exc:
@@ -120,6 +146,8 @@ def _run(work: Callable[[Any], Any], *, status: int = 200) -> Response:
         return problem(422, str(exc), title="Invalid campaign", type_="invalid")
     response = jsonify(result)
     response.status_code = status
+    if tag is not None:
+        response.headers["ETag"] = tag
     return response
 
 
@@ -179,23 +207,28 @@ def list_all() -> Response:
 @bp.get("/<int:campaign_id>")
 @documented(
     summary="A campaign with its status and stats",
-    responses={200: services.CampaignView, 404: "No such campaign."},
+    responses={200: Body(services.CampaignView, headers=_ETAG), 404: "No such campaign."},
     tags=("campaigns",),
 )
 @require_api_key
 def show(campaign_id: int) -> Response:
-    """The campaign with its status and stats."""
+    """The campaign with its status and stats, and its ETag.
+
+    No 304 for ``If-None-Match``: the stats move under an unchanged ETag.
+    """
     if campaign_id > _MAX_ID:
         return problem(404, f"no campaign {campaign_id}", type_="not-found")
-    return _run(lambda s: _view(s, campaign_id))
+    return _run(lambda s: _view(s, campaign_id), tag_of=campaign_id)
 
 
 @bp.post("/<int:campaign_id>/<any(send,schedule,pause,resume,cancel):action>")
 @documented(
     summary="Send, schedule, pause, resume or cancel a campaign",
     request=Body(CampaignSchedule, required=False, description="For ``schedule`` only."),
+    headers=(IF_MATCH,),
     responses={
-        200: services.CampaignView,
+        **STALE,
+        200: Body(services.CampaignView, headers={"ETag": "The campaign's new version."}),
         404: "No such campaign.",
         409: "Not allowed in the campaign's status.",
         422: INVALID,
@@ -210,8 +243,10 @@ def act(campaign_id: int, action: str) -> Response:
         return problem(404, f"no campaign {campaign_id}", type_="not-found")
 
     actor = current_actor()
+    expected = if_match()
 
     def work(session: Any) -> dict[str, Any]:
+        require_current(session, "campaign", campaign_id, expected)
         if action == "send":
             admin.send_now(session, actor=actor, campaign_id=campaign_id)
         elif action == "schedule":
@@ -227,7 +262,7 @@ def act(campaign_id: int, action: str) -> Response:
             getattr(admin, action)(session, actor=actor, campaign_id=campaign_id)
         return _view(session, campaign_id)
 
-    response = _run(work)
+    response = _run(work, tag_of=campaign_id)
     # After commit: start now rather than at the next beat.
     if response.status_code == 200 and action == "send":
         enqueue_campaign_work()

@@ -9,7 +9,18 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm_core.db import Base, BigId, Timestamped, check_one_of, intpk, str40, str80, str255, utcnow
+from crm_core.db import (
+    Base,
+    BigId,
+    Timestamped,
+    Versioned,
+    check_one_of,
+    intpk,
+    str40,
+    str80,
+    str255,
+    utcnow,
+)
 
 
 class CampaignStatus(enum.StrEnum):
@@ -38,8 +49,13 @@ class SendStatus(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-class MarketingCampaign(Timestamped, Base):
-    """A promotion: whom it targets, what it sends, when, and what it achieved."""
+class MarketingCampaign(Versioned, Timestamped, Base):
+    """A promotion: whom it targets, what it sends, when, and what it achieved.
+
+    Its ``version`` (the ETag of ``GET /api/campaigns/<id>``) counts changes of this row only:
+    status, schedule, content, run and failure, by people or by the dispatcher. The sends and
+    their counts live in ``campaign_sends``, so a campaign being sent keeps its ETag.
+    """
 
     __tablename__ = "marketing_campaigns"
     __table_args__ = (

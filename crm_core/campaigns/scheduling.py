@@ -68,6 +68,7 @@ def claim_campaign(session: Session, *, campaign_id: int, now: dt.datetime) -> b
         .values(
             status=CampaignStatus.SENDING,
             started_at=func.coalesce(MarketingCampaign.started_at, literal(now, UTCDateTime())),
+            version=MarketingCampaign.version + 1,
         )
         .returning(MarketingCampaign.id)
         .execution_options(synchronize_session=False)
@@ -113,7 +114,12 @@ def fail_campaign(session: Session, *, campaign_id: int, reason: str, now: dt.da
             MarketingCampaign.id == campaign_id,
             MarketingCampaign.status.in_((CampaignStatus.SCHEDULED, CampaignStatus.SENDING)),
         )
-        .values(status=CampaignStatus.FAILED, failure_reason=reason[:500], completed_at=now)
+        .values(
+            status=CampaignStatus.FAILED,
+            failure_reason=reason[:500],
+            completed_at=now,
+            version=MarketingCampaign.version + 1,
+        )
         .execution_options(synchronize_session=False)
     )
     return bool(failed.rowcount)  # type: ignore[attr-defined]
@@ -320,7 +326,9 @@ def _complete(session: Session, *, now: dt.datetime, campaign_id: int | None) ->
     if campaign_id is not None:
         statement = statement.where(MarketingCampaign.id == campaign_id)
     completed = session.execute(
-        statement.values(status=CampaignStatus.SENT, completed_at=now)
+        statement.values(
+            status=CampaignStatus.SENT, completed_at=now, version=MarketingCampaign.version + 1
+        )
         .returning(
             MarketingCampaign.id,
             MarketingCampaign.schedule_cron,
@@ -391,6 +399,7 @@ def _schedule_next_run(session: Session, *, campaign_id: int, cron: str, now: dt
                 failure_reason=f"cron {cron!r} has no next run: {describe_failure(exc)}"[:500],
                 # This run is over: scheduled again (with a cron that matches), the next one starts.
                 current_run=MarketingCampaign.current_run + 1,
+                version=MarketingCampaign.version + 1,
             )
             .execution_options(synchronize_session=False)
         )
@@ -402,6 +411,7 @@ def _schedule_next_run(session: Session, *, campaign_id: int, cron: str, now: dt
             status=CampaignStatus.SCHEDULED,
             send_at=following,
             current_run=MarketingCampaign.current_run + 1,
+            version=MarketingCampaign.version + 1,
         )
         .execution_options(synchronize_session=False)
     )

@@ -4,6 +4,10 @@ An ETag is derived from the ``version`` counters of the rows a record's represen
 made of: a customer's shows its contacts, an opportunity its agreements, a case its
 activities, an order its lines. It changes whenever one of them does, so a client that sends
 it back in ``If-Match`` learns, with a 412, that someone else wrote in between.
+
+A campaign's ETag describes the campaign itself (status, schedule, content, run, failure),
+changed by people and by the dispatcher, and not its sends: a campaign being sent keeps its
+ETag while its counts move, so ``If-Match`` on ``pause`` still works mid-send.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity
+from crm_core.campaigns.models import MarketingCampaign
 from crm_core.customers.models import Contact, Customer
 from crm_core.sales.models import Agreement, Opportunity, Order, OrderLine, agreement_opportunities
 from crm_core.support.models import SupportCase
@@ -83,6 +88,7 @@ VERSIONED: dict[str, tuple[type[Any], Callable[[Session, int], Sequence[Any]] | 
     "opportunity": (Opportunity, _agreements),
     "agreement": (Agreement, None),
     "order": (Order, _lines),
+    "campaign": (MarketingCampaign, None),
 }
 
 

@@ -121,6 +121,12 @@ def test_an_attachment_downloads_byte_identical_with_its_headers(
         "%C3%9Cberweisung%20%22M%C3%A4rz%22%20100%25.pdf"
     )
     assert unquote(disposition.split("filename*=UTF-8''")[1]) == NAME
+    held = {**reader, "If-None-Match": response.headers["ETag"]}
+    again = client.get(pdf["href"], headers=held)
+    assert (again.status_code, again.get_data()) == (304, b"")
+    assert again.headers["ETag"] == response.headers["ETag"]
+    other = client.get(pdf["href"], headers={**reader, "If-None-Match": '"other"'})
+    assert (other.status_code, other.get_data()) == (200, PDF)
 
     png = next(a for a in shown if a["content_type"] == "image/png")
     image = client.get(png["href"], headers=reader)

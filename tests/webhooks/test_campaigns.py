@@ -13,6 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from crm_core.activities.models import Activity, ActivityType
 from crm_core.bounces.models import Suppression
+from crm_core.campaigns import scheduling
+from crm_core.campaigns.models import CampaignSend, SendStatus
 from crm_core.campaigns.unsubscribe import make_unsubscribe_token
 from crm_core.config import Settings
 from crm_core.customers.models import Contact, Customer
@@ -313,3 +315,92 @@ def test_sending_a_campaign_without_content_is_a_422_naming_what_is_missing(
     assert response.content_type == "application/problem+json"
     assert {error["field"] for error in response.json["errors"]} == {"subject", "text"}
     assert client.get(f"/api/campaigns/{draft_id}", headers=auth).json["status"] == "draft"
+
+
+def _etag(client: FlaskClient, auth: dict[str, str], campaign_id: int) -> str:
+    shown = client.get(f"/api/campaigns/{campaign_id}", headers=auth)
+    assert shown.status_code == 200
+    tag = shown.headers["ETag"]
+    assert tag.startswith('"')
+    assert not tag.startswith("W/")
+    return tag
+
+
+def test_a_campaign_has_an_etag_and_a_stale_if_match_is_412(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    campaign_id = _create(client, auth)
+    first = _etag(client, auth, campaign_id)
+    assert _etag(client, auth, campaign_id) == first
+    scheduled = client.post(
+        f"/api/campaigns/{campaign_id}/schedule",
+        json={"send_at": "2030-01-01T09:00:00+00:00"},
+        headers={**auth, "If-Match": first},
+    )
+    assert scheduled.status_code == 200
+    second = scheduled.headers["ETag"]
+    assert second != first
+    assert _etag(client, auth, campaign_id) == second
+    stale = client.post(f"/api/campaigns/{campaign_id}/pause", headers={**auth, "If-Match": first})
+    assert stale.status_code == 412
+    assert stale.mimetype == "application/problem+json"
+    assert (stale.json["etag"], stale.headers["ETag"]) == (second, second)  # type: ignore[index]
+    assert client.get(f"/api/campaigns/{campaign_id}", headers=auth).json["status"] == "scheduled"
+    weak = client.post(
+        f"/api/campaigns/{campaign_id}/pause", headers={**auth, "If-Match": f"W/{second}"}
+    )
+    assert weak.status_code == 412  # If-Match compares strongly
+    paused = client.post(
+        f"/api/campaigns/{campaign_id}/pause", headers={**auth, "If-Match": f'"x", {second}'}
+    )
+    assert (paused.status_code, paused.json["status"]) == (200, "paused")
+    # No header checks nothing; ``*`` matches any version.
+    resumed = client.post(f"/api/campaigns/{campaign_id}/resume", headers=auth)
+    assert resumed.status_code == 200
+    cancelled = client.post(
+        f"/api/campaigns/{campaign_id}/cancel", headers={**auth, "If-Match": "*"}
+    )
+    assert (cancelled.status_code, cancelled.json["status"]) == (200, "cancelled")
+    assert len({first, second, paused.headers["ETag"], resumed.headers["ETag"]}) == 4
+    # A 412 for a campaign that is gone would hide the 404.
+    missing = client.post("/api/campaigns/999999/pause", headers={**auth, "If-Match": first})
+    assert missing.status_code == 404
+
+
+def test_the_dispatcher_changes_the_etag_and_the_sends_do_not(
+    app: Flask, client: FlaskClient, auth: dict[str, str], contact_id: int
+) -> None:
+    campaign_id = _create(client, auth)
+    when = dt.datetime(2030, 1, 1, 9, tzinfo=dt.UTC)
+    client.post(
+        f"/api/campaigns/{campaign_id}/schedule", json={"send_at": when.isoformat()}, headers=auth
+    )
+    scheduled = _etag(client, auth, campaign_id)
+    sessions = app.extensions["crm"].sessions
+    with sessions.begin() as session:
+        assert scheduling.claim_campaign(
+            session, campaign_id=campaign_id, now=when + dt.timedelta(minutes=1)
+        )
+        session.add(
+            CampaignSend(campaign_id=campaign_id, contact_id=contact_id, email="ada@example.com")
+        )
+    sending = _etag(client, auth, campaign_id)
+    assert sending != scheduled
+    before = client.get(f"/api/campaigns/{campaign_id}", headers=auth).json["stats"]
+    with sessions.begin() as session:
+        send = session.scalars(select(CampaignSend)).one()
+        send.status = SendStatus.SENT
+        send.sent_at = when
+    after = client.get(f"/api/campaigns/{campaign_id}", headers=auth)
+    assert after.json["stats"] != before  # the counts moved…
+    assert after.headers["ETag"] == sending  # …the campaign did not
+    paused = client.post(
+        f"/api/campaigns/{campaign_id}/pause", headers={**auth, "If-Match": sending}
+    )
+    assert paused.status_code == 200
+    client.post(f"/api/campaigns/{campaign_id}/resume", headers=auth)
+    resumed = _etag(client, auth, campaign_id)
+    with sessions.begin() as session:
+        finished = scheduling.complete_finished_campaigns(session, now=when + dt.timedelta(hours=1))
+    assert finished == [campaign_id]
+    assert _etag(client, auth, campaign_id) != resumed

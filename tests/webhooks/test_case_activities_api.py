@@ -9,6 +9,7 @@ from flask import Flask
 from crm_core import models as m
 from crm_core.customers.services import create_customer
 from crm_core.readapi.queries import EXCERPT_CHARS
+from tests.webhooks.conftest import Sender
 from tests.webhooks.test_api import get
 
 __all__ = ["get"]
@@ -73,3 +74,26 @@ def test_a_bad_cursor_or_limit_is_a_problem_and_an_unknown_activity_404(app: Fla
         assert response.mimetype == "application/problem+json"
     for ident in ("999999", str(2**63)):
         assert get(f"/api/activities/{ident}").status_code == 404
+
+
+def test_an_activity_has_an_etag_of_its_document(
+    app: Flask, sender: Sender, api_key: str, get
+) -> None:
+    case_id = _case_with_mail(app, emails=2, text="hello")
+    first, second = get(f"/api/cases/{case_id}").json["activities"]["items"]
+    shown = get(first["href"])
+    tag = shown.headers["ETag"]
+    assert tag.startswith('"activity-')
+    assert not tag.startswith("W/")
+    assert get(first["href"]).headers["ETag"] == tag
+    assert get(second["href"]).headers["ETag"] != tag
+    auth = {"Authorization": f"Bearer {api_key}"}
+    held = sender.client.get(first["href"], headers={**auth, "If-None-Match": f'"x", {tag}'})
+    assert (held.status_code, held.get_data(), held.headers["ETag"]) == (304, b"", tag)
+    with app.extensions["crm"].sessions.begin() as session:
+        activity = session.get(m.Activity, first["id"])
+        activity.summary = "mail 0, redacted"
+    changed = sender.client.get(first["href"], headers={**auth, "If-None-Match": tag})
+    assert changed.status_code == 200
+    assert changed.json["summary"] == "mail 0, redacted"
+    assert changed.headers["ETag"] != tag

@@ -57,3 +57,23 @@ def test_an_unknown_event_is_404(sender: Sender, api_key: str) -> None:
         response = sender.client.get(f"/events/{event_id}", headers=auth)
         assert response.status_code == 404
         assert response.content_type == "application/problem+json"
+
+
+def test_an_event_has_an_etag_that_changes_as_it_is_processed(
+    app: Flask, sender: Sender, api_key: str
+) -> None:
+    auth = {"Authorization": f"Bearer {api_key}"}
+    event_id = sender.post("leads", fixture_bytes("lead.json")).json["event_id"]
+    received = sender.client.get(f"/events/{event_id}", headers=auth)
+    tag = received.headers["ETag"]
+    assert tag.startswith(f'"event-{event_id}-')
+    assert not tag.startswith("W/")
+    held = sender.client.get(f"/events/{event_id}", headers={**auth, "If-None-Match": tag})
+    assert (held.status_code, held.get_data(), held.headers["ETag"]) == (304, b"", tag)
+    with app.extensions["crm"].sessions.begin() as session:
+        processing.claim_event(session, event_id=event_id)
+        processing.complete_event(session, event_id=event_id, entities=[("customer", 3)])
+    processed = sender.client.get(f"/events/{event_id}", headers={**auth, "If-None-Match": tag})
+    assert processed.status_code == 200
+    assert processed.json["status"] == "processed"
+    assert processed.headers["ETag"] != tag

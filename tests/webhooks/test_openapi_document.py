@@ -132,6 +132,10 @@ def test_versions_retries_and_files_are_described(app: Flask, document: dict[str
         assert is_idempotent(app.view_functions[rule.endpoint]), rule.endpoint
         assert "Idempotency-Key" in names, rule.rule
         assert {"409", "422"} <= set(post["responses"]), rule.rule
+    act = paths["/api/campaigns/{campaign_id}/{action}"]["post"]
+    assert "If-Match" in {p["name"] for p in act["parameters"]}
+    assert "412" in act["responses"]
+    assert "ETag" in act["responses"]["200"]["headers"]
     export = paths["/api/contacts/export"]["get"]["responses"]["200"]["content"]
     assert set(export) == {"text/csv; charset=utf-8", "application/x-ndjson"}
 
@@ -163,3 +167,15 @@ def test_swagger_ui_is_vendored_with_its_licence_and_version() -> None:
     assert f"swagger-ui-dist {SWAGGER_UI_VERSION}" in (VENDORED / "VERSION").read_text()
     bundle = (VENDORED / "swagger-ui-bundle.js").read_bytes()
     assert len(bundle) > 1_000_000
+
+
+def test_every_single_record_read_describes_its_etag(document: dict[str, Any]) -> None:
+    """A GET of one record (a path ending in its id) answers with an ETag."""
+    singles = [
+        path
+        for path, item in document["paths"].items()
+        if "get" in item and path.endswith("_id}") and path.startswith(("/api/", "/events/"))
+    ]
+    assert "/api/campaigns/{campaign_id}" in singles
+    for path in singles:
+        assert "ETag" in document["paths"][path]["get"]["responses"]["200"]["headers"], path
