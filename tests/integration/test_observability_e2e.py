@@ -127,7 +127,7 @@ def test_one_event_id_from_the_request_to_the_worker_in_logs_and_metrics(
     base = f"http://127.0.0.1:{web_port}"
     worker_env = {**platform.env, "CRM_METRICS_PORT": str(worker_metrics)}
     try:
-        wait_until(lambda: _answers(f"{base}/healthz"), timeout=30, what="gunicorn", interval=0.2)
+        wait_until(lambda: _answers(f"{base}/healthz"), timeout=120, what="gunicorn", interval=0.2)
         with celery_worker(worker_env, queues="ingest", log_path=worker_log):
             sent = {f"req-{n}-{uuid.uuid4().hex[:8]}": person for n, person in enumerate(PEOPLE)}
             event_of: dict[str, int] = {}
