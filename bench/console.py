@@ -88,7 +88,6 @@ def explain(database_url: str) -> None:
 
     from crm_core.db import make_engine, utcnow
     from crm_core.ops import dashboard, rollup
-    from crm_core.support.models import SupportCase
 
     now = utcnow()
     live = select(func.count()).where(
@@ -96,9 +95,7 @@ def explain(database_url: str) -> None:
         dashboard.InboxEvent.received_at >= rollup.bucket_floor(now),
     )
     queries = {
-        "SLA-breach count": select(func.count())
-        .select_from(SupportCase)
-        .where(dashboard.breaching_sla(now)),
+        "SLA-breach count": dashboard.breach_count(now),
         "events of the open bucket": live,
     }
     engine = make_engine(database_url)

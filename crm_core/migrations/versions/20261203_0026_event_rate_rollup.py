@@ -8,8 +8,9 @@ Create Date: 2026-12-03 13:00:00.000000
 ``event_rate_buckets`` holds beat's counts of closed buckets (``crm_core.ops.rollup``) and
 ``rollup_watermarks`` up to when they are counted: the overview reads a day of rates from
 them instead of grouping the whole day's inbox. The two partial indexes hold only the open
-cases still owing a first response or a resolution, ordered by its due time: the overview's
-count of cases past their SLA reads the overdue slice of each. They are plain new indexes
+cases still owing a first response or a resolution, ordered by its due time (the second also
+holds the first response's columns): the overview's count of cases past their SLA reads the
+overdue slice of each, without the table. They are plain new indexes
 (no table is rebuilt on SQLite); on PostgreSQL they are built ``CONCURRENTLY``, so a large
 ``support_cases`` keeps taking writes while they are.
 """
@@ -29,11 +30,11 @@ depends_on: str | Sequence[str] | None = None
 _OPEN = "status IN ('new', 'open', 'pending')"
 PARTIAL_INDEXES = {
     'ix_support_cases_open_first_response_due_at': (
-        'first_response_due_at',
+        ['first_response_due_at'],
         f"{_OPEN} AND first_responded_at IS NULL",
     ),
     'ix_support_cases_open_resolution_due_at': (
-        'resolution_due_at',
+        ['resolution_due_at', 'first_response_due_at', 'first_responded_at'],
         f"{_OPEN} AND resolved_at IS NULL",
     ),
 }
@@ -68,15 +69,15 @@ def downgrade() -> None:
 
 def _create_partial_indexes() -> None:
     if op.get_bind().dialect.name == 'sqlite':
-        for name, (column, where) in PARTIAL_INDEXES.items():
-            op.create_index(name, 'support_cases', [column], sqlite_where=sa.text(where))
+        for name, (columns, where) in PARTIAL_INDEXES.items():
+            op.create_index(name, 'support_cases', columns, sqlite_where=sa.text(where))
         return
     with op.get_context().autocommit_block():
-        for name, (column, where) in PARTIAL_INDEXES.items():
+        for name, (columns, where) in PARTIAL_INDEXES.items():
             op.create_index(
                 name,
                 'support_cases',
-                [column],
+                columns,
                 postgresql_where=sa.text(where),
                 postgresql_concurrently=True,
                 if_not_exists=True,
