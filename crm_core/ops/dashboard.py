@@ -7,9 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm_core.campaigns.models import CampaignSend, CampaignStatus, MarketingCampaign
 from crm_core.ingestion.models import EventStatus, InboxEvent, Source
@@ -111,13 +112,16 @@ def latest_events(session: Session, *, limit: int = 10) -> list[EventLine]:
     ]
 
 
-def _overdue(due: ColumnElement[dt.datetime | None], met: ColumnElement[dt.datetime | None],
-             now: dt.datetime) -> ColumnElement[bool]:  # fmt: skip
+Due = InstrumentedAttribute[dt.datetime | None]
+
+
+def _overdue(due: Due, met: Due, now: dt.datetime) -> ColumnElement[bool]:
     """Open cases owing an answer (``met`` unset) due before ``now``: the predicate of a
     partial index on ``due``. The statuses are inlined so that PostgreSQL can match it to
     the index's predicate whatever plan a prepared statement gets."""
-    statuses = bindparam("open_statuses", list(OPEN_CASE_STATUSES), expanding=True, unique=True,
-                         literal_execute=True)  # fmt: skip
+    statuses: BindParameter[list[str]] = bindparam(
+        "open_statuses", list(OPEN_CASE_STATUSES), expanding=True, unique=True, literal_execute=True
+    )
     return and_(SupportCase.status.in_(statuses), met.is_(None), due < now)
 
 
@@ -129,7 +133,7 @@ def breaching_sla(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
-def breach_count(now: dt.datetime) -> Select[tuple[int]]:
+def breach_count(now: dt.datetime) -> Select[Any]:
     """How many open cases are past due: two counts that each read one partial index alone
     (index-only on PostgreSQL), the second leaving out the cases the first counted."""
     answer_late = _overdue(SupportCase.first_response_due_at, SupportCase.first_responded_at, now)
@@ -151,7 +155,7 @@ def cases_breaching_sla(
     The count walks the two partial indexes; the longest overdue are the first ``limit`` of
     each index, merged.
     """
-    count = session.scalar(breach_count(now))
+    count: int | None = session.scalar(breach_count(now))
     missed: dict[int, tuple[dt.datetime, SupportCase]] = {}
     for due, met in (
         (SupportCase.first_response_due_at, SupportCase.first_responded_at),
@@ -161,7 +165,7 @@ def cases_breaching_sla(
             select(SupportCase, due).where(_overdue(due, met, now)).order_by(due, SupportCase.id)
         )
         for case, at in session.execute(query.limit(limit)):
-            if case.id not in missed or at < missed[case.id][0]:
+            if at is not None and (case.id not in missed or at < missed[case.id][0]):
                 missed[case.id] = (at, case)
     ordered = sorted(missed.values(), key=lambda pair: (pair[0], pair[1].id))
     return int(count or 0), [case for _, case in ordered[:limit]]
