@@ -194,6 +194,18 @@ beat_schedule = {
         "task": "crm.maintenance.read_backlog",
         "schedule": 15.0,
     },
+    # Counts the closed quarter hours of inbox events the overview charts, recounting the
+    # last two (statuses settle within minutes); the hourly full recount catches a status
+    # changed later (a late retry, a replay). Recounts replace rows: a repeat changes nothing.
+    "roll-up-event-rates": {
+        "task": "crm.maintenance.roll_up_event_rates",
+        "schedule": 60.0,
+    },
+    "recount-event-rates": {
+        "task": "crm.maintenance.roll_up_event_rates",
+        "schedule": 3600.0,
+        "kwargs": {"full": True},
+    },
     # Publishes inbox events no message carried (broker down at intake, worker
     # died mid-task, retry due): the database, not the broker, is the record.
     "sweep-inbox": {

@@ -5,7 +5,9 @@
 
 Fills a scratch PostgreSQL database as ``bench.api`` does (customers, ``--contacts``
 contacts, ``--cases`` cases, 100 Activities for each of 2,000 customers), adds ``--events``
-inbox events spread over the last 24 hours in every status, then upgrades it to head. The real
+inbox events spread over the last 24 hours in every status, then upgrades it to head and
+counts the event-rate rollup once, as beat does every minute (no beat runs during the
+measurement, so the quarter hours that close meanwhile are read from the inbox). The real
 app runs under gunicorn as the Procfile starts it; a signed-in admin's session cookie is sent
 with each request, from ``--connections`` keep-alive clients, for ``--rounds`` rounds:
 
@@ -64,7 +66,49 @@ def seed_events(database_url: str, events: int) -> None:
             )
         )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # What autovacuum does after a bulk load: the visibility map lets the counts of the
+        # overview read their indexes alone.
         conn.execute(text("VACUUM ANALYZE inbox_events"))
+        conn.execute(text("VACUUM ANALYZE support_cases"))
+    engine.dispose()
+
+
+def roll_up(database_url: str) -> None:
+    """What beat does every minute: the closed quarter hours counted into the rollup."""
+    from crm_core.db import make_engine, make_session_factory, utcnow
+    from crm_core.ops import rollup
+
+    engine = make_engine(database_url)
+    with make_session_factory(engine).begin() as session:
+        rollup.roll_up_event_rates(session, now=utcnow())
+    engine.dispose()
+
+
+def explain(database_url: str) -> None:
+    """EXPLAIN ANALYZE of the overview's heaviest queries, printed before the run."""
+    from sqlalchemy import func, select, text
+    from sqlalchemy.dialects import postgresql
+
+    from crm_core.db import make_engine, utcnow
+    from crm_core.ops import dashboard, rollup
+
+    now = utcnow()
+    live = select(func.count()).where(
+        dashboard.InboxEvent.status.in_([s.value for s in dashboard.EventStatus]),
+        dashboard.InboxEvent.received_at >= rollup.bucket_floor(now),
+    )
+    queries = {
+        "SLA-breach count": dashboard.breach_count(now),
+        "events of the open bucket": live,
+    }
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        for name, query in queries.items():
+            sql = query.compile(
+                dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+            )
+            plan = conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")).scalars()
+            print(f"-- {name}\n" + "\n".join(plan), flush=True)
     engine.dispose()
 
 
@@ -156,6 +200,8 @@ def main(args: argparse.Namespace) -> None:
         seed(database_url, args.contacts, args.cases)
         schema.upgrade(database_url)
         seed_events(database_url, args.events)
+        roll_up(database_url)
+        explain(database_url)
         print(f"seeded and migrated in {time.monotonic() - began:.0f} s", flush=True)
         engine = make_engine(database_url, keyring=Keyring([keyring_key]))
         with make_session_factory(engine).begin() as session:

@@ -34,7 +34,7 @@ from crm_core.notifications.models import (
     NotificationDelivery,
     Subscription,
 )
-from crm_core.ops.models import WorkerHeartbeat
+from crm_core.ops.models import EventRateBucket, RollupWatermark, WorkerHeartbeat
 from crm_core.payloads.kinds import EventKind
 from crm_core.people.models import ApiKey, AuditEntry, User
 from crm_core.sales.models import (
@@ -77,6 +77,7 @@ __all__ = [
     "EntityType",
     "EventEntity",
     "EventKind",
+    "EventRateBucket",
     "EventStatus",
     "ExternalRef",
     "FollowUpStatus",
@@ -99,6 +100,7 @@ __all__ = [
     "OrderStatus",
     "Product",
     "ProductKind",
+    "RollupWatermark",
     "SendStatus",
     "SentKind",
     "SentMessage",

@@ -1,11 +1,13 @@
-"""Beat's reading of the backlog into metrics: the database is counted here, never per scrape."""
+"""Beat's readings for the operator: the backlog into metrics (the database is counted here,
+never per scrape) and the event-rate rollup the overview charts."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
 
-from crm_core.ops import metrics
+from crm_core.db import utcnow
+from crm_core.ops import metrics, rollup
 from crm_core.ops.services import backlog, backlog_statuses, latest_heartbeat, live_workers
 from workers.app import celery_app
 from workers.db import CrmTask
@@ -29,3 +31,12 @@ def read_backlog(self: CrmTask) -> dict[str, dict[str, int]]:
     if newest is not None:
         metrics.WORKER_HEARTBEAT_AT.set(newest.timestamp())
     return counts
+
+
+@celery_app.task(bind=True, name="crm.maintenance.roll_up_event_rates")
+def roll_up_event_rates(self: CrmTask, *, full: bool = False) -> int:
+    """Recount the closed quarter hours of inbox events the overview charts (the last few,
+    or with ``full`` every retained one, to catch statuses changed long after arrival)."""
+    recount = rollup.full_recount() if full else rollup.RECOUNT_BUCKETS
+    with self.session() as session:
+        return rollup.roll_up_event_rates(session, now=utcnow(), recount=recount)

@@ -9,14 +9,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, cast, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm_core.campaigns.models import CampaignSend, CampaignStatus, MarketingCampaign
 from crm_core.ingestion.models import EventStatus, InboxEvent, Source
-from crm_core.support.models import CaseStatus, SupportCase
-
-OPEN_CASE_STATUSES = tuple(s.value for s in CaseStatus if s.value not in ("resolved", "closed"))
+from crm_core.ops import rollup
+from crm_core.support.models import OPEN_CASE_STATUSES, SupportCase
 
 
 @dataclass(frozen=True)
@@ -57,40 +56,35 @@ class EventRates:
         return out
 
 
-def _epoch_seconds(session: Session, column: Any) -> ColumnElement[int]:
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.floor(func.extract("epoch", column)), Integer)
-    return cast(func.strftime("%s", column), Integer)
-
-
 def event_rates(
     session: Session, *, now: dt.datetime, hours: int = 24, bucket_seconds: int = 900
 ) -> EventRates:
     """Events received in the last ``hours`` (from the start of the bucket that was current
     then), counted per bucket, kind and status.
 
-    The status filter lists every status so that PostgreSQL walks the
-    ``(status, received_at)`` index instead of the whole inbox.
+    With the rollup's bucket size, the buckets the rollup has counted are read from
+    ``event_rate_buckets`` and only the rest (the current bucket, and any beat has not
+    reached yet) from the inbox; otherwise every bucket is counted from the inbox.
     """
     # Buckets on the clock (quarter hours at :00, :15…), the last one the current, partial one.
-    start = (int((now - dt.timedelta(hours=hours)).timestamp()) // bucket_seconds) * bucket_seconds
-    since = dt.datetime.fromtimestamp(start, dt.UTC)
-    bucket = (_epoch_seconds(session, InboxEvent.received_at) - start) / bucket_seconds
-    bucket = cast(func.floor(bucket), Integer)
-    query = (
-        select(bucket, InboxEvent.kind, InboxEvent.status, func.count())
-        .where(
-            InboxEvent.status.in_([s.value for s in EventStatus]),
-            InboxEvent.received_at >= since,
-        )
-        .group_by(bucket, InboxEvent.kind, InboxEvent.status)
-    )
+    since = rollup.bucket_floor(now - dt.timedelta(hours=hours), bucket_seconds)
     buckets = hours * 3600 // bucket_seconds + 1
+    live_from = since
+    counts: rollup.Counts = {}
+    if bucket_seconds == rollup.BUCKET_SECONDS:
+        # Rows only below the watermark read here: a run committing in between replaces
+        # counts of the same buckets, and every later bucket is counted live below.
+        counted = rollup.counted_until(session)
+        if counted is not None:
+            live_from = min(max(counted, since), rollup.bucket_floor(now, bucket_seconds))
+            counts = rollup.rolled_up(session, since=since, until=live_from)
+    live = rollup.count_events(session, since=live_from, until=None, seconds=bucket_seconds)
     rates = EventRates(since=since, bucket_seconds=bucket_seconds, buckets=buckets)
-    for index, kind, status, count in session.execute(query):
-        position = min(max(int(index), 0), buckets - 1)
-        key = (position, str(kind), str(status))
-        rates.counts[key] = rates.counts.get(key, 0) + int(count)
+    for source in (counts, live):
+        for (began, kind, status), count in source.items():
+            index = int((began - since).total_seconds()) // bucket_seconds
+            key = (min(max(index, 0), buckets - 1), kind, status)
+            rates.counts[key] = rates.counts.get(key, 0) + count
     return rates
 
 
@@ -118,31 +112,63 @@ def latest_events(session: Session, *, limit: int = 10) -> list[EventLine]:
     ]
 
 
+Due = InstrumentedAttribute[dt.datetime | None]
+
+
+def _overdue(due: Due, met: Due, now: dt.datetime) -> ColumnElement[bool]:
+    """Open cases owing an answer (``met`` unset) due before ``now``: the predicate of a
+    partial index on ``due``. The statuses are inlined so that PostgreSQL can match it to
+    the index's predicate whatever plan a prepared statement gets."""
+    statuses: BindParameter[list[str]] = bindparam(
+        "open_statuses", list(OPEN_CASE_STATUSES), expanding=True, unique=True, literal_execute=True
+    )
+    return and_(SupportCase.status.in_(statuses), met.is_(None), due < now)
+
+
 def breaching_sla(now: dt.datetime) -> ColumnElement[bool]:
     """Open cases past a due time they have not met yet."""
-    return and_(
-        SupportCase.status.in_(OPEN_CASE_STATUSES),
-        or_(
-            and_(
-                SupportCase.first_responded_at.is_(None),
-                SupportCase.first_response_due_at < now,
-            ),
-            and_(SupportCase.resolved_at.is_(None), SupportCase.resolution_due_at < now),
-        ),
+    return or_(
+        _overdue(SupportCase.first_response_due_at, SupportCase.first_responded_at, now),
+        _overdue(SupportCase.resolution_due_at, SupportCase.resolved_at, now),
     )
+
+
+def breach_count(now: dt.datetime) -> Select[Any]:
+    """How many open cases are past due: two counts that each read one partial index alone
+    (index-only on PostgreSQL), the second leaving out the cases the first counted."""
+    answer_late = _overdue(SupportCase.first_response_due_at, SupportCase.first_responded_at, now)
+    resolution_late = _overdue(SupportCase.resolution_due_at, SupportCase.resolved_at, now)
+    counted = and_(
+        SupportCase.first_responded_at.is_(None), SupportCase.first_response_due_at < now
+    )
+    first = select(func.count()).select_from(SupportCase).where(answer_late)
+    second = select(func.count()).select_from(SupportCase).where(resolution_late, ~counted)
+    return select(first.scalar_subquery() + second.scalar_subquery())
 
 
 def cases_breaching_sla(
     session: Session, *, now: dt.datetime, limit: int = 10
 ) -> tuple[int, list[SupportCase]]:
-    """How many open cases are past due, and the ``limit`` longest overdue."""
-    where = breaching_sla(now)
-    count = session.scalar(select(func.count()).select_from(SupportCase).where(where)) or 0
-    due = func.coalesce(SupportCase.first_response_due_at, SupportCase.resolution_due_at)
-    cases = session.scalars(
-        select(SupportCase).where(where).order_by(due, SupportCase.id).limit(limit)
-    )
-    return int(count), list(cases)
+    """How many open cases are past due, and the ``limit`` longest overdue (by the earliest
+    due time they missed).
+
+    The count walks the two partial indexes; the longest overdue are the first ``limit`` of
+    each index, merged.
+    """
+    count: int | None = session.scalar(breach_count(now))
+    missed: dict[int, tuple[dt.datetime, SupportCase]] = {}
+    for due, met in (
+        (SupportCase.first_response_due_at, SupportCase.first_responded_at),
+        (SupportCase.resolution_due_at, SupportCase.resolved_at),
+    ):
+        query = (
+            select(SupportCase, due).where(_overdue(due, met, now)).order_by(due, SupportCase.id)
+        )
+        for case, at in session.execute(query.limit(limit)):
+            if at is not None and (case.id not in missed or at < missed[case.id][0]):
+                missed[case.id] = (at, case)
+    ordered = sorted(missed.values(), key=lambda pair: (pair[0], pair[1].id))
+    return int(count or 0), [case for _, case in ordered[:limit]]
 
 
 @dataclass(frozen=True)

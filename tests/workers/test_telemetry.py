@@ -6,6 +6,7 @@ worker writes, captured as written.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -14,12 +15,13 @@ from collections.abc import Iterator
 
 import pytest
 from prometheus_client import generate_latest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from crm_core.db import make_session_factory
+from crm_core.db import make_session_factory, utcnow
 from crm_core.ingestion.models import EventStatus, InboxEvent, Source
-from crm_core.ops import logs
+from crm_core.ops import dashboard, logs
+from crm_core.ops.models import EventRateBucket
 from crm_core.ops.services import UNFINISHED
 from tests.crm_core.ops.test_metrics import samples
 from tests.signed import fixture_bytes
@@ -158,3 +160,19 @@ def test_beat_reads_the_backlog_into_the_gauges(worker_session: Session) -> None
     # Finished rows grow with the table: the reading counts only what waits or went wrong.
     for table, statuses in counts.items():
         assert set(statuses) <= set(UNFINISHED[table]), table
+
+
+def test_beat_rolls_up_the_event_rates_the_overview_reads(worker_session: Session) -> None:
+    source = f"rates-{uuid.uuid4().hex[:8]}"
+    event = worker_session.get(InboxEvent, _store(worker_session, source, "leads", b"{}"))
+    assert event is not None
+    event.received_at = utcnow() - dt.timedelta(hours=1)
+    worker_session.commit()
+    assert ops_tasks.roll_up_event_rates.apply(kwargs={"full": True}).get() == 192
+    assert ops_tasks.roll_up_event_rates.apply().get() in (2, 3)  # 3 if a quarter hour closed
+    stored = worker_session.scalar(
+        select(func.sum(EventRateBucket.count)).where(EventRateBucket.kind == "leads")
+    )
+    assert stored == 1
+    rates = dashboard.event_rates(worker_session, now=utcnow())
+    assert rates.totals() == {("leads", "received"): 1}

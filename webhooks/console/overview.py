@@ -31,7 +31,7 @@ def _overview(kind: str | None) -> dict[str, Any]:
         breaching, late_cases = dashboard.cases_breaching_sla(db, now=now)
         context = {
             "now": now,
-            "backlog": backlog(db),
+            "backlog": backlog(db, unfinished_only=True),
             "workers": live_workers(db, within=HEARTBEAT_WINDOW),
             "latest": dashboard.latest_events(db, limit=10),
             "breaching": breaching,

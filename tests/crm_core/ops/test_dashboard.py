@@ -46,3 +46,22 @@ def test_cases_past_a_due_time_they_have_not_met(session: Session) -> None:
     count, cases = dashboard.cases_breaching_sla(session, now=NOW)
     assert count == 2
     assert {c.id for c in cases} == {unanswered.id, unresolved.id}
+
+
+def test_the_longest_overdue_come_first_each_case_once(session: Session) -> None:
+    hours = [dt.timedelta(hours=n) for n in range(6)]
+    both = SupportCaseFactory(
+        first_response_due_at=NOW - hours[2], resolution_due_at=NOW - hours[5]
+    )
+    answered = SupportCaseFactory(
+        first_responded_at=NOW - hours[5],
+        first_response_due_at=NOW - hours[4],
+        resolution_due_at=NOW - hours[1],
+    )
+    unanswered = SupportCaseFactory(first_response_due_at=NOW - hours[3])
+    SupportCaseFactory(status="closed", first_response_due_at=NOW - hours[5])
+    count, cases = dashboard.cases_breaching_sla(session, now=NOW)
+    assert count == 3
+    assert [c.id for c in cases] == [both.id, unanswered.id, answered.id]
+    count, cases = dashboard.cases_breaching_sla(session, now=NOW, limit=2)
+    assert [c.id for c in cases] == [both.id, unanswered.id]
