@@ -23,7 +23,7 @@ from alembic import op
 import crm_core.db
 
 revision: str = '0026'
-down_revision: str | None = '0025'
+down_revision: str | None = '0027'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
