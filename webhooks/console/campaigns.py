@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from crm_core.admin import campaigns as audited
 from crm_core.campaigns import sending, services
 from crm_core.campaigns.models import CampaignStatus, MarketingCampaign
 from crm_core.campaigns.segment_fields import FIELDS, OPS
@@ -26,7 +27,7 @@ from crm_core.customers.models import Contact
 from crm_core.errors import FieldError, InvalidInput, PermanentError
 from crm_core.mail.html_text import sanitize_html
 from crm_core.people.permissions import Permission
-from webhooks.console.access import console_route
+from webhooks.console.access import console_route, current_actor
 from webhooks.console.charts import STATUS_CLASS, nice_ceiling
 from webhooks.console.forms import FormErrors
 from webhooks.state import crm_state
@@ -170,8 +171,9 @@ def create() -> Response | tuple[str, int]:
     try:
         send_at = _instant(form["send_at"].strip())
         with crm_state().sessions.begin() as db:
-            campaign = services.create_campaign(
+            campaign = audited.create_campaign(
                 db,
+                actor=current_actor(),
                 name=form["name"],
                 code=form["code"],
                 subject=form["subject"],
@@ -353,13 +355,14 @@ def act(campaign_id: int, action: str) -> Response | tuple[str, int]:
     view = _view(campaign_id)
     try:
         with crm_state().sessions.begin() as db:
+            actor = current_actor()
             if action == "schedule":
                 send_at = _instant(request.form.get("send_at", "").strip())
-                services.schedule(db, campaign_id=campaign_id, send_at=send_at)
+                audited.schedule(db, actor=actor, campaign_id=campaign_id, send_at=send_at)
             elif action == "send":
-                services.send_now(db, campaign_id=campaign_id)
+                audited.send_now(db, actor=actor, campaign_id=campaign_id)
             else:
-                getattr(services, action)(db, campaign_id=campaign_id)
+                getattr(audited, action)(db, actor=actor, campaign_id=campaign_id)
     except InvalidInput as exc:
         return _render_show(view, errors=FormErrors.of(exc, known=("send_at",)), status=422)
     except services.CampaignStateError as exc:

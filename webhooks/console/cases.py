@@ -300,6 +300,7 @@ def reply(case_id: int) -> Response | tuple[str, int]:
         outcome = send_case_reply(
             crm.sessions,
             backend,
+            actor=current_actor(),
             case_id=case_id,
             body=form["message"],
             html=None,

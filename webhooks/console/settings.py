@@ -18,8 +18,9 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core.admin import sources as audited_sources
+from crm_core.admin.suppressions import remove_suppression
 from crm_core.bounces.models import Suppression
-from crm_core.bounces.suppression import remove_suppression
 from crm_core.errors import InvalidInput
 from crm_core.ingestion import services as sources
 from crm_core.mailboxes import imap
@@ -116,7 +117,9 @@ def rotate(name: str) -> Response | tuple[str, int]:
     hours = crm_state().settings.rotation_grace_hours
     try:
         with crm_state().sessions.begin() as db:
-            secret = sources.rotate_secret(db, name=name, grace=dt.timedelta(hours=hours))
+            secret = audited_sources.rotate_secret(
+                db, actor=current_actor(), name=name, grace=dt.timedelta(hours=hours)
+            )
     except sources.SourceNotFound:
         abort(404, f"There is no source {name!r}.")
     except InvalidInput as exc:
@@ -204,7 +207,9 @@ def remove() -> Response | tuple[str, int]:
     form = {name: request.form.get(name, "").strip() for name in ("email", "reason")}
     try:
         with crm_state().sessions.begin() as db:
-            removed = remove_suppression(db, email=form["email"], reason=form["reason"])
+            removed = remove_suppression(
+                db, actor=current_actor(), email=form["email"], reason=form["reason"]
+            )
     except InvalidInput as exc:
         errors = FormErrors.of(exc, known=("email", "reason"))
         return render_settings(422, removal_form=form, removal_errors=errors)
