@@ -1,6 +1,7 @@
 """Benchmark of the console's pages beside a baseline, at a million contacts (not a test).
 
     .venv/bin/python -m bench.console [--contacts 1000000] [--cases 100000] [--events 200000]
+                                      [--opportunities 100000] [--sends 200000]
                                       [--requests 200] [--connections 4] [--rounds 3]
 
 Fills a scratch PostgreSQL database as ``bench.api`` does (customers, ``--contacts``
@@ -18,7 +19,14 @@ with each request, from ``--connections`` keep-alive clients, for ``--rounds`` r
 - ``event``: ``GET /console/events/<id>``;
 - ``people``: ``GET /console/people`` (the customers changed last);
 - ``search``: ``GET /console/people?q=<an address>``;
-- ``customer``: ``GET /console/people/customers/<id>`` (a customer with 100 Activities).
+- ``customer``: ``GET /console/people/customers/<id>`` (a customer with 100 Activities);
+- ``cases``: ``GET /console/cases`` (the agent's inbox: mine and unassigned, by SLA due time);
+- ``case``: ``GET /console/cases/<id>``;
+- ``pipeline``: ``GET /console/pipeline`` (the board of ``--opportunities`` deals, totals per
+  stage);
+- ``campaigns``: ``GET /console/campaigns``;
+- ``campaign``: ``GET /console/campaigns/<id>`` (a campaign of ``--sends`` sends, with its stats);
+- ``settings``: ``GET /console/settings`` (sources, keys, users, mailboxes, suppressions).
 
 It prints p50 and p95 per page, and each p95 over the baseline's.
 """
@@ -70,6 +78,54 @@ def seed_events(database_url: str, events: int) -> None:
         # overview read their indexes alone.
         conn.execute(text("VACUUM ANALYZE inbox_events"))
         conn.execute(text("VACUUM ANALYZE support_cases"))
+    engine.dispose()
+
+
+def seed_sales(database_url: str, opportunities: int, sends: int) -> None:
+    """``opportunities`` deals in every stage, and 20 campaigns, the first with ``sends`` sends."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        customers = conn.execute(text("SELECT max(id) FROM customers")).scalar_one()
+        conn.execute(
+            text(
+                f"""INSERT INTO opportunities (customer_id, name, stage, amount, currency, owner,
+                    version, created_at, updated_at)
+                SELECT 1 + (g * 17) % {customers}, 'Deal ' || g,
+                    (ARRAY['new', 'qualified', 'proposal', 'won', 'lost'])[1 + g % 5],
+                    1000 + g % 50000, 'EUR', 'rep' || g % 25, 1, now(),
+                    now() - g * interval '1 second'
+                FROM generate_series(1, {opportunities}) g"""
+            )
+        )
+        conn.execute(
+            text(
+                """INSERT INTO marketing_campaigns (code, name, status, subject, text_template,
+                    segment, current_run, version, created_at, updated_at)
+                SELECT 'bench-' || g, 'Campaign ' || g,
+                    (ARRAY['sending', 'sent', 'draft', 'scheduled', 'paused'])[1 + g % 5],
+                    'News ' || g, 'Hello {{ contact.first_name }}', '{}', 1, 1, now(),
+                    now() - g * interval '1 hour'
+                FROM generate_series(0, 19) g"""
+            )
+        )
+        campaign = conn.execute(
+            text("SELECT id FROM marketing_campaigns WHERE code = 'bench-0'")
+        ).scalar_one()
+        conn.execute(
+            text(
+                f"""INSERT INTO campaign_sends (campaign_id, contact_id, run, email, status,
+                    attempts, created_at)
+                SELECT {campaign}, c.id, 1, c.email,
+                    (ARRAY['sent', 'sent', 'sent', 'sent', 'sent', 'sent', 'pending', 'pending',
+                           'failed', 'unknown'])[1 + c.id % 10], 1, now()
+                FROM contacts c WHERE c.id <= {sends}"""
+            )
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE opportunities"))
+        conn.execute(text("VACUUM ANALYZE campaign_sends"))
     engine.dispose()
 
 
@@ -172,6 +228,8 @@ def pages(database_url: str, rng: random.Random) -> dict[str, list[str]]:
         failed = list(
             conn.scalars(text("SELECT id FROM inbox_events WHERE status = 'failed' LIMIT 300"))
         )
+        cases = list(conn.scalars(text("SELECT id FROM support_cases ORDER BY random() LIMIT 300")))
+        campaign = conn.scalar(text("SELECT id FROM marketing_campaigns WHERE code = 'bench-0'"))
     engine.dispose()
     return {
         "baseline": [f"/api/contacts/{c.id}" for c in contacts],
@@ -181,6 +239,12 @@ def pages(database_url: str, rng: random.Random) -> dict[str, list[str]]:
         "people": ["/console/people"],
         "search": [f"/console/people?q={c.email}" for c in contacts],
         "customer": [f"/console/people/customers/{rng.choice(busy)}" for _ in range(300)],
+        "cases": ["/console/cases"],
+        "case": [f"/console/cases/{rng.choice(cases)}" for _ in range(300)],
+        "pipeline": ["/console/pipeline"],
+        "campaigns": ["/console/campaigns"],
+        "campaign": [f"/console/campaigns/{campaign}"],
+        "settings": ["/console/settings"],
     }
 
 
@@ -200,6 +264,7 @@ def main(args: argparse.Namespace) -> None:
         seed(database_url, args.contacts, args.cases)
         schema.upgrade(database_url)
         seed_events(database_url, args.events)
+        seed_sales(database_url, args.opportunities, args.sends)
         roll_up(database_url)
         explain(database_url)
         print(f"seeded and migrated in {time.monotonic() - began:.0f} s", flush=True)
@@ -249,6 +314,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--opportunities", type=int, default=100_000)
+    parser.add_argument("--sends", type=int, default=200_000, help="of the campaign shown")
     parser.add_argument("--requests", type=int, default=200, help="per page per round")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)

@@ -9,7 +9,7 @@ import click
 from sqlalchemy import select
 
 from crm_cli.session import operator, session_factory, transaction
-from crm_core.admin.events import replay_event
+from crm_core.admin.events import replay_events
 from crm_core.config import get_settings
 from crm_core.db import utcnow
 from crm_core.ingestion import retention
@@ -96,9 +96,7 @@ def replay(event_id: int | None, status: str | None) -> None:
             ids = [event_id] if event_id is not None else []
             if status is not None:
                 ids = replayable_ids(session, status=EventStatus(status))
-            actor = operator()
-            for one in ids:
-                replay_event(session, actor=actor, event_id=one)
+            replay_events(session, actor=operator(), event_ids=ids)
         except (EventNotFound, NotReplayable) as exc:
             raise click.ClickException(str(exc)) from None
     # Published after the commit; anything not published now, the sweeper publishes.

@@ -2,7 +2,7 @@
 event whole (its payload pretty-printed, its headers, its attempts and errors, the records it
 produced); replaying one, or every failed one a filter matches, after a confirmation.
 
-Replays go through ``crm_core.ingestion.replays.replay_events`` (the ``write`` permission,
+Replays go through ``crm_core.admin.events.replay_events`` (the ``write`` permission,
 audited) and are published after the commit, as ``crm events replay`` does."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from werkzeug.datastructures import MultiDict
 from crm_core.errors import InvalidInput
 from crm_core.ingestion.models import EventStatus, InboxEvent, Source
 from crm_core.ingestion.processing import REPLAYABLE, EventNotFound, NotReplayable
-from crm_core.ingestion.replays import replay_events
+from crm_core.admin.events import replay_events
 from crm_core.people.permissions import Permission
 from crm_core.readapi.events import (
     EventFilter,

@@ -22,6 +22,8 @@ OPERATOR = Actor.operator("tests")
 AGENT_KEY = Actor.for_key(
     key_id=7, name="agent", scopes=["read", "write", "send", "admin"], user_id=3, role="agent"
 )
+# A viewer's key: reads only, whatever scopes it was given.
+READ_KEY = Actor.for_key(key_id=8, name="viewer", scopes=["read"], user_id=4, role="viewer")
 LATER = dt.datetime(2031, 1, 1, 9, 0, tzinfo=dt.UTC)
 
 
@@ -179,16 +181,28 @@ def test_taking_an_address_off_the_suppression_list_is_audited_with_the_reason(
     assert len(_entries(session, "suppression")) == 1
 
 
+def _failed_again(session: Session, event_id: int) -> int:
+    from crm_core.ingestion.models import InboxEvent
+
+    session.get_one(InboxEvent, event_id).status = "failed"
+    session.flush()
+    return event_id
+
+
 def test_a_replay_is_audited_with_the_state_it_left(session: Session) -> None:
     from crm_core.admin.events import replay_event
     from tests.factories import InboxEventFactory
 
     event = InboxEventFactory(status="failed", attempts=3, error="boom")
     with pytest.raises(PermissionDenied):
-        replay_event(session, actor=AGENT_KEY, event_id=event.id)
+        replay_event(session, actor=READ_KEY, event_id=event.id)
     replay_event(session, actor=OPERATOR, event_id=event.id)
     [entry] = _entries(session, "event")
     assert (entry.action, entry.entity_id, entry.actor) == ("replay", event.id, "operator:tests")
+    # An agent works the failures: replaying writes CRM data, so ``write`` is what it takes.
+    replay_event(session, actor=AGENT_KEY, event_id=_failed_again(session, event.id))
+    assert [e.actor for e in _entries(session, "event")][-1] == "api_key:agent"
+
     assert entry.changes == {
         "status": {"before": "failed", "after": "received"},
         "attempts": {"before": 3, "after": 0},
