@@ -82,7 +82,9 @@ def seed_events(database_url: str, events: int) -> None:
 
 
 def seed_sales(database_url: str, opportunities: int, sends: int) -> None:
-    """``opportunities`` deals in every stage, and 20 campaigns, the first with ``sends`` sends."""
+    """``opportunities`` deals in every stage; 20 campaigns, the first started an hour ago with
+    ``sends`` sends, a message recorded for each one sent (1 in 100 reported bounced); and a
+    year of suppressions (one contact in 200, made evenly over the last 365 days)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(database_url)
@@ -110,6 +112,12 @@ def seed_sales(database_url: str, opportunities: int, sends: int) -> None:
                 FROM generate_series(0, 19) g"""
             )
         )
+        conn.execute(
+            text(
+                "UPDATE marketing_campaigns SET started_at = now() - interval '1 hour'"
+                " WHERE status <> 'draft' AND status <> 'scheduled'"
+            )
+        )
         campaign = conn.execute(
             text("SELECT id FROM marketing_campaigns WHERE code = 'bench-0'")
         ).scalar_one()
@@ -123,9 +131,30 @@ def seed_sales(database_url: str, opportunities: int, sends: int) -> None:
                 FROM contacts c WHERE c.id <= {sends}"""
             )
         )
+        conn.execute(
+            text(
+                f"""INSERT INTO sent_messages (message_id, recipient, kind, sent_at,
+                    campaign_send_id, report_outcome, reported_at)
+                SELECT 'bench.' || s.id || '@crm.example', s.email, 'campaign', now(), s.id,
+                    CASE WHEN s.id % 100 = 0 THEN 'bounced' END,
+                    CASE WHEN s.id % 100 = 0 THEN now() END
+                FROM campaign_sends s WHERE s.campaign_id = {campaign} AND s.status = 'sent'"""
+            )
+        )
+        conn.execute(
+            text(
+                """INSERT INTO suppressions (email_normalized, reason, created_at, updated_at)
+                SELECT email_normalized,
+                    (ARRAY['unsubscribed', 'bounced', 'complained', 'manual'])[1 + id % 4],
+                    now() - (id % 365) * interval '1 day' - (id % 24) * interval '1 hour',
+                    now()
+                FROM contacts WHERE id % 200 = 0"""
+            )
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE opportunities"))
-        conn.execute(text("VACUUM ANALYZE campaign_sends"))
+        for table in ("campaign_sends", "sent_messages", "suppressions"):
+            conn.execute(text(f"VACUUM ANALYZE {table}"))
     engine.dispose()
 
 

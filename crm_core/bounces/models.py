@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Base, Timestamped, check_one_of, intpk, str40, str255, utcnow
@@ -27,7 +27,16 @@ class SentMessage(Base):
     """
 
     __tablename__ = "sent_messages"
-    __table_args__ = (check_one_of("kind", SentKind),)
+    __table_args__ = (
+        check_one_of("kind", SentKind),
+        # A campaign's reported bounces and complaints: only the messages a report marked.
+        Index(
+            "ix_sent_messages_reported",
+            "campaign_send_id",
+            postgresql_where=text("report_outcome IS NOT NULL"),
+            sqlite_where=text("report_outcome IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[intpk]
     # Normalized: no angle brackets, as ``normalize_message_id`` returns it.
@@ -107,7 +116,11 @@ class Suppression(Timestamped, Base):
     """An address we must not mail: unsubscribed, bounced, complained or blocked by hand."""
 
     __tablename__ = "suppressions"
-    __table_args__ = (check_one_of("reason", SuppressionReason),)
+    __table_args__ = (
+        check_one_of("reason", SuppressionReason),
+        # A campaign's stats read the suppressions made since it started.
+        Index("ix_suppressions_created_at", "created_at"),
+    )
 
     id: Mapped[intpk]
     email_normalized: Mapped[str255] = mapped_column(unique=True)

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import (
@@ -47,6 +47,10 @@ class SendStatus(enum.StrEnum):
     FAILED = "failed"
     # Found ``sending`` after a crash: it may or may not have gone out. Never re-sent blindly.
     UNKNOWN = "unknown"
+
+
+# Sends not sent (yet): what the backlog counts, and the condition of its partial index.
+UNFINISHED_SENDS = "status IN ('pending', 'sending', 'failed', 'unknown')"
 
 
 class MarketingCampaign(Versioned, Timestamped, Base):
@@ -115,6 +119,14 @@ class CampaignSend(Base):
         check_one_of("status", SendStatus),
         UniqueConstraint("campaign_id", "run", "contact_id"),
         Index("ix_campaign_sends_campaign_id_status", "campaign_id", "status"),
+        # The backlog: the sends waiting or gone wrong, without the (many) sent ones.
+        Index(
+            "ix_campaign_sends_unfinished",
+            "status",
+            "campaign_id",
+            postgresql_where=text(UNFINISHED_SENDS),
+            sqlite_where=text(UNFINISHED_SENDS),
+        ),
     )
 
     id: Mapped[intpk]

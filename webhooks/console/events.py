@@ -23,10 +23,10 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
+from crm_core.admin.events import replay_events
 from crm_core.errors import InvalidInput
 from crm_core.ingestion.models import EventStatus, InboxEvent, Source
 from crm_core.ingestion.processing import REPLAYABLE, EventNotFound, NotReplayable
-from crm_core.admin.events import replay_events
 from crm_core.people.permissions import Permission
 from crm_core.readapi.events import (
     EventFilter,

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from crm_core.customers.models import Customer
@@ -53,25 +53,25 @@ def _totals(db: Session, owner: str) -> dict[str, dict[str, Any]]:
 
 
 def _cards(db: Session, owner: str) -> dict[str, list[dict[str, Any]]]:
-    """The latest ``PER_STAGE`` deals of each stage with their customer's name, in one query."""
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=Opportunity.stage,
-            order_by=(Opportunity.updated_at.desc(), Opportunity.id.desc()),
-        )
-        .label("rank")
-    )
-    inner = select(Opportunity.id, rank)
-    if owner:
-        inner = inner.where(Opportunity.owner == owner)
-    ranked = inner.subquery()
+    """The latest ``PER_STAGE`` deals of each stage with their customer's name, in one query.
+
+    One limited arm per stage, read newest first from ``(stage, updated_at)`` (or from
+    ``(owner, updated_at, id)`` for one person's board): the board reads its 250 cards, not
+    every deal.
+    """
+    arms = []
+    for stage in STAGES:
+        arm = select(Opportunity.id).where(Opportunity.stage == stage.value)
+        if owner:
+            arm = arm.where(Opportunity.owner == owner)
+        order = (Opportunity.updated_at.desc(), Opportunity.id.desc())
+        arms.append(select(arm.order_by(*order).limit(PER_STAGE).subquery()))
+    shown = union_all(*arms).subquery()
     query = (
         select(Opportunity, Customer.name)
-        .join(ranked, ranked.c.id == Opportunity.id)
+        .join(shown, shown.c.id == Opportunity.id)
         .join(Customer, Customer.id == Opportunity.customer_id)
-        .where(ranked.c.rank <= PER_STAGE)
-        .order_by(ranked.c.rank)
+        .order_by(Opportunity.updated_at.desc(), Opportunity.id.desc())
     )
     board: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for deal, customer in db.execute(query):

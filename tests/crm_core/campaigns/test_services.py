@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crm_core.activities.models import Activity, ActivityType
-from crm_core.bounces.models import SuppressionReason
+from crm_core.bounces.models import Suppression, SuppressionReason
 from crm_core.bounces.suppression import suppress
 from crm_core.campaigns import services
 from crm_core.campaigns.models import CampaignMember, CampaignSend, CampaignStatus, SendStatus
@@ -223,6 +223,47 @@ def test_stats_count_sends_and_suppressions(session: Session) -> None:
         "reported_bounced": 0,
         "reported_complained": 0,
     }
+
+
+def test_stats_read_only_the_suppressions_made_since_the_campaign_started(
+    session: Session,
+) -> None:
+    """No send row is made for an address already on the list, so the stats join only the
+    suppressions made since the campaign started (with an hour's slack), not every send."""
+    started = dt.datetime(2031, 5, 1, 9, 0, tzinfo=dt.UTC)
+    campaign = MarketingCampaignFactory(status=CampaignStatus.SENDING, started_at=started)
+    contacts = [ContactFactory() for _ in range(3)]
+    for contact in contacts:
+        session.add(
+            CampaignSend(
+                campaign_id=campaign.id,
+                contact_id=contact.id,
+                email=contact.email,
+                status=SendStatus.SENT,
+            )
+        )
+    made = {
+        0: started - dt.timedelta(days=30),  # before: cannot have been materialized
+        1: started - dt.timedelta(minutes=30),  # within the slack: counted
+        2: started + dt.timedelta(hours=2),  # after it started: counted
+    }
+    for index, reason in enumerate(
+        (SuppressionReason.BOUNCED, SuppressionReason.COMPLAINED, SuppressionReason.UNSUBSCRIBED)
+    ):
+        suppress(session, email_normalized=contacts[index].email_normalized, reason=reason)
+        session.flush()
+        session.execute(
+            update(Suppression)
+            .where(Suppression.email_normalized == contacts[index].email_normalized)
+            .values(created_at=made[index])
+        )
+    stats = services.campaign_stats(session, campaign_id=campaign.id)
+    assert (stats["suppressed"], stats["bounced"], stats["complained"], stats["unsubscribed"]) == (
+        2,
+        0,
+        1,
+        1,
+    )
 
 
 def test_unsubscribe_suppresses_once_with_one_activity(session: Session) -> None:
