@@ -8,10 +8,12 @@ the published events are then processed, as a worker would.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
@@ -24,6 +26,7 @@ from crm_core.mailboxes.models import Mailbox
 from crm_core.mailboxes.polling import PollLimits, poll_mailbox
 from crm_core.mailboxes.services import acquire_lease, add_mailbox, get_mailbox, remove_mailbox
 from crm_core.support.models import SupportCase
+from tests.crm_core.ops.test_metrics import samples
 from tests.imap_server import (
     DovecotServer,
     imap_server_fixture,  # noqa: F401 - the fixture imap_server
@@ -233,3 +236,31 @@ def test_a_poller_that_loses_its_lease_stops_after_the_batch(
         assert (mailbox.lease_owner, mailbox.last_uid) == ("thief", 0)
     flags = imap_server.flags()
     assert ["\\Seen" in flags[uid] for uid in sorted(flags)] == [True, False, False]
+
+
+def test_polls_and_messages_are_counted_for_prometheus(
+    imap_server: DovecotServer, engine: Engine, mailbox_id: int, published: list[int]
+) -> None:
+    """``crm_imap_polls_total`` by outcome and ``crm_imap_messages_total`` by result, as the
+    poll task reports them (no mailbox name or address in any label)."""
+    before = samples(generate_latest())
+    request = support_request(7)
+    imap_server.append([request, REPLY, request])
+    said = mailbox_tasks.poll(mailbox_id)
+    imap_server.stop()
+    assert mailbox_tasks.poll(mailbox_id).startswith("skipped or failed")
+    after = samples(generate_latest())
+
+    def delta(name: str, label: str, value: str) -> float:
+        key = (name, ((label, value),))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    stored, duplicates = (int(n) for n in re.findall(r"\d+", said))
+    assert stored == len(published) > 0
+    assert stored + duplicates == 3
+    assert delta("crm_imap_polls_total", "outcome", "read") == 1
+    assert delta("crm_imap_polls_total", "outcome", "skipped") == 1
+    assert delta("crm_imap_messages_total", "result", "stored") == stored
+    assert delta("crm_imap_messages_total", "result", "duplicate") == duplicates
+    labels = {labels for name, labels in after if name.startswith("crm_imap_")}
+    assert all(key in ("outcome", "result") for pairs in labels for key, _ in pairs)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import Engine
 
 from crm_core.config import Settings
 from crm_core.db import make_session_factory
+from tests.crm_core.ops.test_metrics import samples
 from tests.services import free_port
 from workers import db as worker_db
 from workers import followup_tasks
@@ -79,3 +83,57 @@ def test_the_sender_claims_in_small_rounds_until_nothing_is_due(
     totals = followup_tasks.deliver_notifications.run()
     assert totals == {"pending": 25}
     assert rounds == [10, 10, 10]
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[bytes]]]:
+    """A real HTTP endpoint on loopback that accepts every notification (204)."""
+    got: list[bytes] = []
+
+    class Accept(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_deliveries_are_counted_for_prometheus_by_outcome(
+    bound: Settings,
+    committed_db: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    receiver: tuple[str, list[bytes]],
+) -> None:
+    """``crm_notification_deliveries_total`` by outcome: one delivered, one to retry."""
+    from crm_core.notifications.services import add_subscription, notify
+    from tests.crm_core.notifications.samples import sample_event
+
+    url, got = receiver
+    with make_session_factory(committed_db).begin() as session:
+        add_subscription(session, url=url, events=["*"])
+        add_subscription(session, url=f"http://127.0.0.1:{free_port()}/refused", events=["*"])
+        for case_id in range(3):
+            notify(session, sample_event(case_id))
+    monkeypatch.setattr(bound, "notify_allow_private", True)
+    before = samples(generate_latest())
+    totals = followup_tasks.deliver_notifications.run()
+    after = samples(generate_latest())
+
+    def delta(outcome: str) -> float:
+        key = ("crm_notification_deliveries_total", (("outcome", outcome),))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert totals == {"delivered": 3, "pending": 3}
+    assert len(got) == 3
+    assert (delta("delivered"), delta("pending"), delta("failed")) == (3, 3, 0)
