@@ -27,12 +27,12 @@ run: $(STAMP)
 
 ## Create the environment and run the test suite, the fault-injection tests apart.
 test: $(STAMP)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not faults" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not faults" $(PYTEST_ARGS)
 
 ## The fault-injection tests (servers restarted, workers killed, a full disk), with a
 ## summary table at the end. They all live in tests/integration: only that is collected.
 faults: $(STAMP)
-	$(BIN)/pytest -n $(FAULT_WORKERS) -m faults $(PYTEST_ARGS) tests/integration
+	$(BIN)/pytest -n $(FAULT_WORKERS) --dist worksteal -m faults $(PYTEST_ARGS) tests/integration
 
 ## Lint, formatting, layer contracts and types.
 lint: $(STAMP)

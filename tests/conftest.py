@@ -17,8 +17,8 @@ os.environ.setdefault("CRM_BROKER_URL", "memory://")
 from crm_core import migrate
 from crm_core.db import make_engine
 from crm_core.models import metadata
+from tests import fault_summary
 from tests.fault_summary import (  # noqa: F401  (hooks: the fault tests' summary table)
-    pytest_collection_modifyitems,
     pytest_runtest_logreport,
     pytest_terminal_summary,
 )
@@ -26,6 +26,17 @@ from tests.keyring import TEST_KEYRING
 from tests.services import postgres_reason, scratch_postgres_database, unavailable
 
 BACKENDS = ("sqlite", "postgresql")
+# Tests that start processes or a browser take seconds to a minute each: run first, they overlap
+# the many quick ones instead of finishing alone at the end of a parallel run.
+LONG_MARKERS = ("slow", "browser", "faults")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault tests' bookkeeping (``tests.fault_summary``), then the long tests first (a
+    stable sort: the rest keep their order, and with it their module fixtures)."""
+    fault_summary.pytest_collection_modifyitems(items)
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in LONG_MARKERS))
 
 
 @pytest.fixture(scope="session")
