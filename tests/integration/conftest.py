@@ -6,10 +6,11 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from tests.processes import start_redis, stop
+from tests.processes import PrivateRabbitMQ, start_redis, stop
 from tests.services import (
     RABBITMQ_URL,
     REDIS_URL,
@@ -62,25 +63,30 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
 
 
 class LosableBroker:
-    """A broker a test may take down and bring back empty, losing every message it held.
+    """A broker a test may take down and bring back.
 
-    Redis: a private ``redis-server`` on a free port, killed with SIGKILL and
-    started again. RabbitMQ: the shared server is not ours to restart, so a
-    virtual host of our own is deleted (every queue, message and connection in
-    it goes) and made again.
+    Redis: a private ``redis-server`` on a free port that keeps nothing, killed with SIGKILL
+    and started again empty. RabbitMQ, by default: a virtual host of the test's own on the
+    shared server, deleted (every queue, message and connection in it goes) and made again,
+    the worst a broker can do. With ``node`` (a folder), RabbitMQ is a private node
+    (``PrivateRabbitMQ``) killed with SIGKILL and booted again on its data, as a crashed
+    server restarts.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, node: Path | None = None) -> None:
         self.kind = kind
         self._redis: subprocess.Popen[bytes] | None = None
         self._port = free_port()
         self._vhost = f"crm-faults-{uuid.uuid4().hex[:10]}"
         self._vhost_exists = False
+        self._node = PrivateRabbitMQ(node) if kind == "rabbitmq" and node is not None else None
 
     @property
     def url(self) -> str:
         if self.kind == "redis":
             return f"redis://127.0.0.1:{self._port}/0"
+        if self._node is not None:
+            return self._node.url
         return RABBITMQ_URL.rstrip("/") + "/" + self._vhost
 
     @property
@@ -90,6 +96,8 @@ class LosableBroker:
     def start(self) -> None:
         if self.kind == "redis":
             self._redis = start_redis(self._port)
+        elif self._node is not None:
+            self._node.start()
         else:
             rabbitmq_vhost_create(self._vhost)
             self._vhost_exists = True
@@ -100,6 +108,8 @@ class LosableBroker:
             if self._redis is not None:
                 stop(self._redis, kill=True)
                 self._redis = None
+        elif self._node is not None:
+            self._node.kill()
         elif self._vhost_exists:
             rabbitmq_vhost_delete(self._vhost)
             self._vhost_exists = False
@@ -116,7 +126,20 @@ def losable_broker(request: pytest.FixtureRequest) -> Iterator[LosableBroker]:
         reason = rabbitmq_reason()
         if reason:
             unavailable("RabbitMQ", reason)
-    broker = LosableBroker(request.param)
+    yield from _running(LosableBroker(request.param))
+
+
+@pytest.fixture(params=BROKERS)
+def restartable_broker(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LosableBroker]:
+    """A broker the test may crash and restart: a private Redis, or a private RabbitMQ node
+    killed with SIGKILL and booted again on its data."""
+    node = tmp_path_factory.mktemp("rabbitmq") if request.param == "rabbitmq" else None
+    yield from _running(LosableBroker(request.param, node=node))
+
+
+def _running(broker: LosableBroker) -> Iterator[LosableBroker]:
     broker.start()
     try:
         yield broker

@@ -1,9 +1,10 @@
 """The broker restarted while workers process a backlog: every event processed once.
 
-The broker loses every message it held (a private Redis killed and started
-again, or a RabbitMQ virtual host deleted and made again, which also cuts
-every connection to it). The workers reconnect, the sweeper republishes what
-the database still holds as unprocessed, and each event takes effect once.
+The broker is killed with SIGKILL and started again: a private Redis that keeps nothing (every
+message it held is lost), or a private RabbitMQ node booted again on its data (its quorum
+queues keep what they confirmed; the deliveries the workers had not acknowledged come again).
+Every connection to it is cut. The workers reconnect, the sweeper republishes what the database
+still holds as unprocessed, and each event takes effect once.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def database(postgres_available: None) -> Iterator[str]:
 
 
 def test_a_broker_restart_mid_backlog_loses_and_doubles_nothing(
-    database: str, losable_broker: LosableBroker, tmp_path: Path
+    database: str, restartable_broker: LosableBroker, tmp_path: Path
 ) -> None:
     engine = make_engine(database, keyring=TEST_KEYRING)
     sessions = make_session_factory(engine)
@@ -52,7 +53,7 @@ def test_a_broker_restart_mid_backlog_loses_and_doubles_nothing(
         _, secret = services.create_source(session, name="forms")
     env = service_env(
         CRM_DATABASE_URL=database,
-        **losable_broker.env,
+        **restartable_broker.env,
         CRM_RATELIMIT_URL="memory://",
         CRM_SECRET_KEY="broker-restart-secret",
         CRM_VAR_DIR=str(tmp_path),
@@ -81,7 +82,7 @@ def test_a_broker_restart_mid_backlog_loses_and_doubles_nothing(
         celery_worker(env, queues="ingest,maintenance", beat=True, log_path=tmp_path / "w2.log"),
     ):
         wait_until(lambda: processed() >= 40, timeout=120, what="40 processed", interval=0.05)
-        losable_broker.restart()
+        restartable_broker.restart()
         assert processed() < EVENTS, "the backlog drained before the broker restarted"
         wait_until(
             lambda: processed() == EVENTS, timeout=240, what="every event processed", interval=0.5
