@@ -196,6 +196,21 @@ def _axe_source() -> str:
     return AXE.read_text(encoding="utf-8") + "\n;undefined"
 
 
+def screenshot_whole_page(page: Page, path: Path) -> None:
+    """The whole page in one picture, iframes drawn. Chromium runs a sandboxed iframe (the
+    case's sanitized mail) in a process of its own, which a ``full_page`` capture leaves
+    blank; so the viewport grows to the page's height for the shot, then shrinks back."""
+    size = page.viewport_size
+    assert size is not None
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(height, size["height"])})
+    try:
+        page.wait_for_timeout(150)  # a frame of layout at the new size
+        page.screenshot(path=path)
+    finally:
+        page.set_viewport_size(size)
+
+
 def check_accessibility(page: Page) -> None:
     """Run axe-core on the page as it is; fail on any serious or critical violation.
 

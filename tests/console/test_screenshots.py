@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from crm_core.customers.models import Contact
 from crm_core.ingestion.models import InboxEvent
-from tests.console.conftest import Console, User, check_accessibility
+from tests.console.conftest import Console, User, check_accessibility, screenshot_whole_page
 from tests.processes import wait_until
 
 WIDTHS = {1280: 800, 390: 844}
@@ -101,5 +101,5 @@ def test_every_page_at_both_widths(
             check_accessibility(page)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{name} scrolls sideways at {width}px"
-            page.screenshot(path=folder / f"{name}-{width}.png", full_page=True)
+            screenshot_whole_page(page, folder / f"{name}-{width}.png")
     assert len(list(folder.glob("*.png"))) >= 2 * len(_pages(seeded)) + 1

@@ -18,7 +18,13 @@ from crm_core.campaigns import services as campaigns
 from crm_core.customers.models import Contact, Customer
 from crm_core.editing import opportunities
 from crm_core.support.models import SupportCase
-from tests.console.conftest import OPERATOR, Console, User, check_accessibility
+from tests.console.conftest import (
+    OPERATOR,
+    Console,
+    User,
+    check_accessibility,
+    screenshot_whole_page,
+)
 from tests.console.test_work_pages import _mail_in
 from tests.processes import wait_until
 
@@ -112,4 +118,4 @@ def test_every_work_page_at_both_widths(
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             wide = page.evaluate(WIDE) if overflow > 0 else []
             assert overflow <= 0, f"{name} scrolls sideways at {width}px: {wide}"
-            page.screenshot(path=folder / f"{name}-{width}.png", full_page=True)
+            screenshot_whole_page(page, folder / f"{name}-{width}.png")
