@@ -5,6 +5,7 @@ folder)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from pathlib import Path
@@ -12,10 +13,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from crm_core.bounces.suppression import suppress
 from crm_core.campaigns import services as campaigns
+from crm_core.campaigns.models import CampaignSend, CampaignStatus, MarketingCampaign
 from crm_core.customers.models import Contact, Customer
+from crm_core.db import utcnow
 from crm_core.editing import opportunities
 from crm_core.support.models import SupportCase
 from tests.console.conftest import (
@@ -36,7 +40,8 @@ WIDE = """() => Array.from(document.querySelectorAll('body *'))
 
 
 def _seed(console: Console) -> dict[str, int | str]:
-    """A case opened by mail, deals at three stages, a campaign, a suppressed address."""
+    """A case opened by mail, deals at three stages, a draft campaign and a sent one, a
+    suppressed address."""
     tag = uuid.uuid4().hex[:4]
     subject = f"The invoice PDF is empty ({tag})"
     _mail_in(console, f"grace-{tag}@navy.example", subject)
@@ -75,7 +80,40 @@ def _seed(console: Console) -> dict[str, int | str]:
             segment={"all": [{"field": "country", "op": "eq", "value": "GB"}]},
         )
         suppress(session, email_normalized=f"bounced-{tag}@example.com", reason="bounced")
-        return {"case": found, "campaign": campaign.id, "contact": f"ada-{tag}@engines.example"}
+        sent = _sent_campaign(session, customer.id, tag)
+        return {
+            "case": found,
+            "campaign": campaign.id,
+            "sent": sent,
+            "contact": f"ada-{tag}@engines.example",
+        }
+
+
+# How a sent campaign's 40 recipients fared: its stats chart has something in every bar.
+OUTCOMES = ["sent"] * 33 + ["failed"] * 3 + ["unknown"] * 1 + ["sent"] * 3
+
+
+def _sent_campaign(session: Session, customer_id: int, tag: str) -> int:
+    """A campaign sent an hour ago to 40 contacts, some of whom bounced or unsubscribed since."""
+    started = utcnow() - dt.timedelta(hours=1)
+    campaign = MarketingCampaign(
+        name="Summer offers", code=f"summer-{tag}", status=CampaignStatus.SENT,
+        subject="Summer offers for {{ contact.first_name }}", text_template="Hello",
+        segment={}, started_at=started, completed_at=started + dt.timedelta(minutes=2),
+    )  # fmt: skip
+    session.add(campaign)
+    session.flush()
+    for n, outcome in enumerate(OUTCOMES):
+        address = f"reader{n}-{tag}@engines.example"
+        contact = Contact(customer_id=customer_id, first_name=f"Reader {n}",
+                          email=address, email_normalized=address)  # fmt: skip
+        session.add(contact)
+        session.flush()
+        session.add(CampaignSend(campaign_id=campaign.id, contact_id=contact.id, email=address,
+                                 status=outcome, attempts=1, created_at=started))  # fmt: skip
+    for n, reason in ((36, "bounced"), (37, "unsubscribed"), (38, "unsubscribed")):
+        suppress(session, email_normalized=f"reader{n}-{tag}@engines.example", reason=reason)
+    return campaign.id
 
 
 def _pages(seeded: dict[str, int | str]) -> dict[str, str]:
@@ -85,7 +123,7 @@ def _pages(seeded: dict[str, int | str]) -> dict[str, str]:
         "pipeline": "/console/pipeline",
         "campaigns": "/console/campaigns",
         "campaign-compose": "/console/campaigns/new",
-        "campaign": f"/console/campaigns/{seeded['campaign']}",
+        "campaign": f"/console/campaigns/{seeded['sent']}",
         "campaign-preview": f"/console/campaigns/{seeded['campaign']}/preview"
         f"?contact={seeded['contact']}",
         "settings": "/console/settings",
