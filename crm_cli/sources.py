@@ -102,7 +102,7 @@ def add_source(
         except services.SourceExists as exc:
             raise click.ClickException(str(exc)) from None
         except InvalidInput as exc:
-            raise click.ClickException(_cli_message(exc)) from None
+            raise click.ClickException(_cli_message(exc, **ADD_OPTIONS)) from None
         origins, redirect = tuple(source.allowed_origins or []), source.redirect_url
     if base_url is None:
         click.echo(f"source {name!r} created; sign its requests with this secret:")
@@ -145,7 +145,8 @@ def set_key(name: str, public_key: str) -> None:
         except services.SourceNotFound as exc:
             raise click.ClickException(str(exc)) from None
         except InvalidInput as exc:
-            raise click.ClickException(_cli_message(exc)) from None
+            # The key is this command's argument, not an option as for ``sources add``.
+            raise click.ClickException(_cli_message(exc, public_key="PUBLIC_KEY")) from None
     click.echo(f"source {name!r} verifies its signed requests with the new key from now on")
 
 
@@ -241,8 +242,19 @@ def _base_url(*, required: bool = True) -> str:
         ) from None
 
 
-def _cli_message(exc: InvalidInput) -> str:
-    return " ".join("; ".join(f"--{e.field}: {e.msg}" for e in exc.errors).split())
+# The fields of a source that ``sources add`` takes under another name.
+ADD_OPTIONS = {
+    "public_key": "--public-key",
+    "allowed_origins": "--origin",
+    "redirect_url": "--redirect",
+}
+
+
+def _cli_message(exc: InvalidInput, **arguments: str) -> str:
+    """One line naming each refused field as the command takes it: ``--option`` by default,
+    or the argument's name given in ``arguments`` (``public_key="PUBLIC_KEY"``)."""
+    named = ((arguments.get(e.field, f"--{e.field}"), e.msg) for e in exc.errors)
+    return " ".join("; ".join(f"{name}: {msg}" for name, msg in named).split())
 
 
 @sources.command("list")
