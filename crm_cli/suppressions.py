@@ -20,7 +20,8 @@ def suppressions() -> None:
 
 
 def _line(view: dict[str, Any]) -> str:
-    fields = [view["email"], view["reason"], str(view["created_at"])[:19] + "Z"]
+    since = str(view["created_at"])[:19] + "Z"
+    fields = [view["email"], view["reason"], since, view.get("provider") or "-"]
     if view.get("detail"):
         fields.append(" ".join(str(view["detail"]).split())[:120])
     return "\t".join(fields)
@@ -30,7 +31,8 @@ def _line(view: dict[str, Any]) -> str:
 @click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=50, show_default=True)
 @click.option("--cursor", help="Where the previous page ended (printed after it).")
 def list_command(limit: int, cursor: str | None) -> None:
-    """Suppressed addresses, oldest first: address, reason, since when, detail."""
+    """Suppressed addresses, oldest first: address, reason, since when, the provider whose
+    delivery report put it there (``-``: none did), detail."""
     with transaction() as session:
         try:
             page = list_suppressions(session, email=None, cursor=cursor, limit=limit)

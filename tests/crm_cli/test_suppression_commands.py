@@ -33,11 +33,22 @@ def runner(database_url: str, committed_db: Engine, monkeypatch: pytest.MonkeyPa
     get_settings.cache_clear()
 
 
-def test_list_and_show(runner: CliRunner) -> None:
+def test_list_and_show(runner: CliRunner, committed_db: Engine) -> None:
+    with make_session_factory(committed_db).begin() as session:
+        suppress(
+            session,
+            email_normalized="complainer@client.example",
+            reason=SuppressionReason.COMPLAINED,
+            provider="postmark",
+        )
     listed = runner.invoke(cli, ["suppressions", "list"])
     assert listed.exit_code == 0, listed.output
-    assert listed.output.startswith("gone@client.example\tbounced\t")
-    assert "5.1.1 user unknown" in listed.output
+    gone, complainer = (line.split("\t") for line in listed.output.splitlines())
+    assert (gone[:2], gone[3:]) == (["gone@client.example", "bounced"], ["-", "5.1.1 user unknown"])
+    assert (complainer[:2], complainer[3:]) == (
+        ["complainer@client.example", "complained"],
+        ["postmark"],
+    )
     shown = runner.invoke(cli, ["suppressions", "show", "Gone@Client.example"])
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["reason"] == "bounced"
