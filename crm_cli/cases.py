@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 import click
 
 from crm_cli.session import operator
@@ -22,7 +24,7 @@ def cases() -> None:
 @click.argument("case_id", type=int)
 @click.option("--body", required=True, help="The text of the reply.")
 @click.option("--html", "html_file", type=click.File("r"), help="An HTML alternative, from a file.")
-def reply(case_id: int, body: str, html_file: click.utils.LazyFile | None) -> None:
+def reply(case_id: int, body: str, html_file: TextIO | None) -> None:
     """Send a reply from case CASE_ID, threaded onto its e-mails, and record it."""
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url())

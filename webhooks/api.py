@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
 
 from crm_core.base.pagination import Page, parse_limit
 from crm_core.base.serialize import to_dict
@@ -82,14 +83,24 @@ _MERGEABLE: dict[str, tuple[type[Contact] | type[Customer], str]] = {
 }
 
 
+def _values(args: MultiDict[str, str], **more: Any) -> dict[str, Any]:
+    """A query's arguments and ``more``, as ``url_for`` takes them."""
+    return {**args.to_dict(), **more}
+
+
 def _survivor(session: Session, entity: str, ident: int) -> int | None:
     """The id a merged customer or contact redirects to; None for any other record."""
     if entity not in _MERGEABLE:
         return None
-    row = session.get(_MERGEABLE[entity][0], ident)
-    if row is None or row.merged_into is None:
+    if entity == "contact":
+        contact = session.get(Contact, ident)
+        if contact is None or contact.merged_into is None:
+            return None
+        return surviving(session, contact).id
+    customer = session.get(Customer, ident)
+    if customer is None or customer.merged_into is None:
         return None
-    return surviving(session, row).id
+    return surviving(session, customer).id
 
 
 def _single(entity: str, ident: int, fetch: Callable[[Session], dict[str, Any] | None]) -> Response:
@@ -270,7 +281,7 @@ def _timeline(of: str, ident: int) -> Response:
     if survivor is not None:
         response = Response(status=301)
         response.headers["Location"] = url_for(
-            f"api.{of}_timeline", **{f"{of}_id": survivor}, **request.args
+            f"api.{of}_timeline", **_values(request.args, **{f"{of}_id": survivor})
         )
         return response
     return _paged(
@@ -313,7 +324,7 @@ def show_customer(customer_id: int) -> Response:
     summary="A customer's Activities, newest first",
     query=schemas.PageQuery,
     responses={
-        200: schemas.Page[schemas.ActivityItem],
+        200: schemas.page_of(schemas.ActivityItem),
         400: INVALID_QUERY,
         404: "No such customer.",
     },
@@ -330,7 +341,7 @@ def customer_timeline(customer_id: int) -> Response:
     summary="A contact's Activities, newest first",
     query=schemas.PageQuery,
     responses={
-        200: schemas.Page[schemas.ActivityItem],
+        200: schemas.page_of(schemas.ActivityItem),
         400: INVALID_QUERY,
         404: "No such contact.",
     },
@@ -429,7 +440,7 @@ def show_agreement(agreement_id: int) -> Response:
     summary="An opportunity's Activities, newest first",
     query=schemas.PageQuery,
     responses={
-        200: schemas.Page[schemas.ActivityItem],
+        200: schemas.page_of(schemas.ActivityItem),
         400: INVALID_QUERY,
         404: "No such opportunity.",
     },
@@ -458,7 +469,7 @@ def show_order(order_id: int) -> Response:
 @documented(
     summary="Follow-up tasks, the longest-due first",
     query=schemas.FollowUpQuery,
-    responses={200: schemas.Page[schemas.FollowUpDoc], 400: INVALID_QUERY},
+    responses={200: schemas.page_of(schemas.FollowUpDoc), 400: INVALID_QUERY},
     tags=("follow-ups",),
 )
 @require_api_key
@@ -476,7 +487,7 @@ def list_followups() -> Response:
 @documented(
     summary="Suppressed addresses with their verified failures",
     query=schemas.SuppressionQuery,
-    responses={200: schemas.Page[schemas.SuppressionDoc], 400: INVALID_QUERY},
+    responses={200: schemas.page_of(schemas.SuppressionDoc), 400: INVALID_QUERY},
     tags=("suppressions",),
 )
 @require_api_key
@@ -556,7 +567,7 @@ def reply_to_case(case_id: int) -> Response:
 
 
 def _reply_answer(outcome: ReplyOutcome, status: int) -> Response:
-    doc = {
+    doc: dict[str, Any] = {
         "activity_id": outcome.activity_id,
         "message_id": outcome.message_id,
         "delivery": outcome.delivery,

@@ -108,7 +108,8 @@ def if_match() -> list[str] | None:
 
 def merged_problem(exc: RecordMerged, endpoint: str, arg: str) -> Response:
     """The 409 for a write to a merged record: it names, and links, the survivor."""
-    location = url_for(endpoint, **{arg: exc.into})
+    values: dict[str, Any] = {arg: exc.into}
+    location = url_for(endpoint, **values)
     return problem(
         409,
         f"{str(exc).capitalize()}; write to {exc.entity} {exc.into} instead.",
@@ -154,12 +155,13 @@ def _write(
         )
     except RecordConflict as exc:
         errors = exc.error_dicts()
+        extensions: dict[str, Any] = {"errors": errors} if errors else {}
         return problem(
             409,
             str(exc),
             title="Conflict",
             type_="conflict",
-            **({"errors": errors} if errors else {}),
+            **extensions,
         )
     except PermissionDenied as exc:
         return forbidden(exc)
@@ -172,7 +174,8 @@ def _write(
         return Response(status=204)
     tag = None
     if isinstance(result, Tagged):
-        result, tag = result.doc, result.etag
+        tag = result.etag
+        result = result.doc
     response = jsonify(result)
     response.status_code = status
     if tag:

@@ -24,6 +24,7 @@ from flask import Blueprint, Response, jsonify, redirect, request, url_for
 from markupsafe import escape
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy.exc import DBAPIError
+from werkzeug.wrappers import Response as BaseResponse
 
 from crm_core.config import Settings
 from crm_core.errors import InvalidInput
@@ -139,7 +140,7 @@ _POSTED_FROM = (
     pages=True,
     tags=("forms",),
 )
-def receive_form(source_name: str) -> Response:
+def receive_form(source_name: str) -> BaseResponse:
     """Accept one posted form: 303 (or 202 for JSON) once it is stored; a refusal otherwise."""
     settings: Settings = crm_state().settings
     try:
@@ -202,7 +203,7 @@ def _checked(provider: Form, message: ProviderRequest, delivery: Delivery) -> De
     responses={200: Body({"type": "string"}, media_types=(HTML,))},
     tags=("forms",),
 )
-def thanks(source_name: str) -> Response:
+def thanks(source_name: str) -> BaseResponse:
     """The page a browser lands on after posting a form whose source has no redirect."""
     page = (
         "<!doctype html><html><head><meta charset=utf-8><title>Thank you</title></head>"
@@ -212,7 +213,7 @@ def thanks(source_name: str) -> Response:
     return Response(page, mimetype="text/html")
 
 
-def _answer(stored: StoredEvent, source: SourceCredentials, source_name: str) -> Response:
+def _answer(stored: StoredEvent, source: SourceCredentials, source_name: str) -> BaseResponse:
     """422 for a post the lead's rules refuse; else 202 JSON or a 303 to the thank-you page."""
     if stored.status == EventStatus.INVALID:
         return _for_browser(
@@ -257,7 +258,7 @@ def _prefers_json() -> bool:
     return best in JSON_TYPES
 
 
-def _for_browser(response: Response) -> Response:
+def _for_browser(response: BaseResponse) -> BaseResponse:
     """A problem document as a plain page when the client is a browser that prefers HTML."""
     best = request.accept_mimetypes.best_match([*JSON_TYPES, "text/html"])
     if best != "text/html":
@@ -283,7 +284,7 @@ def _for_browser(response: Response) -> Response:
     return page_response
 
 
-def _with_cors(response: Response, origin: str | None) -> Response:
+def _with_cors(response: BaseResponse, origin: str | None) -> BaseResponse:
     """Let the posting page's script read the answer (a form sent with ``fetch``)."""
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin

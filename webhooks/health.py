@@ -9,7 +9,7 @@ key, and always logged.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel
@@ -62,6 +62,6 @@ def readyz() -> Response:
     if not failed:
         return jsonify(status="ready", checks=checks)
     log.warning("not ready: %s", "; ".join(failed.values()))
-    details = {"reasons": failed} if request_has_admin_key() else {}
+    details: dict[str, Any] = {"reasons": failed} if request_has_admin_key() else {}
     detail = f"Not ready: {', '.join(failed)} unavailable."
     return problem(503, detail, title="Not ready", checks=checks, **details)

@@ -135,8 +135,11 @@ def init_app(app: Flask, settings: Settings) -> RateLimiter:
     """Attach a rate limiter on the configured storage to ``app``; the limiter."""
     url = settings.resolved_ratelimit_url()
     options = _REDIS_OPTIONS if url.startswith(("redis://", "rediss://")) else {}
+    storage = storage_from_string(url, **options)
+    # A synchronous URL (memory://, redis://…) makes a synchronous storage.
+    assert isinstance(storage, Storage), f"not a synchronous rate-limit storage: {url}"
     limiter = RateLimiter(
-        storage_from_string(url, **options),
+        storage,
         default_per_minute=settings.rate_limit_per_minute,
         prefix=settings.ratelimit_prefix,
     )

@@ -101,7 +101,7 @@ def unit_of_work() -> Iterator[Session]:
         yield session
 
 
-class CrmTask(Task):  # type: ignore[misc]
+class CrmTask(Task):
     """The base class of every task (the app's ``task_cls``): its settings and its sessions.
 
     Tasks are bound (``bind=True``) and read ``self.settings``, ``self.session()`` and, for a

@@ -103,6 +103,12 @@ class Page(Shown, Generic[T]):
     next: str | None
 
 
+def page_of(item: type[BaseModel]) -> Any:
+    """``Page[item]`` for an item model made at run time (``row_model``, ``_extended``),
+    which a type checker cannot take as a type argument."""
+    return Page.__class_getitem__(item)
+
+
 class MarketingConsent(Shown):
     """A contact's marketing consent as last stated: by which source, when and how."""
 

@@ -18,9 +18,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
+from werkzeug.wrappers import Response
 
 from crm_core.activities.models import Activity, ActivityType
 from crm_core.customers.models import Customer

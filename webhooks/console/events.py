@@ -11,17 +11,9 @@ import contextlib
 import json
 from typing import Any
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
 
 from crm_core.admin.events import replay_events
 from crm_core.errors import InvalidInput
@@ -56,7 +48,7 @@ ENTITY_PAGES = {
 }
 
 
-def _filter_args(params: MultiDict[str, str]) -> dict[str, str]:
+def _filter_args(params: MultiDict[str, str]) -> dict[str, Any]:
     return {name: params[name] for name in FILTER_FIELDS if params.get(name)}
 
 

@@ -10,18 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from crm_core import merges
 from crm_core.activities.models import ActivityType
@@ -259,9 +251,11 @@ def _merge_choices(db: Session, model: Any, record: Any) -> list[tuple[int, str]
 def _render_merge(
     kind: str, record_id: int, form: dict[str, str], errors: FormErrors, status: int = 200
 ) -> tuple[str, int]:
-    model = Contact if kind == "contact" else Customer
+    model: type[Contact] | type[Customer] = Contact if kind == "contact" else Customer
     with crm_state().sessions() as db:
-        record = db.get(model, record_id) if record_id <= _MAX_ID else None
+        record: Contact | Customer | None = None
+        if record_id <= _MAX_ID:
+            record = db.get(Contact, record_id) if model is Contact else db.get(Customer, record_id)
         if record is None or record.merged_into is not None:
             abort(404, f"There is no {kind} {record_id}.")
         shown = to_dict(record)

@@ -13,9 +13,10 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from crm_core.customers.models import Customer
 from crm_core.editing import opportunities

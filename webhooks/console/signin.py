@@ -7,7 +7,8 @@ every web process). A wrong address and a wrong password get the same answer.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from crm_core.people.login_throttle import LoginThrottle
 from crm_core.people.users import LoginRefused, LoginThrottled, authenticate

@@ -102,7 +102,7 @@ class _Schemas:
 
     def build(self, document: dict[str, Any]) -> None:
         """Resolve the placeholders in ``document`` and fill ``components.schemas``."""
-        inputs = [
+        inputs: list[tuple[str, Any, TypeAdapter[Any]]] = [
             (f"__{id(model)}__{mode}", mode, TypeAdapter(model)) for model, mode in self.models
         ]
         keys, top = TypeAdapter.json_schemas(inputs, ref_template=REF)
@@ -243,7 +243,7 @@ def _operation(
     *,
     idempotent: bool = False,
 ) -> dict[str, Any]:
-    view_doc = {
+    view_doc: dict[str, Any] = {
         "operationId": _operation_id(rule, method),
         "summary": operation.summary,
         "tags": list(operation.tags),
