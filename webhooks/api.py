@@ -252,6 +252,21 @@ def list_products() -> Response:
     return _listed("products")
 
 
+@bp.get("/products/<int:product_id>")
+@documented(
+    summary="One product",
+    headers=(IF_NONE_MATCH,),
+    responses=_record(schemas.ProductDoc, "product", tag=_CONTENT_ETAG),
+    tags=("sales",),
+)
+@require_api_key
+def show_product(product_id: int) -> Response:
+    """One product. No API call changes a product (they come from the shops' events), so its
+    ETag is a digest of the document."""
+    found = _read(lambda s: queries.get_product(s, product_id=product_id), product_id)
+    return _content_tagged(found, "product", product_id)
+
+
 @bp.get("/agreements")
 @_listing("agreements", "Agreements by last change (incremental sync)", "sales")
 @require_api_key
@@ -391,10 +406,15 @@ def show_activity(activity_id: int) -> Response:
     changes it).
     """
     found = _read(lambda s: queries.get_activity(s, activity_id=activity_id), activity_id)
-    response = _answer(found, "activity", activity_id)
+    return _content_tagged(found, "activity", activity_id)
+
+
+def _content_tagged(found: dict[str, Any] | None, what: str, ident: int) -> Response:
+    """The record, or a 404 problem; with an ETag of its body (304 on ``If-None-Match``)."""
+    response = _answer(found, what, ident)
     if found is None:
         return response
-    return content_tagged(response, f"activity-{activity_id}")
+    return content_tagged(response, f"{what.replace(' ', '-')}-{ident}")
 
 
 @bp.get("/opportunities/<int:opportunity_id>")
@@ -481,6 +501,20 @@ def list_followups() -> Response:
             s, status=status, cursor=cursor, limit=limit
         )
     )
+
+
+@bp.get("/followups/<int:followup_id>")
+@documented(
+    summary="One follow-up task",
+    headers=(IF_NONE_MATCH,),
+    responses=_record(schemas.FollowUpDoc, "follow-up task", tag=_CONTENT_ETAG),
+    tags=("follow-ups",),
+)
+@require_api_key
+def show_followup(followup_id: int) -> Response:
+    """One follow-up task; its ETag is a digest of the document (closing it changes it)."""
+    found = _read(lambda s: followups.get_followup(s, followup_id=followup_id), followup_id)
+    return _content_tagged(found, "follow-up task", followup_id)
 
 
 @bp.get("/suppressions")

@@ -44,6 +44,8 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "api.search_all": P.READ,
     "api.show_case": P.READ,
     "api.show_activity": P.READ,
+    "api.show_product": P.READ,
+    "api.show_followup": P.READ,
     "api.list_suppressions": P.READ,
     "api.show_opportunity": P.READ,
     "api.show_order": P.READ,

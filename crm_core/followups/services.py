@@ -401,6 +401,12 @@ def _task_dict(session: Session, task_id: int) -> dict[str, Any]:
 # Reading and closing tasks.
 
 
+def get_followup(session: Session, *, followup_id: int) -> dict[str, Any] | None:
+    """One follow-up task, as the list shows it; None when there is none."""
+    task = session.get(FollowUpTask, followup_id)
+    return to_dict(task) if task is not None else None
+
+
 def list_followups(session: Session, *, status: str | None, cursor: str | None, limit: int) -> Page:
     """Follow-up tasks, the longest-due first; ``status`` one of open, done, cancelled."""
     if status is not None and status not in set(FollowUpStatus):

@@ -20,7 +20,7 @@ from crm_core.base.pagination import (
 from crm_core.base.serialize import plain, to_dict
 from crm_core.customers.models import Contact, Customer
 from crm_core.ingestion.models import Source
-from crm_core.sales.models import Opportunity, Order, OrderLine
+from crm_core.sales.models import Opportunity, Order, OrderLine, Product
 from crm_core.support.models import SupportCase
 
 
@@ -216,6 +216,12 @@ def get_opportunity(session: Session, *, opportunity_id: int) -> dict[str, Any] 
         return None
     agreements = sorted(opportunity.agreements, key=lambda a: a.id)
     return {**to_dict(opportunity), "agreements": [to_dict(a) for a in agreements]}
+
+
+def get_product(session: Session, *, product_id: int) -> dict[str, Any] | None:
+    """One product, as the list shows it."""
+    product = session.get(Product, product_id)
+    return to_dict(product) if product is not None else None
 
 
 def get_order(session: Session, *, order_id: int) -> dict[str, Any] | None:
