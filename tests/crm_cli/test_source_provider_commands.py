@@ -170,7 +170,9 @@ def test_a_sendgrid_key_is_given_at_creation_or_later(crm, committed_db: Engine)
         sg2 = services.get_source(session, name="sg2")
         assert sg2.public_key == other
         entries = session.scalars(
-            select(AuditEntry).where(AuditEntry.entity == "source", AuditEntry.entity_id == sg2.id)
+            select(AuditEntry)
+            .where(AuditEntry.entity == "source", AuditEntry.entity_id == sg2.id)
+            .order_by(AuditEntry.id)
         ).all()
         # The key is no secret: the audit log shows which one was set.
         assert entries[-1].action == "update"

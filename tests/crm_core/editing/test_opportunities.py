@@ -66,7 +66,9 @@ def test_a_deal_moves_to_won_and_signs_exactly_one_agreement(session: Session) -
         "won",
     ]
     updates = session.scalars(
-        select(AuditEntry).where(AuditEntry.entity == "opportunity", AuditEntry.action == "update")
+        select(AuditEntry)
+        .where(AuditEntry.entity == "opportunity", AuditEntry.action == "update")
+        .order_by(AuditEntry.id)
     ).all()
     assert updates[0].changes["stage"] == {"before": "new", "after": "proposal"}
 

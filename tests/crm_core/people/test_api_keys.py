@@ -84,7 +84,9 @@ def test_managing_keys_needs_the_admin_scope_and_is_audited(session: Session) ->
     created, _ = api_keys.create_api_key(session, actor=admin, name="k", scopes=["send"])
     api_keys.revoke_api_key(session, actor=admin, name="k")
     entries = session.scalars(
-        select(AuditEntry).where(AuditEntry.entity == "api_key", AuditEntry.entity_id == created.id)
+        select(AuditEntry)
+        .where(AuditEntry.entity == "api_key", AuditEntry.entity_id == created.id)
+        .order_by(AuditEntry.id)
     ).all()
     assert [(e.actor, e.action) for e in entries] == [
         ("api_key:a", "create"),
