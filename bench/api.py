@@ -351,13 +351,13 @@ def queries(database_url: str, rng: random.Random) -> dict[str, list[str]]:
 
 
 def measure(
-    port: int, key: str, paths: list[str], count: int, connections: int
+    port: int, headers: dict[str, str], paths: list[str], count: int, connections: int
 ) -> tuple[list[float], int]:
-    """Latencies of ``count`` GETs over ``connections`` keep-alive connections; non-200s."""
+    """Latencies of ``count`` GETs over ``connections`` keep-alive connections, each sending
+    ``headers``; non-200s."""
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
-    headers = {"Authorization": f"Bearer {key}"}
 
     def client(index: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -441,11 +441,13 @@ def main(args: argparse.Namespace) -> None:
         latencies: dict[str, list[float]] = {name: [] for name in paths}
         failures = dict.fromkeys(paths, 0)
         # The real app, as the Procfile runs it.
+        headers = {"Authorization": f"Bearer {key}"}
         with gunicorn("intake", env, args) as port:
-            measure(port, key, paths["baseline"], 50, args.connections)  # warm up
+            measure(port, headers, paths["baseline"], 50, args.connections)  # warm up
             for round_no in range(1, args.rounds + 1):
                 for name, route_paths in paths.items():
-                    taken, failed = measure(port, key, route_paths, args.requests, args.connections)
+                    taken, failed = measure(port, headers, route_paths, args.requests,
+                                            args.connections)  # fmt: skip
                     latencies[name].extend(taken)
                     failures[name] += failed
                     print(

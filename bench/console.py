@@ -38,11 +38,10 @@ import http.client
 import os
 import random
 import re
-import threading
 import time
 from urllib.parse import urlencode
 
-from bench.api import quantile, report, seed
+from bench.api import measure, quantile, report, seed
 from bench.intake import gunicorn, scratch_database
 
 PASSWORD = "bench password 1234"
@@ -212,37 +211,6 @@ def sign_in(port: int) -> str:
     answer.read()
     assert answer.status == 303, answer.status
     return answer.getheader("Set-Cookie", "").split(";")[0]
-
-
-def measure(
-    port: int, headers: dict[str, str], paths: list[str], count: int, connections: int
-) -> tuple[list[float], int]:
-    """Latencies of ``count`` GETs over ``connections`` keep-alive connections; non-200s."""
-    latencies: list[float] = []
-    failures = [0]
-    lock = threading.Lock()
-
-    def client(index: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine = []
-        for n in range(index, count, connections):
-            began = time.perf_counter()
-            conn.request("GET", paths[n % len(paths)], headers=headers)
-            response = conn.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - began)
-            if response.status != 200:
-                with lock:
-                    failures[0] += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, failures[0]
 
 
 def pages(database_url: str, rng: random.Random) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,9 +83,12 @@ def create_campaign(
     return campaign
 
 
+T = TypeVar("T")
+
+
 def _step(
-    session: Session, actor: Actor, campaign_id: int, action: str, work: Callable[[], Any]
-) -> Any:
+    session: Session, actor: Actor, campaign_id: int, action: str, work: Callable[[], T]
+) -> T:
     actor.require(Permission.CAMPAIGNS)
     # Locked and read afresh, as the step itself locks it, so the snapshot is what the step
     # starts from. A missing campaign is left to the step, which checks its input first.
@@ -107,59 +110,54 @@ def schedule(
     cron: str | None = None,
 ) -> MarketingCampaign:
     """Send at ``send_at`` or on ``cron`` (``services.schedule``)."""
-    result: MarketingCampaign = _step(
+    return _step(
         session,
         actor,
         campaign_id,
         "schedule",
         lambda: services.schedule(session, campaign_id=campaign_id, send_at=send_at, cron=cron),
     )
-    return result
 
 
 def send_now(session: Session, *, actor: Actor, campaign_id: int) -> bool:
     """Make the campaign due now (``services.send_now``); False when it already is sending."""
-    started: bool = _step(
+    return _step(
         session,
         actor,
         campaign_id,
         "send",
         lambda: services.send_now(session, campaign_id=campaign_id),
     )
-    return started
 
 
 def pause(session: Session, *, actor: Actor, campaign_id: int) -> MarketingCampaign:
     """Stop claiming new batches (``services.pause``)."""
-    result: MarketingCampaign = _step(
+    return _step(
         session,
         actor,
         campaign_id,
         "pause",
         lambda: services.pause(session, campaign_id=campaign_id),
     )
-    return result
 
 
 def resume(session: Session, *, actor: Actor, campaign_id: int) -> MarketingCampaign:
     """Continue a paused campaign (``services.resume``)."""
-    result: MarketingCampaign = _step(
+    return _step(
         session,
         actor,
         campaign_id,
         "resume",
         lambda: services.resume(session, campaign_id=campaign_id),
     )
-    return result
 
 
 def cancel(session: Session, *, actor: Actor, campaign_id: int) -> MarketingCampaign:
     """Stop for good (``services.cancel``)."""
-    result: MarketingCampaign = _step(
+    return _step(
         session,
         actor,
         campaign_id,
         "cancel",
         lambda: services.cancel(session, campaign_id=campaign_id),
     )
-    return result

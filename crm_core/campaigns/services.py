@@ -248,9 +248,8 @@ def campaign_stats(session: Session, *, campaign_id: int) -> dict[str, int]:
         .where(CampaignSend.campaign_id == campaign_id)
         .group_by(Suppression.reason)
     )
-    started_at = session.scalar(
-        select(MarketingCampaign.started_at).where(MarketingCampaign.id == campaign_id)
-    )
+    campaign = session.get(MarketingCampaign, campaign_id)  # loaded already by a view's caller
+    started_at = campaign.started_at if campaign is not None else None
     if started_at is not None:
         suppressed = suppressed.where(Suppression.created_at >= started_at - SUPPRESSED_SLACK)
     for reason, count in session.execute(suppressed):
