@@ -196,6 +196,40 @@ def _axe_source() -> str:
     return AXE.read_text(encoding="utf-8") + "\n;undefined"
 
 
+# The two widths every page is drawn and checked at (height: a common screen of that width).
+WIDTHS = {1280: 800, 390: 844}
+# The elements that reach past the right edge of the window, to name in a failure.
+WIDE = """() => Array.from(document.querySelectorAll('body *'))
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"""
+
+
+@pytest.fixture
+def screenshot_folder(tmp_path: Path) -> Path:
+    """``CRM_SCREENSHOT_DIR`` (``make screenshots``: docs/console), else a temporary folder."""
+    chosen = os.environ.get("CRM_SCREENSHOT_DIR")
+    path = Path(chosen) if chosen else tmp_path
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def shoot_at_both_widths(page: Page, pages: dict[str, str], folder: Path) -> None:
+    """Each page at each of ``WIDTHS``: it renders its heading (and any mail it shows), passes
+    axe, scrolls no sideways, and is drawn into ``folder`` as NAME-WIDTH.png."""
+    for name, path in pages.items():
+        for width, height in WIDTHS.items():
+            page.set_viewport_size({"width": width, "height": height})
+            page.goto(path)
+            expect(page.get_by_role("heading", level=1)).to_be_visible()
+            if page.locator("iframe.mail").count():  # the sanitized mail, drawn before the shot
+                expect(page.frame_locator("iframe.mail").first.locator("body")).not_to_be_empty()
+            check_accessibility(page)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            wide = page.evaluate(WIDE) if overflow > 0 else []
+            assert overflow <= 0, f"{name} scrolls sideways at {width}px: {wide}"
+            screenshot_whole_page(page, folder / f"{name}-{width}.png")
+
+
 def screenshot_whole_page(page: Page, path: Path) -> None:
     """The whole page in one picture, iframes drawn. Chromium runs a sandboxed iframe (the
     case's sanitized mail) in a process of its own, which a ``full_page`` capture leaves

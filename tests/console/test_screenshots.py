@@ -4,20 +4,16 @@ docs/console/ (``CRM_SCREENSHOT_DIR``; a test run writes them to a temporary fol
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
 from crm_core.customers.models import Contact
 from crm_core.ingestion.models import InboxEvent
-from tests.console.conftest import Console, User, check_accessibility, screenshot_whole_page
+from tests.console.conftest import Console, User, check_accessibility, shoot_at_both_widths
 from tests.processes import wait_until
-
-WIDTHS = {1280: 800, 390: 844}
 
 
 def _status(console: Console, event_id: int) -> str:
@@ -73,17 +69,10 @@ def _pages(seeded: dict[str, int]) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    chosen = os.environ.get("CRM_SCREENSHOT_DIR")
-    path = Path(chosen) if chosen else tmp_path
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def test_every_page_at_both_widths(
-    page: Page, console: Console, folder: Path, sign_in: object
+    page: Page, console: Console, screenshot_folder: Path, sign_in: object
 ) -> None:
+    folder = screenshot_folder
     seeded = _seed(console)
     user: User = console.make_user("admin")
     page.set_viewport_size({"width": 1280, "height": 800})
@@ -93,13 +82,5 @@ def test_every_page_at_both_widths(
     sign_in(page, user)  # type: ignore[operator]
     # The worker's heartbeat, so the overview shows it alive.
     expect(page.locator("#live")).to_contain_text("pid", timeout=30_000)
-    for name, path in _pages(seeded).items():
-        for width, height in WIDTHS.items():
-            page.set_viewport_size({"width": width, "height": height})
-            page.goto(path)
-            expect(page.get_by_role("heading", level=1)).to_be_visible()
-            check_accessibility(page)
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, f"{name} scrolls sideways at {width}px"
-            screenshot_whole_page(page, folder / f"{name}-{width}.png")
+    shoot_at_both_widths(page, _pages(seeded), folder)
     assert len(list(folder.glob("*.png"))) >= 2 * len(_pages(seeded)) + 1

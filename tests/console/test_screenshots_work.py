@@ -6,12 +6,10 @@ folder)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,21 +20,9 @@ from crm_core.customers.models import Contact, Customer
 from crm_core.db import utcnow
 from crm_core.editing import opportunities
 from crm_core.support.models import SupportCase
-from tests.console.conftest import (
-    OPERATOR,
-    Console,
-    User,
-    check_accessibility,
-    screenshot_whole_page,
-)
+from tests.console.conftest import OPERATOR, Console, User, shoot_at_both_widths
 from tests.console.test_work_pages import _mail_in
 from tests.processes import wait_until
-
-WIDTHS = {1280: 800, 390: 844}
-# The elements that reach past the right edge of the window, to name in a failure.
-WIDE = """() => Array.from(document.querySelectorAll('body *'))
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-  .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"""
 
 
 def _seed(console: Console) -> dict[str, int | str]:
@@ -131,29 +117,10 @@ def _pages(seeded: dict[str, int | str]) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    chosen = os.environ.get("CRM_SCREENSHOT_DIR")
-    path = Path(chosen) if chosen else tmp_path
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def test_every_work_page_at_both_widths(
-    page: Page, console: Console, folder: Path, sign_in: object
+    page: Page, console: Console, screenshot_folder: Path, sign_in: object
 ) -> None:
     seeded = _seed(console)
     user: User = console.make_user("admin")
     sign_in(page, user)  # type: ignore[operator]
-    for name, path in _pages(seeded).items():
-        for width, height in WIDTHS.items():
-            page.set_viewport_size({"width": width, "height": height})
-            page.goto(path)
-            expect(page.get_by_role("heading", level=1)).to_be_visible()
-            if page.locator("iframe.mail").count():  # the sanitized mail, drawn before the shot
-                expect(page.frame_locator("iframe.mail").first.locator("body")).not_to_be_empty()
-            check_accessibility(page)
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            wide = page.evaluate(WIDE) if overflow > 0 else []
-            assert overflow <= 0, f"{name} scrolls sideways at {width}px: {wide}"
-            screenshot_whole_page(page, folder / f"{name}-{width}.png")
+    shoot_at_both_widths(page, _pages(seeded), screenshot_folder)
