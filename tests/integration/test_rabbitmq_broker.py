@@ -51,12 +51,15 @@ def test_a_worker_declares_quorum_queues_for_every_kind_of_work(
             CRM_DATABASE_URL=database, CRM_BROKER_URL=vhost_url, CRM_VAR_DIR=str(tmp_path)
         )
         with celery_worker(env, log_path=tmp_path / "worker.log"):
+            # The delay queues are declared after the work queues: wait for both.
             types = wait_until(
                 lambda: (
-                    (t := _queue_types(vhost_url)).keys() >= set(celeryconfig.QUEUE_NAMES) and t
+                    (t := _queue_types(vhost_url)).keys() >= set(celeryconfig.QUEUE_NAMES)
+                    and any(name.startswith("celery_delayed_") for name in t)
+                    and t
                 ),
                 timeout=60,
-                what="the worker's queues",
+                what="the worker's queues and delay queues",
                 interval=0.5,
             )
     assert {types[name] for name in celeryconfig.QUEUE_NAMES} == {"quorum"}
